@@ -1,0 +1,46 @@
+//! The domain of the authentication service: who a user is and how a password is judged,
+//! hashed and checked. It knows nothing of HTTP or of any database.
+//!
+//! Everything arrives as raw strings and leaves as parsed types: [`Email`], [`Username`],
+//! [`Password`], [`PasswordHash`], [`UserId`]. The [`AuthService`] is the only caller of
+//! the [`UserRepository`] port and of argon2.
+//!
+//! ```
+//! # async fn demo<R: auth_domain::UserRepository>(repo: R) -> Result<(), Box<dyn std::error::Error>> {
+//! use auth_domain::{AuthService, HashingConfig, PasswordHasher, PasswordPolicy, Registration};
+//!
+//! let hasher = PasswordHasher::new(&HashingConfig::default())?;
+//! let service = AuthService::new(repo, hasher, PasswordPolicy::default());
+//! let user = service
+//!     .register(Registration {
+//!         email: "Ada@Example.com ".into(),
+//!         password: "correct horse battery staple".into(),
+//!         username: None,
+//!     })
+//!     .await?;
+//! assert_eq!(user.email.as_str(), "ada@example.com");
+//! # Ok(()) }
+//! ```
+
+mod email;
+mod error;
+mod hashing;
+mod password;
+mod repository;
+mod service;
+pub mod session;
+mod user;
+mod username;
+mod validation;
+
+pub use email::Email;
+pub use error::{AuthenticateError, BoxError, InsertUserError, RegisterError, RepositoryError};
+pub use hashing::{HashingConfig, HashingConfigError, PasswordHash, PasswordHasher, Verification};
+pub use password::{
+    Password, PasswordPolicy, PasswordPolicyError, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+};
+pub use repository::UserRepository;
+pub use service::{AuthService, Registration};
+pub use user::{NewUser, User, UserId};
+pub use username::Username;
+pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,165 @@
+use std::{fmt, sync::Arc};
+
+use crate::{
+    validation::collect, AuthenticateError, Email, InsertUserError, NewUser, Password,
+    PasswordHasher, PasswordPolicy, RegisterError, RepositoryError, User, UserId, UserRepository,
+    Username, ValidationErrors, Verification,
+};
+
+/// A registration as submitted: raw strings, parsed by [`AuthService::register`].
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The email address as typed.
+    pub email: String,
+    /// The chosen password.
+    pub password: Password,
+    /// The chosen username; the email address when absent.
+    pub username: Option<String>,
+}
+
+/// Registers users and checks their credentials. The only caller of the repository and
+/// of the password hasher.
+pub struct AuthService<R> {
+    repo: R,
+    hasher: Arc<PasswordHasher>,
+    policy: PasswordPolicy,
+}
+
+impl<R: Clone> Clone for AuthService<R> {
+    fn clone(&self) -> Self {
+        Self {
+            repo: self.repo.clone(),
+            hasher: Arc::clone(&self.hasher),
+            policy: self.policy,
+        }
+    }
+}
+
+impl<R> fmt::Debug for AuthService<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthService")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: UserRepository> AuthService<R> {
+    /// A service over `repo`.
+    pub fn new(repo: R, hasher: PasswordHasher, policy: PasswordPolicy) -> Self {
+        Self {
+            repo,
+            hasher: Arc::new(hasher),
+            policy,
+        }
+    }
+
+    /// Parses, checks and stores a new user. Every invalid field is reported at once.
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, registration: Registration) -> Result<User, RegisterError> {
+        let new_user = self.parse_registration(&registration)?;
+        let password_hash = self
+            .hasher
+            .hash(&registration.password)
+            .await
+            .map_err(RegisterError::Unexpected)?;
+        let new_user = NewUser::new(new_user.0, new_user.1, password_hash);
+        self.repo.insert(new_user).await.map_err(|e| match e {
+            InsertUserError::EmailTaken => RegisterError::EmailTaken,
+            InsertUserError::UsernameTaken => RegisterError::UsernameTaken,
+            InsertUserError::Unexpected(e) => RegisterError::Unexpected(e.into()),
+        })
+    }
+
+    fn parse_registration(
+        &self,
+        registration: &Registration,
+    ) -> Result<(Email, Username), RegisterError> {
+        let mut errors = ValidationErrors::default();
+        let email = collect(&mut errors, "email", Email::parse(&registration.email));
+        let username = match (&registration.username, &email) {
+            (Some(raw), _) => collect(&mut errors, "username", Username::parse(raw)),
+            (None, Some(email)) => Some(Username::from_email(email)),
+            (None, None) => None,
+        };
+        if let (Some(email), Some(username)) = (&email, &username) {
+            collect(
+                &mut errors,
+                "password",
+                self.policy.check(&registration.password, email, username),
+            );
+        }
+        match (email, username) {
+            (Some(email), Some(username)) if errors.is_empty() => Ok((email, username)),
+            _ => Err(RegisterError::Invalid(errors)),
+        }
+    }
+
+    /// Checks a login (an email address or a username) and a password. An unknown user
+    /// and a wrong password cost one verification each and get the same answer. A hash
+    /// with outdated parameters is replaced by a fresh one.
+    #[tracing::instrument(skip_all)]
+    pub async fn authenticate(
+        &self,
+        login: &str,
+        password: &Password,
+    ) -> Result<User, AuthenticateError> {
+        let user = self
+            .find_by_login(login)
+            .await
+            .map_err(|e| AuthenticateError::Unexpected(e.into()))?;
+        let verification = self
+            .hasher
+            .verify(password, user.as_ref().map(|u| &u.password_hash))
+            .await
+            .map_err(AuthenticateError::Unexpected)?;
+        match (user, verification) {
+            (Some(user), Verification::Match) => Ok(user),
+            (Some(user), Verification::MatchNeedsRehash) => Ok(self.rehash(user, password).await),
+            _ => Err(AuthenticateError::InvalidCredentials),
+        }
+    }
+
+    /// The user with this id, if they still exist.
+    pub async fn get_user(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+        self.repo.find_by_id(id).await
+    }
+
+    async fn find_by_login(&self, login: &str) -> Result<Option<User>, RepositoryError> {
+        // A username never holds an `@` unless it is its owner's email, so anything that
+        // parses as an address is looked up as one. Input that is neither cannot match.
+        if let Ok(email) = Email::parse(login) {
+            self.repo.find_by_email(&email).await
+        } else if let Ok(username) = Username::parse(login) {
+            self.repo.find_by_username(&username).await
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Upgrades the stored hash. The login succeeds whatever happens here: a failed
+    /// upgrade is retried at the next login.
+    async fn rehash(&self, mut user: User, password: &Password) -> User {
+        let new_hash = match self.hasher.hash(password).await {
+            Ok(hash) => hash,
+            Err(error) => {
+                tracing::warn!(user.id = %user.id, %error, "could not rehash an outdated password hash");
+                return user;
+            }
+        };
+        match self
+            .repo
+            .replace_password_hash(user.id, &user.password_hash, &new_hash)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(user.id = %user.id, "password hash upgraded to the current parameters");
+                user.password_hash = new_hash;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(user.id = %user.id, %error, "could not store an upgraded password hash")
+            }
+        }
+        user
+    }
+}
