@@ -157,7 +157,7 @@ impl<R: UserRepository> AuthService<R> {
             }
             Ok(false) => {}
             Err(error) => {
-                tracing::warn!(user.id = %user.id, %error, "could not store an upgraded password hash")
+                tracing::warn!(user.id = %user.id, %error, "could not store an upgraded password hash");
             }
         }
         user

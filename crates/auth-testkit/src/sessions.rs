@@ -1,0 +1,122 @@
+//! What every session store must do, whatever it stores sessions in.
+
+use std::collections::HashMap;
+
+use time::{Duration, OffsetDateTime};
+use tower_sessions::{
+    session::{Id, Record},
+    SessionStore,
+};
+
+/// A record expiring in an hour, holding a logged-in user as the login manager writes it.
+pub fn record() -> Record {
+    let mut data = HashMap::new();
+    data.insert(
+        auth_domain::session::USER_DATA_KEY.to_owned(),
+        serde_json::json!({"user_id": auth_domain::UserId::generate().to_string(), "auth_hash": [1, 2, 3]}),
+    );
+    data.insert("counter".to_owned(), serde_json::json!(1));
+    Record { id: Id::default(), data, expiry_date: in_seconds(3600) }
+}
+
+fn in_seconds(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::now_utc() + Duration::seconds(seconds)
+}
+
+/// Stores keep expiry dates to the millisecond at least; the API only ever needs seconds.
+fn assert_same_record(loaded: &Record, expected: &Record) {
+    assert_eq!(loaded.id, expected.id);
+    assert_eq!(loaded.data, expected.data);
+    let drift = (loaded.expiry_date - expected.expiry_date).abs();
+    assert!(drift < Duration::milliseconds(1), "expiry drifted by {drift}");
+}
+
+async fn create(store: &impl SessionStore, record: &mut Record) {
+    store.create(record).await.expect("create works");
+}
+
+async fn load(store: &impl SessionStore, id: &Id) -> Option<Record> {
+    store.load(id).await.expect("load works")
+}
+
+/// What was created loads back: same id, same data, same expiry.
+pub async fn a_created_session_loads_back(store: impl SessionStore) {
+    let mut record = record();
+    create(&store, &mut record).await;
+    let loaded = load(&store, &record.id).await.expect("the session exists");
+    assert_same_record(&loaded, &record);
+}
+
+/// An id never stored loads nothing.
+pub async fn an_unknown_session_loads_nothing(store: impl SessionStore) {
+    assert_eq!(load(&store, &Id::default()).await, None);
+}
+
+/// An id collision at `create` picks another id; the existing session is untouched.
+pub async fn create_never_overwrites_an_existing_session(store: impl SessionStore) {
+    let mut first = record();
+    create(&store, &mut first).await;
+
+    let mut colliding = record();
+    colliding.id = first.id;
+    colliding.data.insert("intruder".into(), serde_json::json!(true));
+    create(&store, &mut colliding).await;
+
+    assert_ne!(colliding.id, first.id, "create must move a colliding record to a new id");
+    assert_same_record(&load(&store, &first.id).await.expect("still there"), &first);
+    assert_same_record(&load(&store, &colliding.id).await.expect("stored under its new id"), &colliding);
+}
+
+/// `save` replaces the data and the expiry of a stored session.
+pub async fn save_updates_an_existing_session(store: impl SessionStore) {
+    let mut record = record();
+    create(&store, &mut record).await;
+    record.data.insert("counter".into(), serde_json::json!(2));
+    record.expiry_date = in_seconds(7200);
+    store.save(&record).await.expect("save works");
+    assert_same_record(&load(&store, &record.id).await.expect("exists"), &record);
+}
+
+/// A request still in flight after a logout must not bring the session back.
+pub async fn save_never_brings_back_a_deleted_session(store: impl SessionStore) {
+    let mut record = record();
+    create(&store, &mut record).await;
+    store.delete(&record.id).await.expect("delete works");
+    store.save(&record).await.expect("saving a deleted session is not an error");
+    assert_eq!(load(&store, &record.id).await, None);
+}
+
+/// A session past its expiry is dead, whether or not anything has purged it yet.
+pub async fn an_expired_session_never_loads(store: impl SessionStore) {
+    let mut record = record();
+    record.expiry_date = in_seconds(-1);
+    create(&store, &mut record).await;
+    assert_eq!(load(&store, &record.id).await, None);
+
+    let mut live = self::record();
+    create(&store, &mut live).await;
+    live.expiry_date = in_seconds(-1);
+    store.save(&live).await.expect("save works");
+    assert_eq!(load(&store, &live.id).await, None, "a save into the past expires the session");
+}
+
+/// `delete` removes a session; deleting it again is harmless.
+pub async fn delete_removes_the_session(store: impl SessionStore) {
+    let mut record = record();
+    create(&store, &mut record).await;
+    store.delete(&record.id).await.expect("delete works");
+    assert_eq!(load(&store, &record.id).await, None);
+    store.delete(&record.id).await.expect("a second delete is harmless");
+}
+
+/// Each id sees its own data only.
+pub async fn sessions_of_different_ids_do_not_mix(store: impl SessionStore) {
+    let mut a = record();
+    let mut b = record();
+    b.data.insert("counter".into(), serde_json::json!(42));
+    create(&store, &mut a).await;
+    create(&store, &mut b).await;
+    store.delete(&a.id).await.expect("delete works");
+    assert_eq!(load(&store, &a.id).await, None);
+    assert_same_record(&load(&store, &b.id).await.expect("b survives"), &b);
+}
