@@ -1,0 +1,134 @@
+//! Several instances of the service on one database behave as one service: a session made
+//! through one is valid on the others, and a logout through one is honoured at once by all.
+//! Each instance is a real `app` process, configured through its environment.
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use auth_testkit::db::{Backend, TestDatabase};
+use reqwest::{header, StatusCode};
+use serde_json::json;
+
+const SECRET_KEY: &str = "instances-secret-key-instances-secret-key-instances-secret-key-!!";
+
+/// An `app` process, killed when dropped.
+struct Instance {
+    child: Child,
+    base: String,
+}
+
+impl Instance {
+    async fn start(database: &TestDatabase) -> Self {
+        // Port 0 cannot be handed to a child; take a free port and release it at once.
+        let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port();
+        let workdir = std::env::temp_dir();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_app"));
+        command
+            .current_dir(workdir)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("SECRET_KEY", SECRET_KEY)
+            .env("DEBUG", "false")
+            .env("SESSION_COOKIE_SECURE", "false")
+            .env("ARGON2_MEMORY_KIB", "1024")
+            .env("ARGON2_ITERATIONS", "1")
+            .env("LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if database.backend().is_sql() {
+            command.env("STORAGE", "sql").env("DATABASE_URL", database.url());
+        } else {
+            command
+                .env("STORAGE", "mongodb")
+                .env("MONGODB_URL", database.url())
+                .env("MONGODB_DB", database.mongo_db_name());
+        }
+        let child = command.spawn().expect("the app binary starts");
+        let instance = Self { child, base: format!("http://127.0.0.1:{port}") };
+        instance.wait_until_ready().await;
+        instance
+    }
+
+    async fn wait_until_ready(&self) {
+        for _ in 0..400 {
+            if reqwest::get(format!("{}/", self.base)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("instance at {} did not start", self.base);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn session_pair(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+async fn two_instances_share_sessions_and_logouts(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else { return };
+    let (a, b) = (Instance::start(&database).await, Instance::start(&database).await);
+    let http = reqwest::Client::new();
+    let credentials = json!({"email": "ada@example.com", "password": "velvet-otter-harbour"});
+
+    let registered = http.post(a.url("/v1/auth/register")).json(&credentials).send().await.expect("sent");
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let login = json!({"email_or_username": "ada@example.com", "password": "velvet-otter-harbour"});
+    let logged_in = http.post(b.url("/v1/auth/login")).json(&login).send().await.expect("sent");
+    assert_eq!(logged_in.status(), StatusCode::OK, "a user registered on A logs in on B");
+    let cookie = session_pair(&logged_in);
+
+    for instance in [&a, &b] {
+        let profile = http.get(instance.url("/profile")).header(header::COOKIE, &cookie).send().await.expect("sent");
+        assert_eq!(profile.status(), StatusCode::OK, "a session made on B is valid on {}", instance.base);
+    }
+
+    let logout = http.post(a.url("/v1/auth/logout")).header(header::COOKIE, &cookie).send().await.expect("sent");
+    assert_eq!(logout.status(), StatusCode::OK);
+    let after = http.get(b.url("/profile")).header(header::COOKIE, &cookie).send().await.expect("sent");
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "a logout on A is honoured at once by B");
+
+    drop((a, b));
+    database.drop_now().await;
+}
+
+#[tokio::test]
+async fn two_instances_on_one_postgres_database_act_as_one() {
+    two_instances_share_sessions_and_logouts(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn two_instances_on_one_mysql_database_act_as_one() {
+    two_instances_share_sessions_and_logouts(Backend::Mysql).await;
+}
+
+#[tokio::test]
+async fn two_instances_on_one_mongodb_database_act_as_one() {
+    two_instances_share_sessions_and_logouts(Backend::Mongodb).await;
+}
+
+#[tokio::test]
+async fn two_instances_on_one_sqlite_file_act_as_one() {
+    two_instances_share_sessions_and_logouts(Backend::Sqlite).await;
+}
