@@ -70,12 +70,10 @@ pub async fn usernames_differing_only_in_accents_or_case_folding_are_distinct(re
     insert(&repo, new_user("b@example.com", "josé")).await;
     insert(&repo, new_user("c@example.com", "strasse")).await;
     insert(&repo, new_user("d@example.com", "straße")).await;
-    insert(&repo, new_user("jose@example.com", "x_jose")).await;
-    insert(&repo, new_user("josé@example.com", "x_josé")).await;
     let found = repo.find_by_username(&Username::parse("josé").expect("valid")).await.expect("lookup works");
     assert_eq!(found.expect("found").email.as_str(), "b@example.com");
-    let found = repo.find_by_email(&Email::parse("jose@example.com").expect("valid")).await.expect("lookup works");
-    assert_eq!(found.expect("found").username.as_str(), "x_jose");
+    let found = repo.find_by_username(&Username::parse("strasse").expect("valid")).await.expect("lookup works");
+    assert_eq!(found.expect("found").email.as_str(), "c@example.com");
 }
 
 /// A rehash replaces the hash only if it is still the one it was computed from.

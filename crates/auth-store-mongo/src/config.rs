@@ -1,0 +1,164 @@
+use std::{fmt, time::Duration};
+
+use bson::doc;
+use mongodb::{options::ClientOptions, Client, Database};
+
+use crate::{ensure_indexes, EnsureIndexesError, MongoSessionStore, MongoUserRepository};
+
+/// Collection of users unless configured otherwise.
+pub const DEFAULT_USERS_COLLECTION: &str = "users";
+
+/// Collection of sessions unless configured otherwise (`MONGODB_SESSIONS_COLLECTION`).
+pub const DEFAULT_SESSIONS_COLLECTION: &str = "sessions";
+
+/// The name the service gives itself in the server's logs and `currentOp`.
+pub const APP_NAME: &str = "auth-service";
+
+/// How long an operation waits for a reachable server unless the URL says otherwise: short,
+/// so that a missing server stops start-up within seconds instead of the driver's 30.
+pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the MongoDB data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MongoConfig {
+    /// A `mongodb://` or `mongodb+srv://` connection string; may hold credentials.
+    pub url: String,
+    /// Database holding both collections.
+    pub database: String,
+    /// Collection of users.
+    pub users_collection: String,
+    /// Collection of sessions.
+    pub sessions_collection: String,
+}
+
+impl MongoConfig {
+    /// A configuration with the default collection names.
+    pub fn new(url: impl Into<String>, database: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            database: database.into(),
+            users_collection: DEFAULT_USERS_COLLECTION.to_owned(),
+            sessions_collection: DEFAULT_SESSIONS_COLLECTION.to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for MongoConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MongoConfig")
+            .field("url", &redact_credentials(&self.url))
+            .field("database", &self.database)
+            .field("users_collection", &self.users_collection)
+            .field("sessions_collection", &self.sessions_collection)
+            .finish()
+    }
+}
+
+/// Hides the `user:password@` part of a connection string, which must never reach a log.
+fn redact_credentials(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    // The URI spec requires '@', '/' and '?' inside credentials to be percent-encoded, so
+    // the host list ends at the first '/' or '?' and the credentials at its last '@'.
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}[redacted]{}", &url[..scheme_end + 3], &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// Opens a client on `url` and returns `database` once a server has answered a `ping`.
+///
+/// The application name and a [`SERVER_SELECTION_TIMEOUT`] are set unless the URL sets
+/// them (`appName`, `serverSelectionTimeoutMS`).
+///
+/// # Errors
+///
+/// The URL is malformed, or no server answered in time.
+pub async fn connect(url: &str, database: &str) -> Result<Database, mongodb::error::Error> {
+    let mut options = ClientOptions::parse(url).await?;
+    options.app_name.get_or_insert_with(|| APP_NAME.to_owned());
+    options
+        .server_selection_timeout
+        .get_or_insert(SERVER_SELECTION_TIMEOUT);
+    options
+        .connect_timeout
+        .get_or_insert(SERVER_SELECTION_TIMEOUT);
+    let client = Client::with_options(options)?;
+    let database = client.database(database);
+    // The driver connects lazily; pinging now turns "no server" into a start-up failure
+    // rather than an error on the first request.
+    database.run_command(doc! { "ping": 1 }).await?;
+    Ok(database)
+}
+
+/// Both adapters, on one connected database with its indexes in place.
+#[derive(Debug, Clone)]
+pub struct MongoStores {
+    /// The users collection.
+    pub users: MongoUserRepository,
+    /// The sessions collection.
+    pub sessions: MongoSessionStore,
+}
+
+impl MongoStores {
+    /// Connects, ensures the indexes and builds both adapters: all the app needs at start-up.
+    ///
+    /// # Errors
+    ///
+    /// See [`connect`] and [`ensure_indexes`].
+    pub async fn open(config: &MongoConfig) -> Result<Self, OpenError> {
+        let database = connect(&config.url, &config.database)
+            .await
+            .map_err(OpenError::Connect)?;
+        ensure_indexes(
+            &database,
+            &config.users_collection,
+            &config.sessions_collection,
+        )
+        .await?;
+        Ok(Self {
+            users: MongoUserRepository::new(&database, &config.users_collection),
+            sessions: MongoSessionStore::new(&database, &config.sessions_collection),
+        })
+    }
+}
+
+/// Why [`MongoStores::open`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URL is malformed or no server answered.
+    #[error("could not connect to MongoDB")]
+    Connect(#[source] mongodb::error::Error),
+    /// The server answered but refused an index.
+    #[error(transparent)]
+    Indexes(#[from] EnsureIndexesError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_url_are_redacted_from_debug_output() {
+        let config = MongoConfig::new("mongodb://ada:s3cr%40t@db1:27017,db2/?tls=true", "auth");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cr"), "{shown}");
+        assert!(!shown.contains("ada"), "{shown}");
+        assert!(
+            shown.contains("mongodb://[redacted]@db1:27017,db2/?tls=true"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_url_without_credentials_is_shown_unchanged() {
+        assert_eq!(
+            redact_credentials("mongodb://127.0.0.1:27017/?appName=x@y"),
+            "mongodb://127.0.0.1:27017/?appName=x@y"
+        );
+        assert_eq!(redact_credentials("not a url"), "not a url");
+    }
+}

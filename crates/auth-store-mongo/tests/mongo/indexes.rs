@@ -1,0 +1,90 @@
+use std::{collections::BTreeMap, time::Duration};
+
+use auth_store_mongo::{
+    ensure_indexes, EMAIL_INDEX, SESSION_EXPIRY_INDEX, SESSION_USER_INDEX, USERNAME_INDEX,
+};
+use bson::{doc, Document};
+use futures::TryStreamExt;
+use mongodb::{options::IndexOptions, Database, IndexModel};
+
+use crate::common::{self, SESSIONS, USERS};
+
+async fn indexes_of(db: &Database, collection: &str) -> BTreeMap<String, IndexModel> {
+    db.collection::<Document>(collection)
+        .list_indexes()
+        .await
+        .expect("list_indexes works")
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("the listing reads")
+        .into_iter()
+        .map(|model| {
+            let name = model
+                .options
+                .as_ref()
+                .and_then(|o| o.name.clone())
+                .expect("listed indexes are named");
+            (name, model)
+        })
+        .collect()
+}
+
+fn options(model: &IndexModel) -> &IndexOptions {
+    model.options.as_ref().expect("listed indexes have options")
+}
+
+#[tokio::test]
+async fn ensure_indexes_can_run_again_and_declares_what_the_adapters_rely_on() {
+    let Some((db, test_database)) = common::database().await else {
+        return;
+    };
+    ensure_indexes(&db, USERS, SESSIONS)
+        .await
+        .expect("a second run changes nothing and succeeds");
+
+    let users = indexes_of(&db, USERS).await;
+    assert_eq!(users.len(), 3, "{users:?}");
+    assert_eq!(users[EMAIL_INDEX].keys, doc! { "email": 1 });
+    assert_eq!(options(&users[EMAIL_INDEX]).unique, Some(true));
+    assert_eq!(users[USERNAME_INDEX].keys, doc! { "username": 1 });
+    assert_eq!(options(&users[USERNAME_INDEX]).unique, Some(true));
+
+    let sessions = indexes_of(&db, SESSIONS).await;
+    assert_eq!(sessions.len(), 3, "{sessions:?}");
+    assert_eq!(sessions[SESSION_USER_INDEX].keys, doc! { "user_id": 1 });
+    assert_ne!(options(&sessions[SESSION_USER_INDEX]).unique, Some(true));
+    assert_eq!(
+        sessions[SESSION_EXPIRY_INDEX].keys,
+        doc! { "expires_at": 1 }
+    );
+    assert_eq!(
+        options(&sessions[SESSION_EXPIRY_INDEX]).expire_after,
+        Some(Duration::ZERO),
+        "each session must expire at its own expires_at"
+    );
+
+    test_database.drop_now().await;
+}
+
+#[tokio::test]
+async fn an_index_of_the_same_name_with_other_options_is_reported_with_its_collection() {
+    let Some((db, test_database)) = common::bare_database().await else {
+        return;
+    };
+    db.collection::<Document>(USERS)
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "email": 1 })
+                .options(IndexOptions::builder().name(EMAIL_INDEX.to_owned()).build())
+                .build(),
+        )
+        .await
+        .expect("a non-unique index can be made by hand");
+
+    let error = ensure_indexes(&db, USERS, SESSIONS)
+        .await
+        .expect_err("a non-unique index cannot pass for the unique one");
+    assert_eq!(error.collection(), USERS);
+
+    test_database.drop_now().await;
+}
