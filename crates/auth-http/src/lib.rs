@@ -1,1 +1,40 @@
-//! placeholder
+//! The HTTP API of the authentication service: an axum [`Router`](axum::Router) with JSON
+//! handlers, our own JSON extractor and error type, the login manager (axum-login over
+//! tower-sessions) and the middleware around them.
+//!
+//! It is generic over the user repository and the session store; it never names a
+//! backend. The application builds both and hands them over:
+//!
+//! ```no_run
+//! # fn demo<R: auth_domain::UserRepository, S: tower_sessions::SessionStore + Clone>(
+//! #     service: auth_domain::AuthService<R>,
+//! #     sessions: S,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! use auth_http::{router, HttpConfig, SessionKey};
+//!
+//! let config = HttpConfig {
+//!     session_key: SessionKey::from_bytes(&[0x5a; 64])?,
+//!     session_lifetime: time::Duration::days(31),
+//!     secure_cookie: true,
+//! };
+//! let app: axum::Router = router(service, sessions, config);
+//! # Ok(()) }
+//! ```
+//!
+//! Routes (all bodies JSON, errors `{"message", "code"}` plus `"errors"` for fields):
+//! `GET /`, `GET /profile`, `POST /v1/auth/register`, `POST /v1/auth/login`,
+//! `POST /v1/auth/logout`; anything else is a 404.
+
+mod config;
+mod error;
+mod extract;
+mod handlers;
+mod headers;
+mod login;
+mod rolling;
+mod router;
+mod safety_net;
+mod trace;
+
+pub use config::{HttpConfig, KeyTooShort, SessionKey};
+pub use router::router;

@@ -1,0 +1,68 @@
+//! What the router needs to know from the application's configuration.
+
+use std::fmt;
+
+use tower_sessions::cookie::Key;
+
+/// The key that signs session cookies; at least 64 bytes.
+#[derive(Clone)]
+pub struct SessionKey(Key);
+
+impl SessionKey {
+    /// Wraps the raw secret (`SECRET_KEY`); refuses one shorter than 64 bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyTooShort> {
+        Key::try_from(bytes).map(Self).map_err(|_| KeyTooShort)
+    }
+
+    pub(crate) fn into_key(self) -> Key {
+        self.0
+    }
+}
+
+impl fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionKey([redacted])")
+    }
+}
+
+/// The secret is too short to sign cookies safely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("SECRET_KEY must be at least 64 bytes")]
+pub struct KeyTooShort;
+
+/// How the router signs, scopes and expires session cookies.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Signs the session cookie.
+    pub session_key: SessionKey,
+    /// How long a session lives without activity (`PERMANENT_SESSION_LIFETIME`).
+    pub session_lifetime: time::Duration,
+    /// Whether the cookie is only sent over HTTPS.
+    pub secure_cookie: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_of_64_bytes_is_accepted() {
+        assert!(SessionKey::from_bytes(&[7; 64]).is_ok());
+    }
+
+    #[test]
+    fn a_key_shorter_than_64_bytes_is_refused_with_a_message_naming_the_setting() {
+        let error = SessionKey::from_bytes(&[7; 63]).unwrap_err();
+        assert_eq!(error.to_string(), "SECRET_KEY must be at least 64 bytes");
+    }
+
+    #[test]
+    fn the_key_never_shows_in_debug_output() {
+        let key = SessionKey::from_bytes(
+            b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        )
+        .unwrap();
+        let printed = format!("{key:?}");
+        assert_eq!(printed, "SessionKey([redacted])");
+    }
+}

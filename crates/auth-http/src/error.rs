@@ -1,0 +1,339 @@
+//! The one error type of the HTTP layer and the JSON body every error response carries:
+//! `{"message": "...", "code": "..."}`, plus `"errors": {"field": ["..."]}` when fields
+//! were refused.
+
+use std::collections::BTreeMap;
+
+use auth_domain::{BoxError, RegisterError, ValidationErrors};
+use axum::{
+    response::{IntoResponse, Response},
+    Json,
+};
+use http::StatusCode;
+use serde::Serialize;
+
+/// Field name -> why it was refused; the messages never repeat a submitted value.
+pub(crate) type FieldProblems = BTreeMap<&'static str, Vec<&'static str>>;
+
+/// Everything a request can end in other than success.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    /// No such route, or a route without this method.
+    #[error("not found")]
+    NotFound,
+    /// The route needs a logged-in user and there is none.
+    #[error("access denied")]
+    AccessDenied,
+    /// Unknown user or wrong password (one answer for both).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The body parsed but the domain refused some fields.
+    #[error("invalid fields")]
+    Validation(ValidationErrors),
+    /// The email address belongs to another user.
+    #[error("email address taken")]
+    EmailTaken,
+    /// The username belongs to another user.
+    #[error("username taken")]
+    UsernameTaken,
+    /// The body is not declared as JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The body is not JSON at all (syntax error, empty, trailing garbage).
+    #[error("malformed JSON")]
+    MalformedJson,
+    /// The body is JSON but not an object.
+    #[error("body is not a JSON object")]
+    NotAnObject,
+    /// The body is an object with missing, null or mistyped fields.
+    #[error("unprocessable fields")]
+    Unprocessable(FieldProblems),
+    /// The body is longer than the limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// The body could not be read (the client went away, a broken chunked encoding).
+    #[error("unreadable body")]
+    UnreadableBody,
+    /// Anything the client cannot fix. Logged when turned into a response, never shown.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl ApiError {
+    /// Wraps a failure the client cannot fix.
+    pub(crate) fn internal(error: impl Into<BoxError>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::AccessDenied | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Validation(_) | Self::MalformedJson | Self::UnreadableBody => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::EmailTaken | Self::UsernameTaken => StatusCode::CONFLICT,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotAnObject | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::AccessDenied => "access_denied",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Validation(_) => "validation_failed",
+            Self::EmailTaken => "email_taken",
+            Self::UsernameTaken => "username_taken",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::MalformedJson => "malformed_json",
+            Self::NotAnObject => "not_an_object",
+            Self::Unprocessable(_) => "unprocessable_fields",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnreadableBody => "unreadable_body",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            Self::NotFound => "Not found",
+            Self::AccessDenied => "Access denied!",
+            Self::InvalidCredentials => "Invalid credentials!",
+            Self::Validation(errors) => errors.first_message().unwrap_or("Invalid input."),
+            Self::EmailTaken => "Email address already occupied!",
+            Self::UsernameTaken => "Username already occupied!",
+            Self::UnsupportedMediaType => {
+                "Request body must be JSON (Content-Type: application/json)."
+            }
+            Self::MalformedJson => "Request body is not valid JSON.",
+            Self::NotAnObject => "Request body must be a JSON object.",
+            Self::Unprocessable(_) => "Some fields are missing or have the wrong type.",
+            Self::PayloadTooLarge => "Request body is too large.",
+            Self::UnreadableBody => "Request body could not be read.",
+            Self::Internal(_) => INTERNAL_MESSAGE,
+        }
+    }
+}
+
+/// The only thing a client learns about a server-side failure.
+pub(crate) const INTERNAL_MESSAGE: &str = "Internal server error";
+
+impl From<RegisterError> for ApiError {
+    fn from(error: RegisterError) -> Self {
+        match error {
+            RegisterError::Invalid(errors) => Self::Validation(errors),
+            RegisterError::EmailTaken => Self::EmailTaken,
+            RegisterError::UsernameTaken => Self::UsernameTaken,
+            RegisterError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Self::Internal(source) = &self {
+            // Logged here, inside the request's span, and nowhere else. Driver and
+            // domain errors carry no secrets; the request itself is not logged.
+            tracing::error!(error = %error_chain(source.as_ref()), "request failed");
+        }
+        let body = ErrorBody {
+            message: self.message(),
+            code: self.code(),
+            errors: match &self {
+                Self::Validation(errors) => Some(Errors::Validation(errors)),
+                Self::Unprocessable(problems) => Some(Errors::Fields(problems)),
+                _ => None,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// A JSON error response for a status that arrived without a body of ours.
+pub(crate) fn bare_status_response(status: StatusCode) -> Response {
+    let known = match status {
+        StatusCode::NOT_FOUND => Some(ApiError::NotFound),
+        StatusCode::UNAUTHORIZED => Some(ApiError::AccessDenied),
+        StatusCode::PAYLOAD_TOO_LARGE => Some(ApiError::PayloadTooLarge),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Some(ApiError::UnsupportedMediaType),
+        _ => None,
+    };
+    if let Some(error) = known {
+        return error.into_response();
+    }
+    let (message, code) = if status.is_server_error() {
+        (INTERNAL_MESSAGE, "internal_error")
+    } else {
+        (status.canonical_reason().unwrap_or("Error"), "error")
+    };
+    let body = ErrorBody {
+        message,
+        code,
+        errors: None,
+    };
+    (status, Json(body)).into_response()
+}
+
+/// An error with its causes, `outer: inner: innermost`, for one log line.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    message: &'a str,
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<Errors<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Errors<'a> {
+    Validation(&'a ValidationErrors),
+    Fields(&'a FieldProblems),
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    async fn parts(error: ApiError) -> (StatusCode, Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn each_error_has_its_status_and_contract_message() {
+        let cases = [
+            (ApiError::NotFound, 404, "Not found", "not_found"),
+            (
+                ApiError::AccessDenied,
+                401,
+                "Access denied!",
+                "access_denied",
+            ),
+            (
+                ApiError::InvalidCredentials,
+                401,
+                "Invalid credentials!",
+                "invalid_credentials",
+            ),
+            (
+                ApiError::EmailTaken,
+                409,
+                "Email address already occupied!",
+                "email_taken",
+            ),
+            (
+                ApiError::UsernameTaken,
+                409,
+                "Username already occupied!",
+                "username_taken",
+            ),
+            (
+                ApiError::UnsupportedMediaType,
+                415,
+                "",
+                "unsupported_media_type",
+            ),
+            (ApiError::MalformedJson, 400, "", "malformed_json"),
+            (ApiError::NotAnObject, 422, "", "not_an_object"),
+            (ApiError::PayloadTooLarge, 413, "", "payload_too_large"),
+            (ApiError::UnreadableBody, 400, "", "unreadable_body"),
+        ];
+        for (error, status, message, code) in cases {
+            let (actual_status, body) = parts(error).await;
+            assert_eq!(actual_status.as_u16(), status, "{body}");
+            assert_eq!(body["code"], code);
+            if !message.is_empty() {
+                assert_eq!(body["message"], message);
+            }
+            assert!(body.get("errors").is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_domain_validation_failure_is_a_400_listing_every_field() {
+        let mut errors = ValidationErrors::default();
+        let email_error = auth_domain::Email::parse("not an address").unwrap_err();
+        errors.add("email", email_error);
+        let (status, body) = parts(RegisterError::Invalid(errors).into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], "validation_failed");
+        assert_eq!(body["message"], email_error.message);
+        assert_eq!(body["errors"], json!({"email": [email_error.message]}));
+    }
+
+    #[tokio::test]
+    async fn registration_conflicts_are_409s() {
+        let (status, body) = parts(RegisterError::EmailTaken.into()).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["message"], "Email address already occupied!");
+        let (status, body) = parts(RegisterError::UsernameTaken.into()).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["message"], "Username already occupied!");
+    }
+
+    #[tokio::test]
+    async fn an_internal_error_hides_its_cause_from_the_client() {
+        let cause = std::io::Error::other("connection to db.internal:5432 refused");
+        let (status, body) = parts(ApiError::internal(cause)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body,
+            json!({"message": "Internal server error", "code": "internal_error"})
+        );
+    }
+
+    #[tokio::test]
+    async fn unprocessable_fields_are_listed_by_name() {
+        let problems = FieldProblems::from([("password", vec!["This field is required."])]);
+        let (status, body) = parts(ApiError::Unprocessable(problems)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            body["errors"],
+            json!({"password": ["This field is required."]})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bare_status_gets_the_same_body_as_our_own_errors() {
+        let response = bare_status_response(StatusCode::PAYLOAD_TOO_LARGE);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["code"], "payload_too_large");
+
+        let response = bare_status_response(StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["message"], "Internal server error");
+    }
+
+    #[test]
+    fn the_error_chain_names_every_cause() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let error = Outer(std::io::Error::other("inner"));
+        assert_eq!(error_chain(&error), "outer: inner");
+    }
+}

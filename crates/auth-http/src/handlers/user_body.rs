@@ -1,0 +1,55 @@
+use auth_domain::{User, UserId};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// A user as the API shows them: never the password hash.
+#[derive(Debug, Serialize)]
+pub(crate) struct UserBody {
+    id: UserId,
+    email: String,
+    username: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl From<&User> for UserBody {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email.as_str().to_owned(),
+            username: user.username.as_str().to_owned(),
+            created_at: user.created_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use auth_domain::{Email, PasswordHash, Username};
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn a_user_is_shown_without_the_hash_and_with_an_rfc3339_timestamp() {
+        let id = UserId::generate();
+        let user = User {
+            id,
+            email: Email::parse("ada@example.com").unwrap(),
+            username: Username::parse("ada").unwrap(),
+            password_hash: PasswordHash::from_trusted("$argon2id$secret".into()),
+            created_at: datetime!(2025-06-01 12:30:05.123456 UTC),
+        };
+        let body = serde_json::to_value(UserBody::from(&user)).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "id": id.to_string(),
+                "email": "ada@example.com",
+                "username": "ada",
+                "created_at": "2025-06-01T12:30:05.123456Z",
+            })
+        );
+    }
+}

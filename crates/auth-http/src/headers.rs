@@ -1,0 +1,36 @@
+//! Response headers that belong on every response, or on every authenticated one.
+
+use axum::{response::Response, Router};
+use http::{
+    header::{ALLOW, CACHE_CONTROL, VARY, X_CONTENT_TYPE_OPTIONS},
+    HeaderValue, StatusCode,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// `X-Content-Type-Options: nosniff`, on every response.
+pub(crate) fn nosniff() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))
+}
+
+/// For routes whose answer depends on who asks: `Cache-Control: no-store`, so that a
+/// user's data stays in no shared or browser cache, and `Vary: Cookie`.
+pub(crate) fn private(routes: Router) -> Router {
+    routes
+        .layer(SetResponseHeaderLayer::overriding(
+            CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::appending(
+            VARY,
+            HeaderValue::from_static("cookie"),
+        ))
+}
+
+/// A wrong method is answered as an unknown path (the contract's 404), so the `Allow`
+/// header axum adds to it must go too: it would tell the two apart.
+pub(crate) async fn no_allow_on_not_found(mut response: Response) -> Response {
+    if response.status() == StatusCode::NOT_FOUND {
+        response.headers_mut().remove(ALLOW);
+    }
+    response
+}

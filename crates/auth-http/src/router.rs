@@ -1,0 +1,280 @@
+//! How the routes, the login manager and the middleware fit together.
+
+use auth_domain::{session::USER_DATA_KEY, AuthService, UserRepository};
+use axum::{
+    middleware,
+    routing::{get, post},
+    Router,
+};
+use axum_login::AuthManagerLayerBuilder;
+use tower::Layer;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+};
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer, SessionStore};
+
+use crate::{handlers, headers, login::LoginBackend, rolling, safety_net, trace, HttpConfig};
+
+/// The largest request body accepted; credentials fit many times over.
+pub(crate) const BODY_LIMIT_BYTES: usize = 16 * 1024;
+
+/// The whole API: routes, sessions, login manager, JSON errors, security headers, tracing.
+pub fn router<R, S>(service: AuthService<R>, sessions: S, config: HttpConfig) -> Router
+where
+    R: UserRepository,
+    S: SessionStore + Clone,
+{
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_name("session")
+        .with_signed(config.session_key.into_key())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_secure(config.secure_cookie)
+        .with_expiry(Expiry::OnInactivity(config.session_lifetime));
+    let login_manager =
+        AuthManagerLayerBuilder::new(LoginBackend::new(service.clone()), session_layer)
+            .with_data_key(USER_DATA_KEY)
+            .build();
+
+    // Only these routes touch the session store: a public page or a 404 costs no query.
+    let authenticated = Router::new()
+        .route("/profile", get(handlers::profile::<R>))
+        .route("/v1/auth/register", post(handlers::register::<R>))
+        .route("/v1/auth/login", post(handlers::login::<R>))
+        .route("/v1/auth/logout", post(handlers::logout::<R>))
+        .with_state(service)
+        .layer(middleware::from_fn_with_state(
+            config.session_lifetime,
+            rolling::renew_when_due::<R>,
+        ))
+        .layer(login_manager);
+    app(headers::private(authenticated))
+}
+
+/// The public routes, the 404s and the outer middleware around `authenticated`. Split
+/// out so that tests can drive the stack without a repository.
+pub(crate) fn app(authenticated: Router) -> Router {
+    let routed = Router::new()
+        .route("/", get(handlers::index))
+        .merge(authenticated)
+        .fallback(handlers::not_found)
+        // After every route is in place: it is set on each route present.
+        .method_not_allowed_fallback(handlers::not_found)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(CatchPanicLayer::custom(safety_net::panic_response))
+        .layer(middleware::from_fn(safety_net::json_error_bodies))
+        .layer(headers::nosniff())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(trace::layer())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+    // axum adds `Allow` to a wrong-method answer after every per-route layer has run, so
+    // the only place to remove it is around the whole router.
+    Router::new()
+        .fallback_service(middleware::map_response(headers::no_allow_on_not_found).layer(routed))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, extract::Request, response::IntoResponse, Json};
+    use http::{
+        header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, VARY, X_CONTENT_TYPE_OPTIONS},
+        Method, StatusCode,
+    };
+    use http_body_util::BodyExt;
+    use serde_json::{json, Value};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::extract::{FromJsonObject, JsonBody, JsonObject};
+
+    struct Echo(String);
+
+    impl FromJsonObject for Echo {
+        fn from_object(object: &mut JsonObject) -> Option<Self> {
+            object.required_string("text").map(Self)
+        }
+    }
+
+    /// Stand-ins for the authenticated routes: the same paths and wrappers, handlers that
+    /// need no repository.
+    fn test_app() -> Router {
+        let routes =
+            Router::new()
+                .route("/profile", get(|| async { Json(json!({"id": "x"})) }))
+                .route(
+                    "/v1/auth/echo",
+                    post(|JsonBody(Echo(text)): JsonBody<Echo>| async move {
+                        Json(json!({"text": text}))
+                    }),
+                )
+                .route(
+                    "/v1/auth/panic",
+                    get(|| async {
+                        if true {
+                            panic!("boom at the handler");
+                        }
+                        "unreachable"
+                    }),
+                )
+                .route(
+                    "/v1/auth/bare",
+                    get(|| async { (StatusCode::BAD_GATEWAY, "upstream said no").into_response() }),
+                );
+        app(headers::private(routes))
+    }
+
+    async fn call(app: &Router, request: Request) -> (StatusCode, http::HeaderMap, Value) {
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&bytes)));
+        (status, headers, body)
+    }
+
+    fn get_request(path: &str) -> Request {
+        Request::get(path).body(Body::empty()).unwrap()
+    }
+
+    fn is_json(headers: &http::HeaderMap) -> bool {
+        headers[CONTENT_TYPE] == "application/json"
+    }
+
+    #[tokio::test]
+    async fn the_index_is_public_json_with_security_headers_and_a_request_id() {
+        let (status, headers, body) = call(&test_app(), get_request("/")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["message"].is_string());
+        assert!(is_json(&headers));
+        assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(!headers["x-request-id"].is_empty());
+        assert!(headers.get(CACHE_CONTROL).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_request_id_sent_by_the_client_comes_back() {
+        let request = Request::get("/")
+            .header("x-request-id", "trace-me-42")
+            .body(Body::empty())
+            .unwrap();
+        let (_, headers, _) = call(&test_app(), request).await;
+        assert_eq!(headers["x-request-id"], "trace-me-42");
+    }
+
+    #[tokio::test]
+    async fn authenticated_routes_are_not_cached_and_vary_by_cookie() {
+        let (status, headers, _) = call(&test_app(), get_request("/profile")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[CACHE_CONTROL], "no-store");
+        assert_eq!(headers[VARY], "cookie");
+        assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_path_is_a_json_404() {
+        for path in [
+            "/nope",
+            "/v1/auth",
+            "/v1/auth/login/extra",
+            "/profile/",
+            "/%00",
+        ] {
+            let (status, headers, body) = call(&test_app(), get_request(path)).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(body["message"], "Not found");
+            assert_eq!(body["code"], "not_found");
+            assert!(is_json(&headers));
+            assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_known_path_with_the_wrong_method_is_a_json_404() {
+        let cases = [
+            (Method::POST, "/"),
+            (Method::DELETE, "/"),
+            (Method::POST, "/profile"),
+            (Method::PUT, "/profile"),
+            (Method::GET, "/v1/auth/echo"),
+            (Method::PATCH, "/v1/auth/echo"),
+        ];
+        for (method, path) in cases {
+            let request = Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .body(Body::empty())
+                .unwrap();
+            let (status, headers, body) = call(&test_app(), request).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+            assert_eq!(body, json!({"message": "Not found", "code": "not_found"}));
+            assert!(headers.get("allow").is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_an_opaque_json_500_and_the_app_keeps_serving() {
+        let app = test_app();
+        let (status, headers, body) = call(&app, get_request("/v1/auth/panic")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body,
+            json!({"message": "Internal server error", "code": "internal_error"})
+        );
+        assert!(is_json(&headers));
+        assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff");
+        let (status, _, _) = call(&app, get_request("/")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn an_error_without_a_json_body_gets_one() {
+        let (status, headers, body) = call(&test_app(), get_request("/v1/auth/bare")).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert_eq!(body["message"], "Internal server error");
+        assert!(is_json(&headers));
+        assert_eq!(headers[CACHE_CONTROL], "no-store");
+    }
+
+    fn echo(body: Body, content_length: Option<usize>) -> Request {
+        let mut request = Request::post("/v1/auth/echo").header(CONTENT_TYPE, "application/json");
+        if let Some(length) = content_length {
+            request = request.header(CONTENT_LENGTH, length);
+        }
+        request.body(body).unwrap()
+    }
+
+    fn padded_body(len: usize) -> String {
+        let text = "x".repeat(len - r#"{"text":""}"#.len());
+        let body = json!({ "text": text }).to_string();
+        assert_eq!(body.len(), len);
+        body
+    }
+
+    #[tokio::test]
+    async fn a_body_at_the_limit_is_accepted() {
+        let body = padded_body(BODY_LIMIT_BYTES);
+        let (status, _, _) = call(&test_app(), echo(body.clone().into(), Some(body.len()))).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, _) = call(&test_app(), echo(body.into(), None)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_a_json_413_whether_announced_or_streamed() {
+        let body = padded_body(BODY_LIMIT_BYTES + 1);
+        let announced = echo(body.clone().into(), Some(body.len()));
+        let (status, headers, json) = call(&test_app(), announced).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(json["code"], "payload_too_large");
+        assert!(is_json(&headers));
+
+        let streamed = echo(body.into(), None);
+        let (status, _, json) = call(&test_app(), streamed).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(json["code"], "payload_too_large");
+    }
+}
