@@ -1,1 +1,34 @@
-//! placeholder
+//! The SQL schema of the authentication service, as sea-orm migrations: the `users` and
+//! `sessions` tables and their indexes, for SQLite, PostgreSQL and MySQL/MariaDB.
+//!
+//! The app and `cargo xtask install` both run [`Migrator`] (through
+//! `auth_store_sql::install`), so there is one definition of the schema. Migrations
+//! describe tables with their own identifiers and never import the live entities: a
+//! migration must keep building the same schema after the entities move on.
+//!
+//! ```no_run
+//! use migration::{Migrator, MigratorTrait};
+//!
+//! # async fn demo(db: &sea_orm_migration::sea_orm::DatabaseConnection) -> Result<(), sea_orm_migration::sea_orm::DbErr> {
+//! Migrator::up(db, None).await?;
+//! # Ok(()) }
+//! ```
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_users_and_sessions;
+
+pub mod names;
+
+/// Every migration of the schema, oldest first.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(
+            m20261128_000001_create_users_and_sessions::Migration,
+        )]
+    }
+}

@@ -1,1 +1,40 @@
-//! placeholder
+//! Users and sessions in SQL — SQLite, PostgreSQL or MySQL/MariaDB — through sea-orm.
+//!
+//! - [`connect`] opens a pool tuned for the engine (WAL and a busy timeout on SQLite) and
+//!   [`install`] builds the schema by running the `migration` crate.
+//! - [`SqlUserRepository`] is the [`auth_domain::UserRepository`] adapter: the unique
+//!   indexes decide whether an email or username is taken.
+//! - [`SqlSessionStore`] is the `tower_sessions::SessionStore` adapter: sessions are keyed
+//!   by the SHA-256 of their id, `create` never overwrites, `save` never resurrects, `load`
+//!   ignores expired rows, and [`SqlSessionStore::purge_expired_periodically`] removes them.
+//!
+//! ```no_run
+//! use auth_store_sql::{connect, install, SqlSessionStore, SqlUserRepository};
+//!
+//! # async fn demo() -> Result<(), sea_orm::DbErr> {
+//! let db = connect("sqlite://database.db?mode=rwc").await?;
+//! install(&db).await?;
+//! let users = SqlUserRepository::new(db.clone());
+//! let sessions = SqlSessionStore::new(db);
+//! tokio::spawn(
+//!     sessions
+//!         .clone()
+//!         .purge_expired_periodically(std::time::Duration::from_secs(60)),
+//! );
+//! # let _ = users;
+//! # Ok(()) }
+//! ```
+
+mod connect;
+pub mod entity;
+mod error;
+mod sessions;
+mod timestamp;
+mod users;
+
+pub use connect::{
+    connect, install, ACQUIRE_TIMEOUT, SERVER_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT,
+    SQLITE_MAX_CONNECTIONS,
+};
+pub use sessions::{SqlSessionStore, MAX_PURGE_BATCH_SIZE, PURGE_BATCH_SIZE};
+pub use users::SqlUserRepository;

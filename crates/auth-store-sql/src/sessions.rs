@@ -1,0 +1,238 @@
+//! The tower-sessions [`SessionStore`] adapter, and the purge of expired sessions.
+
+use std::{collections::HashMap, time::Duration};
+
+use async_trait::async_trait;
+use auth_domain::{session, UserId};
+use sea_orm::{
+    sea_query::{Expr, Query},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
+use tower_sessions::{
+    session::{Id, Record},
+    session_store::{self, SessionStore},
+};
+
+use crate::{
+    entity::sessions,
+    error::{describe, is_unique_violation, StoreError},
+    timestamp,
+};
+
+/// Rows deleted per statement by [`SqlSessionStore::purge_expired_periodically`]: small
+/// enough that no purge holds locks for long, large enough to keep up with any load.
+pub const PURGE_BATCH_SIZE: u64 = 1_000;
+
+/// The largest batch [`SqlSessionStore::purge_expired`] deletes in one statement: each key
+/// is a bound parameter, and SQLite allows 32 766 of them per statement.
+pub const MAX_PURGE_BATCH_SIZE: u64 = 10_000;
+
+/// How many fresh ids `create` tries after collisions before giving up. With 128 random
+/// bits a second collision means the store is broken, not unlucky.
+const CREATE_ATTEMPTS: usize = 8;
+
+/// Sessions in the `sessions` table, keyed by the hash of their id.
+#[derive(Debug, Clone)]
+pub struct SqlSessionStore {
+    db: DatabaseConnection,
+}
+
+impl SqlSessionStore {
+    /// A store on an open pool (see [`crate::connect`]).
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Deletes sessions whose expiry has passed, `batch_size` rows at a time (at least 1,
+    /// at most [`MAX_PURGE_BATCH_SIZE`]), until none is left; returns how many were
+    /// deleted. Each batch selects the keys first and then deletes them, because MySQL
+    /// cannot delete from a table through a `LIMIT`ed subquery on the same table.
+    ///
+    /// # Errors
+    ///
+    /// The database failed; batches already deleted stay deleted.
+    pub async fn purge_expired(&self, batch_size: u64) -> Result<u64, DbErr> {
+        let batch_size = batch_size.clamp(1, MAX_PURGE_BATCH_SIZE);
+        let backend = self.db.get_database_backend();
+        // One cut-off for the whole purge, so that it ends even while sessions keep
+        // expiring.
+        let cutoff = timestamp::value(backend, timestamp::now());
+        let mut deleted = 0;
+        loop {
+            let keys: Vec<String> = sessions::Entity::find()
+                .select_only()
+                .column(sessions::Column::Id)
+                .filter(sessions::Column::ExpiresAt.lte(cutoff.clone()))
+                .limit(batch_size)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            let selected = keys.len();
+            if selected == 0 {
+                break;
+            }
+            // The expiry is checked again: a session saved since the select lives on.
+            deleted += sessions::Entity::delete_many()
+                .filter(sessions::Column::Id.is_in(keys))
+                .filter(sessions::Column::ExpiresAt.lte(cutoff.clone()))
+                .exec(&self.db)
+                .await?
+                .rows_affected;
+            if (selected as u64) < batch_size {
+                break;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Purges expired sessions now and then every `every` (at least a millisecond),
+    /// forever: meant for `tokio::spawn`. A failed purge is logged and retried at the next
+    /// tick.
+    pub async fn purge_expired_periodically(self, every: Duration) {
+        // A zero period would make `interval` panic inside the spawned task.
+        let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match self.purge_expired(PURGE_BATCH_SIZE).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::debug!(deleted, "purged expired sessions"),
+                Err(err) => tracing::error!(
+                    error = %describe(&err),
+                    "purging expired sessions failed; retrying at the next tick"
+                ),
+            }
+        }
+    }
+
+    /// Deletes every session of `user` (logs them out everywhere); returns how many.
+    ///
+    /// # Errors
+    ///
+    /// The database failed.
+    pub async fn delete_user_sessions(&self, user: UserId) -> Result<u64, DbErr> {
+        Ok(sessions::Entity::delete_many()
+            .filter(sessions::Column::UserId.eq(user.to_string()))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
+    async fn insert(&self, record: &Record, data: &str) -> Result<(), DbErr> {
+        let backend = self.db.get_database_backend();
+        let now = timestamp::value(backend, timestamp::now());
+        let mut statement = Query::insert();
+        statement
+            .into_table(sessions::Entity)
+            .columns([
+                sessions::Column::Id,
+                sessions::Column::UserId,
+                sessions::Column::Data,
+                sessions::Column::CreatedAt,
+                sessions::Column::LastSeenAt,
+                sessions::Column::ExpiresAt,
+            ])
+            .values([
+                key(&record.id).into(),
+                user_id(&record.data).into(),
+                data.into(),
+                now.clone().into(),
+                now.into(),
+                timestamp::value(backend, record.expiry_date).into(),
+            ])
+            .map_err(|err| DbErr::Custom(err.to_string()))?;
+        self.db.execute(backend.build(&statement)).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlSessionStore {
+    /// Stores a new session; on an id collision, moves the record to a fresh id rather than
+    /// overwrite anyone's session.
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let data = encode(&record.data)?;
+        for _ in 0..CREATE_ATTEMPTS {
+            match self.insert(record, &data).await {
+                Ok(()) => return Ok(()),
+                Err(err) if is_unique_violation(&err) => record.id = Id::default(),
+                Err(err) => return Err(backend("create session", &err)),
+            }
+        }
+        Err(session_store::Error::Backend(format!(
+            "create session failed: no free id after {CREATE_ATTEMPTS} attempts"
+        )))
+    }
+
+    /// Updates a stored session; a session that is gone (logged out, purged) stays gone.
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let backend_kind = self.db.get_database_backend();
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::Data, Expr::value(encode(&record.data)?))
+            .col_expr(sessions::Column::UserId, Expr::value(user_id(&record.data)))
+            .col_expr(
+                sessions::Column::LastSeenAt,
+                Expr::value(timestamp::value(backend_kind, timestamp::now())),
+            )
+            .col_expr(
+                sessions::Column::ExpiresAt,
+                Expr::value(timestamp::value(backend_kind, record.expiry_date)),
+            )
+            .filter(sessions::Column::Id.eq(key(&record.id)))
+            .exec(&self.db)
+            .await
+            .map_err(|err| backend("save session", &err))?;
+        Ok(())
+    }
+
+    /// The session, unless it is unknown or expired (purged yet or not).
+    async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
+        let now = timestamp::value(self.db.get_database_backend(), timestamp::now());
+        let row = sessions::Entity::find_by_id(key(session_id))
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .one(&self.db)
+            .await
+            .map_err(|err| backend("load session", &err))?;
+        row.map(|row| into_record(*session_id, &row)).transpose()
+    }
+
+    /// Removes the session; removing one that is gone is not an error.
+    async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
+        sessions::Entity::delete_by_id(key(session_id))
+            .exec(&self.db)
+            .await
+            .map_err(|err| backend("delete session", &err))?;
+        Ok(())
+    }
+}
+
+/// The primary key of a session: a hash, so the table holds no usable cookie.
+fn key(id: &Id) -> String {
+    session::storage_key(&id.to_string())
+}
+
+/// The logged-in user, kept beside the data so that a user's sessions can be found.
+fn user_id(data: &HashMap<String, serde_json::Value>) -> Option<String> {
+    session::user_id(data).map(|user| user.to_string())
+}
+
+fn encode(data: &HashMap<String, serde_json::Value>) -> session_store::Result<String> {
+    serde_json::to_string(data)
+        .map_err(|_| session_store::Error::Encode("session data is not serializable".to_owned()))
+}
+
+fn into_record(id: Id, row: &sessions::Model) -> session_store::Result<Record> {
+    // serde's message could quote the data: it is left out.
+    let data = serde_json::from_str(&row.data).map_err(|_| {
+        session_store::Error::Decode("stored session data is not a JSON object".to_owned())
+    })?;
+    Ok(Record {
+        id,
+        data,
+        expiry_date: row.expires_at,
+    })
+}
+
+fn backend(operation: &'static str, err: &DbErr) -> session_store::Error {
+    session_store::Error::Backend(StoreError::new(operation, err).to_string())
+}

@@ -1,0 +1,250 @@
+//! The [`UserRepository`] adapter.
+
+use auth_domain::{
+    Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User, UserId, UserRepository,
+    Username,
+};
+use migration::names::{USERS_EMAIL_UNIQUE, USERS_USERNAME_UNIQUE};
+use sea_orm::{
+    sea_query::{Expr, Query},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+};
+
+use crate::{
+    entity::users,
+    error::{database_error, StoreError},
+    timestamp,
+};
+
+/// Users in a SQL database built by the `migration` crate.
+#[derive(Debug, Clone)]
+pub struct SqlUserRepository {
+    db: DatabaseConnection,
+}
+
+impl SqlUserRepository {
+    /// A repository on an open pool (see [`crate::connect`]).
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// An engine reports only the first index an insert violates, and SQLite may check the
+    /// username first; when the default username (the email itself) collides, the email is
+    /// what the user needs to hear about. The insert has already failed: this look-up only
+    /// picks the message, it decides nothing.
+    async fn username_or_email_taken(&self, email: &Email) -> InsertUserError {
+        match self.find_by_email(email).await {
+            Ok(Some(_)) => InsertUserError::EmailTaken,
+            Ok(None) | Err(_) => InsertUserError::UsernameTaken,
+        }
+    }
+
+    async fn find_one(
+        &self,
+        operation: &'static str,
+        filter: impl sea_orm::sea_query::IntoCondition,
+    ) -> Result<Option<User>, RepositoryError> {
+        users::Entity::find()
+            .filter(filter)
+            .one(&self.db)
+            .await
+            .map(|row| row.map(into_user))
+            .map_err(|err| repository_error(operation, &err))
+    }
+}
+
+impl UserRepository for SqlUserRepository {
+    async fn insert(&self, user: NewUser) -> Result<User, InsertUserError> {
+        let backend = self.db.get_database_backend();
+        let created_at = timestamp::truncate(user.created_at);
+        let mut statement = Query::insert();
+        statement
+            .into_table(users::Entity)
+            .columns([
+                users::Column::Id,
+                users::Column::Email,
+                users::Column::Username,
+                users::Column::PasswordHash,
+                users::Column::CreatedAt,
+            ])
+            .values([
+                user.id.as_uuid().into(),
+                user.email.as_str().into(),
+                user.username.as_str().into(),
+                user.password_hash.as_str().into(),
+                timestamp::value(backend, created_at).into(),
+            ])
+            .map_err(|err| RepositoryError::new(format!("insert user: {err}")))?;
+        // The unique indexes are the only judge of "taken": a look-up first would race.
+        match self.db.execute(backend.build(&statement)).await {
+            Ok(_) => Ok(User {
+                created_at,
+                ..user.into_user()
+            }),
+            Err(err) => Err(match taken(&err) {
+                Some(Taken::Email) => InsertUserError::EmailTaken,
+                Some(Taken::Username) => self.username_or_email_taken(&user.email).await,
+                None => InsertUserError::Unexpected(repository_error("insert user", &err)),
+            }),
+        }
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+        self.find_one("find user by id", users::Column::Id.eq(id.as_uuid()))
+            .await
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError> {
+        self.find_one(
+            "find user by email",
+            users::Column::Email.eq(email.as_str()),
+        )
+        .await
+    }
+
+    async fn find_by_username(&self, username: &Username) -> Result<Option<User>, RepositoryError> {
+        self.find_one(
+            "find user by username",
+            users::Column::Username.eq(username.as_str()),
+        )
+        .await
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        current: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, RepositoryError> {
+        // Compare-and-set in one statement. Rows matched, not rows changed, even on MySQL:
+        // sqlx connects with CLIENT_FOUND_ROWS.
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(new.as_str()))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .filter(users::Column::PasswordHash.eq(current.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(|err| repository_error("replace password hash", &err))?;
+        Ok(result.rows_affected == 1)
+    }
+}
+
+fn into_user(row: users::Model) -> User {
+    User {
+        id: UserId::from_uuid(row.id),
+        email: Email::from_trusted(row.email),
+        username: Username::from_trusted(row.username),
+        password_hash: PasswordHash::from_trusted(row.password_hash),
+        created_at: row.created_at,
+    }
+}
+
+fn repository_error(operation: &'static str, err: &DbErr) -> RepositoryError {
+    RepositoryError::new(StoreError::new(operation, err))
+}
+
+/// Which value of a new user is already taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    Email,
+    Username,
+}
+
+/// Which unique index an insert violated, if it violated one of the two on `users`.
+fn taken(err: &DbErr) -> Option<Taken> {
+    let db = database_error(err)?;
+    if !db.is_unique_violation() {
+        return None;
+    }
+    taken_by(db.constraint(), db.message())
+}
+
+/// Reads the violated index from what each engine reports:
+/// - PostgreSQL names the constraint (`constraint`, or the message as a fallback):
+///   `duplicate key value violates unique constraint "idx_users_email_unique"`;
+/// - SQLite names the columns: `UNIQUE constraint failed: users.email`;
+/// - MySQL/MariaDB name the key last, after the offending value:
+///   `Duplicate entry '…' for key 'idx_users_email_unique'` (MySQL 8 prefixes the table).
+fn taken_by(constraint: Option<&str>, message: &str) -> Option<Taken> {
+    if let Some(name) = constraint {
+        return index(name);
+    }
+    if let Some(columns) = message.strip_prefix("UNIQUE constraint failed: ") {
+        return columns.split(", ").find_map(|column| match column.trim() {
+            "users.email" => Some(Taken::Email),
+            "users.username" => Some(Taken::Username),
+            _ => None,
+        });
+    }
+    // The last occurrence: the value quoted before it is the user's input.
+    if let Some((_, key)) = message.rsplit_once(" for key ") {
+        let key = key.trim().trim_matches(|c| c == '\'' || c == '`');
+        return index(key.rsplit('.').next().unwrap_or(key));
+    }
+    if let Some((_, rest)) = message.rsplit_once("unique constraint \"") {
+        return index(rest.split('"').next().unwrap_or(rest));
+    }
+    None
+}
+
+fn index(name: &str) -> Option<Taken> {
+    match name {
+        USERS_EMAIL_UNIQUE => Some(Taken::Email),
+        USERS_USERNAME_UNIQUE => Some(Taken::Username),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_violations_are_told_apart_by_constraint_name() {
+        assert_eq!(taken_by(Some(USERS_EMAIL_UNIQUE), ""), Some(Taken::Email));
+        assert_eq!(
+            taken_by(Some(USERS_USERNAME_UNIQUE), ""),
+            Some(Taken::Username)
+        );
+        assert_eq!(taken_by(Some("users_pkey"), ""), None);
+        assert_eq!(
+            taken_by(
+                None,
+                "duplicate key value violates unique constraint \"idx_users_username_unique\""
+            ),
+            Some(Taken::Username)
+        );
+    }
+
+    #[test]
+    fn sqlite_violations_are_told_apart_by_column() {
+        let taken = |message| taken_by(None, message);
+        assert_eq!(
+            taken("UNIQUE constraint failed: users.email"),
+            Some(Taken::Email)
+        );
+        assert_eq!(
+            taken("UNIQUE constraint failed: users.username"),
+            Some(Taken::Username)
+        );
+        assert_eq!(taken("UNIQUE constraint failed: users.id"), None);
+    }
+
+    #[test]
+    fn mysql_violations_are_told_apart_by_key_even_when_the_value_mimics_one() {
+        let taken = |message| taken_by(None, message);
+        assert_eq!(
+            taken("Duplicate entry 'ada@example.com' for key 'idx_users_email_unique'"),
+            Some(Taken::Email)
+        );
+        assert_eq!(
+            taken("Duplicate entry 'ada_l' for key 'users.idx_users_username_unique'"),
+            Some(Taken::Username)
+        );
+        assert_eq!(
+            taken("Duplicate entry 'x for key idx_users_username_unique' for key 'idx_users_email_unique'"),
+            Some(Taken::Email)
+        );
+        assert_eq!(taken("Duplicate entry '\\x01' for key 'PRIMARY'"), None);
+    }
+}

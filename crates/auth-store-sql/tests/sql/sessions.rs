@@ -1,0 +1,194 @@
+//! The session store beyond the shared suite: what a row holds, the purge, revocation.
+
+use std::time::Duration as StdDuration;
+
+use auth_domain::{session, UserId};
+use auth_store_sql::{entity::sessions, SqlSessionStore};
+use auth_testkit::sessions::record;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use time::{Duration, OffsetDateTime};
+use tower_sessions::{
+    session::{Id, Record},
+    SessionStore,
+};
+
+fn seconds_from_now(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::now_utc() + Duration::seconds(seconds)
+}
+
+fn micros(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(at.nanosecond() / 1_000 * 1_000)
+        .expect("a valid nanosecond")
+}
+
+async fn row(db: &DatabaseConnection, id: &Id) -> Option<sessions::Model> {
+    sessions::Entity::find_by_id(session::storage_key(&id.to_string()))
+        .one(db)
+        .await
+        .expect("the row can be read")
+}
+
+async fn rows(db: &DatabaseConnection) -> u64 {
+    sessions::Entity::find()
+        .count(db)
+        .await
+        .expect("the rows can be counted")
+}
+
+async fn created(store: &SqlSessionStore, expiry_date: OffsetDateTime) -> Record {
+    let mut record = record();
+    record.expiry_date = expiry_date;
+    store.create(&mut record).await.expect("create works");
+    record
+}
+
+/// A copy of the table holds no cookie: the key is a hash, and the id appears nowhere.
+/// The user id sits in its own column, so a user's sessions can be found.
+pub async fn the_row_holds_the_hash_of_the_id_and_the_user_id(db: DatabaseConnection) {
+    let store = SqlSessionStore::new(db.clone());
+    let record = created(&store, seconds_from_now(3600)).await;
+    let row = row(&db, &record.id).await.expect("stored");
+    let id = record.id.to_string();
+    assert_eq!(row.id, session::storage_key(&id));
+    assert!(!row.id.contains(&id) && !row.data.contains(&id));
+    let user = session::user_id(&record.data).expect("the test record is logged in");
+    assert_eq!(row.user_id, Some(user.to_string()));
+    let data: serde_json::Value = serde_json::from_str(&row.data).expect("JSON");
+    assert_eq!(data, serde_json::to_value(&record.data).expect("JSON"));
+
+    // Logging out of the user (data without the login key) clears the column.
+    let mut anonymous = record.clone();
+    anonymous.data.remove(session::USER_DATA_KEY);
+    store.save(&anonymous).await.expect("save works");
+    assert_eq!(
+        self::row(&db, &record.id).await.expect("stored").user_id,
+        None
+    );
+}
+
+/// Expiry, creation and last-seen times are exact to the microsecond on every engine.
+pub async fn timestamps_of_a_session_read_back_to_the_microsecond(db: DatabaseConnection) {
+    let store = SqlSessionStore::new(db.clone());
+    let before = micros(OffsetDateTime::now_utc());
+    let record = created(&store, seconds_from_now(3600)).await;
+    let loaded = store
+        .load(&record.id)
+        .await
+        .expect("load works")
+        .expect("exists");
+    assert_eq!(loaded.expiry_date, micros(record.expiry_date));
+    let first = row(&db, &record.id).await.expect("stored");
+    assert_eq!(first.expires_at, micros(record.expiry_date));
+    assert!(before <= first.created_at && first.created_at == first.last_seen_at);
+
+    tokio::time::sleep(StdDuration::from_millis(5)).await;
+    store.save(&record).await.expect("save works");
+    let saved = row(&db, &record.id).await.expect("stored");
+    assert_eq!(saved.created_at, first.created_at, "creation time is kept");
+    assert!(saved.last_seen_at > first.last_seen_at, "a save is seen");
+}
+
+/// `load` compares with the clock itself; the purge only tidies up.
+pub async fn an_expired_row_is_invisible_before_the_purge_and_gone_after(db: DatabaseConnection) {
+    let store = SqlSessionStore::new(db.clone());
+    let expired = created(&store, seconds_from_now(-1)).await;
+    let expiring_now = created(&store, OffsetDateTime::now_utc()).await;
+    assert_eq!(rows(&db).await, 2, "nothing purged yet");
+    assert_eq!(store.load(&expired.id).await.expect("load works"), None);
+    assert_eq!(
+        store.load(&expiring_now.id).await.expect("load works"),
+        None
+    );
+    assert_eq!(store.purge_expired(100).await.expect("purge works"), 2);
+    assert_eq!(rows(&db).await, 0);
+}
+
+/// Expired rows go, batch by batch; live ones stay untouched.
+pub async fn purge_deletes_only_expired_sessions_in_batches(db: DatabaseConnection) {
+    let store = SqlSessionStore::new(db.clone());
+    for age in 1..=7 {
+        created(&store, seconds_from_now(-age * 60)).await;
+    }
+    let mut live = Vec::new();
+    for _ in 0..3 {
+        live.push(created(&store, seconds_from_now(3600)).await);
+    }
+    assert_eq!(store.purge_expired(3).await.expect("purge works"), 7);
+    assert_eq!(rows(&db).await, 3);
+    for record in &live {
+        let loaded = store.load(&record.id).await.expect("load works");
+        assert_eq!(loaded.map(|r| r.data), Some(record.data.clone()));
+    }
+    assert_eq!(store.purge_expired(3).await.expect("purge works"), 0);
+
+    // A batch size dividing the count exactly still ends, and zero means one at a time.
+    for _ in 0..4 {
+        created(&store, seconds_from_now(-5)).await;
+    }
+    assert_eq!(store.purge_expired(2).await.expect("purge works"), 4);
+    created(&store, seconds_from_now(-5)).await;
+    assert_eq!(store.purge_expired(0).await.expect("purge works"), 1);
+    assert_eq!(rows(&db).await, 3);
+}
+
+/// Revoking a user logs them out everywhere and nobody else.
+pub async fn revoking_a_user_deletes_only_that_users_sessions(db: DatabaseConnection) {
+    let store = SqlSessionStore::new(db.clone());
+    let logged_in_as = |user: UserId| {
+        let mut record = record();
+        record.data.insert(
+            session::USER_DATA_KEY.to_owned(),
+            serde_json::json!({"user_id": user.to_string(), "auth_hash": [7]}),
+        );
+        record
+    };
+    let (ada, grace) = (UserId::generate(), UserId::generate());
+    for mut record in [logged_in_as(ada), logged_in_as(ada), logged_in_as(grace)] {
+        store.create(&mut record).await.expect("create works");
+    }
+    let mut anonymous = record();
+    anonymous.data.remove(session::USER_DATA_KEY);
+    store.create(&mut anonymous).await.expect("create works");
+
+    assert_eq!(
+        store.delete_user_sessions(ada).await.expect("revoke works"),
+        2
+    );
+    assert_eq!(rows(&db).await, 2);
+    assert_eq!(
+        store.delete_user_sessions(ada).await.expect("revoke works"),
+        0
+    );
+    assert!(store
+        .load(&anonymous.id)
+        .await
+        .expect("load works")
+        .is_some());
+}
+
+/// The background purge logs a failure and carries on at the next tick.
+pub async fn the_periodic_purge_survives_a_database_error(db: DatabaseConnection) {
+    let store = SqlSessionStore::new(db.clone());
+    Migrator::down(&db, None).await.expect("down runs");
+    let purge = tokio::spawn(
+        store
+            .clone()
+            .purge_expired_periodically(StdDuration::from_millis(20)),
+    );
+    // Long enough for several failing ticks.
+    tokio::time::sleep(StdDuration::from_millis(100)).await;
+    assert!(!purge.is_finished(), "the purge must not stop on an error");
+
+    Migrator::up(&db, None).await.expect("up runs");
+    created(&store, seconds_from_now(-5)).await;
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    while rows(&db).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the purge never came back"
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    purge.abort();
+}

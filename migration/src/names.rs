@@ -1,0 +1,14 @@
+//! Names the stores rely on: the adapters tell which unique index a duplicate hit by its
+//! name, so these are part of the schema's contract, not an implementation detail.
+
+/// The unique index on `users.email`.
+pub const USERS_EMAIL_UNIQUE: &str = "idx_users_email_unique";
+
+/// The unique index on `users.username`.
+pub const USERS_USERNAME_UNIQUE: &str = "idx_users_username_unique";
+
+/// The index on `sessions.user_id`, for listing and revoking a user's sessions.
+pub const SESSIONS_USER_ID: &str = "idx_sessions_user_id";
+
+/// The index on `sessions.expires_at`, for the periodic purge.
+pub const SESSIONS_EXPIRES_AT: &str = "idx_sessions_expires_at";
