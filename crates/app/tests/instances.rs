@@ -23,7 +23,11 @@ struct Instance {
 impl Instance {
     async fn start(database: &TestDatabase) -> Self {
         // Port 0 cannot be handed to a child; take a free port and release it at once.
-        let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("bound")
+            .port();
         let workdir = std::env::temp_dir();
         let mut command = Command::new(env!("CARGO_BIN_EXE_app"));
         command
@@ -39,7 +43,9 @@ impl Instance {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         if database.backend().is_sql() {
-            command.env("STORAGE", "sql").env("DATABASE_URL", database.url());
+            command
+                .env("STORAGE", "sql")
+                .env("DATABASE_URL", database.url());
         } else {
             command
                 .env("STORAGE", "mongodb")
@@ -47,7 +53,10 @@ impl Instance {
                 .env("MONGODB_DB", database.mongo_db_name());
         }
         let child = command.spawn().expect("the app binary starts");
-        let instance = Self { child, base: format!("http://127.0.0.1:{port}") };
+        let instance = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
         instance.wait_until_ready().await;
         instance
     }
@@ -87,27 +96,70 @@ fn session_pair(response: &reqwest::Response) -> String {
 }
 
 async fn two_instances_share_sessions_and_logouts(backend: Backend) {
-    let Some(database) = TestDatabase::create(backend).await else { return };
-    let (a, b) = (Instance::start(&database).await, Instance::start(&database).await);
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let (a, b) = (
+        Instance::start(&database).await,
+        Instance::start(&database).await,
+    );
     let http = reqwest::Client::new();
     let credentials = json!({"email": "ada@example.com", "password": "velvet-otter-harbour"});
 
-    let registered = http.post(a.url("/v1/auth/register")).json(&credentials).send().await.expect("sent");
+    let registered = http
+        .post(a.url("/v1/auth/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(registered.status(), StatusCode::CREATED);
     let login = json!({"email_or_username": "ada@example.com", "password": "velvet-otter-harbour"});
-    let logged_in = http.post(b.url("/v1/auth/login")).json(&login).send().await.expect("sent");
-    assert_eq!(logged_in.status(), StatusCode::OK, "a user registered on A logs in on B");
+    let logged_in = http
+        .post(b.url("/v1/auth/login"))
+        .json(&login)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        logged_in.status(),
+        StatusCode::OK,
+        "a user registered on A logs in on B"
+    );
     let cookie = session_pair(&logged_in);
 
     for instance in [&a, &b] {
-        let profile = http.get(instance.url("/profile")).header(header::COOKIE, &cookie).send().await.expect("sent");
-        assert_eq!(profile.status(), StatusCode::OK, "a session made on B is valid on {}", instance.base);
+        let profile = http
+            .get(instance.url("/profile"))
+            .header(header::COOKIE, &cookie)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(
+            profile.status(),
+            StatusCode::OK,
+            "a session made on B is valid on {}",
+            instance.base
+        );
     }
 
-    let logout = http.post(a.url("/v1/auth/logout")).header(header::COOKIE, &cookie).send().await.expect("sent");
+    let logout = http
+        .post(a.url("/v1/auth/logout"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(logout.status(), StatusCode::OK);
-    let after = http.get(b.url("/profile")).header(header::COOKIE, &cookie).send().await.expect("sent");
-    assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "a logout on A is honoured at once by B");
+    let after = http
+        .get(b.url("/profile"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        after.status(),
+        StatusCode::UNAUTHORIZED,
+        "a logout on A is honoured at once by B"
+    );
 
     drop((a, b));
     database.drop_now().await;

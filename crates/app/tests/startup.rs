@@ -20,19 +20,33 @@ fn app() -> Command {
     // An empty directory: no `.env` or `App.toml` of the developer's leaks in.
     let workdir = std::env::temp_dir().join(format!("auth-startup-{}", std::process::id()));
     std::fs::create_dir_all(&workdir).expect("a work directory");
-    command.current_dir(workdir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+        .current_dir(workdir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     command
 }
 
 /// Runs the binary expecting it to refuse to start; returns its output.
 fn refused(command: &mut Command) -> Output {
-    let output = command.stdout(Stdio::piped()).stderr(Stdio::piped()).output().expect("the binary runs");
-    assert_eq!(output.status.code(), Some(2), "a configuration error exits with 2: {output:?}");
+    let output = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("the binary runs");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a configuration error exits with 2: {output:?}"
+    );
     output
 }
 
 fn stderr_lines(output: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&output.stderr).lines().map(str::to_owned).collect()
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -45,7 +59,12 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_the_key() {
         ("DEBUG", "perhaps"),
     ];
     for (key, value) in cases {
-        let output = refused(app().env("SECRET_KEY", SECRET_KEY).env("DEBUG", "false").env(key, value));
+        let output = refused(
+            app()
+                .env("SECRET_KEY", SECRET_KEY)
+                .env("DEBUG", "false")
+                .env(key, value),
+        );
         let lines = stderr_lines(&output);
         assert_eq!(lines.len(), 1, "{key}: {lines:?}");
         assert!(lines[0].contains(key), "{key} is not named: {lines:?}");
@@ -54,24 +73,40 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_the_key() {
 
 #[test]
 fn a_short_or_missing_secret_key_is_refused_outside_debug_without_echoing_it() {
-    let output = refused(app().env("DEBUG", "false").env("SECRET_KEY", "too-short-but-secret-value"));
+    let output = refused(
+        app()
+            .env("DEBUG", "false")
+            .env("SECRET_KEY", "too-short-but-secret-value"),
+    );
     let lines = stderr_lines(&output);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("SECRET_KEY"), "{lines:?}");
-    assert!(!lines[0].contains("too-short-but-secret-value"), "the secret was echoed: {lines:?}");
+    assert!(
+        !lines[0].contains("too-short-but-secret-value"),
+        "the secret was echoed: {lines:?}"
+    );
 
     let output = refused(app().env("DEBUG", "false"));
-    assert!(stderr_lines(&output).iter().any(|l| l.contains("SECRET_KEY")));
+    assert!(stderr_lines(&output)
+        .iter()
+        .any(|l| l.contains("SECRET_KEY")));
 }
 
 #[test]
 fn an_unreachable_mongodb_stops_start_up_with_a_clear_line() {
-    let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("bound")
+        .port();
     let output = app()
         .env("SECRET_KEY", SECRET_KEY)
         .env("DEBUG", "false")
         .env("STORAGE", "mongodb")
-        .env("MONGODB_URL", format!("mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=1000"))
+        .env(
+            "MONGODB_URL",
+            format!("mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=1000"),
+        )
         .env("PORT", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -86,8 +121,14 @@ fn an_unreachable_mongodb_stops_start_up_with_a_clear_line() {
 /// Drives the whole flow with debug logging on, then searches the log for every secret.
 #[tokio::test]
 async fn passwords_hashes_cookies_and_session_ids_never_reach_the_logs() {
-    let Some(database) = TestDatabase::create(Backend::Sqlite).await else { return };
-    let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port();
+    let Some(database) = TestDatabase::create(Backend::Sqlite).await else {
+        return;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("bound")
+        .port();
     let mut child = app()
         .env("SECRET_KEY", SECRET_KEY)
         .env("DEBUG", "false")
@@ -120,8 +161,17 @@ async fn passwords_hashes_cookies_and_session_ids_never_reach_the_logs() {
         .await
         .expect("sent");
     assert_eq!(registered.status(), 201);
-    let wrong = json!({"email_or_username": "ada@example.com", "password": format!("{PASSWORD}-wrong")});
-    assert_eq!(http.post(format!("{base}/v1/auth/login")).json(&wrong).send().await.expect("sent").status(), 401);
+    let wrong =
+        json!({"email_or_username": "ada@example.com", "password": format!("{PASSWORD}-wrong")});
+    assert_eq!(
+        http.post(format!("{base}/v1/auth/login"))
+            .json(&wrong)
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        401
+    );
     let login = http
         .post(format!("{base}/v1/auth/login"))
         .json(&json!({"email_or_username": "ada@example.com", "password": PASSWORD}))
@@ -136,20 +186,43 @@ async fn passwords_hashes_cookies_and_session_ids_never_reach_the_logs() {
         .and_then(|v| v.split(';').next())
         .expect("a session cookie")
         .to_owned();
-    let profile = http.get(format!("{base}/profile")).header(header::COOKIE, &cookie).send().await.expect("sent");
+    let profile = http
+        .get(format!("{base}/profile"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(profile.status(), 200);
-    let logout = http.post(format!("{base}/v1/auth/logout")).header(header::COOKIE, &cookie).send().await.expect("sent");
+    let logout = http
+        .post(format!("{base}/v1/auth/logout"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(logout.status(), 200);
 
     let _ = child.kill();
     let _ = child.wait();
     let mut log = String::new();
-    child.stderr.take().expect("piped").read_to_string(&mut log).expect("utf-8 log");
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut log)
+        .expect("utf-8 log");
     let mut out = String::new();
-    child.stdout.take().expect("piped").read_to_string(&mut out).expect("utf-8 log");
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut out)
+        .expect("utf-8 log");
     log.push_str(&out);
 
-    assert!(log.contains("/v1/auth/login"), "the log should show the requests at trace level:\n{log}");
+    assert!(
+        log.contains("/v1/auth/login"),
+        "the log should show the requests at trace level:\n{log}"
+    );
     let cookie_value = cookie.trim_start_matches("session=");
     // The signed value is `<signature><id>`; the id is its last 22 characters.
     let session_id = &cookie_value[cookie_value.len() - 22..];

@@ -22,7 +22,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { session_lifetime_secs: 3600, secure_cookie: false }
+        Self {
+            session_lifetime_secs: 3600,
+            secure_cookie: false,
+        }
     }
 }
 
@@ -45,14 +48,23 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, options: Options) -> Option<Self> {
         let database = TestDatabase::create(backend).await?;
-        let config = app::Config::from_figment(figment(&database, &options)).expect("the test configuration is valid");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let config = app::Config::from_figment(figment(&database, &options))
+            .expect("the test configuration is valid");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
         let address = listener.local_addr().expect("bound");
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(app::run(config, listener, async move {
             let _ = stop.await;
         }));
-        let app = Self { address, client: client(), database, shutdown, server };
+        let app = Self {
+            address,
+            client: client(),
+            database,
+            shutdown,
+            server,
+        };
         app.wait_until_ready().await;
         Some(app)
     }
@@ -62,7 +74,10 @@ impl TestApp {
             if self.client.get(self.url("/")).send().await.is_ok() {
                 return;
             }
-            assert!(!self.server.is_finished(), "the server stopped during start-up");
+            assert!(
+                !self.server.is_finished(),
+                "the server stopped during start-up"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("the server did not start");
@@ -71,7 +86,10 @@ impl TestApp {
     /// Stops the server (letting in-flight requests finish) and drops the database.
     pub async fn stop(self) {
         let _ = self.shutdown.send(());
-        self.server.await.expect("the server task did not panic").expect("the server shut down cleanly");
+        self.server
+            .await
+            .expect("the server task did not panic")
+            .expect("the server shut down cleanly");
         self.database.drop_now().await;
     }
 
@@ -80,11 +98,20 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().await.expect("request sent")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).json(body).send().await.expect("request sent")
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn register(&self, email: &str, password: &str, username: Option<&str>) -> Response {
@@ -104,13 +131,20 @@ impl TestApp {
     }
 
     pub async fn logout(&self) -> Response {
-        self.client.post(self.url("/v1/auth/logout")).send().await.expect("request sent")
+        self.client
+            .post(self.url("/v1/auth/logout"))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// Registers `email` with [`PASSWORD`] and logs in; returns the session cookie pair
     /// (`session=...`) as sent by the server.
     pub async fn register_and_login(&self, email: &str) -> String {
-        assert_eq!(self.register(email, PASSWORD, None).await.status(), StatusCode::CREATED);
+        assert_eq!(
+            self.register(email, PASSWORD, None).await.status(),
+            StatusCode::CREATED
+        );
         let response = self.login(email, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK);
         session_cookie(&response).expect("login sets the session cookie")
@@ -128,7 +162,11 @@ impl TestApp {
 }
 
 fn figment(database: &TestDatabase, options: &Options) -> Figment {
-    let storage = if database.backend().is_sql() { "sql" } else { "mongodb" };
+    let storage = if database.backend().is_sql() {
+        "sql"
+    } else {
+        "mongodb"
+    };
     let figment = Figment::new()
         .merge(("STORAGE", storage))
         .merge(("SECRET_KEY", SECRET_KEY))
@@ -142,12 +180,17 @@ fn figment(database: &TestDatabase, options: &Options) -> Figment {
     if database.backend().is_sql() {
         figment.merge(("DATABASE_URL", database.url()))
     } else {
-        figment.merge(("MONGODB_URL", database.url())).merge(("MONGODB_DB", database.mongo_db_name()))
+        figment
+            .merge(("MONGODB_URL", database.url()))
+            .merge(("MONGODB_DB", database.mongo_db_name()))
     }
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).build().expect("a client")
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("a client")
 }
 
 /// The `session=...` pair of the response's session Set-Cookie, if any.
@@ -168,9 +211,15 @@ pub fn set_cookie(response: &Response) -> Option<String> {
 
 /// The JSON body, checking the content type on the way.
 pub async fn json_body(response: Response) -> Value {
-    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     assert!(
-        content_type.as_deref().is_some_and(|t| t.starts_with("application/json")),
+        content_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("application/json")),
         "content type {content_type:?}"
     );
     response.json().await.expect("a JSON body")

@@ -8,67 +8,136 @@ use reqwest::StatusCode;
 use crate::helpers::{assert_error, session_cookie, set_cookie, Options, TestApp, PASSWORD};
 
 pub async fn the_cookie_is_signed_http_only_lax_and_lives_as_configured(backend: Backend) {
-    let options = Options { session_lifetime_secs: 7200, ..Options::default() };
-    let Some(app) = TestApp::spawn_with(backend, options).await else { return };
-    assert_eq!(app.register("ada@example.com", PASSWORD, None).await.status(), StatusCode::CREATED);
+    let options = Options {
+        session_lifetime_secs: 7200,
+        ..Options::default()
+    };
+    let Some(app) = TestApp::spawn_with(backend, options).await else {
+        return;
+    };
+    assert_eq!(
+        app.register("ada@example.com", PASSWORD, None)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
     let login = app.login("ada@example.com", PASSWORD).await;
     let cookie = set_cookie(&login).expect("login sets the session cookie");
     let attributes: Vec<String> = cookie.split(';').map(|a| a.trim().to_lowercase()).collect();
     for expected in ["httponly", "samesite=lax", "path=/", "max-age=7200"] {
-        assert!(attributes.iter().any(|a| a == expected), "{expected} missing from {cookie}");
+        assert!(
+            attributes.iter().any(|a| a == expected),
+            "{expected} missing from {cookie}"
+        );
     }
-    assert!(!attributes.iter().any(|a| a == "secure"), "Secure is off in this configuration");
-    assert!(!attributes.iter().any(|a| a.starts_with("domain")), "{cookie}");
+    assert!(
+        !attributes.iter().any(|a| a == "secure"),
+        "Secure is off in this configuration"
+    );
+    assert!(
+        !attributes.iter().any(|a| a.starts_with("domain")),
+        "{cookie}"
+    );
     app.stop().await;
 }
 
 pub async fn the_cookie_is_secure_when_configured(backend: Backend) {
-    let options = Options { secure_cookie: true, ..Options::default() };
-    let Some(app) = TestApp::spawn_with(backend, options).await else { return };
-    assert_eq!(app.register("ada@example.com", PASSWORD, None).await.status(), StatusCode::CREATED);
+    let options = Options {
+        secure_cookie: true,
+        ..Options::default()
+    };
+    let Some(app) = TestApp::spawn_with(backend, options).await else {
+        return;
+    };
+    assert_eq!(
+        app.register("ada@example.com", PASSWORD, None)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
     let cookie = set_cookie(&app.login("ada@example.com", PASSWORD).await).expect("a cookie");
-    assert!(cookie.split(';').any(|a| a.trim().eq_ignore_ascii_case("secure")), "{cookie}");
+    assert!(
+        cookie
+            .split(';')
+            .any(|a| a.trim().eq_ignore_ascii_case("secure")),
+        "{cookie}"
+    );
     app.stop().await;
 }
 
 pub async fn every_login_issues_a_fresh_session_id(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let first = app.register_and_login("ada@example.com").await;
-    assert_eq!(app.register("grace@example.com", PASSWORD, None).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.register("grace@example.com", PASSWORD, None)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
 
     // Same browser: Grace logs in over Ada's session.
-    let second = session_cookie(&app.login("grace@example.com", PASSWORD).await).expect("a new cookie");
+    let second =
+        session_cookie(&app.login("grace@example.com", PASSWORD).await).expect("a new cookie");
     assert_ne!(first, second);
     // And Ada again over Grace's.
-    let third = session_cookie(&app.login("ada@example.com", PASSWORD).await).expect("a new cookie");
+    let third =
+        session_cookie(&app.login("ada@example.com", PASSWORD).await).expect("a new cookie");
     assert_ne!(second, third);
     assert_ne!(first, third);
 
-    assert_eq!(app.get_with_cookie("/profile", &first).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(app.get_with_cookie("/profile", &second).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get_with_cookie("/profile", &first).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get_with_cookie("/profile", &second).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let profile = app.get_with_cookie("/profile", &third).await;
     assert_eq!(profile.status(), StatusCode::OK);
-    assert_eq!(profile.json::<serde_json::Value>().await.expect("json")["email"], "ada@example.com");
+    assert_eq!(
+        profile.json::<serde_json::Value>().await.expect("json")["email"],
+        "ada@example.com"
+    );
     app.stop().await;
 }
 
 pub async fn a_cookie_replayed_after_logout_is_401(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let cookie = app.register_and_login("ada@example.com").await;
-    assert_eq!(app.get_with_cookie("/profile", &cookie).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_with_cookie("/profile", &cookie).await.status(),
+        StatusCode::OK
+    );
 
     let logout = app.logout().await;
     assert_eq!(logout.status(), StatusCode::OK);
-    let expired = set_cookie(&logout).expect("logout expires the cookie").to_lowercase();
-    assert!(expired.contains("max-age=0") || expired.contains("expires=thu, 01 jan 1970"), "{expired}");
+    let expired = set_cookie(&logout)
+        .expect("logout expires the cookie")
+        .to_lowercase();
+    assert!(
+        expired.contains("max-age=0") || expired.contains("expires=thu, 01 jan 1970"),
+        "{expired}"
+    );
 
-    assert_error(app.get_with_cookie("/profile", &cookie).await, StatusCode::UNAUTHORIZED, Some("Access denied!")).await;
+    assert_error(
+        app.get_with_cookie("/profile", &cookie).await,
+        StatusCode::UNAUTHORIZED,
+        Some("Access denied!"),
+    )
+    .await;
     assert_eq!(app.get("/profile").await.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
 
 pub async fn a_tampered_or_forged_cookie_is_401(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     let cookie = app.register_and_login("ada@example.com").await;
     let value = cookie.strip_prefix("session=").expect("the session cookie");
 
@@ -87,21 +156,36 @@ pub async fn a_tampered_or_forged_cookie_is_401(backend: Backend) {
         "session=".to_owned(),
     ];
     for cookie in forged {
-        assert_error(app.get_with_cookie("/profile", &cookie).await, StatusCode::UNAUTHORIZED, Some("Access denied!")).await;
+        assert_error(
+            app.get_with_cookie("/profile", &cookie).await,
+            StatusCode::UNAUTHORIZED,
+            Some("Access denied!"),
+        )
+        .await;
     }
-    assert_eq!(app.get_with_cookie("/profile", &cookie).await.status(), StatusCode::OK, "the real one still works");
+    assert_eq!(
+        app.get_with_cookie("/profile", &cookie).await.status(),
+        StatusCode::OK,
+        "the real one still works"
+    );
     app.stop().await;
 }
 
 /// A proxy for "no write per request": the store is written only when the cookie is
 /// re-sent, and a session well within its lifetime is not.
 pub async fn a_steady_authenticated_request_sends_no_cookie(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
     app.register_and_login("ada@example.com").await;
     for _ in 0..5 {
         let profile = app.get("/profile").await;
         assert_eq!(profile.status(), StatusCode::OK);
-        assert_eq!(set_cookie(&profile), None, "a steady request must not rewrite the session");
+        assert_eq!(
+            set_cookie(&profile),
+            None,
+            "a steady request must not rewrite the session"
+        );
     }
     app.stop().await;
 }
@@ -109,8 +193,13 @@ pub async fn a_steady_authenticated_request_sends_no_cookie(backend: Backend) {
 /// With a 3-second lifetime, a session used every second stays alive for 10 seconds, and
 /// dies 4 seconds after its last use.
 pub async fn a_used_session_rolls_and_an_idle_one_dies(backend: Backend) {
-    let options = Options { session_lifetime_secs: 3, ..Options::default() };
-    let Some(app) = TestApp::spawn_with(backend, options).await else { return };
+    let options = Options {
+        session_lifetime_secs: 3,
+        ..Options::default()
+    };
+    let Some(app) = TestApp::spawn_with(backend, options).await else {
+        return;
+    };
     let mut cookie = app.register_and_login("ada@example.com").await;
     let mut renewals = 0;
     for second in 1..=10 {
@@ -122,10 +211,17 @@ pub async fn a_used_session_rolls_and_an_idle_one_dies(backend: Backend) {
             cookie = renewed;
         }
     }
-    assert!((3..=10).contains(&renewals), "the session was renewed {renewals} times in 10 s");
+    assert!(
+        (3..=10).contains(&renewals),
+        "the session was renewed {renewals} times in 10 s"
+    );
     tokio::time::sleep(Duration::from_secs(4)).await;
     // The server must refuse it, whatever a client keeps.
     let late = app.get_with_cookie("/profile", &cookie).await;
-    assert_eq!(late.status(), StatusCode::UNAUTHORIZED, "4 s after the last use");
+    assert_eq!(
+        late.status(),
+        StatusCode::UNAUTHORIZED,
+        "4 s after the last use"
+    );
     app.stop().await;
 }

@@ -1,0 +1,411 @@
+//! The service's settings, from built-in defaults < `App.toml` < `.env` < environment
+//! variables, parsed once at start-up into typed values.
+//!
+//! Keys are upper-case and keep the Flask recipe's names; `.env.example` at the repository
+//! root documents every one. A bad or missing setting is a [`ConfigError`] naming the key.
+
+mod read;
+mod sources;
+
+use std::{fmt, path::Path, str::FromStr, time::Duration};
+
+use auth_domain::{HashingConfig, PasswordPolicy, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use figment::{
+    value::{Dict, Map, Value},
+    Figment, Metadata, Profile, Provider,
+};
+use rand::distr::{Alphanumeric, SampleString};
+use secrecy::{ExposeSecret, SecretString};
+use tracing_subscriber::EnvFilter;
+
+use crate::redact::redact_url;
+use read::Settings;
+
+/// Every key the service reads, in the order of `.env.example`.
+pub const KEYS: &[&str] = &[
+    "SECRET_KEY",
+    "PERMANENT_SESSION_LIFETIME",
+    "STORAGE",
+    "DATABASE_URL",
+    "MONGODB_URL",
+    "MONGODB_DB",
+    "MONGODB_USERS_COLLECTION",
+    "MONGODB_SESSIONS_COLLECTION",
+    "HOST",
+    "PORT",
+    "DEBUG",
+    "SESSION_COOKIE_SECURE",
+    "PASSWORD_MIN_LENGTH",
+    "ARGON2_MEMORY_KIB",
+    "ARGON2_ITERATIONS",
+    "ARGON2_PARALLELISM",
+    "MAX_CONCURRENT_HASHES",
+    "SESSION_PURGE_INTERVAL",
+    "LOG",
+];
+
+/// The shortest `SECRET_KEY` accepted, in bytes: the cookie signing key is 512 bits.
+pub const MIN_SECRET_KEY_BYTES: usize = 64;
+
+/// The longest session lifetime accepted: browsers keep a cookie at most 400 days.
+const MAX_SESSION_LIFETIME_SECS: u64 = 400 * 24 * 60 * 60;
+
+/// Purging less often than weekly would only let dead sessions pile up.
+const MAX_PURGE_INTERVAL_SECS: u64 = 7 * 24 * 60 * 60;
+
+/// Where users and sessions are stored (`STORAGE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// SQLite, PostgreSQL or MySQL/MariaDB at `DATABASE_URL`.
+    Sql,
+    /// MongoDB at `MONGODB_URL`.
+    Mongodb,
+}
+
+impl Storage {
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sql => "sql",
+            Self::Mongodb => "mongodb",
+        }
+    }
+}
+
+impl fmt::Display for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Storage {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "sql" => Ok(Self::Sql),
+            "mongodb" => Ok(Self::Mongodb),
+            _ => Err(format!("expected `sql` or `mongodb`, not `{s}`")),
+        }
+    }
+}
+
+/// A setting that is missing or invalid. Displays as one line, `KEY: what is wrong`,
+/// and never contains the value of a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    key: String,
+    message: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, message: String) -> Self {
+        Self {
+            key: key.to_owned(),
+            message,
+        }
+    }
+
+    /// The key at fault (or the file, `App.toml` or `.env`, when it cannot be read).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// The service's settings, validated. `Debug` hides the secret key and the passwords in
+/// database URLs.
+#[derive(Clone)]
+pub struct Config {
+    /// Signs the session cookie (`SECRET_KEY`, at least [`MIN_SECRET_KEY_BYTES`] bytes).
+    pub secret_key: SecretString,
+    /// True when `SECRET_KEY` was missing in debug and a random key was made up for this
+    /// process: sessions will not survive a restart.
+    pub secret_key_generated: bool,
+    /// How long a session lives without use (`PERMANENT_SESSION_LIFETIME`, seconds).
+    pub session_lifetime: Duration,
+    /// The backend (`STORAGE`).
+    pub storage: Storage,
+    /// The SQL database (`DATABASE_URL`); may hold a password.
+    pub database_url: String,
+    /// The MongoDB deployment (`MONGODB_URL`); may hold a password.
+    pub mongodb_url: String,
+    /// The MongoDB database (`MONGODB_DB`).
+    pub mongodb_db: String,
+    /// The MongoDB collection of users (`MONGODB_USERS_COLLECTION`).
+    pub mongodb_users_collection: String,
+    /// The MongoDB collection of sessions (`MONGODB_SESSIONS_COLLECTION`).
+    pub mongodb_sessions_collection: String,
+    /// The interface to listen on (`HOST`): an IP address or a host name.
+    pub host: String,
+    /// The TCP port to listen on (`PORT`); 0 picks a free one.
+    pub port: u16,
+    /// Development mode (`DEBUG`): tolerates a missing secret key, insecure cookies.
+    pub debug: bool,
+    /// Whether the session cookie is marked `Secure` (`SESSION_COOKIE_SECURE`).
+    pub session_cookie_secure: bool,
+    /// What a new password must satisfy (`PASSWORD_MIN_LENGTH`).
+    pub password_policy: PasswordPolicy,
+    /// Argon2id cost and concurrency (`ARGON2_*`, `MAX_CONCURRENT_HASHES`).
+    pub hashing: HashingConfig,
+    /// How often expired SQL sessions are deleted (`SESSION_PURGE_INTERVAL`, seconds).
+    pub session_purge_interval: Duration,
+    /// The tracing filter directive (`LOG`), e.g. `info` or `info,auth_http=debug`.
+    pub log: String,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("secret_key", &"[redacted]")
+            .field("secret_key_generated", &self.secret_key_generated)
+            .field("session_lifetime", &self.session_lifetime)
+            .field("storage", &self.storage)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("mongodb_url", &redact_url(&self.mongodb_url))
+            .field("mongodb_db", &self.mongodb_db)
+            .field("mongodb_users_collection", &self.mongodb_users_collection)
+            .field(
+                "mongodb_sessions_collection",
+                &self.mongodb_sessions_collection,
+            )
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("debug", &self.debug)
+            .field("session_cookie_secure", &self.session_cookie_secure)
+            .field("password_policy", &self.password_policy)
+            .field("hashing", &self.hashing)
+            .field("session_purge_interval", &self.session_purge_interval)
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Loads the settings from `App.toml`, `.env` (both in the working directory,
+    /// both optional) and the environment, over the built-in defaults.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_figment(Self::sources(Path::new(".")))
+    }
+
+    /// `App.toml` < `.env` < environment variables, with the files looked up in `dir`.
+    /// Values are kept as written; [`Config::from_figment`] parses them.
+    pub fn sources(dir: &Path) -> Figment {
+        files(dir).merge(sources::Environment::process())
+    }
+
+    /// Parses `figment` merged over the built-in defaults. Keys are the upper-case names
+    /// of [`KEYS`]; values may be typed or text (`("PORT", 0)` and `("PORT", "0")` alike).
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let figment = Figment::from(Defaults).merge(figment);
+        let s = Settings::new(&figment)?;
+
+        let debug = s.bool("DEBUG")?;
+        let (secret_key, secret_key_generated) = secret_key(&s, debug)?;
+        let storage = s
+            .string("STORAGE")?
+            .parse()
+            .map_err(|e| s.error("STORAGE", e))?;
+        let database_url = database_url(&s)?;
+        let mongodb_url = url(&s, "MONGODB_URL", &["mongodb", "mongodb+srv"])?;
+        let mongodb_db = mongodb_db(&s)?;
+        let mongodb_users_collection = collection(&s, "MONGODB_USERS_COLLECTION")?;
+        let mongodb_sessions_collection = collection(&s, "MONGODB_SESSIONS_COLLECTION")?;
+        if mongodb_users_collection == mongodb_sessions_collection {
+            return Err(s.error(
+                "MONGODB_SESSIONS_COLLECTION",
+                "must differ from MONGODB_USERS_COLLECTION",
+            ));
+        }
+        let host = s.string("HOST")?;
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(s.error("HOST", format!("`{host}` is not a host name or IP address")));
+        }
+        let port = s.number("PORT")?;
+        let session_cookie_secure = s.optional_bool("SESSION_COOKIE_SECURE")?.unwrap_or(!debug);
+
+        Ok(Self {
+            secret_key,
+            secret_key_generated,
+            session_lifetime: Duration::from_secs(
+                s.number_in("PERMANENT_SESSION_LIFETIME", 1..=MAX_SESSION_LIFETIME_SECS)?,
+            ),
+            storage,
+            database_url,
+            mongodb_url,
+            mongodb_db,
+            mongodb_users_collection,
+            mongodb_sessions_collection,
+            host,
+            port,
+            debug,
+            session_cookie_secure,
+            password_policy: PasswordPolicy::with_min_chars(s.number_in(
+                "PASSWORD_MIN_LENGTH",
+                MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS,
+            )?)
+            .map_err(|e| s.error("PASSWORD_MIN_LENGTH", e))?,
+            hashing: hashing(&s)?,
+            session_purge_interval: Duration::from_secs(
+                s.number_in("SESSION_PURGE_INTERVAL", 1..=MAX_PURGE_INTERVAL_SECS)?,
+            ),
+            log: log_filter(&s)?,
+        })
+    }
+
+    /// Where the configured backend lives, with any password redacted: fit for logs.
+    pub fn redacted_storage_url(&self) -> String {
+        match self.storage {
+            Storage::Sql => redact_url(&self.database_url),
+            Storage::Mongodb => format!(
+                "{} (database {})",
+                redact_url(&self.mongodb_url),
+                self.mongodb_db
+            ),
+        }
+    }
+}
+
+/// `App.toml` < `.env`, looked up in `dir`.
+fn files(dir: &Path) -> Figment {
+    Figment::new()
+        .merge(sources::AppToml {
+            path: dir.join("App.toml"),
+        })
+        .merge(sources::DotenvFile {
+            path: dir.join(".env"),
+        })
+}
+
+/// The bottom layer: every default that does not depend on another setting.
+struct Defaults;
+
+impl Provider for Defaults {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("built-in defaults")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let max_concurrent = HashingConfig::default().max_concurrent;
+        let defaults: [(&str, Value); 16] = [
+            ("PERMANENT_SESSION_LIFETIME", 2_678_400u64.into()),
+            ("STORAGE", "sql".into()),
+            ("DATABASE_URL", "sqlite://database.db?mode=rwc".into()),
+            ("MONGODB_URL", "mongodb://127.0.0.1:27017".into()),
+            ("MONGODB_DB", "auth".into()),
+            ("MONGODB_USERS_COLLECTION", "users".into()),
+            ("MONGODB_SESSIONS_COLLECTION", "sessions".into()),
+            ("HOST", "127.0.0.1".into()),
+            ("PORT", 5000u16.into()),
+            // A bare `cargo run` is development; a release build must opt in.
+            ("DEBUG", cfg!(debug_assertions).into()),
+            ("PASSWORD_MIN_LENGTH", MIN_PASSWORD_CHARS.into()),
+            ("ARGON2_MEMORY_KIB", 19_456u32.into()),
+            ("ARGON2_ITERATIONS", 2u32.into()),
+            ("ARGON2_PARALLELISM", 1u32.into()),
+            ("MAX_CONCURRENT_HASHES", max_concurrent.into()),
+            ("SESSION_PURGE_INTERVAL", 300u64.into()),
+        ];
+        let mut dict: Dict = defaults
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect();
+        dict.insert("LOG".to_owned(), "info".into());
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+fn secret_key(s: &Settings<'_>, debug: bool) -> Result<(SecretString, bool), ConfigError> {
+    match s.secret("SECRET_KEY")? {
+        Some(key) if key.expose_secret().len() >= MIN_SECRET_KEY_BYTES => Ok((key, false)),
+        Some(key) => Err(s.error(
+            "SECRET_KEY",
+            format!(
+                "too short ({} bytes): at least {MIN_SECRET_KEY_BYTES} are needed, e.g. `openssl rand -hex 64`",
+                key.expose_secret().len()
+            ),
+        )),
+        None if debug => {
+            let key = Alphanumeric.sample_string(&mut rand::rng(), 96);
+            Ok((SecretString::from(key), true))
+        }
+        None => Err(s.error(
+            "SECRET_KEY",
+            format!(
+                "missing: set it to at least {MIN_SECRET_KEY_BYTES} random bytes, e.g. `openssl rand -hex 64` (only DEBUG may go without)"
+            ),
+        )),
+    }
+}
+
+/// A URL with one of `schemes`. The value is not echoed: it may hold a password.
+fn url(s: &Settings<'_>, key: &str, schemes: &[&str]) -> Result<String, ConfigError> {
+    let url = s.string(key)?;
+    // Drivers match the scheme case-sensitively, so this does too.
+    match url.split_once(':') {
+        Some((scheme, _)) if schemes.contains(&scheme) => Ok(url),
+        _ => Err(s.error(
+            key,
+            format!("expected a URL starting with {}:", schemes.join(":, ")),
+        )),
+    }
+}
+
+/// sea-orm panics on a URL it cannot parse: refuse it here, with the reason.
+fn database_url(s: &Settings<'_>) -> Result<String, ConfigError> {
+    let database_url = url(
+        s,
+        "DATABASE_URL",
+        &["sqlite", "postgres", "postgresql", "mysql"],
+    )?;
+    url::Url::parse(&database_url)
+        .map_err(|e| s.error("DATABASE_URL", format!("not a valid URL: {e}")))?;
+    Ok(database_url)
+}
+
+/// MongoDB's rules for database names, checked here so that a typo is a start-up error.
+fn mongodb_db(s: &Settings<'_>) -> Result<String, ConfigError> {
+    let name = s.string("MONGODB_DB")?;
+    let forbidden = |c: char| "/\\. \"$*<>:|?\0".contains(c);
+    if name.is_empty() || name.len() > 63 || name.contains(forbidden) {
+        return Err(s.error(
+            "MONGODB_DB",
+            format!("`{name}` is not a MongoDB database name (1 to 63 bytes, none of / \\ . \" $ * < > : | ? or space)"),
+        ));
+    }
+    Ok(name)
+}
+
+fn collection(s: &Settings<'_>, key: &str) -> Result<String, ConfigError> {
+    let name = s.string(key)?;
+    if name.is_empty() || name.contains(['$', '\0']) || name.starts_with("system.") {
+        return Err(s.error(
+            key,
+            format!("`{name}` is not a MongoDB collection name (not empty, no $, not system.*)"),
+        ));
+    }
+    Ok(name)
+}
+
+/// The limits argon2 itself enforces, checked here to name the key at fault.
+fn hashing(s: &Settings<'_>) -> Result<HashingConfig, ConfigError> {
+    let parallelism = s.number_in("ARGON2_PARALLELISM", 1..=0x00FF_FFFF)?;
+    let iterations = s.number_in("ARGON2_ITERATIONS", 1..=u32::MAX)?;
+    let memory_kib = s.number_in("ARGON2_MEMORY_KIB", 8 * parallelism..=u32::MAX)?;
+    let max_concurrent = s.number_in("MAX_CONCURRENT_HASHES", 1..=usize::MAX)?;
+    Ok(HashingConfig {
+        memory_kib,
+        iterations,
+        parallelism,
+        max_concurrent,
+    })
+}
+
+fn log_filter(s: &Settings<'_>) -> Result<String, ConfigError> {
+    let directive = s.string("LOG")?;
+    EnvFilter::try_new(&directive).map_err(|e| s.error("LOG", e))?;
+    Ok(directive)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,343 @@
+#![allow(
+    clippy::result_large_err,
+    reason = "figment::Jail closures must return figment::Result, whose error is large"
+)]
+
+use std::{collections::BTreeSet, ffi::OsString};
+
+use figment::{Figment, Jail};
+use secrecy::ExposeSecret;
+
+use super::*;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// The built-in defaults plus a valid secret key and whatever `pairs` set.
+fn config_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let figment = pairs
+        .iter()
+        .fold(Figment::new().merge(("SECRET_KEY", SECRET)), |f, pair| {
+            f.merge(*pair)
+        });
+    Config::from_figment(figment)
+}
+
+/// What [`Config::load`] does, in the jail's directory and with `env` as the environment.
+fn load_in(jail: &Jail, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env = env
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), OsString::from(value)));
+    Config::from_figment(files(jail.directory()).merge(sources::Environment::from_vars(env)))
+}
+
+#[test]
+fn with_nothing_configured_the_defaults_apply() {
+    Jail::expect_with(|jail| {
+        let config = load_in(jail, &[]).expect("the defaults are valid in a debug build");
+        assert_eq!(config.storage, Storage::Sql);
+        assert_eq!(config.database_url, "sqlite://database.db?mode=rwc");
+        assert_eq!(config.mongodb_url, "mongodb://127.0.0.1:27017");
+        assert_eq!(config.mongodb_db, "auth");
+        assert_eq!(config.mongodb_users_collection, "users");
+        assert_eq!(config.mongodb_sessions_collection, "sessions");
+        assert_eq!(config.host, "127.0.0.1");
+        assert_eq!(config.port, 5000);
+        assert_eq!(config.debug, cfg!(debug_assertions));
+        assert_eq!(config.session_cookie_secure, !config.debug);
+        assert_eq!(
+            config.session_lifetime,
+            Duration::from_secs(31 * 24 * 60 * 60)
+        );
+        assert_eq!(config.session_purge_interval, Duration::from_secs(300));
+        assert_eq!(config.password_policy, PasswordPolicy::default());
+        assert_eq!(config.hashing, HashingConfig::default());
+        assert_eq!(config.log, "info");
+        assert!(config.secret_key_generated);
+        assert!(config.secret_key.expose_secret().len() >= MIN_SECRET_KEY_BYTES);
+        Ok(())
+    });
+}
+
+#[test]
+fn the_environment_beats_dotenv_which_beats_app_toml() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "App.toml",
+            "PORT = 1001\nHOST = \"0.0.0.0\"\nMONGODB_DB = \"from_toml\"\nLOG = \"warn\"",
+        )?;
+        jail.create_file(".env", "PORT=1002\nMONGODB_DB=from_dotenv\n")?;
+        let config = load_in(jail, &[("PORT", "1003"), ("SECRET_KEY", SECRET)]).expect("valid");
+        assert_eq!(config.port, 1003, "environment over .env");
+        assert_eq!(config.mongodb_db, "from_dotenv", ".env over App.toml");
+        assert_eq!(config.host, "0.0.0.0", "App.toml over the defaults");
+        assert_eq!(config.log, "warn");
+        assert_eq!(config.database_url, "sqlite://database.db?mode=rwc");
+        assert!(!config.secret_key_generated);
+        Ok(())
+    });
+}
+
+#[test]
+fn the_dotenv_file_does_not_change_the_process_environment() {
+    let (port_before, secret_before) = (std::env::var_os("PORT"), std::env::var_os("SECRET_KEY"));
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            ".env",
+            "PORT=1002\nSECRET_KEY=\"quoted value # not a comment\"\n",
+        )?;
+        let error = load_in(jail, &[]).expect_err("the key is short");
+        assert_eq!(error.key(), "SECRET_KEY");
+        jail.create_file(".env", &format!("PORT=1002\nSECRET_KEY={SECRET}\n"))?;
+        assert_eq!(load_in(jail, &[]).expect("valid").port, 1002);
+        assert_eq!(std::env::var_os("PORT"), port_before);
+        assert_eq!(std::env::var_os("SECRET_KEY"), secret_before);
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_port_in_the_environment_is_one_line_naming_the_key() {
+    Jail::expect_with(|jail| {
+        let error = load_in(jail, &[("PORT", "50x0")]).expect_err("PORT is not a number");
+        assert_eq!(
+            error.to_string(),
+            "PORT: invalid digit found in string (set in the environment)"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn load_reads_the_working_directory_and_the_process_environment() {
+    Jail::expect_with(|jail| {
+        // LOG is read by no other test, so changing it cannot disturb one running alongside.
+        jail.set_env("LOG", "warn");
+        jail.create_file(".env", "HOST=0.0.0.0\nLOG=debug\n")?;
+        let config = Config::load().expect("valid");
+        assert_eq!(config.log, "warn");
+        assert_eq!(config.host, "0.0.0.0");
+        Ok(())
+    });
+}
+
+#[test]
+fn each_bad_value_names_its_key() {
+    let cases: &[(&str, &str)] = &[
+        ("PERMANENT_SESSION_LIFETIME", "0"),
+        ("PERMANENT_SESSION_LIFETIME", "-5"),
+        ("PERMANENT_SESSION_LIFETIME", "99999999999"),
+        ("STORAGE", "postgres"),
+        ("DATABASE_URL", "database.db"),
+        ("DATABASE_URL", "redis://localhost"),
+        ("DATABASE_URL", "postgres://app:pass@db:port/auth"),
+        ("MONGODB_URL", "127.0.0.1:27017"),
+        ("MONGODB_DB", "my.db"),
+        ("MONGODB_DB", ""),
+        ("MONGODB_USERS_COLLECTION", "$users"),
+        ("MONGODB_SESSIONS_COLLECTION", "users"),
+        ("HOST", ""),
+        ("PORT", "65536"),
+        ("PORT", "http"),
+        ("DEBUG", "maybe"),
+        ("SESSION_COOKIE_SECURE", "sometimes"),
+        ("PASSWORD_MIN_LENGTH", "7"),
+        ("PASSWORD_MIN_LENGTH", "129"),
+        ("ARGON2_MEMORY_KIB", "4"),
+        ("ARGON2_MEMORY_KIB", "lots"),
+        ("ARGON2_ITERATIONS", "0"),
+        ("ARGON2_PARALLELISM", "0"),
+        ("MAX_CONCURRENT_HASHES", "0"),
+        ("SESSION_PURGE_INTERVAL", "0"),
+        ("SESSION_PURGE_INTERVAL", "1e3"),
+        ("LOG", "info,[=bad"),
+    ];
+    for (key, value) in cases {
+        let error = config_with(&[(key, value)]).expect_err(&format!("{key}={value} is invalid"));
+        assert_eq!(error.key(), *key, "{key}={value} gave `{error}`");
+        assert!(error.to_string().starts_with(&format!("{key}: ")));
+        assert!(!error.to_string().contains('\n'), "one line: {error}");
+    }
+}
+
+#[test]
+fn typed_values_are_accepted_as_well_as_text() {
+    let figment = Figment::new()
+        .merge(("SECRET_KEY", SECRET))
+        .merge(("PORT", 0))
+        .merge(("DEBUG", false))
+        .merge(("ARGON2_MEMORY_KIB", 1024u32));
+    let config = Config::from_figment(figment).expect("valid");
+    assert_eq!(config.port, 0);
+    assert!(!config.debug);
+    assert!(config.session_cookie_secure, "follows DEBUG");
+    assert_eq!(config.hashing.memory_kib, 1024);
+
+    let error = Config::from_figment(Figment::new().merge(("PORT", -1))).expect_err("negative");
+    assert_eq!(error.to_string(), "PORT: must not be negative");
+}
+
+#[test]
+fn a_short_secret_key_is_refused_without_showing_it() {
+    let short = "not-long-enough-but-secret";
+    for debug in ["true", "false"] {
+        let figment = Figment::new()
+            .merge(("SECRET_KEY", short))
+            .merge(("DEBUG", debug));
+        let error = Config::from_figment(figment).expect_err("too short even in debug");
+        assert_eq!(error.key(), "SECRET_KEY");
+        assert!(!error.to_string().contains(short), "{error}");
+        assert!(!format!("{error:?}").contains(short), "{error:?}");
+    }
+}
+
+#[test]
+fn a_secret_key_of_the_wrong_type_is_refused_without_showing_it() {
+    Jail::expect_with(|jail| {
+        jail.create_file("App.toml", "SECRET_KEY = 123456789")?;
+        let error = load_in(jail, &[]).expect_err("not a string");
+        assert_eq!(
+            error.to_string(),
+            "SECRET_KEY: expected a string (set in App.toml)"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_missing_secret_key_is_tolerated_only_in_debug() {
+    let error = Config::from_figment(Figment::new().merge(("DEBUG", "false")))
+        .expect_err("no key in production");
+    assert_eq!(error.key(), "SECRET_KEY");
+    assert!(error.to_string().contains("missing"));
+
+    let config = Config::from_figment(Figment::new().merge(("DEBUG", "true"))).expect("debug");
+    assert!(config.secret_key_generated);
+    assert!(config.secret_key.expose_secret().len() >= MIN_SECRET_KEY_BYTES);
+    let again = Config::from_figment(Figment::new().merge(("DEBUG", "true"))).expect("debug");
+    assert_ne!(
+        config.secret_key.expose_secret(),
+        again.secret_key.expose_secret(),
+        "a fresh random key each time"
+    );
+}
+
+#[test]
+fn debug_output_hides_the_secret_key_and_database_passwords() {
+    let config = config_with(&[
+        ("DATABASE_URL", "postgres://app:hunter2@db/auth"),
+        ("MONGODB_URL", "mongodb://app:swordfish@db:27017"),
+    ])
+    .expect("valid");
+    let debug = format!("{config:?}");
+    assert!(!debug.contains(SECRET), "{debug}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(!debug.contains("swordfish"), "{debug}");
+    assert!(
+        debug.contains("postgres://app:[redacted]@db/auth"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn an_unknown_key_in_app_toml_is_an_error() {
+    Jail::expect_with(|jail| {
+        jail.create_file("App.toml", "port = 8080")?;
+        let error = load_in(jail, &[]).expect_err("lower-case key");
+        assert_eq!(error.key(), "App.toml");
+        assert!(error.to_string().contains("`port`"), "{error}");
+        Ok(())
+    });
+}
+
+#[test]
+fn invalid_toml_is_one_line_without_the_offending_text() {
+    Jail::expect_with(|jail| {
+        jail.create_file("App.toml", "SECRET_KEY = hunter2-is-my-secret")?;
+        let error = load_in(jail, &[]).expect_err("not TOML");
+        let line = error.to_string();
+        assert!(
+            line.starts_with("App.toml: TOML parse error at line 1"),
+            "{line}"
+        );
+        assert!(!line.contains("hunter2") && !line.contains('\n'), "{line}");
+        Ok(())
+    });
+}
+
+#[test]
+fn an_unparsable_dotenv_line_is_named_by_number_not_shown() {
+    Jail::expect_with(|jail| {
+        jail.create_file(".env", "# comment\nPORT=5001\nSECRET_KEY hunter2\n")?;
+        let error = load_in(jail, &[]).expect_err("line 3 is no assignment");
+        assert_eq!(error.to_string(), ".env: line 3 is not `KEY=value`");
+        Ok(())
+    });
+}
+
+#[test]
+fn unrelated_variables_are_ignored() {
+    Jail::expect_with(|jail| {
+        jail.create_file(".env", "RUST_LOG=trace\nDATABASE_URL_POSTGRES=whatever\n")?;
+        let env = [("port", "not ours: keys are upper-case")];
+        assert_eq!(load_in(jail, &env).expect("valid").port, 5000);
+        Ok(())
+    });
+}
+
+/// `.env.example` lists the settings as `# KEY=value` lines (the value without spaces);
+/// other comment lines are prose.
+fn env_example() -> Vec<(String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.env.example");
+    let text = std::fs::read_to_string(path).expect(".env.example exists at the repository root");
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim_start_matches('#').trim();
+            let (key, value) = line.split_once('=')?;
+            let is_key = !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            let is_value = !value.contains(char::is_whitespace);
+            (is_key && is_value).then(|| (key.to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn env_example_lists_exactly_the_keys_config_knows() {
+    let listed: Vec<String> = env_example().into_iter().map(|(key, _)| key).collect();
+    let unique: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
+    assert_eq!(unique.len(), listed.len(), "a key listed twice: {listed:?}");
+    let known: BTreeSet<&str> = KEYS.iter().copied().collect();
+    assert_eq!(unique, known);
+}
+
+#[test]
+fn env_example_values_are_valid_and_show_the_defaults() {
+    // Defaults that depend on the build, the machine or another key cannot be written down.
+    const COMPUTED: &[&str] = &[
+        "SECRET_KEY",
+        "DEBUG",
+        "SESSION_COOKIE_SECURE",
+        "MAX_CONCURRENT_HASHES",
+    ];
+    let example = env_example();
+    let all: Vec<(&str, &str)> = example
+        .iter()
+        .filter(|(key, value)| key != "SECRET_KEY" && !value.is_empty())
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+    config_with(&all).expect("the example values are valid together");
+
+    let base = format!("{:?}", config_with(&[]).expect("defaults"));
+    for (key, value) in &all {
+        if COMPUTED.contains(key) {
+            continue;
+        }
+        let with = format!("{:?}", config_with(&[(key, value)]).expect("valid"));
+        assert_eq!(
+            with, base,
+            ".env.example shows {key}={value}, not the default"
+        );
+    }
+}
