@@ -29,7 +29,12 @@ pub enum Backend {
 
 impl Backend {
     /// Every backend, in the order the suites run them.
-    pub const ALL: [Backend; 4] = [Backend::Sqlite, Backend::Postgres, Backend::Mysql, Backend::Mongodb];
+    pub const ALL: [Backend; 4] = [
+        Backend::Sqlite,
+        Backend::Postgres,
+        Backend::Mysql,
+        Backend::Mongodb,
+    ];
 
     /// Short lower-case name.
     pub fn name(self) -> &'static str {
@@ -51,8 +56,12 @@ impl Backend {
         let from_env = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
         match self {
             Backend::Sqlite => Some(String::new()),
-            Backend::Postgres => Some(from_env("DATABASE_URL_POSTGRES").unwrap_or_else(|| DEFAULT_POSTGRES.into())),
-            Backend::Mysql => Some(from_env("DATABASE_URL_MYSQL").unwrap_or_else(|| DEFAULT_MYSQL.into())),
+            Backend::Postgres => {
+                Some(from_env("DATABASE_URL_POSTGRES").unwrap_or_else(|| DEFAULT_POSTGRES.into()))
+            }
+            Backend::Mysql => {
+                Some(from_env("DATABASE_URL_MYSQL").unwrap_or_else(|| DEFAULT_MYSQL.into()))
+            }
             Backend::Mongodb => from_env("MONGODB_URL"),
         }
     }
@@ -84,7 +93,10 @@ impl TestDatabase {
     pub async fn create(backend: Backend) -> Option<Self> {
         let name = format!("auth_test_{}", uuid::Uuid::new_v4().simple());
         let Some(server) = backend.server_url() else {
-            return not_run(backend, "MONGODB_URL is not set (run the tests with `cargo xtask test`)");
+            return not_run(
+                backend,
+                "MONGODB_URL is not set (run the tests with `cargo xtask test`)",
+            );
         };
         let url = match backend {
             Backend::Sqlite => {
@@ -93,7 +105,10 @@ impl TestDatabase {
             }
             Backend::Postgres | Backend::Mysql => {
                 if let Err(error) = execute(&server, &format!("CREATE DATABASE {name}")).await {
-                    return not_run(backend, &format!("cannot create a database on {}: {error}", redact(&server)));
+                    return not_run(
+                        backend,
+                        &format!("cannot create a database on {}: {error}", redact(&server)),
+                    );
                 }
                 let mut url = Url::parse(&server).expect("the server URL was just used to connect");
                 url.set_path(&format!("/{name}"));
@@ -101,16 +116,28 @@ impl TestDatabase {
             }
             Backend::Mongodb => {
                 if let Err(error) = mongo_ping(&server).await {
-                    return not_run(backend, &format!("cannot reach {}: {error}", redact(&server)));
+                    return not_run(
+                        backend,
+                        &format!("cannot reach {}: {error}", redact(&server)),
+                    );
                 }
                 server.clone()
             }
         };
         let name = match backend {
-            Backend::Sqlite => std::env::temp_dir().join(format!("{name}.db")).display().to_string(),
+            Backend::Sqlite => std::env::temp_dir()
+                .join(format!("{name}.db"))
+                .display()
+                .to_string(),
             _ => name,
         };
-        Some(Self { backend, url, name, server, dropped: false })
+        Some(Self {
+            backend,
+            url,
+            name,
+            server,
+            dropped: false,
+        })
     }
 
     /// The backend this database lives on.
@@ -132,7 +159,10 @@ impl TestDatabase {
     pub async fn drop_now(mut self) {
         self.dropped = true;
         if let Err(error) = drop_database(self.backend, &self.server, &self.name).await {
-            eprintln!("warning: could not drop test database {} on {}: {error}", self.name, self.backend);
+            eprintln!(
+                "warning: could not drop test database {} on {}: {error}",
+                self.name, self.backend
+            );
         }
     }
 }
@@ -146,11 +176,16 @@ impl Drop for TestDatabase {
         // short-lived runtime on a thread of its own.
         let (backend, server, name) = (self.backend, self.server.clone(), self.name.clone());
         let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(drop_database(backend, &server, &name))
         });
         if let Ok(Err(error)) = cleanup.join() {
-            eprintln!("warning: could not drop test database {} on {}: {error}", self.name, self.backend);
+            eprintln!(
+                "warning: could not drop test database {} on {}: {error}",
+                self.name, self.backend
+            );
         }
     }
 }
@@ -169,7 +204,13 @@ async fn drop_database(backend: Backend, server: &str, name: &str) -> Result<(),
             Ok(())
         }
         // FORCE: the app under test may still hold pooled connections.
-        Backend::Postgres => execute(server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await,
+        Backend::Postgres => {
+            execute(
+                server,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await
+        }
         Backend::Mysql => execute(server, &format!("DROP DATABASE IF EXISTS {name}")).await,
         Backend::Mongodb => {
             let client = mongodb::Client::with_uri_str(server).await?;
@@ -192,13 +233,19 @@ async fn mongo_ping(server: &str) -> Result<(), BoxError> {
     let mut options = mongodb::options::ClientOptions::parse(server).await?;
     options.server_selection_timeout = Some(std::time::Duration::from_secs(5));
     let client = mongodb::Client::with_options(options)?;
-    client.database("admin").run_command(mongodb::bson::doc! {"ping": 1}).await?;
+    client
+        .database("admin")
+        .run_command(mongodb::bson::doc! {"ping": 1})
+        .await?;
     Ok(())
 }
 
 fn not_run(backend: Backend, why: &str) -> Option<TestDatabase> {
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    assert!(!in_ci, "backend {backend} is required in CI but unavailable: {why}");
+    assert!(
+        !in_ci,
+        "backend {backend} is required in CI but unavailable: {why}"
+    );
     eprintln!("\n*** NOT RUN on {backend}: {why} ***\n");
     None
 }

@@ -16,7 +16,11 @@ pub fn record() -> Record {
         serde_json::json!({"user_id": auth_domain::UserId::generate().to_string(), "auth_hash": [1, 2, 3]}),
     );
     data.insert("counter".to_owned(), serde_json::json!(1));
-    Record { id: Id::default(), data, expiry_date: in_seconds(3600) }
+    Record {
+        id: Id::default(),
+        data,
+        expiry_date: in_seconds(3600),
+    }
 }
 
 fn in_seconds(seconds: i64) -> OffsetDateTime {
@@ -28,7 +32,10 @@ fn assert_same_record(loaded: &Record, expected: &Record) {
     assert_eq!(loaded.id, expected.id);
     assert_eq!(loaded.data, expected.data);
     let drift = (loaded.expiry_date - expected.expiry_date).abs();
-    assert!(drift < Duration::milliseconds(1), "expiry drifted by {drift}");
+    assert!(
+        drift < Duration::milliseconds(1),
+        "expiry drifted by {drift}"
+    );
 }
 
 async fn create(store: &impl SessionStore, record: &mut Record) {
@@ -59,12 +66,22 @@ pub async fn create_never_overwrites_an_existing_session(store: impl SessionStor
 
     let mut colliding = record();
     colliding.id = first.id;
-    colliding.data.insert("intruder".into(), serde_json::json!(true));
+    colliding
+        .data
+        .insert("intruder".into(), serde_json::json!(true));
     create(&store, &mut colliding).await;
 
-    assert_ne!(colliding.id, first.id, "create must move a colliding record to a new id");
+    assert_ne!(
+        colliding.id, first.id,
+        "create must move a colliding record to a new id"
+    );
     assert_same_record(&load(&store, &first.id).await.expect("still there"), &first);
-    assert_same_record(&load(&store, &colliding.id).await.expect("stored under its new id"), &colliding);
+    assert_same_record(
+        &load(&store, &colliding.id)
+            .await
+            .expect("stored under its new id"),
+        &colliding,
+    );
 }
 
 /// `save` replaces the data and the expiry of a stored session.
@@ -82,7 +99,10 @@ pub async fn save_never_brings_back_a_deleted_session(store: impl SessionStore) 
     let mut record = record();
     create(&store, &mut record).await;
     store.delete(&record.id).await.expect("delete works");
-    store.save(&record).await.expect("saving a deleted session is not an error");
+    store
+        .save(&record)
+        .await
+        .expect("saving a deleted session is not an error");
     assert_eq!(load(&store, &record.id).await, None);
 }
 
@@ -97,7 +117,11 @@ pub async fn an_expired_session_never_loads(store: impl SessionStore) {
     create(&store, &mut live).await;
     live.expiry_date = in_seconds(-1);
     store.save(&live).await.expect("save works");
-    assert_eq!(load(&store, &live.id).await, None, "a save into the past expires the session");
+    assert_eq!(
+        load(&store, &live.id).await,
+        None,
+        "a save into the past expires the session"
+    );
 }
 
 /// `delete` removes a session; deleting it again is harmless.
@@ -106,7 +130,10 @@ pub async fn delete_removes_the_session(store: impl SessionStore) {
     create(&store, &mut record).await;
     store.delete(&record.id).await.expect("delete works");
     assert_eq!(load(&store, &record.id).await, None);
-    store.delete(&record.id).await.expect("a second delete is harmless");
+    store
+        .delete(&record.id)
+        .await
+        .expect("a second delete is harmless");
 }
 
 /// Each id sees its own data only.

@@ -1,14 +1,19 @@
 //! What every [`UserRepository`] must do, whatever it stores users in.
 
-use auth_domain::{Email, InsertUserError, NewUser, PasswordHash, User, UserId, UserRepository, Username};
+use auth_domain::{
+    Email, InsertUserError, NewUser, PasswordHash, User, UserId, UserRepository, Username,
+};
 
 /// A valid new user with this email and username; the hash is a stand-in (the repository
 /// never interprets it).
 pub fn new_user(email: &str, username: &str) -> NewUser {
     NewUser::new(
         Email::parse(email).expect("a valid test email"),
-        Username::parse(username).unwrap_or_else(|_| Username::from_email(&Email::parse(email).expect("valid"))),
-        PasswordHash::from_trusted(format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$stand-in-for-{username}")),
+        Username::parse(username)
+            .unwrap_or_else(|_| Username::from_email(&Email::parse(email).expect("valid"))),
+        PasswordHash::from_trusted(format!(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$stand-in-for-{username}"
+        )),
     )
 }
 
@@ -23,8 +28,14 @@ pub async fn a_user_reads_back_exactly_as_inserted(repo: impl UserRepository) {
     assert_eq!(stored, new.into_user());
 
     let by_id = repo.find_by_id(stored.id).await.expect("lookup works");
-    let by_email = repo.find_by_email(&stored.email).await.expect("lookup works");
-    let by_username = repo.find_by_username(&stored.username).await.expect("lookup works");
+    let by_email = repo
+        .find_by_email(&stored.email)
+        .await
+        .expect("lookup works");
+    let by_username = repo
+        .find_by_username(&stored.username)
+        .await
+        .expect("lookup works");
     assert_eq!(by_id.as_ref(), Some(&stored), "by id");
     assert_eq!(by_email.as_ref(), Some(&stored), "by email");
     assert_eq!(by_username.as_ref(), Some(&stored), "by username");
@@ -35,23 +46,44 @@ pub async fn lookups_of_unknown_users_find_nothing(repo: impl UserRepository) {
     insert(&repo, new_user("ada@example.com", "ada_l")).await;
     let email = Email::parse("grace@example.com").expect("valid");
     let username = Username::parse("grace_h").expect("valid");
-    assert_eq!(repo.find_by_id(UserId::generate()).await.expect("lookup works"), None);
-    assert_eq!(repo.find_by_email(&email).await.expect("lookup works"), None);
-    assert_eq!(repo.find_by_username(&username).await.expect("lookup works"), None);
+    assert_eq!(
+        repo.find_by_id(UserId::generate())
+            .await
+            .expect("lookup works"),
+        None
+    );
+    assert_eq!(
+        repo.find_by_email(&email).await.expect("lookup works"),
+        None
+    );
+    assert_eq!(
+        repo.find_by_username(&username)
+            .await
+            .expect("lookup works"),
+        None
+    );
 }
 
 /// The unique index on the email is the judge, and its violation has a name.
 pub async fn a_second_user_with_the_same_email_is_refused(repo: impl UserRepository) {
     insert(&repo, new_user("ada@example.com", "ada_l")).await;
-    let result = repo.insert(new_user("ada@example.com", "someone_else")).await;
-    assert!(matches!(result, Err(InsertUserError::EmailTaken)), "{result:?}");
+    let result = repo
+        .insert(new_user("ada@example.com", "someone_else"))
+        .await;
+    assert!(
+        matches!(result, Err(InsertUserError::EmailTaken)),
+        "{result:?}"
+    );
 }
 
 /// The unique index on the username is the judge, and its violation has a name.
 pub async fn a_second_user_with_the_same_username_is_refused(repo: impl UserRepository) {
     insert(&repo, new_user("ada@example.com", "ada_l")).await;
     let result = repo.insert(new_user("grace@example.com", "ada_l")).await;
-    assert!(matches!(result, Err(InsertUserError::UsernameTaken)), "{result:?}");
+    assert!(
+        matches!(result, Err(InsertUserError::UsernameTaken)),
+        "{result:?}"
+    );
 }
 
 /// A refused insert leaves no trace: nothing half-written.
@@ -59,20 +91,36 @@ pub async fn a_refused_insert_stores_nothing(repo: impl UserRepository) {
     insert(&repo, new_user("ada@example.com", "ada_l")).await;
     let refused = new_user("ada@example.com", "grace_h");
     assert!(repo.insert(refused.clone()).await.is_err());
-    assert_eq!(repo.find_by_id(refused.id).await.expect("lookup works"), None);
-    assert_eq!(repo.find_by_username(&refused.username).await.expect("lookup works"), None);
+    assert_eq!(
+        repo.find_by_id(refused.id).await.expect("lookup works"),
+        None
+    );
+    assert_eq!(
+        repo.find_by_username(&refused.username)
+            .await
+            .expect("lookup works"),
+        None
+    );
 }
 
 /// Uniqueness is exact on every engine: MySQL's default collation would call `jose` and
 /// `josé`, or `strasse` and `straße`, the same.
-pub async fn usernames_differing_only_in_accents_or_case_folding_are_distinct(repo: impl UserRepository) {
+pub async fn usernames_differing_only_in_accents_or_case_folding_are_distinct(
+    repo: impl UserRepository,
+) {
     insert(&repo, new_user("a@example.com", "jose")).await;
     insert(&repo, new_user("b@example.com", "josé")).await;
     insert(&repo, new_user("c@example.com", "strasse")).await;
     insert(&repo, new_user("d@example.com", "straße")).await;
-    let found = repo.find_by_username(&Username::parse("josé").expect("valid")).await.expect("lookup works");
+    let found = repo
+        .find_by_username(&Username::parse("josé").expect("valid"))
+        .await
+        .expect("lookup works");
     assert_eq!(found.expect("found").email.as_str(), "b@example.com");
-    let found = repo.find_by_username(&Username::parse("strasse").expect("valid")).await.expect("lookup works");
+    let found = repo
+        .find_by_username(&Username::parse("strasse").expect("valid"))
+        .await
+        .expect("lookup works");
     assert_eq!(found.expect("found").email.as_str(), "c@example.com");
 }
 
@@ -82,14 +130,31 @@ pub async fn replacing_a_password_hash_is_compare_and_set(repo: impl UserReposit
     let newer = PasswordHash::from_trusted("$argon2id$v=19$m=19456,t=2,p=1$bmV3$newer".into());
     let stale = PasswordHash::from_trusted("$argon2id$v=19$m=19456,t=2,p=1$b2xk$stale".into());
 
-    assert!(!repo.replace_password_hash(user.id, &stale, &newer).await.expect("update works"));
-    let unchanged = repo.find_by_id(user.id).await.expect("lookup works").expect("found");
+    assert!(!repo
+        .replace_password_hash(user.id, &stale, &newer)
+        .await
+        .expect("update works"));
+    let unchanged = repo
+        .find_by_id(user.id)
+        .await
+        .expect("lookup works")
+        .expect("found");
     assert_eq!(unchanged.password_hash, user.password_hash);
 
-    assert!(repo.replace_password_hash(user.id, &user.password_hash, &newer).await.expect("update works"));
-    let changed = repo.find_by_id(user.id).await.expect("lookup works").expect("found");
+    assert!(repo
+        .replace_password_hash(user.id, &user.password_hash, &newer)
+        .await
+        .expect("update works"));
+    let changed = repo
+        .find_by_id(user.id)
+        .await
+        .expect("lookup works")
+        .expect("found");
     assert_eq!(changed.password_hash, newer);
-    assert!(!repo.replace_password_hash(UserId::generate(), &newer, &stale).await.expect("update works"));
+    assert!(!repo
+        .replace_password_hash(UserId::generate(), &newer, &stale)
+        .await
+        .expect("update works"));
 }
 
 /// Twenty registrations racing for one email: exactly one wins, the others are told why,
@@ -97,7 +162,10 @@ pub async fn replacing_a_password_hash_is_compare_and_set(repo: impl UserReposit
 pub async fn concurrent_registrations_of_one_email_store_exactly_one(repo: impl UserRepository) {
     let attempts = (0..20).map(|i| {
         let repo = repo.clone();
-        tokio::spawn(async move { repo.insert(new_user("race@example.com", &format!("racer_{i}"))).await })
+        tokio::spawn(async move {
+            repo.insert(new_user("race@example.com", &format!("racer_{i}")))
+                .await
+        })
     });
     let results = futures::future::join_all(attempts).await;
     let mut stored = 0;
