@@ -1,6 +1,9 @@
 //! Several instances of the service on one database behave as one service: a session made
 //! through one is valid on the others, and a logout through one is honoured at once by all.
 //! Each instance is a real `app` process, configured through its environment.
+//!
+//! Two instances with different hashing costs also show, end to end, that an outdated
+//! hash is upgraded at the next login and that a changed hash ends the user's sessions.
 
 use std::{
     net::TcpListener,
@@ -22,6 +25,11 @@ struct Instance {
 
 impl Instance {
     async fn start(database: &TestDatabase) -> Self {
+        Self::start_with_iterations(database, 1).await
+    }
+
+    /// An instance hashing with `ARGON2_ITERATIONS=iterations` (cheap memory, for speed).
+    async fn start_with_iterations(database: &TestDatabase, iterations: u32) -> Self {
         // Port 0 cannot be handed to a child; take a free port and release it at once.
         let port = TcpListener::bind("127.0.0.1:0")
             .expect("a free port")
@@ -38,7 +46,7 @@ impl Instance {
             .env("DEBUG", "false")
             .env("SESSION_COOKIE_SECURE", "false")
             .env("ARGON2_MEMORY_KIB", "1024")
-            .env("ARGON2_ITERATIONS", "1")
+            .env("ARGON2_ITERATIONS", iterations.to_string())
             .env("LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -183,4 +191,90 @@ async fn two_instances_on_one_mongodb_database_act_as_one() {
 #[tokio::test]
 async fn two_instances_on_one_sqlite_file_act_as_one() {
     two_instances_share_sessions_and_logouts(Backend::Sqlite).await;
+}
+
+/// Ada logs in on A (cheap hashing); an instance with a higher cost upgrades her hash at
+/// her next login; the hash changed, so the session made on A is dead everywhere, while
+/// the new one lives and the password still works.
+async fn an_upgraded_hash_ends_the_older_sessions(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let (old, new) = (
+        Instance::start_with_iterations(&database, 1).await,
+        Instance::start_with_iterations(&database, 2).await,
+    );
+    let http = reqwest::Client::new();
+    let credentials = json!({"email": "ada@example.com", "password": "velvet-otter-harbour"});
+    let login = json!({"email_or_username": "ada@example.com", "password": "velvet-otter-harbour"});
+    let registered = http
+        .post(old.url("/v1/auth/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let first = session_pair(
+        &http
+            .post(old.url("/v1/auth/login"))
+            .json(&login)
+            .send()
+            .await
+            .expect("sent"),
+    );
+    let profile = |instance: &Instance, cookie: &str| {
+        http.get(instance.url("/profile"))
+            .header(header::COOKIE, cookie.to_owned())
+            .send()
+    };
+    assert_eq!(
+        profile(&new, &first).await.expect("sent").status(),
+        StatusCode::OK
+    );
+
+    let upgraded = http
+        .post(new.url("/v1/auth/login"))
+        .json(&login)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(upgraded.status(), StatusCode::OK);
+    let second = session_pair(&upgraded);
+
+    for instance in [&old, &new] {
+        let stale = profile(instance, &first).await.expect("sent");
+        assert_eq!(
+            stale.status(),
+            StatusCode::UNAUTHORIZED,
+            "the session from before the upgrade is dead"
+        );
+        assert_eq!(
+            profile(instance, &second).await.expect("sent").status(),
+            StatusCode::OK
+        );
+    }
+    let again = http
+        .post(old.url("/v1/auth/login"))
+        .json(&login)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "the upgraded hash still verifies the password"
+    );
+
+    drop((old, new));
+    database.drop_now().await;
+}
+
+#[tokio::test]
+async fn an_upgraded_hash_ends_the_older_sessions_on_sqlite() {
+    an_upgraded_hash_ends_the_older_sessions(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_upgraded_hash_ends_the_older_sessions_on_mongodb() {
+    an_upgraded_hash_ends_the_older_sessions(Backend::Mongodb).await;
 }
