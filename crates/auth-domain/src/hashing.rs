@@ -1,10 +1,11 @@
-use std::{fmt, sync::Arc};
+use std::{
+    fmt,
+    sync::{Arc, Mutex},
+};
 
 use argon2::{
-    password_hash::{
-        self, rand_core::OsRng, PasswordHasher as _, PasswordVerifier as _, SaltString,
-    },
-    Algorithm, Argon2, Params, Version,
+    password_hash::{self, rand_core::OsRng, SaltString},
+    Algorithm, Argon2, Block, Params, Version,
 };
 use tokio::sync::Semaphore;
 use tracing::Span;
@@ -78,10 +79,18 @@ pub enum Verification {
 /// Hashes and verifies passwords with argon2id, off the async runtime and with a bounded
 /// number of hashes in flight, so a login storm can neither starve the executor nor
 /// exhaust memory.
+///
+/// Each hash in flight works in one of `max_concurrent` memory areas allocated once, at
+/// start-up: argon2 needs `memory_kib` per hash, and allocating that afresh on whichever
+/// blocking thread runs the hash makes the allocator keep one such area per thread it ever
+/// used (glibc's per-thread arenas), so the resident size grows with the thread pool
+/// instead of with the bound.
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
     permits: Arc<Semaphore>,
+    /// Holds exactly one area per permit: whoever holds a permit finds one here.
+    areas: Arc<Mutex<Vec<Vec<Block>>>>,
     /// A hash of a random password with the current parameters, verified against when the
     /// user does not exist, so that an unknown user costs as much as a wrong password.
     dummy: Arc<PasswordHash>,
@@ -96,8 +105,11 @@ impl fmt::Debug for PasswordHasher {
     }
 }
 
+/// Length of the raw hash we produce (argon2's default, 256 bits).
+const OUTPUT_LEN: usize = 32;
+
 impl PasswordHasher {
-    /// Builds a hasher; computes one hash to serve as the dummy.
+    /// Builds a hasher: allocates its memory areas and computes the dummy hash.
     pub fn new(config: &HashingConfig) -> Result<Self, HashingConfigError> {
         if config.max_concurrent == 0 {
             return Err(HashingConfigError(
@@ -108,16 +120,21 @@ impl PasswordHasher {
             config.memory_kib,
             config.iterations,
             config.parallelism,
-            None,
+            Some(OUTPUT_LEN),
         )
         .map_err(|e| HashingConfigError(e.to_string()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let areas = (0..config.max_concurrent)
+            .map(|_| vec![Block::new(); argon2.params().block_count()])
+            .collect::<Vec<_>>();
+        let mut area = vec![Block::new(); argon2.params().block_count()];
         let random = SaltString::generate(&mut OsRng);
-        let dummy = hash_sync(&argon2, random.as_str().as_bytes())
+        let dummy = hash_with(&argon2, random.as_str().as_bytes(), &mut area)
             .map_err(|e| HashingConfigError(e.to_string()))?;
         Ok(Self {
             argon2,
             permits: Arc::new(Semaphore::new(config.max_concurrent)),
+            areas: Arc::new(Mutex::new(areas)),
             dummy: Arc::new(dummy),
         })
     }
@@ -126,8 +143,8 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &Password) -> Result<PasswordHash, BoxError> {
         let argon2 = self.argon2.clone();
         let password = password.clone();
-        self.run_blocking(move || {
-            hash_sync(&argon2, password.expose().as_bytes()).map_err(BoxError::from)
+        self.run_blocking(move |area| {
+            hash_with(&argon2, password.expose().as_bytes(), area).map_err(BoxError::from)
         })
         .await
     }
@@ -139,44 +156,109 @@ impl PasswordHasher {
         password: &Password,
         hash: Option<&PasswordHash>,
     ) -> Result<Verification, BoxError> {
-        let argon2 = self.argon2.clone();
+        let current = self.argon2.clone();
         let password = password.clone();
         let user_exists = hash.is_some();
         let hash = hash.cloned().unwrap_or_else(|| (*self.dummy).clone());
-        self.run_blocking(move || {
-            let parsed = password_hash::PasswordHash::new(hash.as_str()).map_err(BoxError::from)?;
-            match argon2.verify_password(password.expose().as_bytes(), &parsed) {
-                Ok(()) if !user_exists => Ok(Verification::Mismatch),
-                Ok(()) if is_current(&argon2, &parsed) => Ok(Verification::Match),
-                Ok(()) => Ok(Verification::MatchNeedsRehash),
-                Err(password_hash::Error::Password) => Ok(Verification::Mismatch),
-                Err(e) => Err(BoxError::from(e)),
-            }
+        self.run_blocking(move |area| {
+            let parsed = password_hash::PasswordHash::new(hash.as_str())?;
+            let matches = verify_with(&parsed, password.expose().as_bytes(), area)?;
+            Ok(match (matches, user_exists) {
+                (true, true) if is_current(&current, &parsed) => Verification::Match,
+                (true, true) => Verification::MatchNeedsRehash,
+                _ => Verification::Mismatch,
+            })
         })
         .await
     }
 
     /// Runs CPU- and memory-heavy work on the blocking pool, at most `max_concurrent` at
-    /// a time, keeping the caller's tracing span.
+    /// a time, each in a memory area of its own, keeping the caller's tracing span.
     async fn run_blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T, BoxError> + Send + 'static,
+        work: impl FnOnce(&mut Vec<Block>) -> Result<T, BoxError> + Send + 'static,
     ) -> Result<T, BoxError> {
         let permit = Arc::clone(&self.permits).acquire_owned().await?;
+        let areas = Arc::clone(&self.areas);
         let span = Span::current();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            span.in_scope(work)
+            let mut area = lock(&areas).pop().ok_or("no free hashing area")?;
+            let result = span.in_scope(|| work(&mut area));
+            lock(&areas).push(area);
+            result
         })
         .await?
     }
 }
 
-fn hash_sync(argon2: &Argon2<'_>, password: &[u8]) -> Result<PasswordHash, password_hash::Error> {
+/// The areas are only ever pushed and popped, so a panic elsewhere cannot leave the list
+/// inconsistent: a poisoned lock is safe to use.
+fn lock(areas: &Mutex<Vec<Vec<Block>>>) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
+    areas
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn hash_with(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    area: &mut [Block],
+) -> Result<PasswordHash, password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(PasswordHash(
-        argon2.hash_password(password, &salt)?.to_string(),
-    ))
+    let mut salt_bytes = [0; password_hash::Salt::MAX_LENGTH];
+    let salt_bytes = salt.as_salt().decode_b64(&mut salt_bytes)?;
+    let mut output = [0; OUTPUT_LEN];
+    argon2.hash_password_into_with_memory(password, salt_bytes, &mut output, area)?;
+    let phc = password_hash::PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: argon2.params().try_into()?,
+        salt: Some(salt.as_salt()),
+        hash: Some(password_hash::Output::new(&output)?),
+    };
+    Ok(PasswordHash(phc.to_string()))
+}
+
+/// Recomputes a stored hash with the parameters and salt it records, in `area` (or in a
+/// fresh one when the stored parameters need more memory than the current ones).
+fn verify_with(
+    stored: &password_hash::PasswordHash<'_>,
+    password: &[u8],
+    area: &mut Vec<Block>,
+) -> Result<bool, BoxError> {
+    let algorithm = Algorithm::try_from(stored.algorithm)?;
+    let version = stored
+        .version
+        .map_or(Ok(Version::V0x13), Version::try_from)?;
+    let expected = stored.hash.ok_or("the stored hash has no output")?;
+    let salt = stored.salt.ok_or("the stored hash has no salt")?;
+    let mut salt_bytes = [0; password_hash::Salt::MAX_LENGTH];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+    let recorded = Params::try_from(stored)?;
+    let params = Params::new(
+        recorded.m_cost(),
+        recorded.t_cost(),
+        recorded.p_cost(),
+        Some(expected.len()),
+    )?;
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut larger;
+    let area = if area.len() >= argon2.params().block_count() {
+        area
+    } else {
+        larger = vec![Block::new(); argon2.params().block_count()];
+        &mut larger
+    };
+    let mut output = vec![0; expected.len()];
+    argon2.hash_password_into_with_memory(
+        password,
+        salt_bytes,
+        &mut output,
+        area.as_mut_slice(),
+    )?;
+    // `Output`'s equality is constant-time.
+    Ok(password_hash::Output::new(&output)? == expected)
 }
 
 /// True when `hash` was made with exactly the parameters this hasher would use now.
@@ -257,6 +339,81 @@ mod tests {
         let hasher = PasswordHasher::new(&cheap()).expect("valid config");
         let outcome = hasher.verify(&Password::new("anything at all"), None).await;
         assert_eq!(outcome.expect("verified"), Verification::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn hashes_agree_with_the_argon2_crates_own_phc_implementation() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+
+        let hasher = PasswordHasher::new(&cheap()).expect("valid config");
+        let reference = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).expect("valid"),
+        );
+        let ours = hasher
+            .hash(&Password::new("velvet-otter-harbour"))
+            .await
+            .expect("hashed");
+        let parsed = password_hash::PasswordHash::new(ours.as_str()).expect("a PHC string");
+        assert!(reference
+            .verify_password(b"velvet-otter-harbour", &parsed)
+            .is_ok());
+        assert!(reference
+            .verify_password(b"velvet-otter-harbouR", &parsed)
+            .is_err());
+
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = reference
+            .hash_password(b"velvet-otter-harbour", &salt)
+            .expect("hashed");
+        let theirs = PasswordHash::from_trusted(theirs.to_string());
+        let outcome = hasher
+            .verify(&Password::new("velvet-otter-harbour"), Some(&theirs))
+            .await;
+        assert_eq!(outcome.expect("verified"), Verification::Match);
+    }
+
+    #[tokio::test]
+    async fn a_hash_needing_more_memory_than_the_current_parameters_still_verifies() {
+        let bigger = PasswordHasher::new(&HashingConfig {
+            memory_kib: 4096,
+            ..cheap()
+        })
+        .expect("valid");
+        let smaller = PasswordHasher::new(&cheap()).expect("valid config");
+        let hash = bigger
+            .hash(&Password::new("velvet-otter-harbour"))
+            .await
+            .expect("hashed");
+        let outcome = smaller
+            .verify(&Password::new("velvet-otter-harbour"), Some(&hash))
+            .await;
+        assert_eq!(outcome.expect("verified"), Verification::MatchNeedsRehash);
+    }
+
+    #[tokio::test]
+    async fn many_concurrent_hashes_share_the_preallocated_areas() {
+        let hasher = PasswordHasher::new(&cheap()).expect("valid config");
+        let hashes = (0..16).map(|i| {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.hash(&Password::new(format!("password-{i}"))).await })
+        });
+        for hash in futures_join(hashes).await {
+            hash.expect("no panic").expect("hashed");
+        }
+        assert_eq!(lock(&hasher.areas).len(), cheap().max_concurrent);
+        assert_eq!(hasher.permits.available_permits(), cheap().max_concurrent);
+    }
+
+    async fn futures_join<T>(
+        handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+    ) -> Vec<Result<T, tokio::task::JoinError>> {
+        let mut results = Vec::new();
+        for handle in handles {
+            results.push(handle.await);
+        }
+        results
     }
 
     #[tokio::test]
