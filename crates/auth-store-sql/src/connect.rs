@@ -53,6 +53,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .idle_timeout(Duration::from_secs(10 * 60))
             .max_lifetime(Duration::from_secs(30 * 60))
+            // sqlx pings every connection it hands out by default: one more round trip per
+            // query. A dead connection surfaces as a failed query instead, and the pool
+            // replaces it.
+            .test_before_acquire(false)
             .sqlx_logging(false);
         Database::connect(options).await
     }
@@ -90,6 +94,9 @@ async fn connect_sqlite(url: &str) -> Result<DatabaseConnection, DbErr> {
         SqlitePoolOptions::new()
             .max_connections(SQLITE_MAX_CONNECTIONS)
             .min_connections(1)
+            // A ping per acquire would cost a hop to the connection's worker thread and
+            // back on every query; a file database does not drop connections.
+            .test_before_acquire(false)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(
                 options
