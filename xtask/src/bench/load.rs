@@ -1,0 +1,284 @@
+//! The load generator: a fixed number of clients, each with one kept-alive HTTP/1.1
+//! connection (hyper's low-level client, so the generator costs little CPU), sending one
+//! request after another for a fixed time, with latencies in an HDR histogram.
+
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt as _, Full};
+use hyper::{
+    client::conn::http1::{self, SendRequest},
+    header::{HeaderValue, HOST},
+    HeaderMap, Method, Request, Response, StatusCode, Uri,
+};
+use hyper_util::rt::TokioIo;
+use tokio::{net::TcpStream, task::JoinSet};
+
+/// No request may take longer; the run always ends on its own.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Highest latency the histogram records, in microseconds (above the request timeout).
+const MAX_LATENCY_US: u64 = 120_000_000;
+
+/// One request of a scenario, prepared once and copied for every send.
+#[derive(Debug, Clone)]
+pub struct Template {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Template {
+    /// A request for `path` on the server at `addr`, with a `Host` header.
+    pub fn new(method: Method, addr: SocketAddr, path: &'static str) -> Self {
+        let mut headers = HeaderMap::new();
+        if let Ok(host) = HeaderValue::from_str(&addr.to_string()) {
+            headers.insert(HOST, host);
+        }
+        Self {
+            method,
+            uri: Uri::from_static(path),
+            headers,
+            body: Bytes::new(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: hyper::header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: Bytes) -> Self {
+        self.body = body;
+        self
+    }
+
+    fn build(&self) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+/// What one scenario measured.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// Concurrent clients.
+    pub concurrency: usize,
+    /// 2xx responses.
+    pub ok: u64,
+    /// Non-2xx responses and transport failures.
+    pub errors: u64,
+    /// The first error seen, to tell what went wrong.
+    pub first_error: Option<String>,
+    /// From the start until the last client finished.
+    pub elapsed: Duration,
+    /// Latencies of the 2xx responses, in microseconds.
+    pub latency_us: Histogram<u64>,
+    /// CPU time spent meanwhile, when measured.
+    pub cpu: Option<CpuTime>,
+}
+
+impl Measured {
+    fn empty(concurrency: usize) -> Self {
+        Self {
+            concurrency,
+            ok: 0,
+            errors: 0,
+            first_error: None,
+            elapsed: Duration::ZERO,
+            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+                .expect("constant histogram bounds are valid"),
+            cpu: None,
+        }
+    }
+
+    fn error(&mut self, error: String) {
+        self.errors += 1;
+        self.first_error.get_or_insert(error);
+    }
+
+    /// Successful responses per second.
+    pub fn rps(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// A latency quantile in milliseconds (0 when nothing succeeded).
+    pub fn quantile_ms(&self, quantile: f64) -> f64 {
+        self.latency_us.value_at_quantile(quantile) as f64 / 1000.0
+    }
+}
+
+/// CPU seconds used by the server and by this process (the load generator) during a
+/// scenario: with both on the same few cores, it tells who was the bottleneck.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuTime {
+    /// The app under test.
+    pub server_secs: f64,
+    /// This process.
+    pub client_secs: f64,
+}
+
+impl CpuTime {
+    /// CPU seconds of process `pid` (`self` for this one) so far, from `/proc`.
+    fn of_process(pid: &str) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, which is in parentheses and may hold spaces:
+        // state is field 3, utime 14 and stime 15.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // /proc counts in USER_HZ, which Linux fixes at 100 for user space.
+        Some(ticks as f64 / 100.0)
+    }
+
+    /// Both processes' CPU seconds so far.
+    pub fn now(server_pid: u32) -> Option<Self> {
+        Some(Self {
+            server_secs: Self::of_process(&server_pid.to_string())?,
+            client_secs: Self::of_process("self")?,
+        })
+    }
+
+    /// The CPU used between `earlier` and `self`.
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            server_secs: self.server_secs - earlier.server_secs,
+            client_secs: self.client_secs - earlier.client_secs,
+        }
+    }
+}
+
+/// Sends `template` from `concurrency` clients, each on its own connection, for `duration`.
+pub async fn drive(
+    addr: SocketAddr,
+    concurrency: usize,
+    duration: Duration,
+    template: &Arc<Template>,
+) -> Result<Measured> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut clients = JoinSet::new();
+    for _ in 0..concurrency {
+        let template = Arc::clone(template);
+        clients.spawn(async move { one_client(addr, deadline, &template).await });
+    }
+    let mut total = Measured::empty(concurrency);
+    while let Some(joined) = clients.join_next().await {
+        let part = joined.context("a load client panicked")?;
+        total.ok += part.ok;
+        total.errors += part.errors;
+        total.first_error = total.first_error.or(part.first_error);
+        total
+            .latency_us
+            .add(&part.latency_us)
+            .context("cannot merge latency histograms")?;
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+async fn one_client(addr: SocketAddr, deadline: Instant, template: &Template) -> Measured {
+    let mut part = Measured::empty(1);
+    'connect: while Instant::now() < deadline {
+        let (mut sender, connection) = match open(addr).await {
+            Ok(opened) => opened,
+            Err(error) => {
+                part.error(format!("connecting: {error:#}"));
+                // A dead server refuses at once: do not spin on it.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        // The connection is driven by this task, not a task of its own: no hand-over
+        // between tasks (and threads) for every request keeps the generator cheap.
+        let mut connection = std::pin::pin!(connection);
+        while Instant::now() < deadline {
+            let sent = Instant::now();
+            let request = exchange(&mut sender, template.build());
+            let answer = tokio::select! {
+                biased;
+                answer = tokio::time::timeout(REQUEST_TIMEOUT, request) => answer,
+                ended = &mut connection => {
+                    part.error(match ended {
+                        Ok(()) => "the server closed the connection".to_owned(),
+                        Err(error) => format!("transport: {error}"),
+                    });
+                    continue 'connect;
+                }
+            };
+            match answer {
+                Ok(Ok(status)) if status.is_success() => {
+                    part.ok += 1;
+                    let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    part.latency_us.saturating_record(micros.max(1));
+                }
+                Ok(Ok(status)) => part.error(format!("HTTP {status}")),
+                Ok(Err(error)) => {
+                    part.error(format!("transport: {error}"));
+                    continue 'connect;
+                }
+                Err(_) => {
+                    part.error(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()));
+                    continue 'connect;
+                }
+            }
+        }
+    }
+    part
+}
+
+/// Sends a request and reads the whole response, so the connection can carry the next.
+async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Result<StatusCode, hyper::Error> {
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    response.into_body().collect().await?;
+    Ok(status)
+}
+
+/// A new HTTP/1.1 connection to `addr`: the handle to send on, and the connection
+/// itself, which must be polled for the handle to make progress.
+async fn open(addr: SocketAddr) -> Result<(SendRequest<Full<Bytes>>, Connection)> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    stream.set_nodelay(true).context("cannot set TCP_NODELAY")?;
+    http1::handshake(TokioIo::new(stream))
+        .await
+        .context("HTTP/1.1 handshake failed")
+}
+
+type Connection = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
+
+/// Sends one request on a fresh connection and returns the whole response.
+pub async fn send_once(addr: SocketAddr, template: &Template) -> Result<Response<Bytes>> {
+    let (mut sender, connection) = open(addr).await?;
+    // Drives the connection; it ends when the sender is dropped or the server hangs up.
+    tokio::spawn(connection);
+    let send = async {
+        sender.ready().await?;
+        let response = sender.send_request(template.build()).await?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok::<_, hyper::Error>(Response::from_parts(parts, body))
+    };
+    let what = format!("{} {}", template.method, template.uri);
+    tokio::time::timeout(REQUEST_TIMEOUT, send)
+        .await
+        .with_context(|| format!("{what}: no answer within {}s", REQUEST_TIMEOUT.as_secs()))?
+        .with_context(|| format!("{what} failed"))
+}

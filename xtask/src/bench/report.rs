@@ -1,0 +1,250 @@
+//! The benchmark's results: a table on the terminal, the targets checked, and JSON files.
+
+use std::{path::Path, time::Duration};
+
+use anyhow::{Context as _, Result};
+use serde_json::{json, Value};
+
+use super::load::Measured;
+
+/// Profile throughput must reach this share of the `GET /` floor.
+const PROFILE_SHARE_TARGET: f64 = 0.20;
+/// p99 of `GET /profile` during the login storm must stay under this.
+const STORM_P99_TARGET_MS: f64 = 25.0;
+/// The server's peak RSS must stay under this.
+const PEAK_RSS_TARGET_BYTES: u64 = 80 * 1024 * 1024;
+
+/// Everything one `cargo xtask bench` run measured.
+#[derive(Debug)]
+pub struct Report {
+    /// `sqlite`, `postgres`, `mysql` or `mongodb`.
+    pub backend: String,
+    /// When the run started, in seconds since the epoch.
+    pub unix_time: u64,
+    /// Measured time per scenario.
+    pub duration: Duration,
+    /// Cores available to client and server together.
+    pub cores: usize,
+    /// (a) `GET /`.
+    pub root: Measured,
+    /// (b) authenticated `GET /profile`.
+    pub profile: Measured,
+    /// (c) `POST /v1/auth/login`.
+    pub login: Measured,
+    /// (d) authenticated `GET /profile` while others log in.
+    pub storm_profile: Measured,
+    /// (d) the logins running meanwhile.
+    pub storm_login: Measured,
+    /// The server's peak resident set size.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+struct Target {
+    name: &'static str,
+    wanted: String,
+    got: String,
+    pass: bool,
+}
+
+impl Report {
+    fn rows(&self) -> [(&'static str, &Measured); 4] {
+        [
+            ("GET / (floor)", &self.root),
+            ("GET /profile (authenticated)", &self.profile),
+            ("POST /v1/auth/login", &self.login),
+            ("GET /profile during login storm", &self.storm_profile),
+        ]
+    }
+
+    fn profile_share(&self) -> f64 {
+        self.profile.rps() / self.root.rps().max(f64::EPSILON)
+    }
+
+    fn targets(&self) -> Vec<Target> {
+        let share = self.profile_share();
+        let storm_p99 = self.storm_profile.quantile_ms(0.99);
+        let mut targets = vec![
+            Target {
+                name: "profile req/s vs GET / req/s",
+                wanted: format!(">= {:.0}%", PROFILE_SHARE_TARGET * 100.0),
+                got: format!("{:.1}%", share * 100.0),
+                pass: share >= PROFILE_SHARE_TARGET && self.profile.ok > 0,
+            },
+            Target {
+                name: "profile p99 during login storm",
+                wanted: format!("< {STORM_P99_TARGET_MS} ms"),
+                got: format!("{storm_p99:.2} ms"),
+                pass: storm_p99 < STORM_P99_TARGET_MS && self.storm_profile.ok > 0,
+            },
+        ];
+        targets.push(match self.peak_rss_bytes {
+            Some(bytes) => Target {
+                name: "server peak RSS",
+                wanted: format!("< {} MiB", PEAK_RSS_TARGET_BYTES / (1024 * 1024)),
+                got: format!("{:.1} MiB", mib(bytes)),
+                pass: bytes < PEAK_RSS_TARGET_BYTES,
+            },
+            None => Target {
+                name: "server peak RSS",
+                wanted: format!("< {} MiB", PEAK_RSS_TARGET_BYTES / (1024 * 1024)),
+                got: "not measured".to_owned(),
+                pass: false,
+            },
+        });
+        targets
+    }
+
+    /// The table, the storm's login rate, the ratio and the targets.
+    pub fn print(&self) {
+        println!(
+            "\n==== cargo xtask bench: {} backend, {}s per scenario, {} cores shared by client and server ====",
+            self.backend,
+            self.duration.as_secs(),
+            self.cores
+        );
+        println!(
+            "{:<34} {:>5} {:>10} {:>9} {:>9} {:>8}  {:>16}",
+            "scenario", "conc", "req/s", "p50 ms", "p99 ms", "errors", "cpu server/xtask"
+        );
+        for (name, measured) in self.rows() {
+            let cpu = measured.cpu.map_or_else(
+                || "-".to_owned(),
+                |cpu| {
+                    let elapsed = measured.elapsed.as_secs_f64().max(f64::EPSILON);
+                    format!(
+                        "{:>4.0}% / {:>4.0}%",
+                        cpu.server_secs / elapsed * 100.0,
+                        cpu.client_secs / elapsed * 100.0
+                    )
+                },
+            );
+            println!(
+                "{name:<34} {:>5} {:>10.1} {:>9.2} {:>9.2} {:>8}  {cpu:>16}",
+                measured.concurrency,
+                measured.rps(),
+                measured.quantile_ms(0.5),
+                measured.quantile_ms(0.99),
+                measured.errors
+            );
+        }
+        println!(
+            "  (cpu: share of one core used by the app and by this load generator, of {} cores)",
+            self.cores
+        );
+        println!(
+            "  (login storm: {} clients logging in at {:.1}/s, p99 {:.1} ms, {} errors)",
+            self.storm_login.concurrency,
+            self.storm_login.rps(),
+            self.storm_login.quantile_ms(0.99),
+            self.storm_login.errors
+        );
+        for (name, measured) in self
+            .rows()
+            .into_iter()
+            .chain([("storm logins", &self.storm_login)])
+        {
+            if let Some(error) = &measured.first_error {
+                println!("  {name}: {} errors, the first: {error}", measured.errors);
+            }
+        }
+        match self.peak_rss_bytes {
+            Some(bytes) => println!("server peak RSS (VmHWM): {:.1} MiB", mib(bytes)),
+            None => println!("server peak RSS: not measured"),
+        }
+        println!("profile_rps / root_rps = {:.3}", self.profile_share());
+        println!("targets:");
+        for target in self.targets() {
+            println!(
+                "  {:<4} {:<32} {:>12}  (target {})",
+                if target.pass { "PASS" } else { "MISS" },
+                target.name,
+                target.got,
+                target.wanted
+            );
+        }
+        if self.cores <= 2 {
+            println!(
+                "note: the load generator and the server share {} cores, so absolute figures are lower bounds",
+                self.cores
+            );
+        }
+    }
+
+    /// The report as JSON.
+    pub fn to_json(&self) -> Value {
+        let scenario = |name: &str, measured: &Measured| {
+            json!({
+                "name": name,
+                "concurrency": measured.concurrency,
+                "ok": measured.ok,
+                "errors": measured.errors,
+                "first_error": measured.first_error,
+                "seconds": round3(measured.elapsed.as_secs_f64()),
+                "rps": round3(measured.rps()),
+                "p50_ms": measured.quantile_ms(0.5),
+                "p90_ms": measured.quantile_ms(0.9),
+                "p99_ms": measured.quantile_ms(0.99),
+                "max_ms": measured.latency_us.max() as f64 / 1000.0,
+                "server_cpu_secs": measured.cpu.map(|cpu| round3(cpu.server_secs)),
+                "load_generator_cpu_secs": measured.cpu.map(|cpu| round3(cpu.client_secs)),
+            })
+        };
+        let mut scenarios: Vec<Value> = self
+            .rows()
+            .iter()
+            .map(|(name, measured)| scenario(name, measured))
+            .collect();
+        scenarios.push(scenario(
+            "POST /v1/auth/login during login storm",
+            &self.storm_login,
+        ));
+        let targets: Vec<Value> = self
+            .targets()
+            .iter()
+            .map(|target| {
+                json!({
+                    "name": target.name,
+                    "target": target.wanted,
+                    "value": target.got,
+                    "pass": target.pass,
+                })
+            })
+            .collect();
+        json!({
+            "backend": self.backend,
+            "unix_time": self.unix_time,
+            "duration_secs": self.duration.as_secs(),
+            "cores": self.cores,
+            "scenarios": scenarios,
+            "profile_rps_over_root_rps": round3(self.profile_share()),
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "targets": targets,
+        })
+    }
+
+    /// Writes `<backend>-<unix-time>.json` and `<backend>-latest.json` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let text =
+            serde_json::to_string_pretty(&self.to_json()).context("cannot serialise the report")?;
+        for name in [
+            format!("{}-{}.json", self.backend, self.unix_time),
+            format!("{}-latest.json", self.backend),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        Ok(())
+    }
+}
+
+/// Three decimals are more than these measurements can tell apart.
+fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
