@@ -10,6 +10,12 @@ use tokio::{net::TcpListener, sync::oneshot};
 /// How long in-flight requests may take to finish once a shutdown is requested.
 const GRACE_PERIOD: Duration = Duration::from_secs(30);
 
+/// mimalloc rather than glibc's malloc: every request allocates and frees its boxed
+/// futures and buffers across threads, where glibc's arenas spend measurably more time
+/// (consolidation, lock contention) and hold on to more memory.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let config = match Config::load() {
         Ok(config) => config,

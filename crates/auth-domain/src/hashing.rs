@@ -124,12 +124,11 @@ impl PasswordHasher {
         )
         .map_err(|e| HashingConfigError(e.to_string()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let areas = (0..config.max_concurrent)
+        let mut areas = (0..config.max_concurrent)
             .map(|_| vec![Block::new(); argon2.params().block_count()])
             .collect::<Vec<_>>();
-        let mut area = vec![Block::new(); argon2.params().block_count()];
         let random = SaltString::generate(&mut OsRng);
-        let dummy = hash_with(&argon2, random.as_str().as_bytes(), &mut area)
+        let dummy = hash_with(&argon2, random.as_str().as_bytes(), &mut areas[0])
             .map_err(|e| HashingConfigError(e.to_string()))?;
         Ok(Self {
             argon2,
