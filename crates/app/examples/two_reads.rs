@@ -44,7 +44,10 @@ async fn main() -> anyhow::Result<()> {
         .context("the users table is empty: register a user first")?
         .id;
     let app = Router::new()
-        .route("/", get(|| async { Json(json!({ "message": "baseline" })) }))
+        .route(
+            "/",
+            get(|| async { Json(json!({ "message": "baseline" })) }),
+        )
         .route("/two-reads", get(two_reads))
         .with_state(Baseline { db, user });
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
