@@ -5,7 +5,7 @@
 //!   and every `tower_sessions::SessionStore` must pass, expanded once per store with
 //!   [`user_repository_suite!`] and [`session_store_suite!`].
 //!
-//! ```ignore
+//! ```text
 //! async fn sqlite_repo() -> Option<(SqlUserRepository, TestDatabase)> { ... }
 //! auth_testkit::user_repository_suite!(sqlite_repo);
 //! ```
