@@ -1,7 +1,9 @@
 //! `cargo xtask bench`: the release app on a fresh database, driven over loopback by a
 //! load generator in this process. Scenarios: the HTTP floor (`GET /`), an authenticated
-//! `GET /profile`, logins, and `GET /profile` while other clients log in. It reports and
-//! checks targets; it never fails because a target is missed.
+//! `GET /profile`, logins, and `GET /profile` while other clients log in; then, on the
+//! SQL backends, the `two_reads` example (two bare sea-orm reads per request) on the same
+//! database, the baseline `GET /profile` is compared with. It reports and checks targets;
+//! it never fails because a target is missed.
 
 mod load;
 mod report;
@@ -28,7 +30,7 @@ use crate::{
 };
 use load::{drive, send_once, CpuTime, Measured, Template};
 use report::Report;
-use server::AppServer;
+use server::{AppServer, BaselineServer, Binaries};
 
 /// Clients logging in for scenario (c) and during the login storm (d).
 const LOGIN_CLIENTS: usize = 8;
@@ -125,12 +127,12 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
             std::env::set_var(key, url);
         }
     }
-    let binary = server::build_release(&project)?;
+    let binaries = server::build_release(&project)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    let report = runtime.block_on(measure(&project, &binary, options))?;
+    let report = runtime.block_on(measure(&project, &binaries, options))?;
     drop(backends);
     report.print();
     report.write(&project.target_dir.join("bench"))?;
@@ -154,18 +156,18 @@ fn rerun_optimised(project: &Project, args: &[String]) -> Result<ExitCode> {
     })
 }
 
-async fn measure(project: &Project, binary: &std::path::Path, options: Options) -> Result<Report> {
+async fn measure(project: &Project, binaries: &Binaries, options: Options) -> Result<Report> {
     let database = TestDatabase::create(options.backend)
         .await
         .with_context(|| format!("cannot create a database on {}", options.backend))?;
-    let report = measure_on(project, binary, &database, options).await;
+    let report = measure_on(project, binaries, &database, options).await;
     database.drop_now().await;
     report
 }
 
 async fn measure_on(
     project: &Project,
-    binary: &std::path::Path,
+    binaries: &Binaries,
     database: &TestDatabase,
     options: Options,
 ) -> Result<Report> {
@@ -177,7 +179,7 @@ async fn measure_on(
         "xtask: starting the app on a fresh {} database",
         options.backend
     );
-    let mut server = AppServer::start(binary, project, database).await?;
+    let mut server = AppServer::start(&binaries.app, project, database).await?;
     println!(
         "xtask: app up at http://{} (log {})",
         server.addr,
@@ -221,6 +223,20 @@ async fn measure_on(
         }
     };
     server.stop();
+    let two_reads = match options.backend {
+        // The baseline reads with sea-orm, which has no MongoDB driver.
+        Backend::Mongodb => None,
+        _ => Some(
+            two_reads_baseline(
+                project,
+                &binaries.two_reads,
+                database,
+                options.concurrency,
+                duration,
+            )
+            .await?,
+        ),
+    };
     Ok(Report {
         backend: options.backend.name().to_owned(),
         unix_time,
@@ -233,8 +249,37 @@ async fn measure_on(
         login: login_measured,
         storm_profile,
         storm_login,
+        two_reads,
         peak_rss_bytes,
     })
+}
+
+/// The baseline for `GET /profile`: two bare sea-orm reads per request, on the database
+/// the app just used (its user is registered there), loaded like `GET /profile`. The app
+/// is stopped by then, so the two servers never share the machine or the database.
+async fn two_reads_baseline(
+    project: &Project,
+    binary: &std::path::Path,
+    database: &TestDatabase,
+    concurrency: usize,
+    duration: Duration,
+) -> Result<Measured> {
+    println!("xtask: starting the two_reads baseline on the same database");
+    let mut baseline =
+        BaselineServer::start(binary, project, database.backend(), database.url()).await?;
+    let addr = baseline.addr;
+    let template = Arc::new(Template::new(Method::GET, addr, "/two-reads"));
+    let measured = scenario(
+        addr,
+        baseline.pid(),
+        "GET /two-reads",
+        &template,
+        concurrency,
+        duration,
+    )
+    .await?;
+    baseline.stop();
+    Ok(measured)
 }
 
 /// One scenario: a warm-up, then the measured run with the CPU both sides used.

@@ -23,22 +23,45 @@ use crate::{
 /// How long the app may take to answer its first request.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Builds the app in release mode and returns its binary.
-pub fn build_release(project: &Project) -> Result<PathBuf> {
-    println!("xtask: cargo build --release -p app");
-    let status = project
-        .cargo()
-        .args(["build", "--release", "-p", "app"])
-        .status()
-        .context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release -p app failed ({status})");
+/// The release binaries the bench runs.
+#[derive(Debug)]
+pub struct Binaries {
+    /// The app.
+    pub app: PathBuf,
+    /// The `two_reads` example: the baseline `GET /profile` is compared with.
+    pub two_reads: PathBuf,
+}
+
+/// Builds the app and the `two_reads` baseline in release mode.
+pub fn build_release(project: &Project) -> Result<Binaries> {
+    // Two invocations, not one: an example pulls in the package's dev-dependencies, whose
+    // features would then be unified into the app's dependencies and change the binary
+    // under test. Built apart, the app is the one `cargo build --release` makes.
+    for args in [
+        ["build", "--release", "-p", "app", "--bin", "app"],
+        ["build", "--release", "-p", "app", "--example", "two_reads"],
+    ] {
+        println!("xtask: cargo {}", args.join(" "));
+        let status = project
+            .cargo()
+            .args(args)
+            .status()
+            .context("cannot run cargo build")?;
+        if !status.success() {
+            bail!("cargo {} failed ({status})", args.join(" "));
+        }
     }
-    let binary = project.target_dir.join("release").join("app");
-    if !binary.is_file() {
-        bail!("the build succeeded but {} is missing", binary.display());
+    let release = project.target_dir.join("release");
+    let binaries = Binaries {
+        app: release.join("app"),
+        two_reads: release.join("examples").join("two_reads"),
+    };
+    for binary in [&binaries.app, &binaries.two_reads] {
+        if !binary.is_file() {
+            bail!("the build succeeded but {} is missing", binary.display());
+        }
     }
-    Ok(binary)
+    Ok(binaries)
 }
 
 /// A running release app.
@@ -90,28 +113,8 @@ impl AppServer {
             guard,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         };
-        server.wait_until_ready().await?;
+        wait_until_ready(&mut server.guard, server.addr, "the app", "/").await?;
         Ok(server)
-    }
-
-    async fn wait_until_ready(&mut self) -> Result<()> {
-        let root = Template::new(Method::GET, self.addr, "/");
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            self.guard.ensure_running()?;
-            let answer = send_once(self.addr, &root).await;
-            if answer.is_ok_and(|response| response.status().is_success()) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "the app did not answer GET / within {}s; see {}",
-                    START_TIMEOUT.as_secs(),
-                    self.guard.log().display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 
     /// The server's peak resident set size so far (`VmHWM`), in bytes.
@@ -147,6 +150,79 @@ impl AppServer {
     /// Stops the app (also done on drop).
     pub fn stop(&mut self) {
         self.guard.stop();
+    }
+}
+
+/// The running `two_reads` baseline, stopped when dropped.
+#[derive(Debug)]
+pub struct BaselineServer {
+    guard: ChildGuard,
+    /// Where it listens (on 127.0.0.1).
+    pub addr: SocketAddr,
+}
+
+impl BaselineServer {
+    /// Starts `binary` on the SQL database at `database_url`, which must hold a user, and
+    /// waits until `GET /two-reads` answers 200.
+    pub async fn start(
+        binary: &Path,
+        project: &Project,
+        backend: Backend,
+        database_url: &str,
+    ) -> Result<Self> {
+        let port = free_port()?;
+        let bench_dir = project.target_dir.join("bench");
+        let mut command = Command::new(binary);
+        command
+            .current_dir(&bench_dir)
+            .env("DATABASE_URL", database_url)
+            .env("PORT", port.to_string());
+        let log = bench_dir.join(format!("{backend}-two-reads.log"));
+        let guard = ChildGuard::spawn("the two_reads baseline", &mut command, &log)?;
+        let mut server = Self {
+            guard,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        };
+        // `/two-reads` rather than `/`: it fails until the user is found, so a 200 means
+        // the database is reachable too.
+        wait_until_ready(&mut server.guard, server.addr, "the baseline", "/two-reads").await?;
+        Ok(server)
+    }
+
+    /// The operating system's id of the baseline.
+    pub fn pid(&self) -> u32 {
+        self.guard.pid()
+    }
+
+    /// Stops the baseline (also done on drop).
+    pub fn stop(&mut self) {
+        self.guard.stop();
+    }
+}
+
+/// Waits until `who`, the child behind `guard`, answers `GET path` with a success.
+async fn wait_until_ready(
+    guard: &mut ChildGuard,
+    addr: SocketAddr,
+    who: &str,
+    path: &'static str,
+) -> Result<()> {
+    let request = Template::new(Method::GET, addr, path);
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        guard.ensure_running()?;
+        let answer = send_once(addr, &request).await;
+        if answer.is_ok_and(|response| response.status().is_success()) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{who} did not answer GET {path} within {}s; see {}",
+                START_TIMEOUT.as_secs(),
+                guard.log().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
