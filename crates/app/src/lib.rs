@@ -84,7 +84,9 @@ pub async fn run(
         tracing::warn!(
             memory_kib = hashing.memory_kib,
             iterations = hashing.iterations,
-            "password hashing is cheaper than OWASP's minimum (19456 KiB, 2 iterations)"
+            "password hashing is cheaper than OWASP's minimum ({} KiB, {} iterations)",
+            owasp.memory_kib,
+            owasp.iterations
         );
     }
     // Building the hasher computes one hash (its dummy): keep it off the runtime's threads.

@@ -9,11 +9,21 @@ use auth_domain::{
 pub fn new_user(email: &str, username: &str) -> NewUser {
     NewUser::new(
         Email::parse(email).expect("a valid test email"),
-        Username::parse(username)
-            .unwrap_or_else(|_| Username::from_email(&Email::parse(email).expect("valid"))),
+        Username::parse(username).expect("a valid test username"),
         PasswordHash::from_trusted(format!(
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$stand-in-for-{username}"
         )),
+    )
+}
+
+/// A valid new user whose username is the default one: their email address.
+pub fn new_user_with_default_username(email: &str) -> NewUser {
+    let email = Email::parse(email).expect("a valid test email");
+    let username = Username::from_email(&email);
+    NewUser::new(
+        email,
+        username,
+        PasswordHash::from_trusted("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$stand-in".into()),
     )
 }
 

@@ -227,12 +227,7 @@ pub async fn wrong_password_and_unknown_user_get_the_same_401(backend: Backend) 
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    assert_eq!(
-        app.register("ada@example.com", PASSWORD, None)
-            .await
-            .status(),
-        StatusCode::CREATED
-    );
+    app.register_user("ada@example.com").await;
 
     let wrong = app.login("ada@example.com", "not-the-password").await;
     assert!(session_cookie(&wrong).is_none());

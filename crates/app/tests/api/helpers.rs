@@ -138,13 +138,20 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// Registers `email` with [`PASSWORD`] and the default username, expecting a 201.
+    pub async fn register_user(&self, email: &str) {
+        let response = self.register(email, PASSWORD, None).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "registering {email}"
+        );
+    }
+
     /// Registers `email` with [`PASSWORD`] and logs in; returns the session cookie pair
     /// (`session=...`) as sent by the server.
     pub async fn register_and_login(&self, email: &str) -> String {
-        assert_eq!(
-            self.register(email, PASSWORD, None).await.status(),
-            StatusCode::CREATED
-        );
+        self.register_user(email).await;
         let response = self.login(email, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK);
         session_cookie(&response).expect("login sets the session cookie")

@@ -3,7 +3,7 @@
 
 use auth_domain::{Email, InsertUserError, UserRepository, Username};
 use auth_store_sql::SqlUserRepository;
-use auth_testkit::users::new_user;
+use auth_testkit::users::{new_user, new_user_with_default_username};
 use sea_orm::DatabaseConnection;
 use time::macros::datetime;
 
@@ -80,10 +80,10 @@ pub async fn a_taken_email_is_reported_even_when_the_default_username_collides_t
     db: DatabaseConnection,
 ) {
     let repo = SqlUserRepository::new(db);
-    let first = new_user("ada@example.com", "ada@example.com");
+    let first = new_user_with_default_username("ada@example.com");
     assert_eq!(first.username.as_str(), "ada@example.com");
     repo.insert(first).await.expect("insert works");
-    let again = new_user("ada@example.com", "ada@example.com");
+    let again = new_user_with_default_username("ada@example.com");
     let result = repo.insert(again).await;
     assert!(
         matches!(result, Err(InsertUserError::EmailTaken)),
