@@ -7,7 +7,7 @@ use crate::names::{
 };
 
 #[derive(DeriveMigrationName)]
-pub struct Migration;
+pub(crate) struct Migration;
 
 #[derive(DeriveIden)]
 enum Users {

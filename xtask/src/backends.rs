@@ -1,9 +1,9 @@
 //! The database servers the tests and the benchmark need: PostgreSQL and MariaDB are
 //! expected to run already (they are checked), MongoDB comes from `MONGODB_URL` or is a
-//! SecantusDB started here and stopped when [`Backends`] is dropped.
+//! SecantusDB started here and stopped when [`Backends`] is dropped. SQLite and the
+//! in-memory stores need no server and are always provided.
 
 use std::{
-    fmt,
     net::{SocketAddr, TcpStream},
     path::{Path, PathBuf},
     process::Command,
@@ -11,6 +11,9 @@ use std::{
 };
 
 use anyhow::{bail, Context as _, Result};
+
+use auth_domain::redact_url;
+use auth_testkit::Backend;
 
 use crate::{
     process::{free_port, ChildGuard},
@@ -24,131 +27,103 @@ const SECANTUS_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a TCP connect to a database server may take before it counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A database server that some tests need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Server {
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL or MariaDB.
-    Mysql,
-    /// MongoDB, or SecantusDB in its place.
-    Mongodb,
-}
-
-impl Server {
-    /// Every server, in the order reports list them.
-    pub const ALL: [Server; 3] = [Server::Postgres, Server::Mysql, Server::Mongodb];
-
-    /// The environment variable that carries the server's URL to the tests.
-    pub fn env_key(self) -> &'static str {
-        match self {
-            Server::Postgres => "DATABASE_URL_POSTGRES",
-            Server::Mysql => "DATABASE_URL_MYSQL",
-            Server::Mongodb => "MONGODB_URL",
-        }
-    }
-
-    fn default_url(self) -> Option<&'static str> {
-        match self {
-            Server::Postgres => Some("postgres://postgres@127.0.0.1:5432/test"),
-            Server::Mysql => Some("mysql://root@127.0.0.1:3306/test"),
-            Server::Mongodb => None,
-        }
-    }
-
-    fn default_port(self) -> u16 {
-        match self {
-            Server::Postgres => 5432,
-            Server::Mysql => 3306,
-            Server::Mongodb => 27017,
-        }
-    }
-}
-
-impl fmt::Display for Server {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `pad`, not `write_str`: reports align these names with `{:<9}`.
-        f.pad(match self {
-            Server::Postgres => "postgres",
-            Server::Mysql => "mysql",
-            Server::Mongodb => "mongodb",
-        })
+/// The TCP port a server listens on when its URL names none.
+fn default_port(backend: Backend) -> u16 {
+    match backend {
+        Backend::Postgres => 5432,
+        Backend::Mysql => 3306,
+        Backend::Mongodb => 27017,
+        Backend::Sqlite | Backend::Memory => 0,
     }
 }
 
 /// Whether a server could be provided, and how.
 #[derive(Debug)]
-pub enum Status {
+pub(crate) enum Status {
     /// Reachable at `url`; `how` says where the URL came from.
     Provided { url: String, how: String },
     /// Not available; `why` says what failed.
     NotRun { why: String },
 }
 
-/// The servers asked for, each provided or not; owns the SecantusDB it may have started.
+/// The backends asked for, each provided or not; owns the SecantusDB it may have started.
 #[derive(Debug)]
-pub struct Backends {
-    entries: Vec<(Server, Status)>,
+pub(crate) struct Backends {
+    entries: Vec<(Backend, Status)>,
     /// Stopped when this is dropped, whatever happened to the run.
     secantus: Option<ChildGuard>,
 }
 
 impl Backends {
-    /// Provides each of `servers`; a server that cannot be provided is recorded, not fatal.
-    pub fn provide(project: &Project, servers: &[Server]) -> Self {
+    /// Provides each of `backends`; one that cannot be provided is recorded, not fatal.
+    pub(crate) fn provide(project: &Project, backends: &[Backend]) -> Self {
         let mut secantus = None;
-        let entries = servers
+        let entries = backends
             .iter()
-            .map(|&server| {
-                let status = match server {
-                    Server::Postgres | Server::Mysql => provide_running(server),
-                    Server::Mongodb => {
+            .map(|&backend| {
+                let status = match backend {
+                    Backend::Sqlite => Status::Provided {
+                        url: String::new(),
+                        how: "a temporary file per test".to_owned(),
+                    },
+                    Backend::Memory => Status::Provided {
+                        url: String::new(),
+                        how: "in the test process".to_owned(),
+                    },
+                    Backend::Postgres | Backend::Mysql => provide_running(backend),
+                    Backend::Mongodb => {
                         let (status, guard) = provide_mongodb(project);
                         secantus = guard;
                         status
                     }
                 };
-                (server, status)
+                (backend, status)
             })
             .collect();
         Self { entries, secantus }
     }
 
     /// The environment (`DATABASE_URL_POSTGRES`, ...) that hands the provided servers to tests.
-    pub fn env(&self) -> impl Iterator<Item = (&'static str, &str)> {
+    pub(crate) fn env(&self) -> impl Iterator<Item = (&'static str, &str)> {
         self.entries
             .iter()
-            .filter_map(|(server, status)| match status {
-                Status::Provided { url, .. } => Some((server.env_key(), url.as_str())),
+            .filter_map(|(backend, status)| match status {
+                Status::Provided { url, .. } => Some((backend.env_key()?, url.as_str())),
                 Status::NotRun { .. } => None,
             })
     }
 
-    /// The servers that could not be provided, with the reason.
-    pub fn not_run(&self) -> impl Iterator<Item = (Server, &str)> {
+    /// The backends that could not be provided, with the reason.
+    pub(crate) fn not_run(&self) -> impl Iterator<Item = (Backend, &str)> {
         self.entries
             .iter()
-            .filter_map(|(server, status)| match status {
-                Status::NotRun { why } => Some((*server, why.as_str())),
+            .filter_map(|(backend, status)| match status {
+                Status::NotRun { why } => Some((*backend, why.as_str())),
                 Status::Provided { .. } => None,
             })
     }
 
-    /// One line per server: provided where and how, or why not.
-    pub fn describe(&self) -> String {
+    /// One line per backend: provided where and how, or why not.
+    pub(crate) fn describe(&self) -> String {
         self.entries
             .iter()
-            .map(|(server, status)| match status {
-                Status::Provided { url, how } => {
-                    format!("  {server:<9} provided  {} ({how})\n", redact(url))
+            .map(|(backend, status)| {
+                let name = backend.name();
+                match status {
+                    Status::Provided { url, how } if url.is_empty() => {
+                        format!("  {name:<9} provided  {how}\n")
+                    }
+                    Status::Provided { url, how } => {
+                        format!("  {name:<9} provided  {} ({how})\n", redact_url(url))
+                    }
+                    Status::NotRun { why } => format!("  {name:<9} NOT RUN   {why}\n"),
                 }
-                Status::NotRun { why } => format!("  {server:<9} NOT RUN   {why}\n"),
             })
             .collect()
     }
 
     /// Stops SecantusDB now, if this started one (dropping does the same).
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut guard) = self.secantus.take() {
             println!("xtask: stopping SecantusDB");
             guard.stop();
@@ -163,25 +138,25 @@ impl Drop for Backends {
 }
 
 /// PostgreSQL or MariaDB: the URL from the environment or the local default, if reachable.
-fn provide_running(server: Server) -> Status {
-    let key = server.env_key();
-    match std::env::var(key).ok().filter(|url| !url.is_empty()) {
-        Some(url) => check(server, url, key),
-        None => {
-            let url = server
-                .default_url()
-                .expect("SQL servers have a default URL")
-                .to_owned();
-            check(server, url, &format!("default; set {key} to change it"))
-        }
-    }
+fn provide_running(backend: Backend) -> Status {
+    let key = backend.env_key().expect("a server backend has a key");
+    let from_env = std::env::var(key).ok().filter(|url| !url.is_empty());
+    let source = if from_env.is_some() {
+        key.to_owned()
+    } else {
+        format!("default; set {key} to change it")
+    };
+    let url = backend
+        .server_url()
+        .expect("PostgreSQL and MySQL have a default server");
+    check(backend, url, &source)
 }
 
 /// MongoDB: `MONGODB_URL` if set and reachable, else a SecantusDB started here.
 fn provide_mongodb(project: &Project) -> (Status, Option<ChildGuard>) {
-    let key = Server::Mongodb.env_key();
-    if let Some(url) = std::env::var(key).ok().filter(|url| !url.is_empty()) {
-        return (check(Server::Mongodb, url, key), None);
+    let key = Backend::Mongodb.env_key().expect("MongoDB has a key");
+    if let Some(url) = Backend::Mongodb.server_url() {
+        return (check(Backend::Mongodb, url, key), None);
     }
     match start_secantus(&project.target_dir) {
         Ok((guard, url)) => {
@@ -200,14 +175,14 @@ fn provide_mongodb(project: &Project) -> (Status, Option<ChildGuard>) {
 
 /// `Provided` when a TCP connection to the URL's host and port succeeds. URLs without a
 /// TCP address (a Unix socket, several Mongo hosts, SRV records) are passed on unchecked.
-fn check(server: Server, url: String, source: &str) -> Status {
-    match tcp_addresses(server, &url) {
+fn check(backend: Backend, url: String, source: &str) -> Status {
+    match tcp_addresses(backend, &url) {
         None => Status::Provided {
             url,
             how: format!("{source}; not checked: no single TCP host in the URL"),
         },
         Some(Err(error)) => Status::NotRun {
-            why: format!("{} ({source}): {error:#}", redact(&url)),
+            why: format!("{} ({source}): {error:#}", redact_url(&url)),
         },
         Some(Ok(addresses)) => match connect_any(&addresses) {
             Ok(()) => Status::Provided {
@@ -215,26 +190,29 @@ fn check(server: Server, url: String, source: &str) -> Status {
                 how: source.to_owned(),
             },
             Err(error) => Status::NotRun {
-                why: format!("cannot connect to {} ({source}): {error:#}", redact(&url)),
+                why: format!(
+                    "cannot connect to {} ({source}): {error:#}",
+                    redact_url(&url)
+                ),
             },
         },
     }
 }
 
-fn tcp_addresses(server: Server, url: &str) -> Option<Result<Vec<SocketAddr>>> {
+fn tcp_addresses(backend: Backend, url: &str) -> Option<Result<Vec<SocketAddr>>> {
     if url.starts_with("mongodb+srv:") {
         return None;
     }
     let parsed = match url::Url::parse(url) {
         Ok(parsed) => parsed,
         // A Mongo seed list (`host1,host2`) is no URL to this parser, but valid.
-        Err(_) if server == Server::Mongodb => return None,
+        Err(_) if backend == Backend::Mongodb => return None,
         Err(error) => return Some(Err(error).context("the URL does not parse")),
     };
     parsed.host_str().filter(|host| !host.is_empty())?;
     Some(
         parsed
-            .socket_addrs(|| Some(server.default_port()))
+            .socket_addrs(|| Some(default_port(backend)))
             .context("cannot resolve its host"),
     )
 }
@@ -248,18 +226,6 @@ fn connect_any(addresses: &[SocketAddr]) -> Result<()> {
         }
     }
     Err(last.unwrap_or_else(|| anyhow::anyhow!("the host resolves to no address")))
-}
-
-/// A URL with its password replaced, for messages.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Fails only for URLs that cannot have a password, which this one has.
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// Installs SecantusDB if needed, starts it on a free loopback port and waits for it.

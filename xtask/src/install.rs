@@ -6,7 +6,7 @@ use std::{process::ExitCode, time::Instant};
 use anyhow::{Context as _, Result};
 
 /// Loads the app's configuration and runs `app::install` on it. Running it twice is fine.
-pub fn run() -> Result<ExitCode> {
+pub(crate) fn run() -> Result<ExitCode> {
     let config = app::Config::load()
         .context("cannot load the configuration (App.toml, .env, environment)")?;
     let target = config.redacted_storage_url();

@@ -1,10 +1,11 @@
 //! Project tasks, run as `cargo xtask <task>` (see `.cargo/config.toml`).
 //!
 //! - `install`: builds the storage schema with the app's own code and configuration.
-//! - `test [-- <nextest args>]`: provides PostgreSQL, MariaDB and MongoDB (SecantusDB), then
-//!   runs the whole test suite and the doc tests.
-//! - `bench [--backend B] [--duration SECS] [--concurrency N]`: starts the release app and
-//!   measures it over loopback.
+//! - `test [--backend B]... [-- <nextest args>]`: provides PostgreSQL, MariaDB and MongoDB
+//!   (SecantusDB), then runs the test suite and the doc tests, the tests of the backends
+//!   left out reported as skipped.
+//! - `bench [--backend B] [--duration SECS] [--concurrency N]`: provides the database server,
+//!   builds the app and the `bench` crate in release, and runs the benchmark.
 
 // Printing progress, banners and reports to the terminal is what this binary is for.
 #![allow(clippy::print_stdout)]
@@ -24,13 +25,17 @@ usage: cargo xtask <task>
 tasks:
   install                     create or update the schema (SQL) or indexes (MongoDB) of the
                               storage configured as for the app (App.toml, .env, environment)
-  test [-- <nextest args>]    provide PostgreSQL, MariaDB and MongoDB (SecantusDB unless
+  test [--backend sqlite|postgres|mysql|mongodb|memory]... [-- <nextest args>]
+                              provide PostgreSQL, MariaDB and MongoDB (SecantusDB unless
                               MONGODB_URL is set), run every test with nextest, then the doc
-                              tests; with CI=true a backend that cannot be provided is an error
+                              tests; --backend (repeatable) runs only the named backends'
+                              tests (and those that need none); the tests of a backend left
+                              out are skipped, and with CI=true one that cannot be provided
+                              is an error
   bench [--backend sqlite|postgres|mysql|mongodb] [--duration SECS] [--concurrency N]
-                              load-test the release build over loopback (defaults: sqlite,
-                              10 s per scenario, 32 clients for GET / and GET /profile; logins
-                              always use 8); reports go to <target-dir>/bench/";
+                              provide the database server, build the app and the bench crate
+                              in release, and run the benchmark (the `bench` binary, whose
+                              --help tells the defaults); reports go to <target-dir>/bench/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -49,24 +54,7 @@ fn main() -> ExitCode {
     };
     // Returned, not `process::exit`ed, so that guards (database servers) are dropped first.
     outcome.unwrap_or_else(|error| {
-        eprintln!("error: {}", one_line(&error));
+        eprintln!("error: {}", app::one_line(&error));
         ExitCode::FAILURE
     })
-}
-
-/// The error and its causes on one line, leaving out a cause whose text the line already
-/// holds (driver errors often repeat their source in their own message).
-fn one_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line
 }

@@ -1,5 +1,5 @@
-//! Child processes that must not outlive the task (database servers, the benchmarked app),
-//! free ports, and waiting for a port to accept connections.
+//! Child processes that must not outlive the task (database servers), free ports, and
+//! waiting for a port to accept connections.
 
 use std::{
     fs::File,
@@ -19,7 +19,7 @@ const GRACE: Duration = Duration::from_secs(10);
 /// A running child process, stopped (SIGTERM, then SIGKILL) when the guard is dropped,
 /// on success, failure or panic alike.
 #[derive(Debug)]
-pub struct ChildGuard {
+pub(crate) struct ChildGuard {
     name: String,
     child: Child,
     log: PathBuf,
@@ -28,7 +28,7 @@ pub struct ChildGuard {
 
 impl ChildGuard {
     /// Spawns `command` with stdin closed and stdout and stderr written to `log` (emptied first).
-    pub fn spawn(name: &str, command: &mut Command, log: &Path) -> Result<Self> {
+    pub(crate) fn spawn(name: &str, command: &mut Command, log: &Path) -> Result<Self> {
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -59,18 +59,13 @@ impl ChildGuard {
         })
     }
 
-    /// The operating system's id of the child.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Where the child's output goes.
-    pub fn log(&self) -> &Path {
+    pub(crate) fn log(&self) -> &Path {
         &self.log
     }
 
     /// Fails when the child has already exited, with the end of its log.
-    pub fn ensure_running(&mut self) -> Result<()> {
+    pub(crate) fn ensure_running(&mut self) -> Result<()> {
         match self
             .child
             .try_wait()
@@ -88,7 +83,7 @@ impl ChildGuard {
 
     /// Waits until `addr` accepts TCP connections, failing if the child exits or `timeout`
     /// passes first.
-    pub fn wait_for_port(&mut self, addr: SocketAddr, timeout: Duration) -> Result<()> {
+    pub(crate) fn wait_for_port(&mut self, addr: SocketAddr, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             self.ensure_running()?;
@@ -109,7 +104,7 @@ impl ChildGuard {
     }
 
     /// Asks the child to stop (SIGTERM, so it can clean up), kills it after a grace period.
-    pub fn stop(&mut self) -> Option<ExitStatus> {
+    pub(crate) fn stop(&mut self) -> Option<ExitStatus> {
         if self.stopped {
             return None;
         }
@@ -149,7 +144,7 @@ impl Drop for ChildGuard {
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now.
-pub fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .context("cannot bind a free port on 127.0.0.1")?;
     Ok(listener
@@ -159,7 +154,7 @@ pub fn free_port() -> Result<u16> {
 }
 
 /// The last lines of a log file, for error messages.
-pub fn log_tail(path: &Path) -> String {
+pub(crate) fn log_tail(path: &Path) -> String {
     const TAIL_BYTES: u64 = 4096;
     let read = || -> std::io::Result<String> {
         let mut file = File::open(path)?;

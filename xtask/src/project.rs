@@ -8,7 +8,7 @@ use std::{
 
 /// The workspace this xtask belongs to.
 #[derive(Debug, Clone)]
-pub struct Project {
+pub(crate) struct Project {
     /// The workspace root (the parent of `xtask/`).
     pub root: PathBuf,
     /// `CARGO_TARGET_DIR` when set, else `<root>/target`.
@@ -17,7 +17,7 @@ pub struct Project {
 
 impl Project {
     /// The workspace of this binary, and the target directory cargo builds into.
-    pub fn locate() -> Self {
+    pub(crate) fn locate() -> Self {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("xtask lives one level below the workspace root")
@@ -31,16 +31,10 @@ impl Project {
     }
 
     /// A `cargo` command run from the workspace root, with the cargo that runs this xtask.
-    pub fn cargo(&self) -> Command {
+    pub(crate) fn cargo(&self) -> Command {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
         let mut command = Command::new(cargo);
         command.current_dir(&self.root);
         command
     }
-}
-
-/// True when running in CI (`CI=true`), where nothing may be skipped.
-pub fn in_ci() -> bool {
-    // The same reading as auth-testkit, so both agree on what CI means.
-    std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
 }

@@ -1,6 +1,12 @@
 //! `cargo xtask test`: provides the database backends, then runs every test with
 //! cargo-nextest and the doc tests with `cargo test --doc` (nextest does not run those).
 //!
+//! A backend's tests live under a module named after it (`api::postgres::...`, see
+//! `auth_testkit::backend_tests!`). The tests of a backend that was not asked for, or that
+//! cannot be provided, are left out with a nextest filter, so that nextest itself reports
+//! them as skipped, and the summary says which backends were left out, why, and how many
+//! tests that skipped. With `CI=true` a backend that cannot be provided fails the run.
+//!
 //! The runners' output is passed through unchanged and scanned for their summary lines,
 //! so that the run ends with one line of totals for every runner together.
 
@@ -13,41 +19,99 @@ use std::{
 };
 
 use anyhow::{bail, Context as _, Result};
+use auth_testkit::{db::in_ci, Backend};
 
-use crate::{
-    backends::{Backends, Server},
-    project::{in_ci, Project},
-};
+use crate::{backends::Backends, project::Project};
 
-/// Runs the whole suite; `args` (after an optional `--`) go to nextest.
-pub fn run(args: &[String]) -> Result<ExitCode> {
-    let extra = match args.split_first() {
-        Some((first, rest)) if first == "--" => rest,
-        _ => args,
-    };
+/// What `cargo xtask test` was asked to do.
+#[derive(Debug, PartialEq, Eq)]
+struct Options {
+    /// The backends whose tests run; every one when `--backend` is not given.
+    backends: Vec<Backend>,
+    /// Arguments for nextest, after `--`.
+    nextest: Vec<String>,
+}
+
+impl Options {
+    /// Parses `[--backend NAME]... [-- <nextest args>]`.
+    fn parse(args: &[String]) -> Result<Self> {
+        let mut backends = Vec::new();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let name = match arg.as_str() {
+                "--" => break,
+                "--backend" => args.next().context("--backend needs a value")?.as_str(),
+                other => match other.strip_prefix("--backend=") {
+                    Some(name) => name,
+                    None => bail!(
+                        "unknown test option `{other}`: nextest's options go after `--` \
+                         (try `cargo xtask help`)"
+                    ),
+                },
+            };
+            let backend = Backend::from_name(name).with_context(|| {
+                format!(
+                    "unknown backend `{name}`: use {}",
+                    backend_names(&Backend::ALL)
+                )
+            })?;
+            if !backends.contains(&backend) {
+                backends.push(backend);
+            }
+        }
+        if backends.is_empty() {
+            backends = Backend::ALL.to_vec();
+        }
+        Ok(Self {
+            backends,
+            nextest: args.cloned().collect(),
+        })
+    }
+}
+
+/// Runs the suite on the chosen backends.
+pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
+    let options = Options::parse(args)?;
     let project = Project::locate();
     let started = Instant::now();
 
-    let mut backends = Backends::provide(&project, &Server::ALL);
-    let not_run: Vec<(Server, String)> = backends
+    let mut backends = Backends::provide(&project, &options.backends);
+    let not_run: Vec<(Backend, String)> = backends
         .not_run()
-        .map(|(server, why)| (server, why.to_owned()))
+        .map(|(backend, why)| (backend, why.to_owned()))
         .collect();
-    if !not_run.is_empty() {
-        if in_ci() {
-            bail!(
-                "CI=true and some backends cannot be provided, so no test was started:\n{}",
-                backends.describe()
-            );
-        }
-        println!("{}", not_run_banner(&not_run));
+    if !not_run.is_empty() && in_ci() {
+        println!("xtask: backends\n{}", backends.describe());
+        let names: Vec<Backend> = not_run.iter().map(|(backend, _)| *backend).collect();
+        bail!(
+            "CI=true and {} cannot be provided (see above), so no test was started",
+            backend_names(&names)
+        );
     }
+    let mut left_out: Vec<(Backend, String)> = Backend::ALL
+        .into_iter()
+        .filter(|backend| !options.backends.contains(backend))
+        .map(|backend| (backend, "not asked for (--backend)".to_owned()))
+        .collect();
+    left_out.extend(not_run);
+    left_out.sort_by_key(|(backend, _)| Backend::ALL.iter().position(|b| b == backend));
     println!("xtask: backends\n{}", backends.describe());
+    if !left_out.is_empty() {
+        println!("{}", left_out_banner(&left_out, None));
+    }
 
     let mut steps = Vec::new();
+    let mut skipped_by_backend = None;
     if nextest_available(&project) {
+        let excluded: Vec<Backend> = left_out.iter().map(|(backend, _)| *backend).collect();
+        let nextest = with_backends_left_out(&options.nextest, &excluded);
+        if !excluded.is_empty() {
+            skipped_by_backend = count_tests_of(&project, &excluded, &backends);
+        }
         let mut command = project.cargo();
-        command.args(["nextest", "run", "--workspace"]).args(extra);
+        command
+            .args(["nextest", "run", "--workspace"])
+            .args(&nextest);
         steps.push(Step::run(
             "tests (nextest)",
             Runner::Nextest,
@@ -63,12 +127,18 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
             &backends,
         )?);
     } else {
+        if !left_out.is_empty() {
+            bail!(
+                "cargo-nextest is needed to leave backends out (`cargo install cargo-nextest`); \
+                 plain `cargo test` would fail their tests instead of skipping them"
+            );
+        }
         println!(
             "xtask: cargo-nextest is not installed; falling back to `cargo test --workspace` \
              (it runs the doc tests too)"
         );
         let mut command = project.cargo();
-        command.args(["test", "--workspace"]).args(extra);
+        command.args(["test", "--workspace"]).args(&options.nextest);
         steps.push(Step::run(
             "tests and doc tests (cargo test)",
             Runner::Libtest,
@@ -82,8 +152,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         "\n==== cargo xtask test: summary ({}s) ====",
         started.elapsed().as_secs()
     );
-    println!("backends:\n  sqlite    provided  (a temporary file per test, always)");
-    print!("{}", backends.describe());
+    print!("backends:\n{}", backends.describe());
     let mut total = Counts::default();
     for step in &steps {
         let verdict = if step.status.success() {
@@ -100,8 +169,11 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         }
         total.add(step.counts.unwrap_or_default());
     }
-    if !not_run.is_empty() {
-        println!("{}", not_run_banner(&not_run));
+    if !left_out.is_empty() {
+        println!(
+            "{}",
+            left_out_banner(&left_out, skipped_by_backend.as_deref())
+        );
     }
     let success = steps.iter().all(|step| step.status.success());
     if steps.iter().all(|step| step.counts.is_some()) {
@@ -115,6 +187,110 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The nextest filterset of the tests of `backend`: those under a module of its name.
+fn tests_of(backend: Backend) -> String {
+    format!("test(/(^|::){}::/)", backend.name())
+}
+
+/// `nextest` arguments that also leave out the tests of `excluded`. Filtersets given with
+/// `-E` are a union; the exclusion must apply to all of them, so they become one.
+fn with_backends_left_out(nextest: &[String], excluded: &[Backend]) -> Vec<String> {
+    if excluded.is_empty() {
+        return nextest.to_vec();
+    }
+    let mut chosen = Vec::new();
+    let mut rest = Vec::new();
+    let mut args = nextest.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-E" | "--filterset" | "--filter-expr" => chosen.extend(args.next().cloned()),
+            other => match ["--filterset=", "--filter-expr=", "-E"]
+                .iter()
+                .find_map(|prefix| other.strip_prefix(prefix))
+            {
+                Some(filterset) if other.len() > 2 => chosen.push(filterset.to_owned()),
+                _ => rest.push(arg.clone()),
+            },
+        }
+    }
+    let exclusion = excluded
+        .iter()
+        .map(|backend| tests_of(*backend))
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let filterset = if chosen.is_empty() {
+        format!("not ({exclusion})")
+    } else {
+        let chosen: Vec<String> = chosen.iter().map(|f| format!("({f})")).collect();
+        format!("({}) and not ({exclusion})", chosen.join(" | "))
+    };
+    rest.push("-E".to_owned());
+    rest.push(filterset);
+    rest
+}
+
+/// How many tests each of `backends` has, from `cargo nextest list`; `None` (and a
+/// warning) when the listing fails, which the run itself will then show.
+fn count_tests_of(
+    project: &Project,
+    excluded: &[Backend],
+    backends: &Backends,
+) -> Option<Vec<(Backend, usize)>> {
+    let filterset = excluded
+        .iter()
+        .map(|backend| tests_of(*backend))
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let output = project
+        .cargo()
+        .args(["nextest", "list", "--workspace", "--message-format", "json"])
+        .args(["-E", &filterset])
+        .envs(backends.env())
+        .stderr(Stdio::inherit())
+        .output()
+        .ok()
+        .filter(|output| output.status.success());
+    let Some(output) = output else {
+        println!("xtask: warning: cannot list the tests left out; see the run below");
+        return None;
+    };
+    let listing: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    let names: Vec<&str> = listing["rust-suites"]
+        .as_object()?
+        .values()
+        .filter_map(|suite| suite["testcases"].as_object())
+        .flat_map(|cases| {
+            cases
+                .iter()
+                .filter(|(_, case)| case["filter-match"]["status"].as_str() == Some("matches"))
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    Some(
+        excluded
+            .iter()
+            .map(|backend| {
+                let segment = format!("{}::", backend.name());
+                let count = names
+                    .iter()
+                    .filter(|name| {
+                        name.starts_with(&segment) || name.contains(&format!("::{segment}"))
+                    })
+                    .count();
+                (*backend, count)
+            })
+            .collect(),
+    )
+}
+
+fn backend_names(backends: &[Backend]) -> String {
+    backends
+        .iter()
+        .map(|backend| backend.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn nextest_available(project: &Project) -> bool {
@@ -295,13 +471,17 @@ fn shown(command: &Command) -> String {
     words.join(" ")
 }
 
-fn not_run_banner(not_run: &[(Server, String)]) -> String {
+fn left_out_banner(left_out: &[(Backend, String)], counts: Option<&[(Backend, usize)]>) -> String {
     let rule = "!".repeat(78);
     let mut banner = format!(
-        "\n{rule}\n!! NOT RUN: the tests of these backends are skipped (CI=true would fail instead)\n"
+        "\n{rule}\n!! SKIPPED: the tests of these backends did not run (nextest counts them as skipped)\n"
     );
-    for (server, why) in not_run {
-        banner.push_str(&format!("!!   {server}: {why}\n"));
+    for (backend, why) in left_out {
+        let count = counts
+            .and_then(|counts| counts.iter().find(|(b, _)| b == backend))
+            .map(|(_, count)| format!(" ({count} tests)"))
+            .unwrap_or_default();
+        banner.push_str(&format!("!!   {}{count}: {why}\n", backend.name()));
     }
     banner.push_str(&rule);
     banner
@@ -309,7 +489,72 @@ fn not_run_banner(not_run: &[(Server, String)]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{summary_counts, Runner};
+    use auth_testkit::Backend;
+
+    use super::{summary_counts, with_backends_left_out, Options, Runner};
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|arg| (*arg).to_owned()).collect()
+    }
+
+    #[test]
+    fn without_backend_flags_every_backend_runs() {
+        let options = Options::parse(&strings(&["--", "-E", "binary(api)"])).expect("valid");
+        assert_eq!(options.backends, Backend::ALL.to_vec());
+        assert_eq!(options.nextest, strings(&["-E", "binary(api)"]));
+    }
+
+    #[test]
+    fn backend_flags_repeat_and_pick_only_those_backends() {
+        let options =
+            Options::parse(&strings(&["--backend", "sqlite", "--backend=memory"])).expect("valid");
+        assert_eq!(options.backends, vec![Backend::Sqlite, Backend::Memory]);
+        assert!(options.nextest.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_backend_or_option_is_refused() {
+        assert!(Options::parse(&strings(&["--backend", "oracle"])).is_err());
+        assert!(Options::parse(&strings(&["--backend"])).is_err());
+        assert!(Options::parse(&strings(&["-E", "all()"])).is_err());
+    }
+
+    #[test]
+    fn left_out_backends_become_one_exclusion_filter() {
+        let args = with_backends_left_out(&[], &[Backend::Postgres, Backend::Mongodb]);
+        assert_eq!(
+            args,
+            strings(&[
+                "-E",
+                "not (test(/(^|::)postgres::/) | test(/(^|::)mongodb::/))"
+            ])
+        );
+    }
+
+    #[test]
+    fn the_exclusion_applies_to_every_filterset_given() {
+        let given = strings(&[
+            "-E",
+            "binary(api)",
+            "--filterset=binary(sql)",
+            "--no-fail-fast",
+        ]);
+        let args = with_backends_left_out(&given, &[Backend::Mysql]);
+        assert_eq!(
+            args,
+            strings(&[
+                "--no-fail-fast",
+                "-E",
+                "((binary(api)) | (binary(sql))) and not (test(/(^|::)mysql::/))"
+            ])
+        );
+    }
+
+    #[test]
+    fn nothing_left_out_leaves_the_arguments_alone() {
+        let given = strings(&["-E", "binary(api)"]);
+        assert_eq!(with_backends_left_out(&given, &[]), given);
+    }
 
     #[test]
     fn a_nextest_summary_is_counted() {

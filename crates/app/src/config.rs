@@ -9,7 +9,10 @@ mod sources;
 
 use std::{fmt, path::Path, str::FromStr, time::Duration};
 
-use auth_domain::{HashingConfig, PasswordPolicy, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use auth_domain::{
+    redact_url, HashingConfig, PasswordPolicy, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+};
+use auth_store_mongo::{DEFAULT_SESSIONS_COLLECTION, DEFAULT_USERS_COLLECTION};
 use figment::{
     value::{Dict, Map, Value},
     Figment, Metadata, Profile, Provider,
@@ -18,7 +21,6 @@ use rand::distr::{Alphanumeric, SampleString};
 use secrecy::{ExposeSecret, SecretString};
 use tracing_subscriber::EnvFilter;
 
-use crate::redact::redact_url;
 use read::Settings;
 
 /// Every key the service reads, in the order of `.env.example`.
@@ -277,7 +279,8 @@ fn files(dir: &Path) -> Figment {
         })
 }
 
-/// The bottom layer: every default that does not depend on another setting.
+/// The bottom layer: every default that does not depend on another setting. Defaults that
+/// belong to another crate (hashing cost, collection names) are taken from it, not restated.
 struct Defaults;
 
 impl Provider for Defaults {
@@ -286,24 +289,27 @@ impl Provider for Defaults {
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        let max_concurrent = HashingConfig::default().max_concurrent;
+        let hashing = HashingConfig::default();
         let defaults: [(&str, Value); 16] = [
             ("PERMANENT_SESSION_LIFETIME", 2_678_400u64.into()),
             ("STORAGE", "sql".into()),
             ("DATABASE_URL", "sqlite://database.db?mode=rwc".into()),
             ("MONGODB_URL", "mongodb://127.0.0.1:27017".into()),
             ("MONGODB_DB", "auth".into()),
-            ("MONGODB_USERS_COLLECTION", "users".into()),
-            ("MONGODB_SESSIONS_COLLECTION", "sessions".into()),
+            ("MONGODB_USERS_COLLECTION", DEFAULT_USERS_COLLECTION.into()),
+            (
+                "MONGODB_SESSIONS_COLLECTION",
+                DEFAULT_SESSIONS_COLLECTION.into(),
+            ),
             ("HOST", "127.0.0.1".into()),
             ("PORT", 5000u16.into()),
             // A bare `cargo run` is development; a release build must opt in.
             ("DEBUG", cfg!(debug_assertions).into()),
             ("PASSWORD_MIN_LENGTH", MIN_PASSWORD_CHARS.into()),
-            ("ARGON2_MEMORY_KIB", 19_456u32.into()),
-            ("ARGON2_ITERATIONS", 2u32.into()),
-            ("ARGON2_PARALLELISM", 1u32.into()),
-            ("MAX_CONCURRENT_HASHES", max_concurrent.into()),
+            ("ARGON2_MEMORY_KIB", hashing.memory_kib.into()),
+            ("ARGON2_ITERATIONS", hashing.iterations.into()),
+            ("ARGON2_PARALLELISM", hashing.parallelism.into()),
+            ("MAX_CONCURRENT_HASHES", hashing.max_concurrent.into()),
             ("SESSION_PURGE_INTERVAL", 300u64.into()),
         ];
         let mut dict: Dict = defaults

@@ -19,13 +19,13 @@
 //! ```
 
 pub mod config;
-mod redact;
+mod report;
 mod telemetry;
 
 use std::future::Future;
 
 use anyhow::Context as _;
-use auth_domain::{AuthService, HashingConfig, PasswordHasher, UserRepository};
+use auth_domain::{redact_url, AuthService, HashingConfig, PasswordHasher, UserRepository};
 use auth_http::{HttpConfig, SessionKey};
 use auth_store_mongo::{MongoConfig, MongoStores};
 use auth_store_sql::{SqlSessionStore, SqlUserRepository};
@@ -34,7 +34,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tower_sessions::SessionStore;
 
 pub use config::{Config, ConfigError, Storage};
-pub use redact::redact_url;
+pub use report::one_line;
 pub use telemetry::init_tracing;
 
 /// Creates the schema (SQL) or the indexes (MongoDB) of the configured backend.

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use auth_testkit::db::{Backend, TestDatabase};
+use auth_testkit::{Backend, TestDatabase};
 use figment::Figment;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -9,6 +9,16 @@ use tokio::{
 };
 
 use super::*;
+
+auth_testkit::backend_tests! {
+    backends: [sqlite, postgres, mysql, mongodb],
+    tests: {
+        crate::tests => [
+            installing_twice_changes_nothing,
+            a_request_in_flight_at_shutdown_is_answered,
+        ],
+    },
+}
 
 const SECRET_KEY: &str = "unit-test-secret-key-unit-test-secret-key-unit-test-secret-key!!";
 
@@ -32,41 +42,17 @@ fn config_for(database: &TestDatabase) -> Config {
 }
 
 async fn installing_twice_changes_nothing(backend: Backend) {
-    let Some(database) = TestDatabase::create(backend).await else {
-        return;
-    };
+    let database = TestDatabase::create(backend).await;
     let config = config_for(&database);
     install(&config).await.expect("a fresh install");
     install(&config).await.expect("a second install is a no-op");
     database.drop_now().await;
 }
 
-#[tokio::test]
-async fn installing_twice_on_sqlite_changes_nothing() {
-    installing_twice_changes_nothing(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn installing_twice_on_postgres_changes_nothing() {
-    installing_twice_changes_nothing(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn installing_twice_on_mysql_changes_nothing() {
-    installing_twice_changes_nothing(Backend::Mysql).await;
-}
-
-#[tokio::test]
-async fn installing_twice_on_mongodb_changes_nothing() {
-    installing_twice_changes_nothing(Backend::Mongodb).await;
-}
-
 /// Starts a registration whose body is only half sent, asks the server to stop, then
 /// sends the rest: the request in flight must still get its answer.
 async fn a_request_in_flight_at_shutdown_is_answered(backend: Backend) {
-    let Some(database) = TestDatabase::create(backend).await else {
-        return;
-    };
+    let database = TestDatabase::create(backend).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let address = listener.local_addr().expect("bound");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -116,16 +102,6 @@ async fn a_request_in_flight_at_shutdown_is_answered(backend: Backend) {
         .expect("the server task did not panic")
         .expect("the server stopped cleanly");
     database.drop_now().await;
-}
-
-#[tokio::test]
-async fn a_request_in_flight_at_shutdown_is_answered_on_sqlite() {
-    a_request_in_flight_at_shutdown_is_answered(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_request_in_flight_at_shutdown_is_answered_on_mongodb() {
-    a_request_in_flight_at_shutdown_is_answered(Backend::Mongodb).await;
 }
 
 #[tokio::test]

@@ -11,9 +11,19 @@ use std::{
     time::Duration,
 };
 
-use auth_testkit::db::{Backend, TestDatabase};
+use auth_testkit::{Backend, TestDatabase};
 use reqwest::{header, StatusCode};
 use serde_json::json;
+
+auth_testkit::backend_tests! {
+    backends: [sqlite, postgres, mysql, mongodb],
+    tests: {
+        crate => [
+            two_instances_share_sessions_and_logouts,
+            an_upgraded_hash_ends_the_older_sessions,
+        ],
+    },
+}
 
 const SECRET_KEY: &str = "instances-secret-key-instances-secret-key-instances-secret-key-!!";
 
@@ -104,9 +114,7 @@ fn session_pair(response: &reqwest::Response) -> String {
 }
 
 async fn two_instances_share_sessions_and_logouts(backend: Backend) {
-    let Some(database) = TestDatabase::create(backend).await else {
-        return;
-    };
+    let database = TestDatabase::create(backend).await;
     let (a, b) = (
         Instance::start(&database).await,
         Instance::start(&database).await,
@@ -173,33 +181,11 @@ async fn two_instances_share_sessions_and_logouts(backend: Backend) {
     database.drop_now().await;
 }
 
-#[tokio::test]
-async fn two_instances_on_one_postgres_database_act_as_one() {
-    two_instances_share_sessions_and_logouts(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn two_instances_on_one_mysql_database_act_as_one() {
-    two_instances_share_sessions_and_logouts(Backend::Mysql).await;
-}
-
-#[tokio::test]
-async fn two_instances_on_one_mongodb_database_act_as_one() {
-    two_instances_share_sessions_and_logouts(Backend::Mongodb).await;
-}
-
-#[tokio::test]
-async fn two_instances_on_one_sqlite_file_act_as_one() {
-    two_instances_share_sessions_and_logouts(Backend::Sqlite).await;
-}
-
 /// Ada logs in on A (cheap hashing); an instance with a higher cost upgrades her hash at
 /// her next login; the hash changed, so the session made on A is dead everywhere, while
 /// the new one lives and the password still works.
 async fn an_upgraded_hash_ends_the_older_sessions(backend: Backend) {
-    let Some(database) = TestDatabase::create(backend).await else {
-        return;
-    };
+    let database = TestDatabase::create(backend).await;
     let (old, new) = (
         Instance::start_with_iterations(&database, 1).await,
         Instance::start_with_iterations(&database, 2).await,
@@ -267,14 +253,4 @@ async fn an_upgraded_hash_ends_the_older_sessions(backend: Backend) {
 
     drop((old, new));
     database.drop_now().await;
-}
-
-#[tokio::test]
-async fn an_upgraded_hash_ends_the_older_sessions_on_sqlite() {
-    an_upgraded_hash_ends_the_older_sessions(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn an_upgraded_hash_ends_the_older_sessions_on_mongodb() {
-    an_upgraded_hash_ends_the_older_sessions(Backend::Mongodb).await;
 }

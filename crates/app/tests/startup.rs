@@ -8,9 +8,15 @@ use std::{
     time::Duration,
 };
 
-use auth_testkit::db::{Backend, TestDatabase};
+use auth_testkit::{Backend, TestDatabase};
 use reqwest::header;
 use serde_json::json;
+
+// The trace is the same whatever the backend; SQLite needs no server.
+auth_testkit::backend_tests! {
+    backends: [sqlite],
+    tests: { crate => [passwords_hashes_cookies_and_session_ids_never_reach_the_logs] },
+}
 
 const SECRET_KEY: &str = "startup-secret-key-startup-secret-key-startup-secret-key-startup!";
 const PASSWORD: &str = "canary-password-d41d8cd9";
@@ -119,11 +125,8 @@ fn an_unreachable_mongodb_stops_start_up_with_a_clear_line() {
 }
 
 /// Drives the whole flow with debug logging on, then searches the log for every secret.
-#[tokio::test]
-async fn passwords_hashes_cookies_and_session_ids_never_reach_the_logs() {
-    let Some(database) = TestDatabase::create(Backend::Sqlite).await else {
-        return;
-    };
+async fn passwords_hashes_cookies_and_session_ids_never_reach_the_logs(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
     let port = TcpListener::bind("127.0.0.1:0")
         .expect("a free port")
         .local_addr()

@@ -39,16 +39,19 @@ impl fmt::Debug for PasswordHash {
 /// Cost of argon2id and how many hashes may run at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HashingConfig {
-    /// Memory per hash, KiB (OWASP: 19456).
+    /// Memory per hash, KiB.
     pub memory_kib: u32,
-    /// Passes over memory (OWASP: 2).
+    /// Passes over memory.
     pub iterations: u32,
-    /// Lanes (OWASP: 1).
+    /// Lanes.
     pub parallelism: u32,
     /// Hashes allowed to run at the same time; each holds `memory_kib` of memory.
     pub max_concurrent: usize,
 }
 
+/// OWASP's minimum cost for argon2id (Password Storage Cheat Sheet), and as many hashes at
+/// once as there are CPUs. The one statement of these defaults: the app's configuration
+/// takes them from here.
 impl Default for HashingConfig {
     fn default() -> Self {
         Self {
@@ -72,7 +75,8 @@ pub enum Verification {
     Mismatch,
     /// Right password, hash made with the current parameters.
     Match,
-    /// Right password, but the hash uses outdated parameters: here is a fresh one.
+    /// Right password, but the hash was not made with this hasher's algorithm, version and
+    /// cost parameters: the caller should hash the password again and store that hash.
     MatchNeedsRehash,
 }
 

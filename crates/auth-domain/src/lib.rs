@@ -5,6 +5,10 @@
 //! [`Password`], [`PasswordHash`], [`UserId`]. The [`AuthService`] is the only caller of
 //! the [`UserRepository`] port and of argon2.
 //!
+//! It also states the few rules every other crate follows rather than restates: the
+//! precision of a stored instant ([`timestamp`]) and how a connection URL is made fit for
+//! a log ([`redact_url`]).
+//!
 //! ```
 //! # async fn demo<R: auth_domain::UserRepository>(repo: R) -> Result<(), Box<dyn std::error::Error>> {
 //! use auth_domain::{AuthService, HashingConfig, PasswordHasher, PasswordPolicy, Registration};
@@ -26,9 +30,11 @@ mod email;
 mod error;
 mod hashing;
 mod password;
+mod redact;
 mod repository;
 mod service;
 pub mod session;
+pub mod timestamp;
 mod user;
 mod username;
 mod validation;
@@ -39,7 +45,8 @@ pub use hashing::{HashingConfig, HashingConfigError, PasswordHash, PasswordHashe
 pub use password::{
     Password, PasswordPolicy, PasswordPolicyError, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
-pub use repository::UserRepository;
+pub use redact::redact_url;
+pub use repository::{UserRepository, UserSessions};
 pub use service::{AuthService, Registration};
 pub use user::{NewUser, User, UserId};
 pub use username::Username;

@@ -11,6 +11,10 @@ pub const MAX_PASSWORD_CHARS: usize = 128;
 
 /// The 30,000 most common passwords of the Xato corpus, lower-cased, as ranked by
 /// zxcvbn's frequency lists (MIT). Matched case-insensitively.
+// Built once from the limit it states: a `FieldError` holds `'static` text.
+static TOO_LONG: LazyLock<String> =
+    LazyLock::new(|| format!("Password must be at most {MAX_PASSWORD_CHARS} characters long."));
+
 static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| include_str!("common-passwords.txt").lines().collect());
 
@@ -48,7 +52,7 @@ impl From<&str> for Password {
     }
 }
 
-/// A minimum length outside `8..=128` characters.
+/// A minimum length outside `MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS`.
 #[derive(Debug, thiserror::Error)]
 #[error("the minimum password length must be between {MIN_PASSWORD_CHARS} and {MAX_PASSWORD_CHARS} characters, not {0}")]
 pub struct PasswordPolicyError(pub usize);
@@ -84,12 +88,14 @@ impl PasswordPolicy {
         self.min_chars
     }
 
-    /// Judges a new password for the user with this email and username.
+    /// Judges a new password for the user with this email and username. Either may be
+    /// unknown (it did not parse): the password is still judged on everything else, so
+    /// that a registration hears about every invalid field at once.
     pub fn check(
         &self,
         password: &Password,
-        email: &Email,
-        username: &Username,
+        email: Option<&Email>,
+        username: Option<&Username>,
     ) -> Result<(), FieldError> {
         let raw = password.expose();
         let chars = raw.chars().count();
@@ -97,10 +103,7 @@ impl PasswordPolicy {
             return Err(FieldError::new("too_short", "Password is too short."));
         }
         if chars > MAX_PASSWORD_CHARS {
-            return Err(FieldError::new(
-                "too_long",
-                "Password must be at most 128 characters long.",
-            ));
+            return Err(FieldError::new("too_long", TOO_LONG.as_str()));
         }
         let lowered = raw.to_lowercase();
         if COMMON_PASSWORDS.contains(lowered.as_str()) {
@@ -109,7 +112,9 @@ impl PasswordPolicy {
                 "Password is too common; choose another.",
             ));
         }
-        if lowered == email.as_str() || lowered == username.as_str() {
+        let is_identity = email.is_some_and(|email| lowered == email.as_str())
+            || username.is_some_and(|username| lowered == username.as_str());
+        if is_identity {
             return Err(FieldError::new(
                 "same_as_identity",
                 "Password must not be your email or username.",
@@ -132,7 +137,7 @@ mod tests {
     fn check(policy: PasswordPolicy, raw: &str) -> Result<(), &'static str> {
         let (email, username) = identity();
         policy
-            .check(&Password::new(raw), &email, &username)
+            .check(&Password::new(raw), Some(&email), Some(&username))
             .map_err(|e| e.code)
     }
 
@@ -160,6 +165,22 @@ mod tests {
     }
 
     #[test]
+    fn the_too_long_message_states_the_limit() {
+        let (email, username) = identity();
+        let refused = PasswordPolicy::default()
+            .check(
+                &Password::new("x".repeat(129)),
+                Some(&email),
+                Some(&username),
+            )
+            .unwrap_err();
+        assert_eq!(
+            refused.message,
+            "Password must be at most 128 characters long."
+        );
+    }
+
+    #[test]
     fn common_passwords_are_refused_whatever_their_case() {
         assert_eq!(check(PasswordPolicy::default(), "password"), Err("common"));
         assert_eq!(check(PasswordPolicy::default(), "PassWord1"), Err("common"));
@@ -182,8 +203,11 @@ mod tests {
         );
         let (email, _) = identity();
         let username = Username::parse("zebra-crossing-42").expect("valid");
-        let result =
-            PasswordPolicy::default().check(&Password::new("Zebra-Crossing-42"), &email, &username);
+        let result = PasswordPolicy::default().check(
+            &Password::new("Zebra-Crossing-42"),
+            Some(&email),
+            Some(&username),
+        );
         assert_eq!(result.map_err(|e| e.code), Err("same_as_identity"));
     }
 

@@ -46,3 +46,19 @@ pub trait UserRepository: Clone + Send + Sync + 'static {
         new: &PasswordHash,
     ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 }
+
+/// What the service needs of a session store beyond loading and saving sessions (which
+/// the session layer does): ending every session of a user, on every instance at once.
+///
+/// # Errors
+///
+/// Every adapter MUST find a user's sessions by an indexed user id (never by scanning
+/// session data), delete only that user's sessions, and wrap every driver error in
+/// [`RepositoryError`].
+pub trait UserSessions: Clone + Send + Sync + 'static {
+    /// Deletes every session of `user` (logs them out everywhere); returns how many.
+    fn delete_user_sessions(
+        &self,
+        user: UserId,
+    ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
+}

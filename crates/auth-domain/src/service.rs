@@ -81,13 +81,12 @@ impl<R: UserRepository> AuthService<R> {
             (None, Some(email)) => Some(Username::from_email(email)),
             (None, None) => None,
         };
-        if let (Some(email), Some(username)) = (&email, &username) {
-            collect(
-                &mut errors,
-                "password",
-                self.policy.check(&registration.password, email, username),
-            );
-        }
+        collect(
+            &mut errors,
+            "password",
+            self.policy
+                .check(&registration.password, email.as_ref(), username.as_ref()),
+        );
         match (email, username) {
             (Some(email), Some(username)) if errors.is_empty() => Ok((email, username)),
             _ => Err(RegisterError::Invalid(errors)),

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Email, PasswordHash, Username};
+use crate::{timestamp, Email, PasswordHash, Username};
 
 /// A user's identifier: a UUIDv7, made by the application so that every backend stores
 /// the same value, ordered by creation time, and not guessable from a neighbour's.
@@ -60,7 +60,7 @@ pub struct User {
     pub username: Username,
     /// The argon2id PHC string of the password.
     pub password_hash: PasswordHash,
-    /// When the user registered (UTC, second precision or better).
+    /// When the user registered, at the stored precision ([`crate::timestamp`]).
     pub created_at: OffsetDateTime,
 }
 
@@ -76,35 +76,70 @@ pub struct NewUser {
     pub username: Username,
     /// The argon2id PHC string of the password.
     pub password_hash: PasswordHash,
-    /// Registration time, truncated to whole microseconds so that every backend returns
-    /// exactly what it was given.
+    /// Registration time; cut to the stored precision ([`crate::timestamp`]) by
+    /// [`NewUser::into_user`], so that every backend returns exactly what it stored.
     pub created_at: OffsetDateTime,
 }
 
 impl NewUser {
     /// Assembles a user from parsed parts, stamped with a fresh id and the current time.
     pub fn new(email: Email, username: Username, password_hash: PasswordHash) -> Self {
-        let now = OffsetDateTime::now_utc();
-        let created_at = now
-            .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-            .unwrap_or(now);
         Self {
             id: UserId::generate(),
             email,
             username,
             password_hash,
-            created_at,
+            created_at: timestamp::now(),
         }
     }
 
-    /// The user this becomes once stored.
+    /// The user this becomes once stored, its time cut to the stored precision: what a
+    /// repository writes and returns.
     pub fn into_user(self) -> User {
         User {
             id: self.id,
             email: self.email,
             username: self.username,
             password_hash: self.password_hash,
-            created_at: self.created_at,
+            created_at: timestamp::truncate_to_micros(self.created_at),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn new_user() -> NewUser {
+        let email = Email::parse("ada@example.com").expect("valid");
+        let username = Username::from_email(&email);
+        NewUser::new(
+            email,
+            username,
+            PasswordHash::from_trusted("$argon2id$x".into()),
+        )
+    }
+
+    #[test]
+    fn a_new_user_is_stamped_at_the_stored_precision() {
+        let user = new_user();
+        assert_eq!(
+            user.created_at,
+            timestamp::truncate_to_micros(user.created_at)
+        );
+    }
+
+    #[test]
+    fn a_finer_time_is_cut_when_the_user_is_stored() {
+        let user = NewUser {
+            created_at: datetime!(2040-02-29 23:59:59.999_999_999 +02:00),
+            ..new_user()
+        };
+        assert_eq!(
+            user.into_user().created_at,
+            datetime!(2040-02-29 21:59:59.999_999 UTC)
+        );
     }
 }

@@ -1,4 +1,4 @@
-use std::fmt;
+use std::{fmt, sync::LazyLock};
 
 use crate::{
     validation::{has_control_chars, FieldError},
@@ -7,6 +7,12 @@ use crate::{
 
 const MIN_USERNAME_CHARS: usize = 3;
 const MAX_USERNAME_CHARS: usize = 254;
+
+// Built once from the limits they state: a `FieldError` holds `'static` text.
+static TOO_SHORT: LazyLock<String> =
+    LazyLock::new(|| format!("Username must be at least {MIN_USERNAME_CHARS} characters long."));
+static TOO_LONG: LazyLock<String> =
+    LazyLock::new(|| format!("Username must be at most {MAX_USERNAME_CHARS} characters long."));
 
 /// A public handle, unique among users. Trimmed and lower-cased like [`Email`], so that
 /// `Ada` and `ada` cannot be two people.
@@ -23,16 +29,10 @@ impl Username {
         let normalised = raw.trim().to_lowercase();
         let chars = normalised.chars().count();
         if chars < MIN_USERNAME_CHARS {
-            return Err(FieldError::new(
-                "too_short",
-                "Username must be at least 3 characters long.",
-            ));
+            return Err(FieldError::new("too_short", TOO_SHORT.as_str()));
         }
         if chars > MAX_USERNAME_CHARS {
-            return Err(FieldError::new(
-                "too_long",
-                "Username must be at most 254 characters long.",
-            ));
+            return Err(FieldError::new("too_long", TOO_LONG.as_str()));
         }
         if has_control_chars(&normalised) {
             return Err(FieldError::new(
@@ -96,7 +96,9 @@ mod tests {
     fn short_long_and_odd_usernames_are_refused() {
         assert_eq!(Username::parse("ab").unwrap_err().code, "too_short");
         assert_eq!(
-            Username::parse(&"a".repeat(255)).unwrap_err().code,
+            Username::parse(&"a".repeat(MAX_USERNAME_CHARS + 1))
+                .unwrap_err()
+                .code,
             "too_long"
         );
         for raw in [
@@ -108,6 +110,20 @@ mod tests {
         ] {
             assert!(Username::parse(raw).is_err(), "{raw:?} was accepted");
         }
+    }
+
+    #[test]
+    fn the_length_messages_state_the_limits() {
+        assert_eq!(
+            Username::parse("ab").unwrap_err().message,
+            "Username must be at least 3 characters long."
+        );
+        assert_eq!(
+            Username::parse(&"a".repeat(MAX_USERNAME_CHARS + 1))
+                .unwrap_err()
+                .message,
+            "Username must be at most 254 characters long."
+        );
     }
 
     #[test]

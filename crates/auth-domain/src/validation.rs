@@ -13,12 +13,14 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub(crate) const fn new(code: &'static str, message: &'static str) -> Self {
+    /// A refusal with its code and message.
+    pub const fn new(code: &'static str, message: &'static str) -> Self {
         Self { code, message }
     }
 }
 
-/// Every refused field of one request, by field name.
+/// Every refused field of one request, by field name, whichever layer refused it.
+/// Serialises as `{"field": ["message", ...]}`: the messages, never a submitted value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct ValidationErrors(BTreeMap<&'static str, Vec<&'static str>>);

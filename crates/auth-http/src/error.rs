@@ -2,8 +2,6 @@
 //! `{"message": "...", "code": "..."}`, plus `"errors": {"field": ["..."]}` when fields
 //! were refused.
 
-use std::collections::BTreeMap;
-
 use auth_domain::{BoxError, RegisterError, ValidationErrors};
 use axum::{
     response::{IntoResponse, Response},
@@ -11,9 +9,6 @@ use axum::{
 };
 use http::StatusCode;
 use serde::Serialize;
-
-/// Field name -> why it was refused; the messages never repeat a submitted value.
-pub(crate) type FieldProblems = BTreeMap<&'static str, Vec<&'static str>>;
 
 /// Everything a request can end in other than success.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +42,7 @@ pub(crate) enum ApiError {
     NotAnObject,
     /// The body is an object with missing, null or mistyped fields.
     #[error("unprocessable fields")]
-    Unprocessable(FieldProblems),
+    Unprocessable(ValidationErrors),
     /// The body is longer than the limit.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -145,8 +140,7 @@ impl IntoResponse for ApiError {
             message: self.message(),
             code: self.code(),
             errors: match &self {
-                Self::Validation(errors) => Some(Errors::Validation(errors)),
-                Self::Unprocessable(problems) => Some(Errors::Fields(problems)),
+                Self::Validation(errors) | Self::Unprocessable(errors) => Some(errors),
                 _ => None,
             },
         };
@@ -196,18 +190,12 @@ struct ErrorBody<'a> {
     message: &'a str,
     code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<Errors<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Errors<'a> {
-    Validation(&'a ValidationErrors),
-    Fields(&'a FieldProblems),
+    errors: Option<&'a ValidationErrors>,
 }
 
 #[cfg(test)]
 mod tests {
+    use auth_domain::FieldError;
     use http_body_util::BodyExt;
     use serde_json::{json, Value};
 
@@ -305,7 +293,11 @@ mod tests {
 
     #[tokio::test]
     async fn unprocessable_fields_are_listed_by_name() {
-        let problems = FieldProblems::from([("password", vec!["This field is required."])]);
+        let mut problems = ValidationErrors::default();
+        problems.add(
+            "password",
+            FieldError::new("required", "This field is required."),
+        );
         let (status, body) = parts(ApiError::Unprocessable(problems)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(

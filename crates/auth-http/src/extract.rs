@@ -3,6 +3,7 @@
 //! numeric password): the body is parsed into a `serde_json::Value`, checked to be an
 //! object, and each expected field is taken out by name.
 
+use auth_domain::{FieldError, ValidationErrors};
 use axum::{
     body::Bytes,
     extract::{rejection::BytesRejection, FromRequest, Request},
@@ -10,10 +11,10 @@ use axum::{
 use http::{header::CONTENT_TYPE, HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, FieldProblems};
+use crate::error::ApiError;
 
-const REQUIRED: &str = "This field is required.";
-const NOT_A_STRING: &str = "This field must be a string.";
+const REQUIRED: FieldError = FieldError::new("required", "This field is required.");
+const NOT_A_STRING: FieldError = FieldError::new("not_a_string", "This field must be a string.");
 
 /// A request body that must be a JSON object holding the fields of `T`.
 #[derive(Debug)]
@@ -29,7 +30,7 @@ pub(crate) trait FromJsonObject: Sized {
 #[derive(Debug)]
 pub(crate) struct JsonObject {
     fields: Map<String, Value>,
-    problems: FieldProblems,
+    problems: ValidationErrors,
 }
 
 impl JsonObject {
@@ -51,8 +52,8 @@ impl JsonObject {
         }
     }
 
-    fn refuse<T>(&mut self, name: &'static str, why: &'static str) -> Option<T> {
-        self.problems.entry(name).or_default().push(why);
+    fn refuse<T>(&mut self, name: &'static str, why: FieldError) -> Option<T> {
+        self.problems.add(name, why);
         None
     }
 }
@@ -82,7 +83,7 @@ fn parse<T: FromJsonObject>(bytes: &[u8]) -> Result<T, ApiError> {
     };
     let mut object = JsonObject {
         fields,
-        problems: FieldProblems::new(),
+        problems: ValidationErrors::default(),
     };
     // Every field is visited even after a problem, so that all of them are reported.
     let parsed = T::from_object(&mut object);
@@ -283,7 +284,7 @@ mod tests {
         assert_eq!(body["code"], "unprocessable_fields");
         assert_eq!(
             body["errors"],
-            json!({"email": [REQUIRED], "password": [REQUIRED]})
+            json!({"email": [REQUIRED.message], "password": [REQUIRED.message]})
         );
     }
 
@@ -301,7 +302,7 @@ mod tests {
                 assert!(!text.contains(echoed), "{text}");
             }
             let body: Value = serde_json::from_str(&text).unwrap();
-            assert_eq!(body["errors"]["password"], json!([NOT_A_STRING]));
+            assert_eq!(body["errors"]["password"], json!([NOT_A_STRING.message]));
         }
     }
 }

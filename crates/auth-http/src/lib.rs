@@ -37,4 +37,4 @@ mod safety_net;
 mod trace;
 
 pub use config::{HttpConfig, KeyTooShort, SessionKey};
-pub use router::router;
+pub use router::{router, BODY_LIMIT_BYTES};

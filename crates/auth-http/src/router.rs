@@ -18,7 +18,7 @@ use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer, SessionStore
 use crate::{handlers, headers, login::LoginBackend, rolling, safety_net, trace, HttpConfig};
 
 /// The largest request body accepted; credentials fit many times over.
-pub(crate) const BODY_LIMIT_BYTES: usize = 16 * 1024;
+pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 
 /// The whole API: routes, sessions, login manager, JSON errors, security headers, tracing.
 pub fn router<R, S>(service: AuthService<R>, sessions: S, config: HttpConfig) -> Router

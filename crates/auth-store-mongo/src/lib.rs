@@ -21,16 +21,21 @@
 //!
 //! # Documents
 //!
-//! - users: `{_id, email, username, password_hash, created_at, created_at_sub_ms_ns}`;
+//! - users: `{_id, email, username, password_hash, created_at_us}`;
 //!   `_id` is the [`auth_domain::UserId`] in its canonical string form, the same form the
 //!   sessions' `user_id` field holds, so that the two compare without conversion (and
 //!   string order is creation order, as UUIDv7 is).
 //! - sessions: `{_id, data, user_id, created_at, last_seen_at, expires_at,
-//!   expires_at_sub_ms_ns}`; `_id` is [`auth_domain::session::storage_key`] of the session
+//!   expires_at_us}`; `_id` is [`auth_domain::session::storage_key`] of the session
 //!   id, never the id itself; `data` is the JSON text of the record's data.
 //!
-//! A BSON date holds milliseconds; every timestamp keeps the nanoseconds beyond them in a
-//! `*_sub_ms_ns` field beside it, so that what is stored reads back exactly.
+//! A BSON date holds milliseconds, the domain's instants microseconds
+//! ([`auth_domain::timestamp`]): an instant read back is kept as an Int64 of microseconds
+//! since the Unix epoch (`*_us`). The sessions' `expires_at` is a BSON date as well,
+//! rounded down to the millisecond, for the TTL index; their `created_at` and
+//! `last_seen_at` are dates for people and tools, never read back. Documents written by
+//! earlier versions (a date plus `*_sub_ms_ns`) still read back exactly; a saved session
+//! loses its `expires_at_sub_ms_ns`.
 
 mod config;
 mod error;

@@ -3,10 +3,11 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use auth_domain::{session, UserId};
+use auth_domain::{session, RepositoryError, UserId, UserSessions};
 use bson::{doc, Bson, DateTime};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use tower_sessions::{
     session::{Id, Record},
     session_store::{self, SessionStore},
@@ -24,6 +25,8 @@ pub(crate) mod fields {
     pub(crate) const USER_ID: &str = "user_id";
     pub(crate) const LAST_SEEN_AT: &str = "last_seen_at";
     pub(crate) const EXPIRES_AT: &str = "expires_at";
+    pub(crate) const EXPIRES_AT_US: &str = "expires_at_us";
+    /// Written by earlier versions only; removed whenever a session is saved.
     pub(crate) const EXPIRES_AT_SUB_MS_NS: &str = "expires_at_sub_ms_ns";
 }
 
@@ -46,11 +49,27 @@ struct SessionDocument {
     created_at: DateTime,
     /// When the session was last saved.
     last_seen_at: DateTime,
-    /// The record's expiry, a date so that the TTL index can purge it.
+    /// The record's expiry as a date, rounded down to the millisecond: what the TTL index
+    /// purges by and what `load` filters on.
     expires_at: DateTime,
-    /// What `expires_at` lost below the millisecond; absent means none.
-    #[serde(default)]
+    /// The record's expiry exactly, in microseconds since the Unix epoch (see
+    /// [`crate::timestamp`]); absent from documents written by earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at_us: Option<i64>,
+    /// Earlier versions only: what `expires_at` lost below the millisecond.
+    #[serde(default, skip_serializing)]
     expires_at_sub_ms_ns: i64,
+}
+
+impl SessionDocument {
+    /// The record's expiry, whichever version wrote the document.
+    fn expiry_date(&self) -> Option<OffsetDateTime> {
+        timestamp::read(
+            self.expires_at_us,
+            Some(self.expires_at),
+            self.expires_at_sub_ms_ns,
+        )
+    }
 }
 
 /// The sessions collection as a tower-sessions [`SessionStore`]. Cheap to clone: clones
@@ -68,18 +87,15 @@ impl MongoSessionStore {
             sessions: db.collection(collection),
         }
     }
+}
 
-    /// Deletes every session of `user` (logging them out everywhere); returns how many.
-    ///
-    /// # Errors
-    ///
-    /// The server failed or could not be reached.
-    pub async fn delete_user_sessions(&self, user: UserId) -> Result<u64, mongodb::error::Error> {
-        let result = self
-            .sessions
+impl UserSessions for MongoSessionStore {
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepositoryError> {
+        self.sessions
             .delete_many(doc! { fields::USER_ID: user.to_string() })
-            .await?;
-        Ok(result.deleted_count)
+            .await
+            .map(|deleted| deleted.deleted_count)
+            .map_err(|e| RepositoryError::new(DriverError::new("delete user sessions", &e)))
     }
 }
 
@@ -96,20 +112,35 @@ struct Fields {
     data: String,
     user_id: Option<String>,
     expires_at: DateTime,
-    expires_at_sub_ms_ns: i64,
+    expires_at_us: i64,
 }
 
 impl Fields {
     fn of(record: &Record) -> session_store::Result<Self> {
         let data = serde_json::to_string(&record.data)
             .map_err(|_| session_store::Error::Encode("session data is not serialisable".into()))?;
-        let (expires_at, expires_at_sub_ms_ns) = timestamp::split(record.expiry_date);
+        let expires_at_us = timestamp::micros(record.expiry_date)
+            .ok_or_else(|| session_store::Error::Encode("session expiry is out of range".into()))?;
         Ok(Self {
             data,
             user_id: session::user_id(&record.data).map(|id| id.to_string()),
-            expires_at,
-            expires_at_sub_ms_ns,
+            expires_at: timestamp::date(expires_at_us),
+            expires_at_us,
         })
+    }
+
+    /// The document of a new session stored under `key`, created and last seen `now`.
+    fn new_document(&self, key: String, now: DateTime) -> SessionDocument {
+        SessionDocument {
+            key,
+            data: self.data.clone(),
+            user_id: self.user_id.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: self.expires_at,
+            expires_at_us: Some(self.expires_at_us),
+            expires_at_sub_ms_ns: 0,
+        }
     }
 }
 
@@ -122,16 +153,8 @@ impl SessionStore for MongoSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let fields = Fields::of(record)?;
         for _ in 0..CREATE_ATTEMPTS {
-            let now = DateTime::now();
-            let document = SessionDocument {
-                key: session::storage_key(&record.id.to_string()),
-                data: fields.data.clone(),
-                user_id: fields.user_id.clone(),
-                created_at: now,
-                last_seen_at: now,
-                expires_at: fields.expires_at,
-                expires_at_sub_ms_ns: fields.expires_at_sub_ms_ns,
-            };
+            let key = session::storage_key(&record.id.to_string());
+            let document = fields.new_document(key, DateTime::now());
             // An insert, never an upsert: an id already in use is someone else's session.
             match self.sessions.insert_one(document).await {
                 Ok(_) => return Ok(()),
@@ -156,13 +179,17 @@ impl SessionStore for MongoSessionStore {
         self.sessions
             .update_one(
                 doc! { fields::KEY: session::storage_key(&record.id.to_string()) },
-                doc! { "$set": {
-                    fields::DATA: fields.data,
-                    fields::USER_ID: user_id,
-                    fields::LAST_SEEN_AT: DateTime::now(),
-                    fields::EXPIRES_AT: fields.expires_at,
-                    fields::EXPIRES_AT_SUB_MS_NS: fields.expires_at_sub_ms_ns,
-                } },
+                doc! {
+                    "$set": {
+                        fields::DATA: fields.data,
+                        fields::USER_ID: user_id,
+                        fields::LAST_SEEN_AT: DateTime::now(),
+                        fields::EXPIRES_AT: fields.expires_at,
+                        fields::EXPIRES_AT_US: fields.expires_at_us,
+                    },
+                    // An earlier version's field would contradict the new expiry.
+                    "$unset": { fields::EXPIRES_AT_SUB_MS_NS: "" },
+                },
             )
             .await
             .map_err(|e| backend("save session", &e))?;
@@ -191,10 +218,9 @@ impl SessionStore for MongoSessionStore {
                 e.column()
             ))
         })?;
-        let expiry_date = timestamp::join(document.expires_at, document.expires_at_sub_ms_ns)
-            .ok_or_else(|| {
-                session_store::Error::Decode("stored session expiry is out of range".into())
-            })?;
+        let expiry_date = document.expiry_date().ok_or_else(|| {
+            session_store::Error::Decode("stored session expiry is out of range".into())
+        })?;
         Ok(Some(Record {
             id: *session_id,
             data,
@@ -208,5 +234,61 @@ impl SessionStore for MongoSessionStore {
             .await
             .map_err(|e| backend("delete session", &e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    /// As the driver reads a document: from its bytes.
+    fn decode(document: &bson::Document) -> SessionDocument {
+        let bytes = bson::to_vec(document).expect("encodes");
+        bson::from_slice(&bytes).expect("a session document")
+    }
+
+    #[test]
+    fn a_session_document_holds_its_expiry_in_microseconds_and_as_a_date() {
+        let record = Record {
+            id: Id::default(),
+            data: Default::default(),
+            expiry_date: datetime!(2026-11-28 11:46:53.123_456_789 UTC),
+        };
+        let fields = Fields::of(&record).expect("encodable");
+        let document = bson::to_document(&fields.new_document("key".into(), DateTime::now()))
+            .expect("encodes");
+        assert_eq!(
+            document.get_datetime(fields::EXPIRES_AT),
+            Ok(&DateTime::from_time_0_3(
+                datetime!(2026-11-28 11:46:53.123 UTC)
+            ))
+        );
+        assert!(
+            !document.contains_key(fields::EXPIRES_AT_SUB_MS_NS),
+            "{document}"
+        );
+        assert_eq!(
+            decode(&document).expiry_date(),
+            Some(datetime!(2026-11-28 11:46:53.123_456 UTC))
+        );
+    }
+
+    #[test]
+    fn a_document_written_by_the_previous_version_keeps_its_exact_expiry() {
+        // As the previous version stored 2026-11-28 11:46:53.123456789: the driver's
+        // millisecond date, and the nanoseconds it lost.
+        let at = datetime!(2026-11-28 11:46:53.123_456_789 UTC);
+        let document = doc! {
+            "_id": "0".repeat(64),
+            "data": "{}",
+            "user_id": Bson::Null,
+            "created_at": DateTime::now(),
+            "last_seen_at": DateTime::now(),
+            "expires_at": DateTime::from_time_0_3(at),
+            "expires_at_sub_ms_ns": 456_789_i64,
+        };
+        assert_eq!(decode(&document).expiry_date(), Some(at));
     }
 }

@@ -31,23 +31,33 @@ struct UserDocument {
     email: String,
     username: String,
     password_hash: String,
-    created_at: DateTime,
-    /// What `created_at` lost below the millisecond; absent means none.
-    #[serde(default)]
+    /// When the user registered, in microseconds since the Unix epoch (see
+    /// [`crate::timestamp`]); absent from documents written by earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_at_us: Option<i64>,
+    /// Earlier versions only: the registration time as a BSON date...
+    #[serde(default, skip_serializing)]
+    created_at: Option<DateTime>,
+    /// ... and what that date lost below the millisecond.
+    #[serde(default, skip_serializing)]
     created_at_sub_ms_ns: i64,
 }
 
-impl From<&NewUser> for UserDocument {
-    fn from(user: &NewUser) -> Self {
-        let (created_at, created_at_sub_ms_ns) = timestamp::split(user.created_at);
-        Self {
+impl TryFrom<&User> for UserDocument {
+    type Error = RepositoryError;
+
+    fn try_from(user: &User) -> Result<Self, Self::Error> {
+        let created_at_us = timestamp::micros(user.created_at)
+            .ok_or_else(|| RepositoryError::new("created_at is out of range"))?;
+        Ok(Self {
             id: user.id.to_string(),
             email: user.email.as_str().to_owned(),
             username: user.username.as_str().to_owned(),
             password_hash: user.password_hash.as_str().to_owned(),
-            created_at,
-            created_at_sub_ms_ns,
-        }
+            created_at_us: Some(created_at_us),
+            created_at: None,
+            created_at_sub_ms_ns: 0,
+        })
     }
 }
 
@@ -59,8 +69,9 @@ impl TryFrom<UserDocument> for User {
             .id
             .parse()
             .map_err(|_| RepositoryError::new("a stored user has a malformed _id"))?;
-        let created_at = timestamp::join(doc.created_at, doc.created_at_sub_ms_ns)
-            .ok_or_else(|| RepositoryError::new("a stored user has a malformed created_at"))?;
+        let created_at =
+            timestamp::read(doc.created_at_us, doc.created_at, doc.created_at_sub_ms_ns)
+                .ok_or_else(|| RepositoryError::new("a stored user has a malformed created_at"))?;
         Ok(User {
             id,
             email: Email::from_trusted(doc.email),
@@ -112,8 +123,10 @@ impl fmt::Debug for MongoUserRepository {
 
 impl UserRepository for MongoUserRepository {
     async fn insert(&self, user: NewUser) -> Result<User, InsertUserError> {
-        match self.users.insert_one(UserDocument::from(&user)).await {
-            Ok(_) => Ok(user.into_user()),
+        // What is written is what is returned: the user at the domain's precision.
+        let user = user.into_user();
+        match self.users.insert_one(UserDocument::try_from(&user)?).await {
+            Ok(_) => Ok(user),
             Err(error) => Err(insert_error(&error)),
         }
     }
@@ -169,4 +182,94 @@ fn insert_error(error: &mongodb::error::Error) -> InsertUserError {
         }
     }
     InsertUserError::Unexpected(RepositoryError::new(DriverError::new("insert user", error)))
+}
+
+#[cfg(test)]
+mod tests {
+    use auth_domain::timestamp::truncate_to_micros;
+    use bson::{doc, Document};
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn user() -> User {
+        let email = Email::parse("ada@example.com").expect("valid");
+        User {
+            id: UserId::generate(),
+            username: Username::from_email(&email),
+            email,
+            password_hash: PasswordHash::from_trusted("$argon2id$stand-in".into()),
+            created_at: datetime!(2026-11-28 11:46:53.123_456 UTC),
+        }
+    }
+
+    fn encode(user: &User) -> Document {
+        bson::to_document(&UserDocument::try_from(user).expect("in range")).expect("encodes")
+    }
+
+    /// As the driver reads a document: from its bytes.
+    fn decode(document: &Document) -> User {
+        let bytes = bson::to_vec(document).expect("encodes");
+        let document: UserDocument = bson::from_slice(&bytes).expect("a user document");
+        User::try_from(document).expect("a valid user")
+    }
+
+    /// `user` as the previous version stored it, without `created_at_sub_ms_ns`.
+    fn previous_version_document(user: &User, created_at: DateTime) -> Document {
+        doc! {
+            "_id": user.id.to_string(),
+            "email": user.email.as_str(),
+            "username": user.username.as_str(),
+            "password_hash": user.password_hash.as_str(),
+            "created_at": created_at,
+        }
+    }
+
+    #[test]
+    fn a_user_document_holds_microseconds_and_reads_back_exactly() {
+        let user = user();
+        let document = encode(&user);
+        assert_eq!(document.get_i64("created_at_us"), Ok(1_795_866_413_123_456));
+        assert!(
+            document.keys().all(|key| !key.ends_with("_sub_ms_ns")),
+            "{document}"
+        );
+        assert!(!document.contains_key("created_at"), "{document}");
+        assert_eq!(decode(&document), user);
+    }
+
+    #[test]
+    fn a_document_written_by_the_previous_version_reads_back_to_the_same_instant() {
+        // The previous version stored 11:46:53.123456789 as the driver's millisecond date
+        // and the nanoseconds it lost.
+        let at = datetime!(2026-11-28 11:46:53.123_456_789 UTC);
+        let user = user();
+        let mut document = previous_version_document(&user, DateTime::from_time_0_3(at));
+        document.insert("created_at_sub_ms_ns", 456_789_i64);
+        assert_eq!(
+            decode(&document),
+            User {
+                created_at: at,
+                ..user
+            }
+        );
+    }
+
+    #[test]
+    fn a_document_without_the_nanoseconds_reads_back_to_the_millisecond() {
+        let at = datetime!(2026-11-28 11:46:53.123 UTC);
+        let document = previous_version_document(&user(), DateTime::from_time_0_3(at));
+        assert_eq!(decode(&document).created_at, at);
+    }
+
+    #[test]
+    fn a_finer_time_is_stored_cut_to_the_microsecond() {
+        let finer = datetime!(2026-11-28 11:46:53.123_456_789 UTC);
+        let user = User {
+            created_at: finer,
+            ..user()
+        };
+        let document = encode(&user);
+        assert_eq!(decode(&document).created_at, truncate_to_micros(finer));
+    }
 }

@@ -3,7 +3,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use async_trait::async_trait;
-use auth_domain::{session, UserId};
+use auth_domain::{session, RepositoryError, UserId, UserSessions};
 use sea_orm::{
     sea_query::{Expr, Query},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
@@ -105,19 +105,6 @@ impl SqlSessionStore {
         }
     }
 
-    /// Deletes every session of `user` (logs them out everywhere); returns how many.
-    ///
-    /// # Errors
-    ///
-    /// The database failed.
-    pub async fn delete_user_sessions(&self, user: UserId) -> Result<u64, DbErr> {
-        Ok(sessions::Entity::delete_many()
-            .filter(sessions::Column::UserId.eq(user.to_string()))
-            .exec(&self.db)
-            .await?
-            .rows_affected)
-    }
-
     async fn insert(&self, record: &Record, data: &str) -> Result<(), DbErr> {
         let backend = self.db.get_database_backend();
         let now = timestamp::value(backend, timestamp::now());
@@ -143,6 +130,17 @@ impl SqlSessionStore {
             .map_err(|err| DbErr::Custom(err.to_string()))?;
         self.db.execute(backend.build(&statement)).await?;
         Ok(())
+    }
+}
+
+impl UserSessions for SqlSessionStore {
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepositoryError> {
+        sessions::Entity::delete_many()
+            .filter(sessions::Column::UserId.eq(user.to_string()))
+            .exec(&self.db)
+            .await
+            .map(|deleted| deleted.rows_affected)
+            .map_err(|err| RepositoryError::new(StoreError::new("delete user sessions", &err)))
     }
 }
 
@@ -236,3 +234,6 @@ fn into_record(id: Id, row: &sessions::Model) -> session_store::Result<Record> {
 fn backend(operation: &'static str, err: &DbErr) -> session_store::Error {
     session_store::Error::Backend(StoreError::new(operation, err).to_string())
 }
+
+#[cfg(test)]
+mod tests;

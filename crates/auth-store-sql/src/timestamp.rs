@@ -1,8 +1,10 @@
 //! How instants are written, so that they read back exactly and compare correctly on every
 //! engine.
 //!
-//! PostgreSQL and MySQL (`datetime(6)`) keep microseconds, so every instant is truncated to
-//! whole microseconds before it is written: what a caller gets back is what was stored.
+//! PostgreSQL and MySQL (`datetime(6)`) keep microseconds, the precision of every stored
+//! instant ([`auth_domain::timestamp`]). The users' times arrive at it already; a session's
+//! expiry, made by tower-sessions, is finer, so every bound instant goes through the
+//! domain's rule: what a caller gets back is what was stored, on every engine alike.
 //!
 //! MySQL gets a `DATETIME` parameter (the UTC wall clock): sqlx sends an `OffsetDateTime` as
 //! a `TIMESTAMP`, which the server turns into NULL past 2038-01-19 03:14:07 whatever the
@@ -14,30 +16,22 @@
 //! SQLite gets fixed-width text instead (`2026-11-28T12:00:05.000000Z`), which sorts
 //! chronologically and still parses as RFC 3339 when read back through the entities.
 
+use auth_domain::timestamp::truncate_to_micros;
 use sea_orm::{DbBackend, Value};
 use time::{
     format_description::BorrowedFormatItem, macros::format_description, OffsetDateTime,
     PrimitiveDateTime,
 };
 
+/// The current instant, as it will be stored.
+pub(crate) use auth_domain::timestamp::now;
+
 const SQLITE_FORMAT: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
-/// The current instant, as it will be stored.
-pub(crate) fn now() -> OffsetDateTime {
-    truncate(OffsetDateTime::now_utc())
-}
-
-/// `at` in UTC, cut to whole microseconds.
-pub(crate) fn truncate(at: OffsetDateTime) -> OffsetDateTime {
-    let utc = at.to_offset(time::UtcOffset::UTC);
-    utc.replace_nanosecond(utc.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(utc)
-}
-
-/// The value to bind for `at` on `backend`.
+/// The value to bind for `at` on `backend`: `at` in UTC, at the domain's precision.
 pub(crate) fn value(backend: DbBackend, at: OffsetDateTime) -> Value {
-    let at = truncate(at);
+    let at = truncate_to_micros(at);
     match backend {
         DbBackend::Sqlite => match at.format(SQLITE_FORMAT) {
             Ok(text) => Value::from(text),
@@ -64,10 +58,13 @@ mod tests {
     }
 
     #[test]
-    fn instants_are_cut_to_whole_microseconds_in_utc() {
+    fn a_finer_instant_is_bound_cut_to_whole_microseconds_in_utc() {
         let at = datetime!(2026-11-28 13:00:05.123_456_789 +01:00);
-        assert_eq!(truncate(at), datetime!(2026-11-28 12:00:05.123_456 UTC));
-        assert_eq!(truncate(at).offset(), time::UtcOffset::UTC);
+        assert_eq!(
+            value(DbBackend::Postgres, at),
+            Value::from(datetime!(2026-11-28 12:00:05.123_456 UTC))
+        );
+        assert_eq!(sqlite_text(at), "2026-11-28T12:00:05.123456Z");
     }
 
     #[test]

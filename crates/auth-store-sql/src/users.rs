@@ -56,7 +56,8 @@ impl SqlUserRepository {
 impl UserRepository for SqlUserRepository {
     async fn insert(&self, user: NewUser) -> Result<User, InsertUserError> {
         let backend = self.db.get_database_backend();
-        let created_at = timestamp::truncate(user.created_at);
+        // What is written is what is returned: the user at the domain's precision.
+        let user = user.into_user();
         let mut statement = Query::insert();
         statement
             .into_table(users::Entity)
@@ -72,15 +73,12 @@ impl UserRepository for SqlUserRepository {
                 user.email.as_str().into(),
                 user.username.as_str().into(),
                 user.password_hash.as_str().into(),
-                timestamp::value(backend, created_at).into(),
+                timestamp::value(backend, user.created_at).into(),
             ])
             .map_err(|err| RepositoryError::new(format!("insert user: {err}")))?;
         // The unique indexes are the only judge of "taken": a look-up first would race.
         match self.db.execute(backend.build(&statement)).await {
-            Ok(_) => Ok(User {
-                created_at,
-                ..user.into_user()
-            }),
+            Ok(_) => Ok(user),
             Err(err) => Err(match taken(&err) {
                 Some(Taken::Email) => InsertUserError::EmailTaken,
                 Some(Taken::Username) => self.username_or_email_taken(&user.email).await,

@@ -3,18 +3,16 @@
 //! Servers come from the environment (`cargo xtask test` sets it):
 //! `DATABASE_URL_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`),
 //! `DATABASE_URL_MYSQL` (default `mysql://root@127.0.0.1:3306/test`) and `MONGODB_URL`
-//! (no default). A server that cannot be reached fails the test when `CI=true`; elsewhere
-//! the test is reported loudly as not run and returns early.
+//! (no default). A server that cannot be reached fails the test: a test that did not run
+//! must never count as passed. Skipping a backend that is not there is the runner's
+//! decision, by the test's path (see [`crate::backend_tests!`]), as `cargo xtask test` does.
 
-use std::{fmt, path::PathBuf};
+use std::{fmt, future::Future, path::PathBuf};
 
 use sea_orm::{ConnectionTrait, Database};
 use url::Url;
 
-const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
-const DEFAULT_MYSQL: &str = "mysql://root@127.0.0.1:3306/test";
-
-/// A storage engine the service can run on.
+/// A storage engine the tests run on: the service's four, and this kit's in-memory stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// SQLite, in a temporary file.
@@ -25,46 +23,105 @@ pub enum Backend {
     Mysql,
     /// MongoDB (or a wire-compatible server such as SecantusDB).
     Mongodb,
+    /// The in-memory stores of [`crate::memory`]: no server, no database.
+    Memory,
 }
 
 impl Backend {
-    /// Every backend, in the order the suites run them.
-    pub const ALL: [Backend; 4] = [
+    /// Every backend, in the order the suites run them and reports list them.
+    pub const ALL: [Backend; 5] = [
         Backend::Sqlite,
         Backend::Postgres,
         Backend::Mysql,
         Backend::Mongodb,
+        Backend::Memory,
     ];
 
-    /// Short lower-case name.
+    /// Short lower-case name: the module its tests live in, and the `--backend` value.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
             Backend::Mysql => "mysql",
             Backend::Mongodb => "mongodb",
+            Backend::Memory => "memory",
         }
+    }
+
+    /// The backend of this [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|backend| backend.name() == name)
     }
 
     /// True for the engines reached through sea-orm.
     pub fn is_sql(self) -> bool {
-        self != Backend::Mongodb
+        matches!(self, Backend::Sqlite | Backend::Postgres | Backend::Mysql)
     }
 
-    /// The server to create test databases on, from the environment or the local default.
-    fn server_url(self) -> Option<String> {
-        let from_env = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
+    /// The environment variable that names the server of this backend, if it needs one.
+    pub fn env_key(self) -> Option<&'static str> {
         match self {
-            Backend::Sqlite => Some(String::new()),
-            Backend::Postgres => {
-                Some(from_env("DATABASE_URL_POSTGRES").unwrap_or_else(|| DEFAULT_POSTGRES.into()))
-            }
-            Backend::Mysql => {
-                Some(from_env("DATABASE_URL_MYSQL").unwrap_or_else(|| DEFAULT_MYSQL.into()))
-            }
-            Backend::Mongodb => from_env("MONGODB_URL"),
+            Backend::Postgres => Some("DATABASE_URL_POSTGRES"),
+            Backend::Mysql => Some("DATABASE_URL_MYSQL"),
+            Backend::Mongodb => Some("MONGODB_URL"),
+            Backend::Sqlite | Backend::Memory => None,
         }
     }
+
+    /// The server used when [`env_key`](Self::env_key) is unset: the local services of a
+    /// development machine. MongoDB has none (no server ships with Debian; `cargo xtask
+    /// test` starts one and sets `MONGODB_URL`).
+    pub fn default_server_url(self) -> Option<&'static str> {
+        match self {
+            Backend::Postgres => Some("postgres://postgres@127.0.0.1:5432/test"),
+            Backend::Mysql => Some("mysql://root@127.0.0.1:3306/test"),
+            Backend::Sqlite | Backend::Mongodb | Backend::Memory => None,
+        }
+    }
+
+    /// The server to create test databases on: from the environment, else the default.
+    pub fn server_url(self) -> Option<String> {
+        self.env_key()
+            .and_then(|key| std::env::var(key).ok())
+            .filter(|url| !url.is_empty())
+            .or_else(|| self.default_server_url().map(str::to_owned))
+    }
+}
+
+/// The backends by the names [`crate::backend_tests!`] takes, so that a misspelt backend
+/// is a compile error.
+#[allow(non_upper_case_globals)]
+#[doc(hidden)]
+pub mod by_name {
+    use super::Backend;
+
+    pub const sqlite: Backend = Backend::Sqlite;
+    pub const postgres: Backend = Backend::Postgres;
+    pub const mysql: Backend = Backend::Mysql;
+    pub const mongodb: Backend = Backend::Mongodb;
+    pub const memory: Backend = Backend::Memory;
+}
+
+/// True when running in CI (`CI=true` or `CI=1`), where no backend may be left out.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
+}
+
+/// What a test's setup hands back beside its subject, to be cleaned up after the test.
+pub trait Teardown {
+    /// Removes what the setup made.
+    fn teardown(self) -> impl Future<Output = ()> + Send;
+}
+
+impl Teardown for TestDatabase {
+    async fn teardown(self) {
+        self.drop_now().await;
+    }
+}
+
+/// Nothing to clean up: an in-memory store goes with its last clone.
+impl Teardown for () {
+    async fn teardown(self) {}
 }
 
 impl fmt::Display for Backend {
@@ -88,15 +145,29 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// A fresh, empty database on `backend`, or `None` when that backend is not available
-    /// outside CI (reported on stderr). In CI an unavailable backend panics.
-    pub async fn create(backend: Backend) -> Option<Self> {
+    /// A fresh, empty database on `backend`.
+    ///
+    /// # Panics
+    ///
+    /// When the backend's server cannot be reached: the test fails, saying why. Run the
+    /// tests with `cargo xtask test`, which provides the servers it can and reports the
+    /// tests of the others as skipped.
+    pub async fn create(backend: Backend) -> Self {
         let name = format!("auth_test_{}", uuid::Uuid::new_v4().simple());
-        let Some(server) = backend.server_url() else {
-            return not_run(
-                backend,
-                "MONGODB_URL is not set (run the tests with `cargo xtask test`)",
-            );
+        let server = match backend {
+            Backend::Sqlite => String::new(),
+            Backend::Memory => unavailable(backend, "the in-memory stores need no database"),
+            _ => backend.server_url().unwrap_or_else(|| {
+                unavailable(
+                    backend,
+                    &format!(
+                        "{} is not set",
+                        backend
+                            .env_key()
+                            .expect("a backend with a server has a key")
+                    ),
+                )
+            }),
         };
         let url = match backend {
             Backend::Sqlite => {
@@ -105,9 +176,12 @@ impl TestDatabase {
             }
             Backend::Postgres | Backend::Mysql => {
                 if let Err(error) = execute(&server, &format!("CREATE DATABASE {name}")).await {
-                    return not_run(
+                    unavailable(
                         backend,
-                        &format!("cannot create a database on {}: {error}", redact(&server)),
+                        &format!(
+                            "cannot create a database on {}: {error}",
+                            auth_domain::redact_url(&server)
+                        ),
                     );
                 }
                 let mut url = Url::parse(&server).expect("the server URL was just used to connect");
@@ -116,13 +190,14 @@ impl TestDatabase {
             }
             Backend::Mongodb => {
                 if let Err(error) = mongo_ping(&server).await {
-                    return not_run(
+                    unavailable(
                         backend,
-                        &format!("cannot reach {}: {error}", redact(&server)),
+                        &format!("cannot reach {}: {error}", auth_domain::redact_url(&server)),
                     );
                 }
                 server.clone()
             }
+            Backend::Memory => unreachable!("refused above"),
         };
         let name = match backend {
             Backend::Sqlite => std::env::temp_dir()
@@ -131,13 +206,13 @@ impl TestDatabase {
                 .to_string(),
             _ => name,
         };
-        Some(Self {
+        Self {
             backend,
             url,
             name,
             server,
             dropped: false,
-        })
+        }
     }
 
     /// The backend this database lives on.
@@ -217,6 +292,7 @@ async fn drop_database(backend: Backend, server: &str, name: &str) -> Result<(),
             client.database(name).drop().await?;
             Ok(())
         }
+        Backend::Memory => Ok(()),
     }
 }
 
@@ -240,23 +316,9 @@ async fn mongo_ping(server: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
-fn not_run(backend: Backend, why: &str) -> Option<TestDatabase> {
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    assert!(
-        !in_ci,
-        "backend {backend} is required in CI but unavailable: {why}"
-    );
-    eprintln!("\n*** NOT RUN on {backend}: {why} ***\n");
-    None
-}
-
-/// A URL with its password, if any, replaced, for messages.
-pub fn redact(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
+fn unavailable(backend: Backend, why: &str) -> ! {
+    panic!(
+        "backend {backend} is not available: {why}. `cargo xtask test` provides it, or \
+         reports its tests as skipped when it cannot (`--backend` picks the backends to run)"
+    )
 }

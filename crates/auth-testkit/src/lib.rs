@@ -1,70 +1,126 @@
 //! Test support shared by every store and by the API suite.
 //!
-//! - [`db`]: a throwaway database per test on any backend, dropped afterwards.
+//! - [`db`]: the backends, and a throwaway database per test on any of them, dropped
+//!   afterwards.
 //! - [`users`] and [`sessions`]: conformance suites that every [`auth_domain::UserRepository`]
-//!   and every `tower_sessions::SessionStore` must pass, expanded once per store with
-//!   [`user_repository_suite!`] and [`session_store_suite!`].
+//!   and every `tower_sessions::SessionStore` must pass.
+//! - [`memory`]: in-memory stores that pass those suites, for tests of the layers above
+//!   the stores that need no database.
+//! - [`backend_tests!`]: the one way a test is expanded per backend. It puts the backend
+//!   in the test's path (`postgres::logout_ends_the_session`), so that a runner can tell
+//!   a backend's tests apart and skip them, by name, when the backend is not available:
+//!   `cargo xtask test` does so with a nextest filter and reports them as skipped. A test
+//!   never decides by itself to pass without running.
 //!
 //! ```text
-//! async fn sqlite_repo() -> Option<(SqlUserRepository, TestDatabase)> { ... }
-//! auth_testkit::user_repository_suite!(sqlite_repo);
+//! auth_testkit::backend_tests! {
+//!     backends: [sqlite, postgres, mysql],
+//!     setup: crate::support::repository,      // async fn(Backend) -> (Subject, impl Teardown)
+//!     tests: { auth_testkit::users => [a_user_reads_back_exactly_as_inserted] },
+//! }
+//! auth_testkit::backend_tests! {
+//!     backends: [sqlite, postgres, mysql, mongodb],
+//!     tests: { crate::contract => [the_recipes_manual_test_passes] },   // async fn(Backend)
+//! }
 //! ```
 
 pub mod db;
+pub mod memory;
 pub mod sessions;
 pub mod users;
 
-/// Expands to one `#[tokio::test]` per user-repository behaviour, each on a fresh store made
-/// by `$make: async fn() -> Option<(impl UserRepository, TestDatabase)>` (None: the backend
-/// is not available here, which [`db::TestDatabase::create`] has already reported).
+pub use db::{Backend, Teardown, TestDatabase};
+
+/// Expands each listed test once per backend, as `<backend>::<test>`, each a
+/// `#[tokio::test]` on a multi-threaded runtime.
+///
+/// - Without `setup`, each test is an `async fn(Backend)` that makes what it needs.
+/// - With `setup: path`, each test is an `async fn(Subject)`, handed what
+///   `path(backend).await` returns first (`(Subject, impl Teardown)`); the second value is
+///   torn down after the test.
+///
+/// `tests` maps modules to the names of their tests: `{ crate::contract => [a, b], .. }`.
+/// Backends are the lower-case names of [`Backend`]'s variants.
+#[macro_export]
+macro_rules! backend_tests {
+    (backends: [$($backend:ident),+ $(,)?], setup: $setup:path, tests: $tests:tt $(,)?) => {
+        $( $crate::backend_tests!(@backend $backend, ($setup), $tests); )+
+    };
+    (backends: [$($backend:ident),+ $(,)?], tests: $tests:tt $(,)?) => {
+        $( $crate::backend_tests!(@backend $backend, (), $tests); )+
+    };
+    (@backend $backend:ident, $setup:tt, { $($module:path => [$($test:ident),+ $(,)?]),+ $(,)? }) => {
+        mod $backend {
+            $($(
+                $crate::backend_tests!(@test $backend, $setup, $module, $test);
+            )+)+
+        }
+    };
+    (@test $backend:ident, ($setup:path), $module:path, $test:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            use $module as suite;
+            let (subject, scratch) = $setup($crate::db::by_name::$backend).await;
+            suite::$test(subject).await;
+            $crate::Teardown::teardown(scratch).await;
+        }
+    };
+    (@test $backend:ident, (), $module:path, $test:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            use $module as suite;
+            suite::$test($crate::db::by_name::$backend).await;
+        }
+    };
+}
+
+/// The behaviours every [`auth_domain::UserRepository`] must have, as `backend_tests!`
+/// expands them: `user_repository_suite!(backends: [..], setup: path)`.
 #[macro_export]
 macro_rules! user_repository_suite {
-    ($make:path) => {
-        $crate::__suite!($make, $crate::users;
-            a_user_reads_back_exactly_as_inserted,
-            lookups_of_unknown_users_find_nothing,
-            a_second_user_with_the_same_email_is_refused,
-            a_second_user_with_the_same_username_is_refused,
-            a_refused_insert_stores_nothing,
-            usernames_differing_only_in_accents_or_case_folding_are_distinct,
-            replacing_a_password_hash_is_compare_and_set,
-            concurrent_registrations_of_one_email_store_exactly_one,
-        );
+    (backends: $backends:tt, setup: $setup:path $(,)?) => {
+        $crate::backend_tests! {
+            backends: $backends,
+            setup: $setup,
+            tests: { $crate::users => [
+                a_user_reads_back_exactly_as_inserted,
+                lookups_of_unknown_users_find_nothing,
+                a_second_user_with_the_same_email_is_refused,
+                a_second_user_with_the_same_username_is_refused,
+                a_refused_insert_stores_nothing,
+                usernames_differing_only_in_accents_or_case_folding_are_distinct,
+                replacing_a_password_hash_is_compare_and_set,
+                concurrent_registrations_of_one_email_store_exactly_one,
+                replacing_a_hash_with_itself_still_counts_as_replaced,
+                emails_are_compared_exactly_not_by_collation,
+                a_taken_email_is_reported_even_when_the_default_username_collides_too,
+                a_colliding_user_id_is_an_unexpected_error_not_a_taken_field,
+                created_at_reads_back_to_the_microsecond,
+            ] },
+        }
     };
 }
 
-/// Expands to one `#[tokio::test]` per session-store behaviour, each on a fresh store made
-/// by `$make: async fn() -> Option<(impl SessionStore, TestDatabase)>`.
+/// The behaviours every session store must have, as `backend_tests!` expands them:
+/// `session_store_suite!(backends: [..], setup: path)`.
 #[macro_export]
 macro_rules! session_store_suite {
-    ($make:path) => {
-        $crate::__suite!($make, $crate::sessions;
-            a_created_session_loads_back,
-            an_unknown_session_loads_nothing,
-            create_never_overwrites_an_existing_session,
-            save_updates_an_existing_session,
-            save_never_brings_back_a_deleted_session,
-            an_expired_session_never_loads,
-            delete_removes_the_session,
-            sessions_of_different_ids_do_not_mix,
-        );
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __suite {
-    ($make:path, $module:path; $($name:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let Some((subject, database)) = $make().await else { return };
-                {
-                    use $module as suite;
-                    suite::$name(subject).await;
-                }
-                database.drop_now().await;
-            }
-        )+
+    (backends: $backends:tt, setup: $setup:path $(,)?) => {
+        $crate::backend_tests! {
+            backends: $backends,
+            setup: $setup,
+            tests: { $crate::sessions => [
+                a_created_session_loads_back,
+                an_unknown_session_loads_nothing,
+                create_never_overwrites_an_existing_session,
+                save_updates_an_existing_session,
+                save_never_brings_back_a_deleted_session,
+                an_expired_session_never_loads,
+                delete_removes_the_session,
+                sessions_of_different_ids_do_not_mix,
+                deleting_a_users_sessions_leaves_everyone_elses,
+                any_data_reads_back_unchanged,
+            ] },
+        }
     };
 }

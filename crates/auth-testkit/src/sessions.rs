@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use auth_domain::{UserId, UserSessions};
 use time::{Duration, OffsetDateTime};
 use tower_sessions::{
     session::{Id, Record},
@@ -10,10 +11,15 @@ use tower_sessions::{
 
 /// A record expiring in an hour, holding a logged-in user as the login manager writes it.
 pub fn record() -> Record {
+    logged_in_as(UserId::generate())
+}
+
+/// A record expiring in an hour, with `user` logged in on it.
+pub fn logged_in_as(user: UserId) -> Record {
     let mut data = HashMap::new();
     data.insert(
         auth_domain::session::USER_DATA_KEY.to_owned(),
-        serde_json::json!({"user_id": auth_domain::UserId::generate().to_string(), "auth_hash": [1, 2, 3]}),
+        serde_json::json!({"user_id": user.to_string(), "auth_hash": [1, 2, 3]}),
     );
     data.insert("counter".to_owned(), serde_json::json!(1));
     Record {
@@ -146,4 +152,49 @@ pub async fn sessions_of_different_ids_do_not_mix(store: impl SessionStore) {
     store.delete(&a.id).await.expect("delete works");
     assert_eq!(load(&store, &a.id).await, None);
     assert_same_record(&load(&store, &b.id).await.expect("b survives"), &b);
+}
+
+/// Ending a user's sessions ends theirs only: another user's and an anonymous session stay.
+pub async fn deleting_a_users_sessions_leaves_everyone_elses(
+    store: impl SessionStore + UserSessions,
+) {
+    let (ada, grace) = (UserId::generate(), UserId::generate());
+    let mut anonymous = record();
+    anonymous.data.remove(auth_domain::session::USER_DATA_KEY);
+    let mut records = [
+        logged_in_as(ada),
+        logged_in_as(ada),
+        logged_in_as(grace),
+        anonymous,
+    ];
+    for record in &mut records {
+        create(&store, record).await;
+    }
+
+    let deleted = store.delete_user_sessions(ada).await.expect("delete works");
+    assert_eq!(deleted, 2);
+    let [first, second, others @ ..] = &records;
+    for gone in [first, second] {
+        assert_eq!(load(&store, &gone.id).await, None);
+    }
+    for kept in others {
+        assert_same_record(&load(&store, &kept.id).await.expect("kept"), kept);
+    }
+    let again = store.delete_user_sessions(ada).await.expect("delete works");
+    assert_eq!(again, 0, "nothing is left to delete");
+}
+
+/// Session data is the application's: keys that BSON or SQL would treat specially (`$`,
+/// dots, NUL) and any JSON value read back unchanged.
+pub async fn any_data_reads_back_unchanged(store: impl SessionStore) {
+    let mut record = Record {
+        data: HashMap::from([
+            ("$set".to_owned(), serde_json::json!({ "a.b": 1 })),
+            ("dotted.key".to_owned(), serde_json::json!(["x", null, 2.5])),
+            ("\u{0}nul".to_owned(), serde_json::json!("é'\"; --")),
+        ]),
+        ..record()
+    };
+    create(&store, &mut record).await;
+    assert_same_record(&load(&store, &record.id).await.expect("exists"), &record);
 }

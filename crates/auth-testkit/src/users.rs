@@ -167,6 +167,71 @@ pub async fn replacing_a_password_hash_is_compare_and_set(repo: impl UserReposit
         .expect("update works"));
 }
 
+/// Compare-and-set answers whether the hash matched, not whether a byte changed (MySQL's
+/// "rows affected" counts changed rows only, which would say no here).
+pub async fn replacing_a_hash_with_itself_still_counts_as_replaced(repo: impl UserRepository) {
+    let user = insert(&repo, new_user("ada@example.com", "ada_l")).await;
+    let replaced = repo
+        .replace_password_hash(user.id, &user.password_hash, &user.password_hash)
+        .await
+        .expect("update works");
+    assert!(replaced);
+}
+
+/// The app lower-cases emails, so this never happens through it; but if two spellings did
+/// reach the store, they must be two values, whatever the engine's default collation.
+pub async fn emails_are_compared_exactly_not_by_collation(repo: impl UserRepository) {
+    let mut upper = new_user("ada@example.com", "ada_upper");
+    upper.email = Email::from_trusted("Ada@example.com".into());
+    insert(&repo, upper).await;
+    let lower = insert(&repo, new_user("ada@example.com", "ada_lower")).await;
+    let mut accented = new_user("ada@example.com", "ada_accent");
+    accented.email = Email::from_trusted("adá@example.com".into());
+    insert(&repo, accented).await;
+
+    let found = repo
+        .find_by_email(&Email::parse("ada@example.com").expect("valid"))
+        .await
+        .expect("lookup works")
+        .expect("found");
+    assert_eq!(found.id, lower.id, "the lookup is exact too");
+}
+
+/// With the default username (the email), a second registration of one email collides on
+/// both unique indexes; what the user must hear about is the email.
+pub async fn a_taken_email_is_reported_even_when_the_default_username_collides_too(
+    repo: impl UserRepository,
+) {
+    insert(&repo, new_user_with_default_username("ada@example.com")).await;
+    let result = repo
+        .insert(new_user_with_default_username("ada@example.com"))
+        .await;
+    assert!(
+        matches!(result, Err(InsertUserError::EmailTaken)),
+        "{result:?}"
+    );
+}
+
+/// Only the email and username indexes mean "taken"; any other violation (an id generated
+/// twice) is a failure, not something to tell a user.
+pub async fn a_colliding_user_id_is_an_unexpected_error_not_a_taken_field(
+    repo: impl UserRepository,
+) {
+    let first = insert(&repo, new_user("ada@example.com", "ada_l")).await;
+    let mut same_id = new_user("grace@example.com", "grace_h");
+    same_id.id = first.id;
+    let result = repo.insert(same_id).await;
+    assert!(
+        matches!(result, Err(InsertUserError::Unexpected(_))),
+        "{result:?}"
+    );
+    let found = repo.find_by_id(first.id).await.expect("lookup works");
+    assert_eq!(
+        found.as_ref().map(|user| user.email.as_str()),
+        Some("ada@example.com")
+    );
+}
+
 /// Twenty registrations racing for one email: exactly one wins, the others are told why,
 /// and nobody sees a storage error (SQLite's "database is locked" included).
 pub async fn concurrent_registrations_of_one_email_store_exactly_one(repo: impl UserRepository) {
@@ -187,4 +252,22 @@ pub async fn concurrent_registrations_of_one_email_store_exactly_one(repo: impl 
         }
     }
     assert_eq!(stored, 1);
+}
+
+/// Every store keeps the domain's precision, microseconds: what was inserted reads back
+/// exactly, and a finer time is cut the same way everywhere.
+pub async fn created_at_reads_back_to_the_microsecond(repo: impl UserRepository) {
+    let mut user = new_user("ada@example.com", "ada_l");
+    user.created_at = time::macros::datetime!(2040-02-29 23:59:59.999_999_999 +02:00);
+    let stored = insert(&repo, user.clone()).await;
+    assert_eq!(
+        stored.created_at,
+        time::macros::datetime!(2040-02-29 21:59:59.999_999 UTC)
+    );
+    let found = repo
+        .find_by_id(user.id)
+        .await
+        .expect("lookup works")
+        .expect("found");
+    assert_eq!(found, stored, "insert returns the user exactly as stored");
 }

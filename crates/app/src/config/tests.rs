@@ -38,8 +38,14 @@ fn with_nothing_configured_the_defaults_apply() {
         assert_eq!(config.database_url, "sqlite://database.db?mode=rwc");
         assert_eq!(config.mongodb_url, "mongodb://127.0.0.1:27017");
         assert_eq!(config.mongodb_db, "auth");
-        assert_eq!(config.mongodb_users_collection, "users");
-        assert_eq!(config.mongodb_sessions_collection, "sessions");
+        assert_eq!(
+            config.mongodb_users_collection,
+            auth_store_mongo::DEFAULT_USERS_COLLECTION
+        );
+        assert_eq!(
+            config.mongodb_sessions_collection,
+            auth_store_mongo::DEFAULT_SESSIONS_COLLECTION
+        );
         assert_eq!(config.host, "127.0.0.1");
         assert_eq!(config.port, 5000);
         assert_eq!(config.debug, cfg!(debug_assertions));

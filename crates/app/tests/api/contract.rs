@@ -1,16 +1,14 @@
 //! Each row of the HTTP contract table of DESIGN.md.
 
-use auth_testkit::db::Backend;
+use auth_testkit::Backend;
 use reqwest::{header, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{assert_error, json_body, session_cookie, TestApp, PASSWORD};
 
 /// The Flask recipe's manual test, step by step.
-pub async fn the_recipes_manual_test_passes(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn the_recipes_manual_test_passes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
 
     let root = app.get("/").await;
     assert_eq!(root.status(), StatusCode::OK);
@@ -58,10 +56,8 @@ pub async fn the_recipes_manual_test_passes(backend: Backend) {
     app.stop().await;
 }
 
-pub async fn registration_answers_201_with_the_user_and_does_not_log_in(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn registration_answers_201_with_the_user_and_does_not_log_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
 
     let response = app.register("  Ada@Example.COM ", PASSWORD, None).await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -101,10 +97,8 @@ pub async fn registration_answers_201_with_the_user_and_does_not_log_in(backend:
     app.stop().await;
 }
 
-pub async fn login_accepts_the_username_or_the_email_in_any_case(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn login_accepts_the_username_or_the_email_in_any_case(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let response = app
         .register("grace@example.com", PASSWORD, Some("Grace_H"))
         .await;
@@ -124,10 +118,8 @@ pub async fn login_accepts_the_username_or_the_email_in_any_case(backend: Backen
     app.stop().await;
 }
 
-pub async fn a_taken_email_or_username_is_409(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn a_taken_email_or_username_is_409(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     assert_eq!(
         app.register("ada@example.com", PASSWORD, Some("ada_l"))
             .await
@@ -172,10 +164,8 @@ pub async fn a_taken_email_or_username_is_409(backend: Backend) {
     app.stop().await;
 }
 
-pub async fn invalid_fields_are_400_with_per_field_errors(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn invalid_fields_are_400_with_per_field_errors(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let cases = [
         (
             json!({"email": "not-an-email", "password": PASSWORD}),
@@ -223,10 +213,8 @@ pub async fn invalid_fields_are_400_with_per_field_errors(backend: Backend) {
     app.stop().await;
 }
 
-pub async fn wrong_password_and_unknown_user_get_the_same_401(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn wrong_password_and_unknown_user_get_the_same_401(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     app.register_user("ada@example.com").await;
 
     let wrong = app.login("ada@example.com", "not-the-password").await;
@@ -252,18 +240,14 @@ pub async fn wrong_password_and_unknown_user_get_the_same_401(backend: Backend) 
     app.stop().await;
 }
 
-pub async fn logout_without_a_session_is_401(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn logout_without_a_session_is_401(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     assert_error(app.logout().await, StatusCode::UNAUTHORIZED, None).await;
     app.stop().await;
 }
 
-pub async fn unknown_paths_and_wrong_methods_are_404_json(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn unknown_paths_and_wrong_methods_are_404_json(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     for path in ["/nope", "/v1/auth", "/v1/auth/login/extra", "/profile/"] {
         assert_error(
             app.get(path).await,
@@ -293,10 +277,8 @@ pub async fn unknown_paths_and_wrong_methods_are_404_json(backend: Backend) {
     app.stop().await;
 }
 
-pub async fn security_headers_are_on_every_response(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn security_headers_are_on_every_response(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let header_of = |response: &reqwest::Response, name: header::HeaderName| {
         response
             .headers()
@@ -334,10 +316,8 @@ pub async fn security_headers_are_on_every_response(backend: Backend) {
     app.stop().await;
 }
 
-pub async fn concurrent_registrations_of_one_email_give_exactly_one_201(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn concurrent_registrations_of_one_email_give_exactly_one_201(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let app = std::sync::Arc::new(app);
     let attempts = (0..20).map(|i| {
         let app = std::sync::Arc::clone(&app);

@@ -3,19 +3,20 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use auth_testkit::db::{Backend, TestDatabase};
+use auth_testkit::{Backend, TestDatabase};
 use figment::Figment;
 use reqwest::{header, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 /// A 64-byte key, as `SECRET_KEY` must be at least.
-pub const SECRET_KEY: &str = "test-secret-key-test-secret-key-test-secret-key-test-secret-key!";
-pub const PASSWORD: &str = "velvet-otter-harbour";
+pub(crate) const SECRET_KEY: &str =
+    "test-secret-key-test-secret-key-test-secret-key-test-secret-key!";
+pub(crate) const PASSWORD: &str = "velvet-otter-harbour";
 
 /// Settings a test may change; everything else is the service's default.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     pub session_lifetime_secs: u64,
     pub secure_cookie: bool,
 }
@@ -30,7 +31,7 @@ impl Default for Options {
 }
 
 /// The service, running in this process on its own database.
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub address: SocketAddr,
     /// A client with a cookie jar, like a browser.
     pub client: reqwest::Client,
@@ -40,14 +41,13 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// The service on a fresh database of `backend`, or None when the backend is not
-    /// available here (already reported loudly by the test kit).
-    pub async fn spawn(backend: Backend) -> Option<Self> {
+    /// The service on a fresh database of `backend`.
+    pub(crate) async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, Options::default()).await
     }
 
-    pub async fn spawn_with(backend: Backend, options: Options) -> Option<Self> {
-        let database = TestDatabase::create(backend).await?;
+    pub(crate) async fn spawn_with(backend: Backend, options: Options) -> Self {
+        let database = TestDatabase::create(backend).await;
         let config = app::Config::from_figment(figment(&database, &options))
             .expect("the test configuration is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -66,7 +66,7 @@ impl TestApp {
             server,
         };
         app.wait_until_ready().await;
-        Some(app)
+        app
     }
 
     async fn wait_until_ready(&self) {
@@ -84,7 +84,7 @@ impl TestApp {
     }
 
     /// Stops the server (letting in-flight requests finish) and drops the database.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.shutdown.send(());
         self.server
             .await
@@ -93,11 +93,11 @@ impl TestApp {
         self.database.drop_now().await;
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
     }
 
-    pub async fn get(&self, path: &str) -> Response {
+    pub(crate) async fn get(&self, path: &str) -> Response {
         self.client
             .get(self.url(path))
             .send()
@@ -105,7 +105,7 @@ impl TestApp {
             .expect("request sent")
     }
 
-    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))
             .json(body)
@@ -114,7 +114,12 @@ impl TestApp {
             .expect("request sent")
     }
 
-    pub async fn register(&self, email: &str, password: &str, username: Option<&str>) -> Response {
+    pub(crate) async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        username: Option<&str>,
+    ) -> Response {
         let mut body = json!({"email": email, "password": password});
         if let Some(username) = username {
             body["username"] = json!(username);
@@ -122,7 +127,7 @@ impl TestApp {
         self.post_json("/v1/auth/register", &body).await
     }
 
-    pub async fn login(&self, email_or_username: &str, password: &str) -> Response {
+    pub(crate) async fn login(&self, email_or_username: &str, password: &str) -> Response {
         self.post_json(
             "/v1/auth/login",
             &json!({"email_or_username": email_or_username, "password": password}),
@@ -130,7 +135,7 @@ impl TestApp {
         .await
     }
 
-    pub async fn logout(&self) -> Response {
+    pub(crate) async fn logout(&self) -> Response {
         self.client
             .post(self.url("/v1/auth/logout"))
             .send()
@@ -139,7 +144,7 @@ impl TestApp {
     }
 
     /// Registers `email` with [`PASSWORD`] and the default username, expecting a 201.
-    pub async fn register_user(&self, email: &str) {
+    pub(crate) async fn register_user(&self, email: &str) {
         let response = self.register(email, PASSWORD, None).await;
         assert_eq!(
             response.status(),
@@ -150,7 +155,7 @@ impl TestApp {
 
     /// Registers `email` with [`PASSWORD`] and logs in; returns the session cookie pair
     /// (`session=...`) as sent by the server.
-    pub async fn register_and_login(&self, email: &str) -> String {
+    pub(crate) async fn register_and_login(&self, email: &str) -> String {
         self.register_user(email).await;
         let response = self.login(email, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -158,7 +163,7 @@ impl TestApp {
     }
 
     /// GET `path` with exactly this Cookie header and no jar.
-    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> Response {
+    pub(crate) async fn get_with_cookie(&self, path: &str, cookie: &str) -> Response {
         reqwest::Client::new()
             .get(self.url(path))
             .header(header::COOKIE, cookie)
@@ -193,7 +198,7 @@ fn figment(database: &TestDatabase, options: &Options) -> Figment {
     }
 }
 
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .build()
@@ -201,12 +206,12 @@ pub fn client() -> reqwest::Client {
 }
 
 /// The `session=...` pair of the response's session Set-Cookie, if any.
-pub fn session_cookie(response: &Response) -> Option<String> {
+pub(crate) fn session_cookie(response: &Response) -> Option<String> {
     set_cookie(response).map(|c| c.split(';').next().unwrap_or_default().trim().to_owned())
 }
 
 /// The whole session Set-Cookie header of the response, if any.
-pub fn set_cookie(response: &Response) -> Option<String> {
+pub(crate) fn set_cookie(response: &Response) -> Option<String> {
     response
         .headers()
         .get_all(header::SET_COOKIE)
@@ -217,7 +222,7 @@ pub fn set_cookie(response: &Response) -> Option<String> {
 }
 
 /// The JSON body, checking the content type on the way.
-pub async fn json_body(response: Response) -> Value {
+pub(crate) async fn json_body(response: Response) -> Value {
     let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -233,7 +238,11 @@ pub async fn json_body(response: Response) -> Value {
 }
 
 /// Asserts the status and the `message` of an error response, returning the body.
-pub async fn assert_error(response: Response, status: StatusCode, message: Option<&str>) -> Value {
+pub(crate) async fn assert_error(
+    response: Response,
+    status: StatusCode,
+    message: Option<&str>,
+) -> Value {
     assert_eq!(response.status(), status);
     let body = json_body(response).await;
     let actual = body["message"].as_str().expect("an error has a message");

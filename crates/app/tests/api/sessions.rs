@@ -2,19 +2,17 @@
 
 use std::time::Duration;
 
-use auth_testkit::db::Backend;
+use auth_testkit::Backend;
 use reqwest::StatusCode;
 
 use crate::helpers::{assert_error, session_cookie, set_cookie, Options, TestApp, PASSWORD};
 
-pub async fn the_cookie_is_signed_http_only_lax_and_lives_as_configured(backend: Backend) {
+pub(crate) async fn the_cookie_is_signed_http_only_lax_and_lives_as_configured(backend: Backend) {
     let options = Options {
         session_lifetime_secs: 7200,
         ..Options::default()
     };
-    let Some(app) = TestApp::spawn_with(backend, options).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, options).await;
     app.register_user("ada@example.com").await;
     let login = app.login("ada@example.com", PASSWORD).await;
     let cookie = set_cookie(&login).expect("login sets the session cookie");
@@ -36,14 +34,12 @@ pub async fn the_cookie_is_signed_http_only_lax_and_lives_as_configured(backend:
     app.stop().await;
 }
 
-pub async fn the_cookie_is_secure_when_configured(backend: Backend) {
+pub(crate) async fn the_cookie_is_secure_when_configured(backend: Backend) {
     let options = Options {
         secure_cookie: true,
         ..Options::default()
     };
-    let Some(app) = TestApp::spawn_with(backend, options).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, options).await;
     app.register_user("ada@example.com").await;
     let cookie = set_cookie(&app.login("ada@example.com", PASSWORD).await).expect("a cookie");
     assert!(
@@ -55,10 +51,8 @@ pub async fn the_cookie_is_secure_when_configured(backend: Backend) {
     app.stop().await;
 }
 
-pub async fn every_login_issues_a_fresh_session_id(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn every_login_issues_a_fresh_session_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let first = app.register_and_login("ada@example.com").await;
     app.register_user("grace@example.com").await;
 
@@ -89,10 +83,8 @@ pub async fn every_login_issues_a_fresh_session_id(backend: Backend) {
     app.stop().await;
 }
 
-pub async fn a_cookie_replayed_after_logout_is_401(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn a_cookie_replayed_after_logout_is_401(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let cookie = app.register_and_login("ada@example.com").await;
     assert_eq!(
         app.get_with_cookie("/profile", &cookie).await.status(),
@@ -119,10 +111,8 @@ pub async fn a_cookie_replayed_after_logout_is_401(backend: Backend) {
     app.stop().await;
 }
 
-pub async fn a_tampered_or_forged_cookie_is_401(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn a_tampered_or_forged_cookie_is_401(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let cookie = app.register_and_login("ada@example.com").await;
     let value = cookie.strip_prefix("session=").expect("the session cookie");
 
@@ -158,10 +148,8 @@ pub async fn a_tampered_or_forged_cookie_is_401(backend: Backend) {
 
 /// A proxy for "no write per request": the store is written only when the cookie is
 /// re-sent, and a session well within its lifetime is not.
-pub async fn a_steady_authenticated_request_sends_no_cookie(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+pub(crate) async fn a_steady_authenticated_request_sends_no_cookie(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     app.register_and_login("ada@example.com").await;
     for _ in 0..5 {
         let profile = app.get("/profile").await;
@@ -177,14 +165,12 @@ pub async fn a_steady_authenticated_request_sends_no_cookie(backend: Backend) {
 
 /// With a 3-second lifetime, a session used every second stays alive for 10 seconds, and
 /// dies 4 seconds after its last use.
-pub async fn a_used_session_rolls_and_an_idle_one_dies(backend: Backend) {
+pub(crate) async fn a_used_session_rolls_and_an_idle_one_dies(backend: Backend) {
     let options = Options {
         session_lifetime_secs: 3,
         ..Options::default()
     };
-    let Some(app) = TestApp::spawn_with(backend, options).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, options).await;
     let mut cookie = app.register_and_login("ada@example.com").await;
     let mut renewals = 0;
     for second in 1..=10 {

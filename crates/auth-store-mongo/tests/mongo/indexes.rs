@@ -7,7 +7,7 @@ use bson::{doc, Document};
 use futures::TryStreamExt;
 use mongodb::{options::IndexOptions, Database, IndexModel};
 
-use crate::common::{self, SESSIONS, USERS};
+use crate::common::{SESSIONS, USERS};
 
 async fn indexes_of(db: &Database, collection: &str) -> BTreeMap<String, IndexModel> {
     db.collection::<Document>(collection)
@@ -33,11 +33,9 @@ fn options(model: &IndexModel) -> &IndexOptions {
     model.options.as_ref().expect("listed indexes have options")
 }
 
-#[tokio::test]
-async fn ensure_indexes_can_run_again_and_declares_what_the_adapters_rely_on() {
-    let Some((db, test_database)) = common::database().await else {
-        return;
-    };
+pub(crate) async fn ensure_indexes_can_run_again_and_declares_what_the_adapters_rely_on(
+    db: Database,
+) {
     ensure_indexes(&db, USERS, SESSIONS)
         .await
         .expect("a second run changes nothing and succeeds");
@@ -62,15 +60,11 @@ async fn ensure_indexes_can_run_again_and_declares_what_the_adapters_rely_on() {
         Some(Duration::ZERO),
         "each session must expire at its own expires_at"
     );
-
-    test_database.drop_now().await;
 }
 
-#[tokio::test]
-async fn an_index_of_the_same_name_with_other_options_is_reported_with_its_collection() {
-    let Some((db, test_database)) = common::bare_database().await else {
-        return;
-    };
+pub(crate) async fn an_index_of_the_same_name_with_other_options_is_reported_with_its_collection(
+    db: Database,
+) {
     db.collection::<Document>(USERS)
         .create_index(
             IndexModel::builder()
@@ -85,6 +79,4 @@ async fn an_index_of_the_same_name_with_other_options_is_reported_with_its_colle
         .await
         .expect_err("a non-unique index cannot pass for the unique one");
     assert_eq!(error.collection(), USERS);
-
-    test_database.drop_now().await;
 }

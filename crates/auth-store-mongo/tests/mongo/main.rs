@@ -2,8 +2,53 @@
 //! SecantusDB when none is given). Every test gets a database of its own, dropped after.
 
 mod common;
-mod conformance;
 mod connection;
 mod indexes;
 mod sessions;
 mod users;
+
+mod user_repository {
+    auth_testkit::user_repository_suite!(
+        backends: [mongodb],
+        setup: crate::common::user_repository,
+    );
+}
+
+mod session_store {
+    auth_testkit::session_store_suite!(
+        backends: [mongodb],
+        setup: crate::common::session_store,
+    );
+}
+
+mod indexed {
+    auth_testkit::backend_tests! {
+        backends: [mongodb],
+        setup: crate::common::database,
+        tests: {
+            crate::users => [
+                a_users_created_at_is_stored_as_microseconds_since_the_epoch,
+                an_operator_object_given_as_an_email_or_username_matches_nothing,
+                a_corrupt_user_document_is_a_storage_error_that_quotes_no_hash,
+            ],
+            crate::sessions => [
+                the_stored_document_holds_a_hashed_key_the_json_data_and_indexed_fields,
+                undecodable_stored_data_is_an_error_that_quotes_neither_id_nor_data,
+            ],
+            crate::indexes => [ensure_indexes_can_run_again_and_declares_what_the_adapters_rely_on],
+        },
+    }
+}
+
+mod without_indexes {
+    auth_testkit::backend_tests! {
+        backends: [mongodb],
+        setup: crate::common::bare_database,
+        tests: {
+            crate::users => [duplicates_under_indexes_made_by_hand_are_still_told_apart],
+            crate::indexes => [
+                an_index_of_the_same_name_with_other_options_is_reported_with_its_collection,
+            ],
+        },
+    }
+}

@@ -11,7 +11,7 @@ use tower_sessions::{
     session_store, SessionStore,
 };
 
-use crate::common::{self, SESSIONS};
+use crate::common::SESSIONS;
 
 fn raw(db: &Database) -> Collection<Document> {
     db.collection(SESSIONS)
@@ -31,11 +31,9 @@ fn logged_in(user: UserId) -> HashMap<String, serde_json::Value> {
     )])
 }
 
-#[tokio::test]
-async fn the_stored_document_holds_a_hashed_key_the_json_data_and_indexed_fields() {
-    let Some((db, test_database)) = common::database().await else {
-        return;
-    };
+pub(crate) async fn the_stored_document_holds_a_hashed_key_the_json_data_and_indexed_fields(
+    db: Database,
+) {
     let store = MongoSessionStore::new(&db, SESSIONS);
     let user = UserId::generate();
     let mut record = Record {
@@ -67,163 +65,11 @@ async fn the_stored_document_holds_a_hashed_key_the_json_data_and_indexed_fields
     assert_eq!(saved.get("user_id"), Some(&Bson::Null));
     assert_eq!(saved.get_datetime("created_at"), Ok(created_at));
     assert!(*saved.get_datetime("last_seen_at").expect("a date") >= *first_seen);
-
-    test_database.drop_now().await;
 }
 
-#[tokio::test]
-async fn data_keys_bson_would_refuse_and_the_exact_expiry_read_back_unchanged() {
-    let Some((store, test_database)) = common::session_store().await else {
-        return;
-    };
-    let mut record = Record {
-        data: HashMap::from([
-            ("$set".to_owned(), serde_json::json!({ "a.b": 1 })),
-            ("dotted.key".to_owned(), serde_json::json!(["x", null, 2.5])),
-            ("\u{0}nul".to_owned(), serde_json::json!("é")),
-        ]),
-        expiry_date: OffsetDateTime::now_utc() + Duration::hours(1),
-        ..record()
-    };
-    store.create(&mut record).await.expect("create works");
-    let loaded = store.load(&record.id).await.expect("load works");
-    assert_eq!(loaded, Some(record));
-
-    test_database.drop_now().await;
-}
-
-#[tokio::test]
-async fn load_ignores_an_expired_document_the_ttl_monitor_has_not_purged_yet() {
-    let Some((db, test_database)) = common::database().await else {
-        return;
-    };
-    let store = MongoSessionStore::new(&db, SESSIONS);
-    let mut record = Record {
-        expiry_date: OffsetDateTime::now_utc() - Duration::seconds(5),
-        ..record()
-    };
-    store.create(&mut record).await.expect("create works");
-    assert!(
-        raw_document(&db, &record.id).await.is_some(),
-        "still stored: purging is lazy"
-    );
-    assert_eq!(store.load(&record.id).await.expect("load works"), None);
-
-    test_database.drop_now().await;
-}
-
-#[tokio::test]
-async fn save_after_delete_does_not_resurrect_the_session() {
-    let Some((db, test_database)) = common::database().await else {
-        return;
-    };
-    let store = MongoSessionStore::new(&db, SESSIONS);
-    let mut record = record();
-    store.create(&mut record).await.expect("create works");
-    store.delete(&record.id).await.expect("delete works");
-    store
-        .save(&record)
-        .await
-        .expect("saving a deleted session is not an error");
-    assert_eq!(raw_document(&db, &record.id).await, None);
-    assert_eq!(
-        raw(&db)
-            .count_documents(doc! {})
-            .await
-            .expect("count works"),
-        0
-    );
-
-    test_database.drop_now().await;
-}
-
-#[tokio::test]
-async fn create_never_overwrites_a_document_already_under_its_key() {
-    let Some((db, test_database)) = common::database().await else {
-        return;
-    };
-    let store = MongoSessionStore::new(&db, SESSIONS);
-    let taken = Id::default();
-    let theirs = doc! {
-        "_id": session::storage_key(&taken.to_string()),
-        "data": r#"{"owner":"someone else"}"#,
-        "user_id": Bson::Null,
-        "created_at": bson::DateTime::now(),
-        "last_seen_at": bson::DateTime::now(),
-        "expires_at": bson::DateTime::from_time_0_3(OffsetDateTime::now_utc() + Duration::hours(1)),
-    };
-    raw(&db)
-        .insert_one(theirs.clone())
-        .await
-        .expect("raw insert works");
-
-    let mut record = Record {
-        id: taken,
-        ..record()
-    };
-    store.create(&mut record).await.expect("create works");
-    assert_ne!(record.id, taken, "a colliding create moves to a fresh id");
-    assert_eq!(raw_document(&db, &taken).await, Some(theirs));
-    assert_eq!(
-        store.load(&record.id).await.expect("load works"),
-        Some(record)
-    );
-
-    test_database.drop_now().await;
-}
-
-#[tokio::test]
-async fn deleting_a_users_sessions_leaves_everyone_elses() {
-    let Some((store, test_database)) = common::session_store().await else {
-        return;
-    };
-    let (ada, grace) = (UserId::generate(), UserId::generate());
-    let mut records = [
-        Record {
-            data: logged_in(ada),
-            ..record()
-        },
-        Record {
-            data: logged_in(ada),
-            ..record()
-        },
-        Record {
-            data: logged_in(grace),
-            ..record()
-        },
-        Record {
-            data: HashMap::new(),
-            ..record()
-        },
-    ];
-    for record in &mut records {
-        store.create(record).await.expect("create works");
-    }
-
-    assert_eq!(
-        store.delete_user_sessions(ada).await.expect("delete works"),
-        2
-    );
-    let [first, second, others @ ..] = &records;
-    for gone in [first, second] {
-        assert_eq!(store.load(&gone.id).await.expect("load works"), None);
-    }
-    for kept in others {
-        assert!(store.load(&kept.id).await.expect("load works").is_some());
-    }
-    assert_eq!(
-        store.delete_user_sessions(ada).await.expect("delete works"),
-        0
-    );
-
-    test_database.drop_now().await;
-}
-
-#[tokio::test]
-async fn undecodable_stored_data_is_an_error_that_quotes_neither_id_nor_data() {
-    let Some((db, test_database)) = common::database().await else {
-        return;
-    };
+pub(crate) async fn undecodable_stored_data_is_an_error_that_quotes_neither_id_nor_data(
+    db: Database,
+) {
     let store = MongoSessionStore::new(&db, SESSIONS);
     let id = Id::default();
     raw(&db)
@@ -250,6 +96,4 @@ async fn undecodable_stored_data_is_an_error_that_quotes_neither_id_nor_data() {
         !shown.contains(&session::storage_key(&id.to_string())),
         "{shown}"
     );
-
-    test_database.drop_now().await;
 }

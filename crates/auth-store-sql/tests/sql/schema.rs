@@ -19,7 +19,7 @@ async fn has_tables(db: &DatabaseConnection) -> (bool, bool) {
 }
 
 /// What the app does at every start must be harmless the second time.
-pub async fn installing_twice_changes_nothing(db: DatabaseConnection) {
+pub(crate) async fn installing_twice_changes_nothing(db: DatabaseConnection) {
     install(&db).await.expect("a second install is a no-op");
     assert_eq!(has_tables(&db).await, (true, true));
     let pending = Migrator::get_pending_migrations(&db).await.expect("status");
@@ -27,7 +27,7 @@ pub async fn installing_twice_changes_nothing(db: DatabaseConnection) {
 }
 
 /// The migration has a real `down`.
-pub async fn down_drops_both_tables_and_up_builds_them_again(db: DatabaseConnection) {
+pub(crate) async fn down_drops_both_tables_and_up_builds_them_again(db: DatabaseConnection) {
     Migrator::down(&db, None).await.expect("down runs");
     assert_eq!(has_tables(&db).await, (false, false));
     install(&db).await.expect("up runs again");
@@ -36,7 +36,7 @@ pub async fn down_drops_both_tables_and_up_builds_them_again(db: DatabaseConnect
 
 /// WAL lets readers run beside a writer; the busy timeout makes a second writer wait
 /// instead of failing with "database is locked". Checked on every pooled connection.
-pub async fn sqlite_runs_in_wal_mode_with_a_busy_timeout(db: DatabaseConnection) {
+pub(crate) async fn sqlite_runs_in_wal_mode_with_a_busy_timeout(db: DatabaseConnection) {
     let checks = (0..auth_store_sql::SQLITE_MAX_CONNECTIONS).map(|_| {
         let db = db.clone();
         tokio::spawn(async move {
@@ -77,7 +77,7 @@ async fn pragma_in(db: &impl ConnectionTrait, name: &str) -> String {
 
 /// MySQL's default collations ignore case and accents, and sea-query's "timestamp with
 /// time zone" is a seconds-only `timestamp` there: the migration must avoid both.
-pub async fn mysql_text_columns_compare_bytes_and_timestamps_keep_microseconds(
+pub(crate) async fn mysql_text_columns_compare_bytes_and_timestamps_keep_microseconds(
     db: DatabaseConnection,
 ) {
     let rows = db

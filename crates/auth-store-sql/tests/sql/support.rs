@@ -1,28 +1,44 @@
 //! Fresh, installed databases and the stores on them.
 
 use auth_store_sql::{connect, install, SqlSessionStore, SqlUserRepository};
-use auth_testkit::db::{Backend, TestDatabase};
+use auth_testkit::{Backend, TestDatabase};
 use sea_orm::DatabaseConnection;
 
-/// A new database on `backend`, connected and migrated, or `None` when the engine is not
-/// available here (already reported by the testkit).
-pub async fn database(backend: Backend) -> Option<(DatabaseConnection, TestDatabase)> {
-    let database = TestDatabase::create(backend).await?;
+/// A new database on `backend`, connected and migrated.
+pub(crate) async fn database(backend: Backend) -> (DatabaseConnection, TestDatabase) {
+    let database = TestDatabase::create(backend).await;
     let db = connect(database.url())
         .await
         .expect("the test database accepts connections");
     install(&db).await.expect("the migrations run");
-    Some((db, database))
+    (db, database)
 }
 
 /// A user repository on a fresh database.
-pub async fn repository(backend: Backend) -> Option<(SqlUserRepository, TestDatabase)> {
-    let (db, database) = database(backend).await?;
-    Some((SqlUserRepository::new(db), database))
+pub(crate) async fn repository(backend: Backend) -> (SqlUserRepository, TestDatabase) {
+    let (db, database) = database(backend).await;
+    (SqlUserRepository::new(db), database)
 }
 
 /// A session store on a fresh database.
-pub async fn store(backend: Backend) -> Option<(SqlSessionStore, TestDatabase)> {
-    let (db, database) = database(backend).await?;
-    Some((SqlSessionStore::new(db), database))
+pub(crate) async fn store(backend: Backend) -> (SqlSessionStore, TestDatabase) {
+    let (db, database) = database(backend).await;
+    (SqlSessionStore::new(db), database)
+}
+
+/// A store is `Debug` (tower-sessions requires it); that must never print the password of
+/// the database URL. (PostgreSQL only: its local server trusts its clients, so any
+/// password is accepted and ignored.)
+pub(crate) async fn a_stores_debug_output_holds_no_database_password(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let url = database
+        .url()
+        .replacen("postgres@", "postgres:hunter2-secret@", 1);
+    assert!(url.contains("hunter2-secret"), "{url}");
+    let db = connect(&url).await.expect("connect works");
+    let store = SqlSessionStore::new(db.clone());
+    let repo = SqlUserRepository::new(db);
+    let printed = format!("{store:?} {repo:?}");
+    assert!(!printed.contains("hunter2-secret"), "{printed}");
+    database.drop_now().await;
 }

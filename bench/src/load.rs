@@ -27,7 +27,7 @@ const MAX_LATENCY_US: u64 = 120_000_000;
 
 /// One request of a scenario, prepared once and copied for every send.
 #[derive(Debug, Clone)]
-pub struct Template {
+pub(crate) struct Template {
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -36,7 +36,7 @@ pub struct Template {
 
 impl Template {
     /// A request for `path` on the server at `addr`, with a `Host` header.
-    pub fn new(method: Method, addr: SocketAddr, path: &'static str) -> Self {
+    pub(crate) fn new(method: Method, addr: SocketAddr, path: &'static str) -> Self {
         let mut headers = HeaderMap::new();
         if let Ok(host) = HeaderValue::from_str(&addr.to_string()) {
             headers.insert(HOST, host);
@@ -50,13 +50,13 @@ impl Template {
     }
 
     /// Adds a header.
-    pub fn header(mut self, name: hyper::header::HeaderName, value: HeaderValue) -> Self {
+    pub(crate) fn header(mut self, name: hyper::header::HeaderName, value: HeaderValue) -> Self {
         self.headers.insert(name, value);
         self
     }
 
     /// Sets the body.
-    pub fn body(mut self, body: Bytes) -> Self {
+    pub(crate) fn body(mut self, body: Bytes) -> Self {
         self.body = body;
         self
     }
@@ -72,21 +72,21 @@ impl Template {
 
 /// What one scenario measured.
 #[derive(Debug, Clone)]
-pub struct Measured {
+pub(crate) struct Measured {
     /// Concurrent clients.
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// 2xx responses.
-    pub ok: u64,
+    pub(crate) ok: u64,
     /// Non-2xx responses and transport failures.
-    pub errors: u64,
+    pub(crate) errors: u64,
     /// The first error seen, to tell what went wrong.
-    pub first_error: Option<String>,
+    pub(crate) first_error: Option<String>,
     /// From the start until the last client finished.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// Latencies of the 2xx responses, in microseconds.
-    pub latency_us: Histogram<u64>,
+    pub(crate) latency_us: Histogram<u64>,
     /// CPU time spent meanwhile, when measured.
-    pub cpu: Option<CpuTime>,
+    pub(crate) cpu: Option<CpuTime>,
 }
 
 impl Measured {
@@ -109,12 +109,12 @@ impl Measured {
     }
 
     /// Successful responses per second.
-    pub fn rps(&self) -> f64 {
+    pub(crate) fn rps(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
     }
 
     /// A latency quantile in milliseconds (0 when nothing succeeded).
-    pub fn quantile_ms(&self, quantile: f64) -> f64 {
+    pub(crate) fn quantile_ms(&self, quantile: f64) -> f64 {
         self.latency_us.value_at_quantile(quantile) as f64 / 1000.0
     }
 }
@@ -122,11 +122,11 @@ impl Measured {
 /// CPU seconds used by the server and by this process (the load generator) during a
 /// scenario: with both on the same few cores, it tells who was the bottleneck.
 #[derive(Debug, Clone, Copy)]
-pub struct CpuTime {
+pub(crate) struct CpuTime {
     /// The app under test.
-    pub server_secs: f64,
+    pub(crate) server_secs: f64,
     /// This process.
-    pub client_secs: f64,
+    pub(crate) client_secs: f64,
 }
 
 impl CpuTime {
@@ -143,7 +143,7 @@ impl CpuTime {
     }
 
     /// Both processes' CPU seconds so far.
-    pub fn now(server_pid: u32) -> Option<Self> {
+    pub(crate) fn now(server_pid: u32) -> Option<Self> {
         Some(Self {
             server_secs: Self::of_process(&server_pid.to_string())?,
             client_secs: Self::of_process("self")?,
@@ -151,7 +151,7 @@ impl CpuTime {
     }
 
     /// The CPU used between `earlier` and `self`.
-    pub fn since(self, earlier: Self) -> Self {
+    pub(crate) fn since(self, earlier: Self) -> Self {
         Self {
             server_secs: self.server_secs - earlier.server_secs,
             client_secs: self.client_secs - earlier.client_secs,
@@ -160,7 +160,7 @@ impl CpuTime {
 }
 
 /// Sends `template` from `concurrency` clients, each on its own connection, for `duration`.
-pub async fn drive(
+pub(crate) async fn drive(
     addr: SocketAddr,
     concurrency: usize,
     duration: Duration,
@@ -265,7 +265,7 @@ async fn open(addr: SocketAddr) -> Result<(SendRequest<Full<Bytes>>, Connection)
 type Connection = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
 
 /// Sends one request on a fresh connection and returns the whole response.
-pub async fn send_once(addr: SocketAddr, template: &Template) -> Result<Response<Bytes>> {
+pub(crate) async fn send_once(addr: SocketAddr, template: &Template) -> Result<Response<Bytes>> {
     let (mut sender, connection) = open(addr).await?;
     // Drives the connection; it ends when the sender is dropped or the server hangs up.
     tokio::spawn(connection);

@@ -5,7 +5,7 @@ use std::{path::Path, time::Duration};
 use anyhow::{Context as _, Result};
 use serde_json::{json, Value};
 
-use super::load::Measured;
+use crate::load::Measured;
 
 /// Profile throughput must reach this share of the `GET /` floor.
 const PROFILE_SHARE_TARGET: f64 = 0.20;
@@ -16,31 +16,31 @@ const PEAK_RSS_TARGET_BYTES: u64 = 80 * 1024 * 1024;
 /// The baseline's row: two bare sea-orm primary-key reads per request, no session layer.
 const TWO_READS_ROW: &str = "GET /two-reads (baseline: 2 bare sea-orm reads)";
 
-/// Everything one `cargo xtask bench` run measured.
+/// Everything one benchmark run measured.
 #[derive(Debug)]
-pub struct Report {
+pub(crate) struct Report {
     /// `sqlite`, `postgres`, `mysql` or `mongodb`.
-    pub backend: String,
+    pub(crate) backend: String,
     /// When the run started, in seconds since the epoch.
-    pub unix_time: u64,
+    pub(crate) unix_time: u64,
     /// Measured time per scenario.
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// Cores available to client and server together.
-    pub cores: usize,
+    pub(crate) cores: usize,
     /// (a) `GET /`.
-    pub root: Measured,
+    pub(crate) root: Measured,
     /// (b) authenticated `GET /profile`.
-    pub profile: Measured,
+    pub(crate) profile: Measured,
     /// (c) `POST /v1/auth/login`.
-    pub login: Measured,
+    pub(crate) login: Measured,
     /// (d) authenticated `GET /profile` while others log in.
-    pub storm_profile: Measured,
+    pub(crate) storm_profile: Measured,
     /// (d) the logins running meanwhile.
-    pub storm_login: Measured,
+    pub(crate) storm_login: Measured,
     /// `GET /two-reads` on the baseline server (SQL backends only).
-    pub two_reads: Option<Measured>,
+    pub(crate) two_reads: Option<Measured>,
     /// The server's peak resident set size.
-    pub peak_rss_bytes: Option<u64>,
+    pub(crate) peak_rss_bytes: Option<u64>,
 }
 
 struct Target {
@@ -128,16 +128,16 @@ impl Report {
     }
 
     /// The table, the storm's login rate, the ratio and the targets.
-    pub fn print(&self) {
+    pub(crate) fn print(&self) {
         println!(
-            "\n==== cargo xtask bench: {} backend, {}s per scenario, {} cores shared by client and server ====",
+            "\n==== bench: {} backend, {}s per scenario, {} cores shared by client and server ====",
             self.backend,
             self.duration.as_secs(),
             self.cores
         );
         println!(
             "{:<47} {:>5} {:>10} {:>9} {:>9} {:>8}  {:>16}",
-            "scenario", "conc", "req/s", "p50 ms", "p99 ms", "errors", "cpu server/xtask"
+            "scenario", "conc", "req/s", "p50 ms", "p99 ms", "errors", "cpu server/bench"
         );
         for (name, measured) in self.rows() {
             let cpu = measured.cpu.map_or_else(
@@ -214,7 +214,7 @@ impl Report {
     }
 
     /// The report as JSON.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let scenario = |name: &str, measured: &Measured| {
             json!({
                 "name": name,
@@ -268,7 +268,7 @@ impl Report {
     }
 
     /// Writes `<backend>-<unix-time>.json` and `<backend>-latest.json` into `dir`.
-    pub fn write(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn write(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let text =
             serde_json::to_string_pretty(&self.to_json()).context("cannot serialise the report")?;

@@ -1,5 +1,7 @@
-//! Database URLs made fit for logs: the password in the user-info part and any
-//! credential-looking query parameter are replaced by `[redacted]`.
+//! Connection URLs made fit for logs: the password in the user-info part and any
+//! credential-looking query parameter are replaced by `[redacted]`. Stated here, beside
+//! [`crate::Password`] and [`crate::PasswordHash`], because every crate that shows a URL
+//! (the app, the stores, the tools) depends on this one.
 
 const REDACTED: &str = "[redacted]";
 
@@ -87,6 +89,14 @@ mod tests {
         assert!(
             !redacted.contains("x@y") && !redacted.contains("=x"),
             "{redacted}"
+        );
+    }
+
+    #[test]
+    fn a_mongodb_seed_list_keeps_its_hosts_and_options() {
+        assert_eq!(
+            redact_url("mongodb+srv://ada:s3cr%40t@db1:27017,db2/?tls=true"),
+            "mongodb+srv://ada:[redacted]@db1:27017,db2/?tls=true"
         );
     }
 

@@ -1,9 +1,15 @@
-//! `cargo xtask bench`: the release app on a fresh database, driven over loopback by a
-//! load generator in this process. Scenarios: the HTTP floor (`GET /`), an authenticated
+//! The benchmark: the release app on a fresh database, driven over loopback by a load
+//! generator in this process. Scenarios: the HTTP floor (`GET /`), an authenticated
 //! `GET /profile`, logins, and `GET /profile` while other clients log in; then, on the
-//! SQL backends, the `two_reads` example (two bare sea-orm reads per request) on the same
-//! database, the baseline `GET /profile` is compared with. It reports and checks targets;
-//! it never fails because a target is missed.
+//! SQL backends, the `two_reads` baseline (two bare sea-orm reads per request) on the same
+//! database, which `GET /profile` is compared with. It reports and checks targets; it never
+//! fails because a target is missed.
+//!
+//! `cargo xtask bench` provides the database server, builds this crate and the app in
+//! release, and runs this binary; `bench --help` tells how to run it directly.
+
+// Printing progress and the report to the terminal is what this binary is for.
+#![allow(clippy::print_stdout)]
 
 mod load;
 mod report;
@@ -24,13 +30,24 @@ use hyper::{
     Method, StatusCode,
 };
 
-use crate::{
-    backends::{Backends, Server},
-    project::Project,
-};
 use load::{drive, send_once, CpuTime, Measured, Template};
 use report::Report;
-use server::{AppServer, BaselineServer, Binaries};
+use server::{Paths, Server};
+
+const USAGE: &str = "\
+usage: bench [--backend sqlite|postgres|mysql|mongodb] [--duration SECS] [--concurrency N]
+
+Load-tests the release app over loopback on a throwaway database (defaults: sqlite, 10 s
+per scenario, 32 clients for GET / and GET /profile; logins always use 8), then, on the SQL
+backends, the two_reads baseline on the same database. The results are printed and written
+as JSON to <target-dir>/bench/.
+
+It runs the release `app` and `two_reads` binaries found in the directory of this executable
+(<target-dir>/release/): build them with `cargo build --release -p app` and then
+`cargo build --release -p bench` (apart, so that the app is built as it ships). The database
+servers come from DATABASE_URL_POSTGRES and DATABASE_URL_MYSQL (default: local servers) and
+MONGODB_URL (required for mongodb). `cargo xtask bench` does all of this: it builds, provides
+the server, and runs this binary with the same flags.";
 
 /// Clients logging in for scenario (c) and during the login storm (d).
 const LOGIN_CLIENTS: usize = 8;
@@ -45,9 +62,9 @@ const USERNAME: &str = "bench";
 // Not secret: it guards a throwaway account in a database dropped after the run.
 const PASSWORD: &str = "loopback-benchmark-passphrase-7319";
 
-/// What `cargo xtask bench` was asked to do.
+/// What the benchmark was asked to do.
 #[derive(Debug, Clone, Copy)]
-pub struct Options {
+struct Options {
     backend: Backend,
     duration: Duration,
     concurrency: usize,
@@ -55,7 +72,7 @@ pub struct Options {
 
 impl Options {
     /// Parses `[--backend B] [--duration SECS] [--concurrency N]` (also `--flag=value`).
-    pub fn parse(args: &[String]) -> Result<Self> {
+    fn parse(args: &[String]) -> Result<Self> {
         let mut options = Self {
             backend: Backend::Sqlite,
             duration: Duration::from_secs(10),
@@ -76,9 +93,9 @@ impl Options {
             match flag {
                 "--backend" => {
                     let name = value()?;
-                    options.backend = Backend::ALL
-                        .into_iter()
-                        .find(|backend| backend.name() == name)
+                    options.backend = Backend::from_name(&name)
+                        // The kit's in-memory stores are no backend of the app.
+                        .filter(|backend| *backend != Backend::Memory)
                         .with_context(|| {
                             format!(
                                 "unknown backend `{name}`: use sqlite, postgres, mysql or mongodb"
@@ -96,92 +113,71 @@ impl Options {
                         .context("--concurrency takes a whole number")?;
                     ensure!(options.concurrency > 0, "--concurrency must be at least 1");
                 }
-                _ => bail!("unknown bench option `{arg}` (try `cargo xtask help`)"),
+                _ => bail!("unknown bench option `{arg}` (try `bench --help`)"),
             }
         }
         Ok(options)
     }
 }
 
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some("help" | "--help" | "-h") = args.first().map(String::as_str) {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the benchmark and writes its report under `<target-dir>/bench/`.
-pub fn run(args: &[String]) -> Result<ExitCode> {
+fn run(args: &[String]) -> Result<()> {
     let options = Options::parse(args)?;
-    let project = Project::locate();
-    if cfg!(debug_assertions) {
-        return rerun_optimised(&project, args);
-    }
-    let server = match options.backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(Server::Postgres),
-        Backend::Mysql => Some(Server::Mysql),
-        Backend::Mongodb => Some(Server::Mongodb),
-    };
-    // Kept until the end: it may own the SecantusDB the app talks to.
-    let backends = server.map(|server| Backends::provide(&project, &[server]));
-    if let Some(backends) = &backends {
-        if let Some((server, why)) = backends.not_run().next() {
-            bail!("the {server} backend cannot be provided: {why}");
-        }
-        for (key, url) in backends.env() {
-            // auth-testkit reads the servers from the environment; no other thread runs yet.
-            std::env::set_var(key, url);
-        }
-    }
-    let binaries = server::build_release(&project)?;
+    // Unoptimised, the load generator would need more CPU than the server it measures,
+    // and the binaries beside it would be unoptimised builds too.
+    ensure!(
+        !cfg!(debug_assertions),
+        "the benchmark must be an optimised build: `cargo run --release -p bench`, or `cargo xtask bench`"
+    );
+    let paths = Paths::beside_this_executable()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    let report = runtime.block_on(measure(&project, &binaries, options))?;
-    drop(backends);
+    let report = runtime.block_on(measure(&paths, options))?;
     report.print();
-    report.write(&project.target_dir.join("bench"))?;
-    Ok(ExitCode::SUCCESS)
+    report.write(&paths.out)
 }
 
-/// Runs this same command from an optimised build of xtask: unoptimised, the load
-/// generator would need more CPU than the server it measures.
-fn rerun_optimised(project: &Project, args: &[String]) -> Result<ExitCode> {
-    println!("xtask: the load generator must be optimised; re-running as `cargo run --release -p xtask -- bench`");
-    let status = project
-        .cargo()
-        .args(["run", "--release", "--package", "xtask", "--", "bench"])
-        .args(args)
-        .status()
-        .context("cannot run cargo run --release -p xtask")?;
-    Ok(match status.code() {
-        Some(0) => ExitCode::SUCCESS,
-        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        None => ExitCode::FAILURE,
-    })
-}
-
-async fn measure(project: &Project, binaries: &Binaries, options: Options) -> Result<Report> {
-    let database = TestDatabase::create(options.backend)
+async fn measure(paths: &Paths, options: Options) -> Result<Report> {
+    let backend = options.backend;
+    // In a task of its own: the kit panics when the server cannot be reached, which is
+    // then this run's error rather than a crash.
+    let database = tokio::spawn(TestDatabase::create(backend))
         .await
-        .with_context(|| format!("cannot create a database on {}", options.backend))?;
-    let report = measure_on(project, binaries, &database, options).await;
+        .with_context(|| format!("cannot create a database on {backend}"))?;
+    let report = measure_on(paths, &database, options).await;
     database.drop_now().await;
     report
 }
 
-async fn measure_on(
-    project: &Project,
-    binaries: &Binaries,
-    database: &TestDatabase,
-    options: Options,
-) -> Result<Report> {
+async fn measure_on(paths: &Paths, database: &TestDatabase, options: Options) -> Result<Report> {
     let unix_time = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|since| since.as_secs())
         .unwrap_or_default();
     println!(
-        "xtask: starting the app on a fresh {} database",
+        "bench: starting the app on a fresh {} database",
         options.backend
     );
-    let mut server = AppServer::start(&binaries.app, project, database).await?;
+    let server = Server::app(paths, database).await?;
     println!(
-        "xtask: app up at http://{} (log {})",
+        "bench: app up at http://{} (log {})",
         server.addr,
         server.log().display()
     );
@@ -222,20 +218,12 @@ async fn measure_on(
             None
         }
     };
-    server.stop();
-    let two_reads = match options.backend {
-        // The baseline reads with sea-orm, which has no MongoDB driver.
-        Backend::Mongodb => None,
-        _ => Some(
-            two_reads_baseline(
-                project,
-                &binaries.two_reads,
-                database,
-                options.concurrency,
-                duration,
-            )
-            .await?,
-        ),
+    server.stop().await?;
+    // The baseline reads with sea-orm, which has no MongoDB driver.
+    let two_reads = if options.backend.is_sql() {
+        Some(two_reads_baseline(paths, database, options.concurrency, duration).await?)
+    } else {
+        None
     };
     Ok(Report {
         backend: options.backend.name().to_owned(),
@@ -258,15 +246,13 @@ async fn measure_on(
 /// the app just used (its user is registered there), loaded like `GET /profile`. The app
 /// is stopped by then, so the two servers never share the machine or the database.
 async fn two_reads_baseline(
-    project: &Project,
-    binary: &std::path::Path,
+    paths: &Paths,
     database: &TestDatabase,
     concurrency: usize,
     duration: Duration,
 ) -> Result<Measured> {
-    println!("xtask: starting the two_reads baseline on the same database");
-    let mut baseline =
-        BaselineServer::start(binary, project, database.backend(), database.url()).await?;
+    println!("bench: starting the two_reads baseline on the same database");
+    let baseline = Server::two_reads(paths, database).await?;
     let addr = baseline.addr;
     let template = Arc::new(Template::new(Method::GET, addr, "/two-reads"));
     let measured = scenario(
@@ -278,7 +264,7 @@ async fn two_reads_baseline(
         duration,
     )
     .await?;
-    baseline.stop();
+    baseline.stop().await?;
     Ok(measured)
 }
 
@@ -292,7 +278,7 @@ async fn scenario(
     duration: Duration,
 ) -> Result<Measured> {
     println!(
-        "xtask: {name}: {concurrency} clients, {}s warm-up, {}s measured",
+        "bench: {name}: {concurrency} clients, {}s warm-up, {}s measured",
         WARM_UP.as_secs(),
         duration.as_secs()
     );
@@ -315,7 +301,7 @@ async fn login_storm(
     duration: Duration,
 ) -> Result<(Measured, Measured)> {
     println!(
-        "xtask: login storm: {STORM_PROFILE_CLIENTS} clients on GET /profile while {LOGIN_CLIENTS} log in, {}s warm-up, {}s measured",
+        "bench: login storm: {STORM_PROFILE_CLIENTS} clients on GET /profile while {LOGIN_CLIENTS} log in, {}s warm-up, {}s measured",
         WARM_UP.as_secs(),
         duration.as_secs()
     );

@@ -1,0 +1,249 @@
+//! The servers under test: the release app and the `two_reads` baseline, found beside this
+//! executable, each started on a free port with its output in a log file, and killed when
+//! stopped or dropped.
+
+use std::{
+    fmt::Write as _,
+    fs::File,
+    io::Read as _,
+    net::{Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _, Result};
+use auth_testkit::db::{Backend, TestDatabase};
+use hyper::Method;
+use tokio::process::{Child, Command};
+
+use crate::load::{send_once, Template};
+
+/// How long a server may take to answer its first request.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where the bench finds what it runs and puts what it writes.
+#[derive(Debug)]
+pub(crate) struct Paths {
+    /// The release app.
+    pub(crate) app: PathBuf,
+    /// The `two_reads` baseline.
+    pub(crate) two_reads: PathBuf,
+    /// `<target-dir>/bench/`: reports, server logs, the app's working directory.
+    pub(crate) out: PathBuf,
+}
+
+impl Paths {
+    /// The `app` and `two_reads` binaries of the directory holding this executable
+    /// (`<target-dir>/release/`), and `bench/` beside that directory.
+    pub(crate) fn beside_this_executable() -> Result<Self> {
+        let exe = std::env::current_exe().context("cannot locate this executable")?;
+        let dir = exe
+            .parent()
+            .with_context(|| format!("{} has no parent directory", exe.display()))?;
+        let paths = Self {
+            app: dir.join("app"),
+            two_reads: dir.join("two_reads"),
+            out: dir.parent().unwrap_or(dir).join("bench"),
+        };
+        for binary in [&paths.app, &paths.two_reads] {
+            if !binary.is_file() {
+                bail!(
+                    "{} is missing: build it with `cargo build --release -p app` and \
+                     `cargo build --release -p bench` (`cargo xtask bench` does)",
+                    binary.display()
+                );
+            }
+        }
+        Ok(paths)
+    }
+}
+
+/// A running server; killed when stopped or dropped.
+#[derive(Debug)]
+pub(crate) struct Server {
+    name: &'static str,
+    child: Child,
+    pid: u32,
+    log: PathBuf,
+    /// Where it listens (on 127.0.0.1).
+    pub(crate) addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts the app on `database` and waits until `GET /` answers.
+    pub(crate) async fn app(paths: &Paths, database: &TestDatabase) -> Result<Self> {
+        // An empty working directory: a developer's `.env` or `App.toml` must not change
+        // what is measured (argon2 parameters, say).
+        let workdir = paths.out.join("workdir");
+        std::fs::create_dir_all(&workdir)
+            .with_context(|| format!("cannot create {}", workdir.display()))?;
+        let mut command = Command::new(&paths.app);
+        // Likewise the app's settings in this shell: the bench sets the ones it needs and
+        // leaves the rest at their defaults.
+        for key in app::config::KEYS {
+            command.env_remove(key);
+        }
+        command
+            .current_dir(&workdir)
+            .env("SECRET_KEY", random_secret()?)
+            .env("DEBUG", "false")
+            .env("SESSION_COOKIE_SECURE", "false")
+            .env("LOG", "warn")
+            .env("HOST", "127.0.0.1");
+        let backend = database.backend();
+        if backend == Backend::Mongodb {
+            command
+                .env("STORAGE", "mongodb")
+                .env("MONGODB_URL", database.url())
+                .env("MONGODB_DB", database.mongo_db_name());
+        } else {
+            command
+                .env("STORAGE", "sql")
+                .env("DATABASE_URL", database.url());
+        }
+        let log = paths.out.join(format!("{backend}-server.log"));
+        Self::start("the app", command, &log, "/").await
+    }
+
+    /// Starts the `two_reads` baseline on `database`, which must hold a user, and waits
+    /// until `GET /two-reads` answers: it fails until the user is found, so an answer means
+    /// the database is reachable too.
+    pub(crate) async fn two_reads(paths: &Paths, database: &TestDatabase) -> Result<Self> {
+        let mut command = Command::new(&paths.two_reads);
+        command
+            .current_dir(&paths.out)
+            .env("DATABASE_URL", database.url());
+        let log = paths
+            .out
+            .join(format!("{}-two-reads.log", database.backend()));
+        Self::start("the two_reads baseline", command, &log, "/two-reads").await
+    }
+
+    /// Spawns `command` on a free port, its output in `log`, and waits until it answers
+    /// `GET ready_path` with a success.
+    async fn start(
+        name: &'static str,
+        mut command: Command,
+        log: &Path,
+        ready_path: &'static str,
+    ) -> Result<Self> {
+        // Port 0 gets a free port from the kernel, released here for the server to bind.
+        let port = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .and_then(|listener| listener.local_addr())
+            .context("cannot find a free port on 127.0.0.1")?
+            .port();
+        let output = File::create(log)
+            .with_context(|| format!("cannot create the log file {}", log.display()))?;
+        let program = Path::new(command.as_std().get_program())
+            .display()
+            .to_string();
+        let child = command
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stderr(output.try_clone().context("cannot reopen the log file")?)
+            .stdout(output)
+            // The bench may fail, or be interrupted, between start and stop.
+            .kill_on_drop(true)
+            .spawn()
+            // Names the program only: the command's Debug would show SECRET_KEY.
+            .with_context(|| format!("cannot start {name} ({program})"))?;
+        let pid = child
+            .id()
+            .with_context(|| format!("{name} exited at once"))?;
+        let mut server = Self {
+            name,
+            child,
+            pid,
+            log: log.to_owned(),
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        };
+        server.wait_until_ready(ready_path).await?;
+        Ok(server)
+    }
+
+    /// Waits until the server answers `GET path` with a success, failing if it exits or
+    /// [`START_TIMEOUT`] passes first.
+    async fn wait_until_ready(&mut self, path: &'static str) -> Result<()> {
+        let addr = self.addr;
+        let request = Template::new(Method::GET, addr, path);
+        let answered = async {
+            while !send_once(addr, &request)
+                .await
+                .is_ok_and(|response| response.status().is_success())
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::select! {
+            () = answered => Ok(()),
+            exited = self.child.wait() => bail!(
+                "{} exited early ({}); see {}",
+                self.name,
+                exited.map_or_else(|error| error.to_string(), |status| status.to_string()),
+                self.log.display()
+            ),
+            () = tokio::time::sleep(START_TIMEOUT) => bail!(
+                "{} did not answer GET {path} within {}s; see {}",
+                self.name,
+                START_TIMEOUT.as_secs(),
+                self.log.display()
+            ),
+        }
+    }
+
+    /// The server's peak resident set size so far (`VmHWM`), in bytes.
+    pub(crate) fn peak_rss_bytes(&self) -> Result<u64> {
+        let path = format!("/proc/{}/status", self.pid);
+        let status =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            // An exited process that is not reaped yet has a status without memory lines.
+            .with_context(|| format!("no VmHWM line in {path}: has {} exited?", self.name))?;
+        Ok(kib * 1024)
+    }
+
+    /// The operating system's id of the server.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Where the server's output goes.
+    pub(crate) fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// Kills the server and waits for it to exit: the measurement is over and the
+    /// database is thrown away, so there is nothing for a graceful shutdown to save.
+    pub(crate) async fn stop(mut self) -> Result<()> {
+        self.child
+            .kill()
+            .await
+            .with_context(|| format!("cannot stop {}", self.name))
+    }
+}
+
+/// 64 random bytes from the kernel, as 128 hex digits.
+fn random_secret() -> Result<String> {
+    let mut bytes = [0_u8; 64];
+    File::open("/dev/urandom")
+        .and_then(|mut urandom| urandom.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom for SECRET_KEY")?;
+    Ok(bytes
+        .iter()
+        .fold(String::with_capacity(128), |mut hex, byte| {
+            // Writing to a String cannot fail.
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        }))
+}

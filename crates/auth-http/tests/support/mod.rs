@@ -1,0 +1,280 @@
+//! The real router over the in-memory stores, driven in process with `oneshot`: no socket,
+//! no database. The client's side of cookies is done by hand, one cookie at a time, so
+//! that every test says exactly which cookie it presents.
+
+use auth_domain::{AuthService, HashingConfig, PasswordHasher, PasswordPolicy};
+use auth_http::{HttpConfig, SessionKey};
+use auth_testkit::memory::{MemorySessionStore, MemoryUserRepository};
+use axum::{body::Body, Router};
+use http::{
+    header::{CONTENT_TYPE, COOKIE, SET_COOKIE},
+    HeaderMap, Method, Request, StatusCode,
+};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+/// A password the policy accepts.
+pub(crate) const PASSWORD: &str = "velvet-otter-harbour";
+
+/// The name of the session cookie.
+pub(crate) const SESSION_COOKIE: &str = "session";
+
+/// Cheap argon2id: the tests check behaviour, not cost.
+pub(crate) fn cheap_hashing() -> HashingConfig {
+    HashingConfig {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+        max_concurrent: 2,
+    }
+}
+
+/// What a test may change about the app.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    pub key: [u8; 64],
+    pub session_lifetime: time::Duration,
+    pub secure_cookie: bool,
+    pub hashing: HashingConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            key: [0x5a; 64],
+            session_lifetime: time::Duration::hours(1),
+            secure_cookie: false,
+            hashing: cheap_hashing(),
+        }
+    }
+}
+
+/// The router, and handles on the stores it uses.
+#[derive(Debug, Clone)]
+pub(crate) struct TestApp {
+    router: Router,
+    pub users: MemoryUserRepository,
+    pub sessions: MemorySessionStore,
+}
+
+impl TestApp {
+    /// The app with default options over fresh, empty stores.
+    pub(crate) fn new() -> Self {
+        Self::with(Options::default())
+    }
+
+    /// The app with `options` over fresh, empty stores.
+    pub(crate) fn with(options: Options) -> Self {
+        Self::over(
+            MemoryUserRepository::default(),
+            MemorySessionStore::default(),
+            options,
+        )
+    }
+
+    /// The app with `options` over these stores (shared with whoever else holds a clone),
+    /// built as the application builds it.
+    pub(crate) fn over(
+        users: MemoryUserRepository,
+        sessions: MemorySessionStore,
+        options: Options,
+    ) -> Self {
+        let hasher = PasswordHasher::new(&options.hashing).expect("valid hashing parameters");
+        let service = AuthService::new(users.clone(), hasher, PasswordPolicy::default());
+        let config = HttpConfig {
+            session_key: SessionKey::from_bytes(&options.key).expect("a 64-byte key"),
+            session_lifetime: options.session_lifetime,
+            secure_cookie: options.secure_cookie,
+        };
+        Self {
+            router: auth_http::router(service, sessions.clone(), config),
+            users,
+            sessions,
+        }
+    }
+
+    /// Sends one request through the whole stack.
+    pub(crate) async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("the body reads")
+            .to_bytes();
+        let text = String::from_utf8(bytes.to_vec()).expect("a UTF-8 body");
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{status}: the body is not JSON: {text:?}"));
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// A request with no body, presenting `cookie` if any.
+    pub(crate) async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        cookie: Option<&Cookie>,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, cookie.header());
+        }
+        self.send(request.body(Body::empty()).expect("a valid request"))
+            .await
+    }
+
+    /// `GET path`, presenting `cookie` if any.
+    pub(crate) async fn get(&self, path: &str, cookie: Option<&Cookie>) -> Reply {
+        self.request(Method::GET, path, cookie).await
+    }
+
+    /// `POST path` with a JSON body, presenting `cookie` if any.
+    pub(crate) async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        cookie: Option<&Cookie>,
+    ) -> Reply {
+        let mut request = Request::post(path).header(CONTENT_TYPE, "application/json");
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, cookie.header());
+        }
+        self.send(
+            request
+                .body(Body::from(body.to_string()))
+                .expect("a valid request"),
+        )
+        .await
+    }
+
+    /// `POST /v1/auth/register`.
+    pub(crate) async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        username: Option<&str>,
+    ) -> Reply {
+        let mut body = json!({"email": email, "password": password});
+        if let Some(username) = username {
+            body["username"] = json!(username);
+        }
+        self.post_json("/v1/auth/register", &body, None).await
+    }
+
+    /// `POST /v1/auth/login`, presenting `cookie` if any.
+    pub(crate) async fn login(
+        &self,
+        login: &str,
+        password: &str,
+        cookie: Option<&Cookie>,
+    ) -> Reply {
+        let body = json!({"email_or_username": login, "password": password});
+        self.post_json("/v1/auth/login", &body, cookie).await
+    }
+
+    /// `POST /v1/auth/logout`, presenting `cookie` if any.
+    pub(crate) async fn logout(&self, cookie: Option<&Cookie>) -> Reply {
+        self.request(Method::POST, "/v1/auth/logout", cookie).await
+    }
+
+    /// Registers `email` with [`PASSWORD`], expecting a 201.
+    pub(crate) async fn register_user(&self, email: &str) -> Value {
+        let reply = self.register(email, PASSWORD, None).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "registering {email}");
+        reply.body
+    }
+
+    /// Logs `email` in with [`PASSWORD`], expecting a 200 and a session cookie.
+    pub(crate) async fn log_in(&self, email: &str) -> Cookie {
+        let reply = self.login(email, PASSWORD, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "logging in {email}");
+        reply
+            .session_cookie()
+            .expect("a login sets the session cookie")
+    }
+}
+
+/// A response, its body read and parsed.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    /// The body as sent, to check what it must not contain.
+    pub text: String,
+}
+
+impl Reply {
+    /// The `Set-Cookie` header of the session cookie, if the response sets it.
+    pub(crate) fn set_session_cookie(&self) -> Option<&str> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with(&format!("{SESSION_COOKIE}=")))
+    }
+
+    /// The session cookie the response sets, as a client would send it back.
+    pub(crate) fn session_cookie(&self) -> Option<Cookie> {
+        let header = self.set_session_cookie()?;
+        let pair = header.split(';').next().expect("split yields once");
+        let value = pair
+            .strip_prefix(&format!("{SESSION_COOKIE}="))
+            .expect("the session cookie");
+        Some(Cookie::new(value))
+    }
+
+    /// Asserts that this is an error in the contract's shape, `{"message", "code"}`, with
+    /// this status and code, and returns the body.
+    pub(crate) fn assert_error(&self, status: StatusCode, code: &str) -> &Value {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(self.body["code"], code, "{}", self.text);
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.text
+        );
+        assert!(
+            self.headers[CONTENT_TYPE]
+                .to_str()
+                .is_ok_and(|value| value.starts_with("application/json")),
+            "{:?}",
+            self.headers
+        );
+        &self.body
+    }
+}
+
+/// The value of a session cookie, as a client holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cookie(String);
+
+impl Cookie {
+    /// A cookie of this value, genuine or not.
+    pub(crate) fn new(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+
+    /// The cookie's value.
+    pub(crate) fn value(&self) -> &str {
+        &self.0
+    }
+
+    /// The `Cookie` request header that presents it.
+    pub(crate) fn header(&self) -> String {
+        format!("{SESSION_COOKIE}={}", self.0)
+    }
+}

@@ -1,0 +1,20 @@
+//! The in-memory stores pass the conformance suites that every real store runs.
+//!
+//! `setup` is a path used inside the `<backend>` module the suite macros generate, one
+//! level below `users_suite`: hence `crate::`, not `super::`.
+
+async fn users(_: auth_testkit::Backend) -> (auth_testkit::memory::MemoryUserRepository, ()) {
+    (Default::default(), ())
+}
+
+async fn sessions(_: auth_testkit::Backend) -> (auth_testkit::memory::MemorySessionStore, ()) {
+    (Default::default(), ())
+}
+
+mod users_suite {
+    auth_testkit::user_repository_suite!(backends: [memory], setup: crate::users);
+}
+
+mod sessions_suite {
+    auth_testkit::session_store_suite!(backends: [memory], setup: crate::sessions);
+}
