@@ -4,7 +4,10 @@
 
 use std::{
     net::SocketAddr,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -166,12 +169,26 @@ pub(crate) async fn drive(
     duration: Duration,
     template: &Arc<Template>,
 ) -> Result<Measured> {
+    let never = Arc::new(AtomicBool::new(false));
+    drive_until(addr, concurrency, duration, &never, template).await
+}
+
+/// As [`drive`], but the clients also stop, each after its request in flight, once `stop`
+/// is set: for a scenario that lasts as long as something else does.
+pub(crate) async fn drive_until(
+    addr: SocketAddr,
+    concurrency: usize,
+    duration: Duration,
+    stop: &Arc<AtomicBool>,
+    template: &Arc<Template>,
+) -> Result<Measured> {
     let started = Instant::now();
     let deadline = started + duration;
     let mut clients = JoinSet::new();
     for _ in 0..concurrency {
         let template = Arc::clone(template);
-        clients.spawn(async move { one_client(addr, deadline, &template).await });
+        let stop = Arc::clone(stop);
+        clients.spawn(async move { one_client(addr, deadline, &stop, &template).await });
     }
     let mut total = Measured::empty(concurrency);
     while let Some(joined) = clients.join_next().await {
@@ -188,9 +205,15 @@ pub(crate) async fn drive(
     Ok(total)
 }
 
-async fn one_client(addr: SocketAddr, deadline: Instant, template: &Template) -> Measured {
+async fn one_client(
+    addr: SocketAddr,
+    deadline: Instant,
+    stop: &AtomicBool,
+    template: &Template,
+) -> Measured {
+    let going = || Instant::now() < deadline && !stop.load(Ordering::Relaxed);
     let mut part = Measured::empty(1);
-    'connect: while Instant::now() < deadline {
+    'connect: while going() {
         let (mut sender, connection) = match open(addr).await {
             Ok(opened) => opened,
             Err(error) => {
@@ -203,7 +226,7 @@ async fn one_client(addr: SocketAddr, deadline: Instant, template: &Template) ->
         // The connection is driven by this task, not a task of its own: no hand-over
         // between tasks (and threads) for every request keeps the generator cheap.
         let mut connection = std::pin::pin!(connection);
-        while Instant::now() < deadline {
+        while going() {
             let sent = Instant::now();
             let request = exchange(&mut sender, template.build());
             let answer = tokio::select! {

@@ -1,7 +1,9 @@
-//! The benchmark: the release app on a fresh database, driven over loopback by a load
+//! The benchmark: the release app on a fresh database that holds the sessions of many
+//! other users (preloaded straight into the database), driven over loopback by a load
 //! generator in this process. Scenarios: the HTTP floor (`GET /`), an authenticated
-//! `GET /profile`, logins, and `GET /profile` while other clients log in; then, on the
-//! SQL backends, the `two_reads` baseline (two bare sea-orm reads per request) on the same
+//! `GET /profile`, logins, and `GET /profile` while other clients log in; on the SQL
+//! backends, when asked, `GET /profile` while the app purges many expired sessions; then
+//! the `baseline` server (one and two bare primary-key reads per request) on the same
 //! database, which `GET /profile` is compared with. It reports and checks targets; it never
 //! fails because a target is missed.
 //!
@@ -12,14 +14,18 @@
 #![allow(clippy::print_stdout)]
 
 mod load;
+mod preload;
 mod report;
 mod server;
 
 use std::{
     net::SocketAddr,
     process::ExitCode,
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::{bail, ensure, Context as _, Result};
@@ -30,19 +36,28 @@ use hyper::{
     Method, StatusCode,
 };
 
-use load::{drive, send_once, CpuTime, Measured, Template};
-use report::Report;
-use server::{Paths, Server};
+use load::{drive, drive_until, send_once, CpuTime, Measured, Template};
+use preload::{Expiry, Preloaded, Preloader};
+use report::{Baselines, Purge, PurgeRun, Report};
+use server::{Paths, SecretKey, Server};
 
 const USAGE: &str = "\
 usage: bench [--backend sqlite|postgres|mysql|mongodb] [--duration SECS] [--concurrency N]
+             [--sessions N] [--purge-sessions M]
 
 Load-tests the release app over loopback on a throwaway database (defaults: sqlite, 10 s
-per scenario, 32 clients for GET / and GET /profile; logins always use 8), then, on the SQL
-backends, the two_reads baseline on the same database. The results are printed and written
-as JSON to <target-dir>/bench/.
+per scenario, 32 clients for GET / and GET /profile; logins always use 8), then the baseline
+server (one and two bare primary-key reads) on the same database. The results are printed
+and written as JSON to <target-dir>/bench/.
 
-It runs the release `app` and `two_reads` binaries found in the directory of this executable
+--sessions N: live sessions of other users (N/10 of them) written straight into the
+database before measuring (default 1000).
+--purge-sessions M: on the SQL backends, M expired sessions are written once the main
+scenarios are over, and the app is restarted with SESSION_PURGE_INTERVAL=1, so that its
+purge runs over them while GET /profile is measured (default: N when N >= 100000, else 0,
+which skips this scenario; MongoDB purges by its TTL monitor and never runs it).
+
+It runs the release `app` and `baseline` binaries found in the directory of this executable
 (<target-dir>/release/): build them with `cargo build --release -p app` and then
 `cargo build --release -p bench` (apart, so that the app is built as it ships). The database
 servers come from DATABASE_URL_POSTGRES and DATABASE_URL_MYSQL (default: local servers) and
@@ -56,6 +71,17 @@ const LOGIN_CLIENTS: usize = 8;
 const STORM_PROFILE_CLIENTS: usize = 4;
 /// Load before each scenario that is not measured (connections, caches, allocator).
 const WARM_UP: Duration = Duration::from_secs(2);
+/// Preloaded sessions unless `--sessions` says otherwise.
+const DEFAULT_SESSIONS: u64 = 1_000;
+/// From this many sessions on, the purge scenario runs by default, over as many.
+const LARGE_SESSIONS: u64 = 100_000;
+/// How often the app purges in the purge scenario: its purge starts with it anyway, this
+/// only keeps it going should the first pass miss a session.
+const PURGE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the purge's progress is probed.
+const PURGE_POLL: Duration = Duration::from_millis(100);
+/// The longest a purge may take before the bench gives up on it.
+const PURGE_TIMEOUT: Duration = Duration::from_secs(600);
 
 const EMAIL: &str = "bench@example.com";
 const USERNAME: &str = "bench";
@@ -68,16 +94,24 @@ struct Options {
     backend: Backend,
     duration: Duration,
     concurrency: usize,
+    /// Live sessions of other users preloaded.
+    sessions: u64,
+    /// Expired sessions the purge scenario preloads (0: no purge scenario).
+    purge_sessions: u64,
 }
 
 impl Options {
-    /// Parses `[--backend B] [--duration SECS] [--concurrency N]` (also `--flag=value`).
+    /// Parses `[--backend B] [--duration SECS] [--concurrency N] [--sessions N]
+    /// [--purge-sessions M]` (also `--flag=value`).
     fn parse(args: &[String]) -> Result<Self> {
         let mut options = Self {
             backend: Backend::Sqlite,
             duration: Duration::from_secs(10),
             concurrency: 32,
+            sessions: DEFAULT_SESSIONS,
+            purge_sessions: 0,
         };
+        let mut purge_sessions = None;
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -113,9 +147,26 @@ impl Options {
                         .context("--concurrency takes a whole number")?;
                     ensure!(options.concurrency > 0, "--concurrency must be at least 1");
                 }
+                "--sessions" => {
+                    options.sessions = value()?
+                        .parse()
+                        .context("--sessions takes a whole number")?;
+                }
+                "--purge-sessions" => {
+                    purge_sessions = Some(
+                        value()?
+                            .parse()
+                            .context("--purge-sessions takes a whole number")?,
+                    );
+                }
                 _ => bail!("unknown bench option `{arg}` (try `bench --help`)"),
             }
         }
+        options.purge_sessions = purge_sessions.unwrap_or(if options.sessions >= LARGE_SESSIONS {
+            options.sessions
+        } else {
+            0
+        });
         Ok(options)
     }
 }
@@ -175,7 +226,9 @@ async fn measure_on(paths: &Paths, database: &TestDatabase, options: Options) ->
         "bench: starting the app on a fresh {} database",
         options.backend
     );
-    let server = Server::app(paths, database).await?;
+    // One key for every start of the app, so that the bench user's cookie outlives a restart.
+    let secret = SecretKey::random()?;
+    let server = Server::app(paths, database, &secret, None).await?;
     println!(
         "bench: app up at http://{} (log {})",
         server.addr,
@@ -184,8 +237,12 @@ async fn measure_on(paths: &Paths, database: &TestDatabase, options: Options) ->
 
     let addr = server.addr;
     let cookie = register_and_log_in(addr).await?;
+    // After the app has made the schema and indexes, before anything is measured.
+    let preloader = Preloader::connect(database).await?;
+    let sessions = preload(&preloader, options.sessions, Expiry::Live).await?;
     let root = Arc::new(Template::new(Method::GET, addr, "/"));
-    let profile = Arc::new(Template::new(Method::GET, addr, "/profile").header(COOKIE, cookie));
+    let profile =
+        Arc::new(Template::new(Method::GET, addr, "/profile").header(COOKIE, cookie.clone()));
     let login = Arc::new(login_request(addr));
 
     let pid = server.pid();
@@ -219,12 +276,27 @@ async fn measure_on(paths: &Paths, database: &TestDatabase, options: Options) ->
         }
     };
     server.stop().await?;
-    // The baseline reads with sea-orm, which has no MongoDB driver.
-    let two_reads = if options.backend.is_sql() {
-        Some(two_reads_baseline(paths, database, options.concurrency, duration).await?)
+    let purge = if !options.backend.is_sql() {
+        if options.purge_sessions > 0 {
+            println!("bench: no purge scenario on MongoDB: its TTL monitor purges, not the app");
+        }
+        Purge::ByTtlMonitor
+    } else if options.purge_sessions == 0 {
+        Purge::NotRun
     } else {
-        None
+        let setup = PurgeSetup {
+            paths,
+            database,
+            secret: &secret,
+            cookie: &cookie,
+            preloader: &preloader,
+        };
+        Purge::Ran(Box::new(
+            purge_scenario(&setup, options.purge_sessions, duration).await?,
+        ))
     };
+    preloader.close().await;
+    let baselines = baselines(paths, database, options.concurrency, duration).await?;
     Ok(Report {
         backend: options.backend.name().to_owned(),
         unix_time,
@@ -232,40 +304,157 @@ async fn measure_on(paths: &Paths, database: &TestDatabase, options: Options) ->
         cores: std::thread::available_parallelism()
             .map(usize::from)
             .unwrap_or(1),
+        sessions,
         root: root_measured,
         profile: profile_measured,
         login: login_measured,
         storm_profile,
         storm_login,
-        two_reads,
+        purge,
+        baselines,
         peak_rss_bytes,
     })
 }
 
-/// The baseline for `GET /profile`: two bare sea-orm reads per request, on the database
-/// the app just used (its user is registered there), loaded like `GET /profile`. The app
-/// is stopped by then, so the two servers never share the machine or the database.
-async fn two_reads_baseline(
+/// Preloads `count` sessions, saying how long it took.
+async fn preload(preloader: &Preloader, count: u64, expiry: Expiry) -> Result<Preloaded> {
+    println!("bench: preloading {count} {expiry} sessions of other users into the database");
+    let preloaded = preloader.insert(count, expiry).await?;
+    println!(
+        "bench: preloaded {} {expiry} sessions of {} users in {:.2}s ({:.0} rows/s)",
+        preloaded.sessions,
+        preloaded.users,
+        preloaded.took.as_secs_f64(),
+        preloaded.sessions as f64 / preloaded.took.as_secs_f64().max(f64::EPSILON)
+    );
+    Ok(preloaded)
+}
+
+/// What the purge scenario starts the app with.
+struct PurgeSetup<'a> {
+    paths: &'a Paths,
+    database: &'a TestDatabase,
+    secret: &'a SecretKey,
+    cookie: &'a HeaderValue,
+    preloader: &'a Preloader,
+}
+
+/// `GET /profile` while the app's purge deletes `count` expired sessions, and after. The
+/// app is stopped meanwhile: the sessions are preloaded, then the app is started with a
+/// short purge interval, and its purge starts with it (the first tick of its timer is at
+/// once). So the purge's time, from the start of the app until no expired session is left,
+/// includes the app's start-up (a fraction of a second), and the readers start cold.
+async fn purge_scenario(
+    setup: &PurgeSetup<'_>,
+    count: u64,
+    duration: Duration,
+) -> Result<PurgeRun> {
+    let preloaded = preload(setup.preloader, count, Expiry::Expired).await?;
+    println!(
+        "bench: restarting the app with SESSION_PURGE_INTERVAL={}",
+        PURGE_INTERVAL.as_secs()
+    );
+    let started = Instant::now();
+    let server = Server::app(
+        setup.paths,
+        setup.database,
+        setup.secret,
+        Some(PURGE_INTERVAL),
+    )
+    .await?;
+    let (addr, pid) = (server.addr, server.pid());
+    let profile =
+        Arc::new(Template::new(Method::GET, addr, "/profile").header(COOKIE, setup.cookie.clone()));
+    println!(
+        "bench: GET /profile during the purge: {STORM_PROFILE_CLIENTS} clients until no expired session is left (log {})",
+        server.log().display()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let purged = async {
+        let purged = wait_for_purge(setup.preloader, preloaded.latest_expiry, started).await;
+        stop.store(true, Ordering::Relaxed);
+        purged
+    };
+    let before = CpuTime::now(pid);
+    let (during, took) = tokio::join!(
+        drive_until(addr, STORM_PROFILE_CLIENTS, PURGE_TIMEOUT, &stop, &profile),
+        purged
+    );
+    let (mut during, took) = (during?, took?);
+    during.cpu = before
+        .zip(CpuTime::now(pid))
+        .map(|(before, after)| after.since(before));
+    println!(
+        "bench: the purge deleted {count} expired sessions {:.1}s after the app started",
+        took.as_secs_f64()
+    );
+    let after = scenario(
+        addr,
+        pid,
+        "GET /profile after the purge",
+        &profile,
+        STORM_PROFILE_CLIENTS,
+        duration,
+    )
+    .await?;
+    let peak_rss_bytes = server.peak_rss_bytes().ok();
+    server.stop().await?;
+    Ok(PurgeRun {
+        preloaded,
+        took,
+        during,
+        after,
+        peak_rss_bytes,
+    })
+}
+
+/// Waits until no session that expired at or before `up_to` is left; returns the time
+/// since `started`.
+async fn wait_for_purge(
+    preloader: &Preloader,
+    up_to: time::OffsetDateTime,
+    started: Instant,
+) -> Result<Duration> {
+    loop {
+        if !preloader.expired_left(up_to).await? {
+            return Ok(started.elapsed());
+        }
+        ensure!(
+            started.elapsed() < PURGE_TIMEOUT,
+            "the app's purge has not finished after {}s",
+            PURGE_TIMEOUT.as_secs()
+        );
+        tokio::time::sleep(PURGE_POLL).await;
+    }
+}
+
+/// The baselines for `GET /profile`: one and two bare primary-key reads of a user per
+/// request, on the database the app just used (its user is registered there), loaded like
+/// `GET /profile`. The app is stopped by then, so the two servers never share the machine
+/// or the database.
+async fn baselines(
     paths: &Paths,
     database: &TestDatabase,
     concurrency: usize,
     duration: Duration,
-) -> Result<Measured> {
-    println!("bench: starting the two_reads baseline on the same database");
-    let baseline = Server::two_reads(paths, database).await?;
-    let addr = baseline.addr;
-    let template = Arc::new(Template::new(Method::GET, addr, "/two-reads"));
-    let measured = scenario(
-        addr,
-        baseline.pid(),
-        "GET /two-reads",
-        &template,
-        concurrency,
-        duration,
-    )
-    .await?;
+) -> Result<Baselines> {
+    println!("bench: starting the baseline server on the same database");
+    let baseline = Server::baseline(paths, database).await?;
+    let (addr, pid) = (baseline.addr, baseline.pid());
+    let one = Arc::new(Template::new(Method::GET, addr, "/one-read"));
+    let two = Arc::new(Template::new(Method::GET, addr, "/two-reads"));
+    let one_read = scenario(addr, pid, "GET /one-read", &one, concurrency, duration).await?;
+    let two_reads = scenario(addr, pid, "GET /two-reads", &two, concurrency, duration).await?;
     baseline.stop().await?;
-    Ok(measured)
+    Ok(Baselines {
+        driver: if database.backend().is_sql() {
+            "sea-orm"
+        } else {
+            "the mongodb driver"
+        },
+        one_read,
+        two_reads,
+    })
 }
 
 /// One scenario: a warm-up, then the measured run with the CPU both sides used.

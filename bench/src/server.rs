@@ -1,4 +1,4 @@
-//! The servers under test: the release app and the `two_reads` baseline, found beside this
+//! The servers under test: the release app and the `baseline` server, found beside this
 //! executable, each started on a free port with its output in a log file, and killed when
 //! stopped or dropped.
 
@@ -27,14 +27,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) struct Paths {
     /// The release app.
     pub(crate) app: PathBuf,
-    /// The `two_reads` baseline.
-    pub(crate) two_reads: PathBuf,
+    /// The `baseline` server.
+    pub(crate) baseline: PathBuf,
     /// `<target-dir>/bench/`: reports, server logs, the app's working directory.
     pub(crate) out: PathBuf,
 }
 
 impl Paths {
-    /// The `app` and `two_reads` binaries of the directory holding this executable
+    /// The `app` and `baseline` binaries of the directory holding this executable
     /// (`<target-dir>/release/`), and `bench/` beside that directory.
     pub(crate) fn beside_this_executable() -> Result<Self> {
         let exe = std::env::current_exe().context("cannot locate this executable")?;
@@ -43,10 +43,10 @@ impl Paths {
             .with_context(|| format!("{} has no parent directory", exe.display()))?;
         let paths = Self {
             app: dir.join("app"),
-            two_reads: dir.join("two_reads"),
+            baseline: dir.join("baseline"),
             out: dir.parent().unwrap_or(dir).join("bench"),
         };
-        for binary in [&paths.app, &paths.two_reads] {
+        for binary in [&paths.app, &paths.baseline] {
             if !binary.is_file() {
                 bail!(
                     "{} is missing: build it with `cargo build --release -p app` and \
@@ -70,9 +70,37 @@ pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
 }
 
+/// The app's `SECRET_KEY`, kept across restarts so that a session cookie stays valid.
+pub(crate) struct SecretKey(String);
+
+impl SecretKey {
+    /// 64 random bytes from the kernel, as 128 hex digits.
+    pub(crate) fn random() -> Result<Self> {
+        let mut bytes = [0_u8; 64];
+        File::open("/dev/urandom")
+            .and_then(|mut urandom| urandom.read_exact(&mut bytes))
+            .context("cannot read /dev/urandom for SECRET_KEY")?;
+        Ok(Self(bytes.iter().fold(
+            String::with_capacity(128),
+            |mut hex, byte| {
+                // Writing to a String cannot fail.
+                let _ = write!(hex, "{byte:02x}");
+                hex
+            },
+        )))
+    }
+}
+
 impl Server {
-    /// Starts the app on `database` and waits until `GET /` answers.
-    pub(crate) async fn app(paths: &Paths, database: &TestDatabase) -> Result<Self> {
+    /// Starts the app on `database` and waits until `GET /` answers. With `purge_every`,
+    /// the app purges expired sessions that often (its first purge starts with it);
+    /// without, at its default interval.
+    pub(crate) async fn app(
+        paths: &Paths,
+        database: &TestDatabase,
+        secret: &SecretKey,
+        purge_every: Option<Duration>,
+    ) -> Result<Self> {
         // An empty working directory: a developer's `.env` or `App.toml` must not change
         // what is measured (argon2 parameters, say).
         let workdir = paths.out.join("workdir");
@@ -86,7 +114,7 @@ impl Server {
         }
         command
             .current_dir(&workdir)
-            .env("SECRET_KEY", random_secret()?)
+            .env("SECRET_KEY", &secret.0)
             .env("DEBUG", "false")
             .env("SESSION_COOKIE_SECURE", "false")
             .env("LOG", "warn")
@@ -102,22 +130,36 @@ impl Server {
                 .env("STORAGE", "sql")
                 .env("DATABASE_URL", database.url());
         }
-        let log = paths.out.join(format!("{backend}-server.log"));
+        let log = match purge_every {
+            Some(every) => {
+                command.env("SESSION_PURGE_INTERVAL", every.as_secs().max(1).to_string());
+                paths.out.join(format!("{backend}-purge-server.log"))
+            }
+            None => paths.out.join(format!("{backend}-server.log")),
+        };
         Self::start("the app", command, &log, "/").await
     }
 
-    /// Starts the `two_reads` baseline on `database`, which must hold a user, and waits
-    /// until `GET /two-reads` answers: it fails until the user is found, so an answer means
-    /// the database is reachable too.
-    pub(crate) async fn two_reads(paths: &Paths, database: &TestDatabase) -> Result<Self> {
-        let mut command = Command::new(&paths.two_reads);
+    /// Starts the `baseline` server on `database`, which must hold a user, and waits until
+    /// `GET /one-read` answers: it fails until the user is found, so an answer means the
+    /// database is reachable too.
+    pub(crate) async fn baseline(paths: &Paths, database: &TestDatabase) -> Result<Self> {
+        let mut command = Command::new(&paths.baseline);
         command
             .current_dir(&paths.out)
-            .env("DATABASE_URL", database.url());
-        let log = paths
-            .out
-            .join(format!("{}-two-reads.log", database.backend()));
-        Self::start("the two_reads baseline", command, &log, "/two-reads").await
+            .env_remove("DATABASE_URL")
+            .env_remove("MONGODB_URL")
+            .env_remove("MONGODB_DB");
+        let backend = database.backend();
+        if backend == Backend::Mongodb {
+            command
+                .env("MONGODB_URL", database.url())
+                .env("MONGODB_DB", database.mongo_db_name());
+        } else {
+            command.env("DATABASE_URL", database.url());
+        }
+        let log = paths.out.join(format!("{backend}-baseline.log"));
+        Self::start("the baseline server", command, &log, "/one-read").await
     }
 
     /// Spawns `command` on a free port, its output in `log`, and waits until it answers
@@ -231,19 +273,4 @@ impl Server {
             .await
             .with_context(|| format!("cannot stop {}", self.name))
     }
-}
-
-/// 64 random bytes from the kernel, as 128 hex digits.
-fn random_secret() -> Result<String> {
-    let mut bytes = [0_u8; 64];
-    File::open("/dev/urandom")
-        .and_then(|mut urandom| urandom.read_exact(&mut bytes))
-        .context("cannot read /dev/urandom for SECRET_KEY")?;
-    Ok(bytes
-        .iter()
-        .fold(String::with_capacity(128), |mut hex, byte| {
-            // Writing to a String cannot fail.
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        }))
 }

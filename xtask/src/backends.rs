@@ -2,12 +2,19 @@
 //! expected to run already (they are checked), MongoDB comes from `MONGODB_URL` or is a
 //! SecantusDB started here and stopped when [`Backends`] is dropped. SQLite and the
 //! in-memory stores need no server and are always provided.
+//!
+//! SecantusDB is the Rust build (`secantus-mdb` on crates.io), built once into a cache
+//! outside the checkout; when it cannot be built or started, the Python build (PyPI
+//! `secantusdb`) is used instead, with a banner saying why. Both are GPL-2.0: they are
+//! test tools run as separate processes, never linked into or shipped with this project.
 
 use std::{
+    ffi::OsString,
+    fs::File,
     net::{SocketAddr, TcpStream},
     path::{Path, PathBuf},
     process::Command,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context as _, Result};
@@ -16,12 +23,19 @@ use auth_domain::redact_url;
 use auth_testkit::Backend;
 
 use crate::{
-    process::{free_port, ChildGuard},
+    process::{free_port, log_tail, ChildGuard, TempDir},
     project::Project,
 };
 
-/// The pinned SecantusDB release (a MongoDB wire-protocol server on PyPI).
-const SECANTUS_VERSION: &str = "0.7.0b3";
+/// The crate of the Rust SecantusDB (a MongoDB wire-protocol server), built with
+/// `cargo install`. GPL-2.0: only ever run as a separate process by this xtask.
+const SECANTUS_RS_CRATE: &str = "secantus-mdb";
+/// Its pinned release; each version is cached in a directory of its own.
+const SECANTUS_RS_VERSION: &str = "0.5.3-beta.196";
+/// The server binary that crate installs.
+const SECANTUS_RS_BIN: &str = "secantusd-rs";
+/// The pinned release of the Python SecantusDB on PyPI, the fallback.
+const SECANTUS_PY_VERSION: &str = "0.7.0b3";
 /// How long SecantusDB may take to accept connections.
 const SECANTUS_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a TCP connect to a database server may take before it counts as unreachable.
@@ -51,7 +65,24 @@ pub(crate) enum Status {
 pub(crate) struct Backends {
     entries: Vec<(Backend, Status)>,
     /// Stopped when this is dropped, whatever happened to the run.
-    secantus: Option<ChildGuard>,
+    secantus: Option<Server>,
+}
+
+/// A database server started here: stopped, then its storage removed, on drop.
+#[derive(Debug)]
+struct Server {
+    /// Declared before `storage`: fields drop in order, and the server must stop before
+    /// its files are removed.
+    guard: ChildGuard,
+    /// The fresh directory it stores its data in, if it writes any.
+    storage: Option<TempDir>,
+}
+
+impl Server {
+    fn stop(mut self) {
+        self.guard.stop();
+        drop(self.storage.take());
+    }
 }
 
 impl Backends {
@@ -124,9 +155,9 @@ impl Backends {
 
     /// Stops SecantusDB now, if this started one (dropping does the same).
     pub(crate) fn stop(&mut self) {
-        if let Some(mut guard) = self.secantus.take() {
+        if let Some(server) = self.secantus.take() {
             println!("xtask: stopping SecantusDB");
-            guard.stop();
+            server.stop();
         }
     }
 }
@@ -152,25 +183,62 @@ fn provide_running(backend: Backend) -> Status {
     check(backend, url, &source)
 }
 
-/// MongoDB: `MONGODB_URL` if set and reachable, else a SecantusDB started here.
-fn provide_mongodb(project: &Project) -> (Status, Option<ChildGuard>) {
+/// MongoDB: `MONGODB_URL` if set and reachable, else a SecantusDB started here: the Rust
+/// one, or the Python one (with a banner saying why) when that cannot be had.
+fn provide_mongodb(project: &Project) -> (Status, Option<Server>) {
     let key = Backend::Mongodb.env_key().expect("MongoDB has a key");
     if let Some(url) = Backend::Mongodb.server_url() {
         return (check(Backend::Mongodb, url, key), None);
     }
-    match start_secantus(&project.target_dir) {
+    let rust_error = match start_secantus_rs(project) {
+        Ok((server, version, url)) => {
+            let how = format!(
+                "SecantusDB {version} (Rust, {SECANTUS_RS_BIN}) started by xtask, log {}",
+                server.guard.log().display()
+            );
+            return (Status::Provided { url, how }, Some(server));
+        }
+        Err(error) => error,
+    };
+    println!("{}", fallback_banner(&rust_error));
+    // The first line only: the rest is a log tail, shown in the banner.
+    let rust_why = format!("{rust_error:#}");
+    let rust_why = rust_why.lines().next().unwrap_or_default();
+    match start_secantus_py(&project.target_dir) {
         Ok((guard, url)) => {
             let how = format!(
-                "SecantusDB {SECANTUS_VERSION} started by xtask, log {}",
+                "SecantusDB {SECANTUS_PY_VERSION} (Python, a FALLBACK: the Rust one failed: \
+                 {rust_why}) started by xtask, log {}",
                 guard.log().display()
             );
-            (Status::Provided { url, how }, Some(guard))
+            let server = Server {
+                guard,
+                storage: None,
+            };
+            (Status::Provided { url, how }, Some(server))
         }
         Err(error) => {
-            let why = format!("{key} is not set and SecantusDB could not be started: {error:#}");
+            let why = format!(
+                "{key} is not set and SecantusDB could not be started: the Rust one: \
+                 {rust_error:#}; the Python one: {error:#}"
+            );
             (Status::NotRun { why }, None)
         }
     }
+}
+
+/// Says, so that no one misses it, that the tests talk to the slow Python server, and why.
+fn fallback_banner(rust_error: &anyhow::Error) -> String {
+    let rule = "!".repeat(78);
+    let why: String = format!("{rust_error:#}")
+        .lines()
+        .map(|line| format!("!!   {line}\n"))
+        .collect();
+    format!(
+        "\n{rule}\n!! FALLBACK: the Rust SecantusDB ({SECANTUS_RS_CRATE} {SECANTUS_RS_VERSION}) \
+         is not in use:\n{why}!! MongoDB is the Python SecantusDB {SECANTUS_PY_VERSION} instead, \
+         which is much slower\n{rule}"
+    )
 }
 
 /// `Provided` when a TCP connection to the URL's host and port succeeds. URLs without a
@@ -228,9 +296,172 @@ fn connect_any(addresses: &[SocketAddr]) -> Result<()> {
     Err(last.unwrap_or_else(|| anyhow::anyhow!("the host resolves to no address")))
 }
 
-/// Installs SecantusDB if needed, starts it on a free loopback port and waits for it.
-fn start_secantus(target_dir: &Path) -> Result<(ChildGuard, String)> {
-    let daemon = install_secantus(target_dir)?;
+/// Starts the Rust SecantusDB (built first if its pinned version is not cached) on a free
+/// loopback port with fresh storage, and waits for it. Returns it, its version and its URL.
+fn start_secantus_rs(project: &Project) -> Result<(Server, String, String)> {
+    let binary = secantus_rs_binary(project)?;
+    let version = binary_version(&binary)?;
+    let storage = TempDir::new("auth-service-secantus")?;
+    // An explicit, empty config: auto-discovery would pick up a developer's ~/.secantus one.
+    let config = storage.path().join("secantusd.toml");
+    std::fs::write(
+        &config,
+        "# Empty on purpose: written by `cargo xtask`, built-in defaults apply.\n",
+    )
+    .with_context(|| format!("cannot write {}", config.display()))?;
+    let port = free_port()?;
+    let mut command = Command::new(&binary);
+    command
+        .arg("--config")
+        .arg(&config)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--storage-path")
+        .arg(storage.path().join("data"))
+        .current_dir(storage.path());
+    println!("xtask: starting SecantusDB {version} (Rust) on 127.0.0.1:{port}");
+    // The log outlives the storage, for a look after a failed run.
+    let log = project
+        .target_dir
+        .join("secantusdb")
+        .join("secantusd-rs.log");
+    let mut guard = ChildGuard::spawn("SecantusDB (Rust)", &mut command, &log)?;
+    guard.wait_for_port(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        SECANTUS_START_TIMEOUT,
+    )?;
+    let server = Server {
+        guard,
+        storage: Some(storage),
+    };
+    // The server advertises a single-node replica set; a direct connection keeps the driver
+    // from looking for other members under the name it advertises.
+    let url = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+    Ok((server, version, url))
+}
+
+/// The cached binary of the pinned Rust SecantusDB, built with `cargo install` when missing.
+fn secantus_rs_binary(project: &Project) -> Result<PathBuf> {
+    let cache_home = cache_home(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))
+        .context("neither XDG_CACHE_HOME nor HOME is set: no cache for the Rust SecantusDB")?;
+    let cache = cache_home.join("auth-service").join(SECANTUS_RS_CRATE);
+    let root = cache.join(SECANTUS_RS_VERSION);
+    let binary = root.join("bin").join(SECANTUS_RS_BIN);
+    if binary.is_file() {
+        return Ok(binary);
+    }
+    build_secantus_rs(project, &cache, &root)
+        .with_context(|| format!("cannot build {SECANTUS_RS_CRATE} {SECANTUS_RS_VERSION}"))?;
+    if !binary.is_file() {
+        bail!(
+            "cargo install succeeded, yet there is no {}",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
+/// `cargo install`s the pinned crate into `root`, building in a target dir of `cache` so
+/// that the workspace's own build is left alone.
+fn build_secantus_rs(project: &Project, cache: &Path, root: &Path) -> Result<()> {
+    // The server links WiredTiger, whose build needs cmake: say so now, not in minutes.
+    let has_cmake = Command::new("cmake")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !has_cmake {
+        bail!("cmake is not installed (on Debian or Ubuntu: `apt-get install cmake`)");
+    }
+    std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
+    let log = cache.join(format!("build-{SECANTUS_RS_VERSION}.log"));
+    let output = File::create(&log)
+        .with_context(|| format!("cannot create the build log {}", log.display()))?;
+    let errors = output
+        .try_clone()
+        .context("cannot share the build log between stdout and stderr")?;
+    println!(
+        "xtask: building {SECANTUS_RS_CRATE} {SECANTUS_RS_VERSION} (the Rust SecantusDB) into {}: \
+         once per version, about 10 minutes; output in {}",
+        root.display(),
+        log.display()
+    );
+    let started = Instant::now();
+    let status = project
+        .cargo()
+        .args([
+            "install",
+            SECANTUS_RS_CRATE,
+            "--version",
+            SECANTUS_RS_VERSION,
+        ])
+        .args(["--locked", "--ignore-rust-version", "--root"])
+        .arg(root)
+        .env("CARGO_TARGET_DIR", cache.join("build"))
+        // Outside the workspace: its `.cargo/config.toml` is not for this build.
+        .current_dir(cache)
+        .stdin(std::process::Stdio::null())
+        .stdout(output)
+        .stderr(errors)
+        .status()
+        .context("cannot run cargo install")?;
+    if !status.success() {
+        bail!(
+            "cargo install failed ({status}); the end of its log {}:\n{}",
+            log.display(),
+            log_tail(&log)
+        );
+    }
+    println!(
+        "xtask: {SECANTUS_RS_CRATE} {SECANTUS_RS_VERSION} built in {}s",
+        started.elapsed().as_secs()
+    );
+    Ok(())
+}
+
+/// The cache directory of the XDG base directory spec: `$XDG_CACHE_HOME` when it is an
+/// absolute path (the spec says to ignore a relative one), else `$HOME/.cache`.
+fn cache_home(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    xdg_cache_home
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(|| {
+            home.filter(|home| !home.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        })
+}
+
+/// The version a `secantusd-rs --version` reports, which must be the pinned one.
+fn binary_version(binary: &Path) -> Result<String> {
+    let output = Command::new(binary)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("cannot run {} --version", binary.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match reported_version(&stdout) {
+        Some(version) if output.status.success() && version == SECANTUS_RS_VERSION => {
+            Ok(version.to_owned())
+        }
+        _ => bail!(
+            "{} --version answered {:?} ({}), not {SECANTUS_RS_BIN} {SECANTUS_RS_VERSION}; \
+             remove it to have it built again",
+            binary.display(),
+            stdout.trim(),
+            output.status
+        ),
+    }
+}
+
+/// The version in a `secantusd-rs --version` line (`secantusd-rs 0.5.3-beta.196`).
+fn reported_version(stdout: &str) -> Option<&str> {
+    let mut words = stdout.split_whitespace();
+    (words.next()? == SECANTUS_RS_BIN)
+        .then(|| words.next())
+        .flatten()
+}
+
+/// Installs the Python SecantusDB if needed, starts it on a free loopback port and waits
+/// for it.
+fn start_secantus_py(target_dir: &Path) -> Result<(ChildGuard, String)> {
+    let daemon = install_secantus_py(target_dir)?;
     let dir = target_dir.join("secantusdb");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // An explicit, empty config: auto-discovery would pick up a developer's ~/.secantus one.
@@ -254,8 +485,12 @@ fn start_secantus(target_dir: &Path) -> Result<(ChildGuard, String)> {
             ":memory:",
         ])
         .current_dir(&dir);
-    println!("xtask: starting SecantusDB {SECANTUS_VERSION} on 127.0.0.1:{port}");
-    let mut guard = ChildGuard::spawn("SecantusDB", &mut command, &dir.join("secantusd.log"))?;
+    println!("xtask: starting SecantusDB {SECANTUS_PY_VERSION} (Python) on 127.0.0.1:{port}");
+    let mut guard = ChildGuard::spawn(
+        "SecantusDB (Python)",
+        &mut command,
+        &dir.join("secantusd.log"),
+    )?;
     guard.wait_for_port(
         SocketAddr::from(([127, 0, 0, 1], port)),
         SECANTUS_START_TIMEOUT,
@@ -264,15 +499,15 @@ fn start_secantus(target_dir: &Path) -> Result<(ChildGuard, String)> {
 }
 
 /// The `secantusd-py` of a venv under the target dir, made and filled on first use.
-fn install_secantus(target_dir: &Path) -> Result<PathBuf> {
+fn install_secantus_py(target_dir: &Path) -> Result<PathBuf> {
     let venv = target_dir.join("secantusdb-venv");
     let python = venv.join("bin").join("python");
     let daemon = venv.join("bin").join("secantusd-py");
-    if installed_version(&python).as_deref() == Some(SECANTUS_VERSION) && daemon.exists() {
+    if installed_version(&python).as_deref() == Some(SECANTUS_PY_VERSION) && daemon.exists() {
         return Ok(daemon);
     }
     println!(
-        "xtask: installing SecantusDB {SECANTUS_VERSION} into {} (once)",
+        "xtask: installing SecantusDB {SECANTUS_PY_VERSION} into {} (once)",
         venv.display()
     );
     let started = std::time::Instant::now();
@@ -290,12 +525,12 @@ fn install_secantus(target_dir: &Path) -> Result<PathBuf> {
                 "--quiet",
                 "--disable-pip-version-check",
             ])
-            .arg(format!("secantusdb=={SECANTUS_VERSION}")),
+            .arg(format!("secantusdb=={SECANTUS_PY_VERSION}")),
         "pip install",
     )
     .context("cannot install SecantusDB from PyPI")?;
     match installed_version(&python) {
-        Some(version) if version == SECANTUS_VERSION && daemon.exists() => {
+        Some(version) if version == SECANTUS_PY_VERSION && daemon.exists() => {
             println!(
                 "xtask: SecantusDB installed in {}s",
                 started.elapsed().as_secs()
@@ -343,4 +578,46 @@ fn run_quietly(command: &mut Command, what: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{ffi::OsString, path::PathBuf};
+
+    use super::{cache_home, reported_version};
+
+    #[test]
+    fn the_cache_is_xdg_cache_home_when_it_is_set_to_an_absolute_path() {
+        let cache = cache_home(
+            Some(OsString::from("/var/cache/me")),
+            Some(OsString::from("/home/me")),
+        );
+        assert_eq!(cache, Some(PathBuf::from("/var/cache/me")));
+    }
+
+    #[test]
+    fn the_cache_is_under_home_when_xdg_cache_home_is_unset_empty_or_relative() {
+        let home = Some(OsString::from("/home/me"));
+        let expected = Some(PathBuf::from("/home/me/.cache"));
+        assert_eq!(cache_home(None, home.clone()), expected);
+        assert_eq!(cache_home(Some(OsString::new()), home.clone()), expected);
+        assert_eq!(cache_home(Some(OsString::from("cache")), home), expected);
+    }
+
+    #[test]
+    fn without_xdg_cache_home_or_home_there_is_no_cache() {
+        assert_eq!(cache_home(None, None), None);
+        assert_eq!(cache_home(None, Some(OsString::new())), None);
+    }
+
+    #[test]
+    fn the_version_is_read_from_the_servers_version_line() {
+        assert_eq!(
+            reported_version("secantusd-rs 0.5.3-beta.196\n"),
+            Some("0.5.3-beta.196")
+        );
+        assert_eq!(reported_version("secantusd-py 0.7.0b3\n"), None);
+        assert_eq!(reported_version("secantusd-rs\n"), None);
+        assert_eq!(reported_version(""), None);
+    }
 }

@@ -1,5 +1,5 @@
-//! Child processes that must not outlive the task (database servers), free ports, and
-//! waiting for a port to accept connections.
+//! Child processes that must not outlive the task (database servers), the temporary
+//! directories they write to, free ports, and waiting for a port to accept connections.
 
 use std::{
     fs::File,
@@ -7,6 +7,7 @@ use std::{
     net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus},
+    sync::atomic::{AtomicU32, Ordering},
     thread,
     time::{Duration, Instant},
 };
@@ -143,6 +144,56 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A directory made for one run under the system's temporary directory, removed with
+/// everything in it when the guard is dropped.
+#[derive(Debug)]
+pub(crate) struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates `<tmp>/<prefix>-<pid>-<n>`, readable by this user only; never one that exists.
+    pub(crate) fn new(prefix: &str) -> Result<Self> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let base = std::env::temp_dir();
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        // The pid keeps live processes apart; a directory left by a dead one is skipped.
+        for _ in 0..1000 {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path = base.join(format!("{prefix}-{}-{n}", std::process::id()));
+            match builder.create(&path) {
+                Ok(()) => return Ok(Self { path }),
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(error) => {
+                    return Err(error).with_context(|| format!("cannot create {}", path.display()))
+                }
+            }
+        }
+        bail!(
+            "cannot create a fresh {prefix}-* directory in {}: all names taken",
+            base.display()
+        )
+    }
+
+    /// The directory.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.path) {
+            eprintln!(
+                "warning: cannot remove the temporary directory {}: {error}",
+                self.path.display()
+            );
+        }
+    }
+}
+
 /// A TCP port on 127.0.0.1 that nothing listens on right now.
 pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -176,5 +227,23 @@ pub(crate) fn log_tail(path: &Path) -> String {
             .map(|line| format!("    {line}\n"))
             .collect(),
         Err(error) => format!("    (cannot read it: {error})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TempDir;
+
+    #[test]
+    fn a_temp_dir_is_fresh_and_removed_with_its_contents_when_dropped() {
+        let first = TempDir::new("xtask-test").expect("created");
+        let second = TempDir::new("xtask-test").expect("created");
+        assert_ne!(first.path(), second.path());
+        let path = first.path().to_owned();
+        std::fs::create_dir(path.join("data")).expect("writable");
+        std::fs::write(path.join("data").join("file"), "x").expect("writable");
+        drop(first);
+        assert!(!path.exists());
+        assert!(second.path().is_dir());
     }
 }

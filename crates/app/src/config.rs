@@ -7,12 +7,12 @@
 mod read;
 mod sources;
 
-use std::{fmt, path::Path, str::FromStr, time::Duration};
+use std::{fmt, num::NonZeroU32, path::Path, str::FromStr, time::Duration};
 
 use auth_domain::{
     redact_url, HashingConfig, PasswordPolicy, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
-use auth_store_mongo::{DEFAULT_SESSIONS_COLLECTION, DEFAULT_USERS_COLLECTION};
+use auth_store_mongo::{MongoConfig, DEFAULT_SESSIONS_COLLECTION, DEFAULT_USERS_COLLECTION};
 use figment::{
     value::{Dict, Map, Value},
     Figment, Metadata, Profile, Provider,
@@ -33,6 +33,7 @@ pub const KEYS: &[&str] = &[
     "MONGODB_DB",
     "MONGODB_USERS_COLLECTION",
     "MONGODB_SESSIONS_COLLECTION",
+    "DATABASE_MAX_CONNECTIONS",
     "HOST",
     "PORT",
     "DEBUG",
@@ -54,6 +55,10 @@ const MAX_SESSION_LIFETIME_SECS: u64 = 400 * 24 * 60 * 60;
 
 /// Purging less often than weekly would only let dead sessions pile up.
 const MAX_PURGE_INTERVAL_SECS: u64 = 7 * 24 * 60 * 60;
+
+/// More connections than this from one process is a typo, not a plan: it is ten times the
+/// default limit of a whole PostgreSQL server, and each SQLite connection is a thread.
+const MAX_DATABASE_CONNECTIONS: u32 = 1000;
 
 /// Where users and sessions are stored (`STORAGE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +143,10 @@ pub struct Config {
     pub mongodb_users_collection: String,
     /// The MongoDB collection of sessions (`MONGODB_SESSIONS_COLLECTION`).
     pub mongodb_sessions_collection: String,
+    /// The most connections open to the database at once (`DATABASE_MAX_CONNECTIONS`): the
+    /// SQL pool, or MongoDB's pool per server. By default the store crate's choice for the
+    /// engine and this machine's cores.
+    pub database_max_connections: NonZeroU32,
     /// The interface to listen on (`HOST`): an IP address or a host name.
     pub host: String,
     /// The TCP port to listen on (`PORT`); 0 picks a free one.
@@ -171,6 +180,7 @@ impl fmt::Debug for Config {
                 "mongodb_sessions_collection",
                 &self.mongodb_sessions_collection,
             )
+            .field("database_max_connections", &self.database_max_connections)
             .field("host", &self.host)
             .field("port", &self.port)
             .field("debug", &self.debug)
@@ -219,6 +229,7 @@ impl Config {
                 "must differ from MONGODB_USERS_COLLECTION",
             ));
         }
+        let database_max_connections = database_max_connections(&s, storage, &database_url)?;
         let host = s.string("HOST")?;
         if host.is_empty() || host.contains(char::is_whitespace) {
             return Err(s.error("HOST", format!("`{host}` is not a host name or IP address")));
@@ -238,6 +249,7 @@ impl Config {
             mongodb_db,
             mongodb_users_collection,
             mongodb_sessions_collection,
+            database_max_connections,
             host,
             port,
             debug,
@@ -380,6 +392,24 @@ fn mongodb_db(s: &Settings<'_>) -> Result<String, ConfigError> {
         ));
     }
     Ok(name)
+}
+
+/// The pool size given, or the default its store crate picks for the configured engine,
+/// which depends on `STORAGE`, `DATABASE_URL` and the machine, hence not in [`Defaults`].
+fn database_max_connections(
+    s: &Settings<'_>,
+    storage: Storage,
+    database_url: &str,
+) -> Result<NonZeroU32, ConfigError> {
+    const KEY: &str = "DATABASE_MAX_CONNECTIONS";
+    if !s.is_set(KEY) {
+        return Ok(match storage {
+            Storage::Sql => auth_store_sql::default_max_connections(database_url),
+            Storage::Mongodb => MongoConfig::default_max_pool_size(),
+        });
+    }
+    let max = s.number_in(KEY, 1..=MAX_DATABASE_CONNECTIONS)?;
+    NonZeroU32::try_from(max).map_err(|e| s.error(KEY, e))
 }
 
 fn collection(s: &Settings<'_>, key: &str) -> Result<String, ConfigError> {

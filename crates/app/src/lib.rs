@@ -153,10 +153,11 @@ where
     Ok(())
 }
 
-/// Connects to `DATABASE_URL` and brings the schema up to date.
+/// Connects to `DATABASE_URL` (a pool of `DATABASE_MAX_CONNECTIONS`) and brings the schema
+/// up to date.
 async fn open_sql(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
     let url = redact_url(&config.database_url);
-    let db = auth_store_sql::connect(&config.database_url)
+    let db = auth_store_sql::connect_with(&config.database_url, config.database_max_connections)
         .await
         .with_context(|| format!("cannot connect to the SQL database {url} (DATABASE_URL)"))?;
     auth_store_sql::install(&db)
@@ -172,6 +173,7 @@ async fn open_mongo(config: &Config) -> anyhow::Result<MongoStores> {
         database: config.mongodb_db.clone(),
         users_collection: config.mongodb_users_collection.clone(),
         sessions_collection: config.mongodb_sessions_collection.clone(),
+        max_pool_size: config.database_max_connections,
     };
     MongoStores::open(&mongo).await.with_context(|| {
         format!(

@@ -1,14 +1,206 @@
-//! Facts about stored sessions that every session store shares, whatever its backend.
+//! What a session holds: the one place that knows the shape of a session's data.
+//!
+//! A logged-in session holds a [`Login`]: who, the [`Credential`] they logged in with, and
+//! when the session was last written (the rolling renewal's clock). Stores read the user id
+//! from it ([`user_id`]) to keep it in an indexed field, so that a user's sessions can be
+//! found and ended.
+//!
+//! A store loads the session's user in the same round trip as the session (a join, or a
+//! snapshot kept in the session document) and hands it over as the session's [`Owner`]
+//! ([`put_owner`]). The owner is never part of what a store writes as session data
+//! ([`take_owner`]): it is a view of the user as stored now, which is what lets a changed
+//! password or a deleted user end the session on the very next request.
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 
-use crate::UserId;
+use crate::{Email, PasswordHash, User, UserId, Username};
 
-/// The session key under which the login manager keeps the logged-in user
-/// (`{"user_id": "...", "auth_hash": [...]}`).
-pub const USER_DATA_KEY: &str = "auth.user";
+/// A session's data, as tower-sessions keeps it.
+pub type Data = HashMap<String, Value>;
+
+const LOGIN_KEY: &str = "auth.login";
+/// Where sessions written before this module (by axum-login) keep the user, read so that
+/// an upgrade logs nobody out: `{"user_id": "...", "auth_hash": [bytes]}`.
+const LEGACY_LOGIN_KEY: &str = "auth.user";
+/// Where the renewal stamp of a legacy session lives (unix seconds).
+const LEGACY_RENEWED_AT_KEY: &str = "auth.renewed_at";
+const OWNER_KEY: &str = "auth.owner";
+
+/// Every key this module may read or write in a session's data. A session adapter that
+/// cannot hand over the whole data (tower-sessions' `Session`) copies these in and out;
+/// what they hold is this module's business alone.
+pub const KEYS: [&str; 4] = [
+    LOGIN_KEY,
+    LEGACY_LOGIN_KEY,
+    LEGACY_RENEWED_AT_KEY,
+    OWNER_KEY,
+];
+
+/// What ties a session to the password its user logged in with: the hex SHA-256 of the
+/// stored password hash. A new password (or a re-hash) changes it, which ends every
+/// session made before; the hash itself is never written into a session.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Credential(String);
+
+impl Credential {
+    /// The credential of this stored password hash.
+    pub fn of(hash: &PasswordHash) -> Self {
+        Self(hex::encode(Sha256::digest(hash.as_str().as_bytes())))
+    }
+
+    /// The hex digest, for a store's snapshot of the user.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A credential a store kept, as [`as_str`](Self::as_str) gave it.
+    pub fn from_trusted(stored: String) -> Self {
+        Self(stored)
+    }
+}
+
+/// Who is logged in on a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Login {
+    /// The user.
+    pub user_id: UserId,
+    /// The password they logged in with; the session ends when it no longer matches.
+    pub credential: Credential,
+    /// When the session was last written, in unix seconds.
+    pub renewed_at: i64,
+}
+
+impl Login {
+    /// A login of `user` at `now`.
+    pub fn new(user: &User, now: OffsetDateTime) -> Self {
+        Self {
+            user_id: user.id,
+            credential: Credential::of(&user.password_hash),
+            renewed_at: now.unix_timestamp(),
+        }
+    }
+
+    /// The login held by `data`, if any (a legacy one included). Anything unreadable is
+    /// no login: the session is then anonymous.
+    pub fn read(data: &Data) -> Option<Self> {
+        if let Some(value) = data.get(LOGIN_KEY) {
+            return serde_json::from_value(value.clone()).ok();
+        }
+        let legacy = data.get(LEGACY_LOGIN_KEY)?;
+        let user_id = legacy.get("user_id")?.as_str()?.parse().ok()?;
+        let digest: Vec<u8> = serde_json::from_value(legacy.get("auth_hash")?.clone()).ok()?;
+        Some(Self {
+            user_id,
+            credential: Credential(hex::encode(digest)),
+            // Missing or unreadable: renewing at once rewrites it.
+            renewed_at: data
+                .get(LEGACY_RENEWED_AT_KEY)
+                .and_then(Value::as_i64)
+                .unwrap_or(i64::MIN),
+        })
+    }
+
+    /// Writes this login into `data`, replacing any other (a legacy one included).
+    pub fn write(&self, data: &mut Data) {
+        data.remove(LEGACY_LOGIN_KEY);
+        data.remove(LEGACY_RENEWED_AT_KEY);
+        let value = serde_json::to_value(self).expect("a login is plain JSON");
+        data.insert(LOGIN_KEY.to_owned(), value);
+    }
+
+    /// Whether the session should be written again to roll its expiry: once more than half
+    /// of `lifetime` has passed since the last write, so that a busy session costs a couple
+    /// of writes per lifetime and an idle one expires on time.
+    pub fn is_renewal_due(&self, lifetime: time::Duration, now: OffsetDateTime) -> bool {
+        match OffsetDateTime::from_unix_timestamp(self.renewed_at) {
+            Ok(renewed_at) => now - renewed_at > lifetime / 2,
+            Err(_) => true,
+        }
+    }
+}
+
+/// The user a session belongs to, as the store found them when it loaded the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// The user's id.
+    pub id: UserId,
+    email: String,
+    username: String,
+    /// When the user registered.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The credential of the user's current password hash.
+    pub credential: Credential,
+}
+
+impl Owner {
+    /// The owner view of a stored user.
+    pub fn of(user: &User) -> Self {
+        Self::from_stored(
+            user.id,
+            user.email.as_str().to_owned(),
+            user.username.as_str().to_owned(),
+            user.created_at,
+            Credential::of(&user.password_hash),
+        )
+    }
+
+    /// An owner rebuilt from what a store kept (a snapshot in a session document).
+    pub fn from_stored(
+        id: UserId,
+        email: String,
+        username: String,
+        created_at: OffsetDateTime,
+        credential: Credential,
+    ) -> Self {
+        Self {
+            id,
+            email,
+            username,
+            created_at,
+            credential,
+        }
+    }
+
+    /// The user's email address.
+    pub fn email(&self) -> Email {
+        Email::from_trusted(self.email.clone())
+    }
+
+    /// The user's username.
+    pub fn username(&self) -> Username {
+        Username::from_trusted(self.username.clone())
+    }
+
+    /// Whether `login` was made by this user with the password they have now.
+    pub fn owns(&self, login: &Login) -> bool {
+        self.id == login.user_id && self.credential == login.credential
+    }
+}
+
+/// The owner a store attached to `data` when it loaded the session.
+pub fn owner(data: &Data) -> Option<Owner> {
+    serde_json::from_value(data.get(OWNER_KEY)?.clone()).ok()
+}
+
+/// Attaches the session's owner, as loaded with it (stores call this in `load`).
+pub fn put_owner(data: &mut Data, owner: &Owner) {
+    let value = serde_json::to_value(owner).expect("an owner is plain JSON");
+    data.insert(OWNER_KEY.to_owned(), value);
+}
+
+/// Removes the attached owner, returning it: what remains is what a store persists as the
+/// session's data (stores call this in `create` and `save`).
+pub fn take_owner(data: &mut Data) -> Option<Owner> {
+    data.remove(OWNER_KEY)
+        .and_then(|value| serde_json::from_value(value).ok())
+}
 
 /// The key a session is stored under: the hex SHA-256 of its id, so that a copy of the
 /// sessions table or collection holds no cookie that could be replayed.
@@ -18,17 +210,36 @@ pub fn storage_key(session_id: &str) -> String {
 
 /// The id of the user logged in on a session, read from its data, so that stores can keep
 /// it in an indexed field and a user's sessions can be listed and revoked.
-pub fn user_id(data: &HashMap<String, serde_json::Value>) -> Option<UserId> {
-    data.get(USER_DATA_KEY)?
-        .get("user_id")?
-        .as_str()?
-        .parse()
-        .ok()
+pub fn user_id(data: &Data) -> Option<UserId> {
+    Login::read(data).map(|login| login.user_id)
+}
+
+/// Session data with `user` logged in at `now`, as a login writes it: for stores' tests and
+/// the benchmark's preloaded sessions.
+pub fn logged_in(user: &User, now: OffsetDateTime) -> Data {
+    let mut data = Data::new();
+    Login::new(user, now).write(&mut data);
+    data
 }
 
 #[cfg(test)]
 mod tests {
+    use time::{macros::datetime, Duration};
+
     use super::*;
+
+    fn user(phc: &str) -> User {
+        let email = Email::parse("ada@example.com").expect("valid");
+        User {
+            id: UserId::generate(),
+            username: Username::from_email(&email),
+            email,
+            password_hash: PasswordHash::from_trusted(phc.to_owned()),
+            created_at: datetime!(2026-01-02 03:04:05.678901 UTC),
+        }
+    }
+
+    const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
 
     #[test]
     fn the_storage_key_is_a_sha256_digest_not_the_id() {
@@ -40,19 +251,124 @@ mod tests {
     }
 
     #[test]
-    fn the_user_id_is_read_from_the_login_data() {
-        let id = UserId::generate();
-        let mut data = HashMap::new();
-        assert_eq!(user_id(&data), None);
-        data.insert(
-            USER_DATA_KEY.to_owned(),
-            serde_json::json!({"user_id": id.to_string(), "auth_hash": [1, 2]}),
+    fn a_login_reads_back_as_written_and_names_its_user() {
+        let ada = user("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
+        let data = logged_in(&ada, NOW);
+        let login = Login::read(&data).expect("a login");
+        assert_eq!(login, Login::new(&ada, NOW));
+        assert_eq!(user_id(&data), Some(ada.id));
+        assert_eq!(user_id(&Data::new()), None);
+    }
+
+    #[test]
+    fn the_credential_follows_the_password_hash_without_containing_it() {
+        let phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+        let first = Credential::of(&PasswordHash::from_trusted(phc.into()));
+        let again = Credential::of(&PasswordHash::from_trusted(phc.into()));
+        let other = Credential::of(&PasswordHash::from_trusted(format!("{phc}x")));
+        assert_eq!(first, again);
+        assert_ne!(first, other);
+        assert!(!first.as_str().contains("argon2"));
+        assert_eq!(first.as_str().len(), 64);
+    }
+
+    #[test]
+    fn a_session_written_by_axum_login_is_still_a_login() {
+        let ada = user("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
+        let digest = Sha256::digest(ada.password_hash.as_str().as_bytes()).to_vec();
+        let mut data = Data::from([
+            (
+                LEGACY_LOGIN_KEY.to_owned(),
+                serde_json::json!({"user_id": ada.id.to_string(), "auth_hash": digest}),
+            ),
+            (
+                LEGACY_RENEWED_AT_KEY.to_owned(),
+                serde_json::json!(1_700_000_000),
+            ),
+        ]);
+        let login = Login::read(&data).expect("a legacy login");
+        assert_eq!(login.user_id, ada.id);
+        assert!(
+            Owner::of(&ada).owns(&login),
+            "the same password still matches"
         );
-        assert_eq!(user_id(&data), Some(id));
-        data.insert(
-            USER_DATA_KEY.to_owned(),
-            serde_json::json!({"user_id": null}),
+        assert_eq!(login.renewed_at, 1_700_000_000);
+
+        login.write(&mut data);
+        assert_eq!(data.len(), 1, "the legacy keys are replaced: {data:?}");
+        assert_eq!(Login::read(&data), Some(login));
+    }
+
+    #[test]
+    fn unreadable_login_data_is_no_login() {
+        for value in [
+            serde_json::json!(null),
+            serde_json::json!({"user_id": "not-a-uuid"}),
+            serde_json::json!("text"),
+        ] {
+            let data = Data::from([(LOGIN_KEY.to_owned(), value.clone())]);
+            assert_eq!(Login::read(&data), None, "{value}");
+            let legacy = Data::from([(LEGACY_LOGIN_KEY.to_owned(), value)]);
+            assert_eq!(Login::read(&legacy), None);
+        }
+    }
+
+    #[test]
+    fn an_owner_owns_only_logins_made_with_their_current_password() {
+        let ada = user("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$b2xk");
+        let login = Login::new(&ada, NOW);
+        assert!(Owner::of(&ada).owns(&login));
+
+        let changed = User {
+            password_hash: PasswordHash::from_trusted(
+                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3".into(),
+            ),
+            ..ada.clone()
+        };
+        assert!(
+            !Owner::of(&changed).owns(&login),
+            "a new password ends the login"
         );
-        assert_eq!(user_id(&data), None);
+        let grace = User {
+            id: UserId::generate(),
+            ..ada
+        };
+        assert!(
+            !Owner::of(&grace).owns(&login),
+            "another user never owns it"
+        );
+    }
+
+    #[test]
+    fn the_owner_travels_beside_the_data_and_is_taken_out_before_storing() {
+        let ada = user("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
+        let mut data = logged_in(&ada, NOW);
+        let stored = data.clone();
+        put_owner(&mut data, &Owner::of(&ada));
+        assert_eq!(owner(&data), Some(Owner::of(&ada)));
+        assert_eq!(take_owner(&mut data), Some(Owner::of(&ada)));
+        assert_eq!(data, stored);
+        assert_eq!(take_owner(&mut data), None);
+    }
+
+    #[test]
+    fn renewal_is_due_past_half_the_lifetime_only() {
+        let lifetime = Duration::hours(2);
+        let at = |seconds_ago: i64| Login {
+            renewed_at: (NOW - Duration::seconds(seconds_ago)).unix_timestamp(),
+            ..Login::new(&user("$argon2id$x"), NOW)
+        };
+        assert!(!at(0).is_renewal_due(lifetime, NOW));
+        assert!(!at(3_600).is_renewal_due(lifetime, NOW));
+        assert!(at(3_601).is_renewal_due(lifetime, NOW));
+        assert!(
+            !at(-60).is_renewal_due(lifetime, NOW),
+            "a stamp from the future"
+        );
+        let unreadable = Login {
+            renewed_at: i64::MIN,
+            ..at(0)
+        };
+        assert!(unreadable.is_renewal_due(lifetime, NOW));
     }
 }

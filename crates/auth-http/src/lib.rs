@@ -1,6 +1,7 @@
 //! The HTTP API of the authentication service: an axum [`Router`](axum::Router) with JSON
-//! handlers, our own JSON extractor and error type, the login manager (axum-login over
-//! tower-sessions) and the middleware around them.
+//! handlers, our own JSON extractor and error type, the login manager (ours, on
+//! tower-sessions: one store read per authenticated request) and the middleware around
+//! them.
 //!
 //! It is generic over the user repository and the session store; it never names a
 //! backend. The application builds both and hands them over:
@@ -31,7 +32,6 @@ mod extract;
 mod handlers;
 mod headers;
 mod login;
-mod rolling;
 mod router;
 mod safety_net;
 mod trace;

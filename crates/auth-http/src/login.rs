@@ -1,17 +1,22 @@
-//! The login manager's view of our users: axum-login's backend over the [`AuthService`],
-//! and the user it keeps in the session.
+//! The login manager: who is logged in on a request's session, and logging in and out.
+//!
+//! It sits on tower-sessions and owns no format of its own: what a session holds is
+//! `auth_domain::session`'s. The session store loads a session together with its owner
+//! (the user as stored now) in one round trip, so knowing who is logged in costs no
+//! second read, and a changed password or a deleted user ends the session at the very next
+//! request, on every instance.
 
 use std::fmt;
 
 use auth_domain::{
-    AuthService, AuthenticateError, BoxError, Password, RepositoryError, User, UserId,
-    UserRepository,
+    session::{self, Data, Login, Owner},
+    Password, User,
 };
-use axum_login::{AuthUser, AuthnBackend};
-use sha2::{Digest, Sha256};
+use axum::{extract::FromRequestParts, http::request::Parts};
+use time::{Duration, OffsetDateTime};
+use tower_sessions::Session;
 
-/// The session type handlers take to see and change who is logged in.
-pub(crate) type AuthSession<R> = axum_login::AuthSession<LoginBackend<R>>;
+use crate::error::ApiError;
 
 /// What a login form submits.
 #[derive(Debug, Clone)]
@@ -22,148 +27,121 @@ pub(crate) struct Credentials {
     pub(crate) password: Password,
 }
 
-/// A logged-in user, as the login manager sees them.
-#[derive(Clone)]
-pub(crate) struct SessionUser {
-    user: User,
-    /// SHA-256 of the stored password hash: kept in the session so that a changed password
-    /// ends every session, without the hash itself ever being written there.
-    auth_hash: [u8; 32],
+/// The configured session lifetime, which the rolling renewal measures against; set as a
+/// request extension by the router.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionLifetime(pub(crate) Duration);
+
+/// The logged-in user of a request. A handler that takes it answers 401 to anyone else.
+pub(crate) struct CurrentUser {
+    /// The user, as stored when the session was loaded.
+    pub(crate) owner: Owner,
+    /// The session they are logged in on.
+    pub(crate) session: Session,
 }
 
-impl SessionUser {
-    fn new(user: User) -> Self {
-        let auth_hash = Sha256::digest(user.password_hash.as_str().as_bytes()).into();
-        Self { user, auth_hash }
-    }
-
-    /// The user as stored.
-    pub(crate) fn user(&self) -> &User {
-        &self.user
-    }
-}
-
-// Only the id: axum-login logs the users it returns at debug level, and an email address
-// is personal data.
-impl fmt::Debug for SessionUser {
+// The id only: an email address is personal data.
+impl fmt::Debug for CurrentUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionUser")
-            .field("id", &self.user.id)
+        f.debug_struct("CurrentUser")
+            .field("id", &self.owner.id)
             .finish_non_exhaustive()
     }
 }
 
-impl AuthUser for SessionUser {
-    type Id = UserId;
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = ApiError;
 
-    fn id(&self) -> UserId {
-        self.user.id
-    }
-
-    fn session_auth_hash(&self) -> &[u8] {
-        &self.auth_hash
-    }
-}
-
-/// axum-login's backend: the domain's [`AuthService`] under another name.
-pub(crate) struct LoginBackend<R> {
-    service: AuthService<R>,
-}
-
-impl<R: UserRepository> LoginBackend<R> {
-    pub(crate) fn new(service: AuthService<R>) -> Self {
-        Self { service }
-    }
-}
-
-impl<R: UserRepository> Clone for LoginBackend<R> {
-    fn clone(&self) -> Self {
-        Self {
-            service: self.service.clone(),
-        }
-    }
-}
-
-impl<R> fmt::Debug for LoginBackend<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoginBackend")
-            .field("service", &self.service)
-            .finish()
-    }
-}
-
-/// The storage or the hasher failed; never a wrong password.
-#[derive(Debug, thiserror::Error)]
-#[error("login backend failure")]
-pub(crate) struct BackendError(#[source] BoxError);
-
-impl From<RepositoryError> for BackendError {
-    fn from(error: RepositoryError) -> Self {
-        Self(error.into())
-    }
-}
-
-impl<R: UserRepository> AuthnBackend for LoginBackend<R> {
-    type User = SessionUser;
-    type Credentials = Credentials;
-    type Error = BackendError;
-
-    async fn authenticate(&self, creds: Credentials) -> Result<Option<SessionUser>, BackendError> {
-        match self
-            .service
-            .authenticate(&creds.login, &creds.password)
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let session = Session::from_request_parts(parts, state)
             .await
-        {
-            Ok(user) => Ok(Some(SessionUser::new(user))),
-            Err(AuthenticateError::InvalidCredentials) => Ok(None),
-            Err(AuthenticateError::Unexpected(source)) => Err(BackendError(source)),
+            .map_err(|(_, why)| ApiError::internal(why))?;
+        let lifetime = parts
+            .extensions
+            .get::<SessionLifetime>()
+            .ok_or_else(|| ApiError::internal("the router sets the session lifetime"))?
+            .0;
+        let data = read(&session).await?;
+        let login = Login::read(&data).ok_or(ApiError::AccessDenied)?;
+        match session::owner(&data) {
+            Some(owner) if owner.owns(&login) => {
+                let now = OffsetDateTime::now_utc();
+                // A steady request writes nothing; past half the lifetime, one write rolls
+                // the expiry of the stored session and of the cookie.
+                if login.is_renewal_due(lifetime, now) {
+                    let renewed = Login {
+                        renewed_at: now.unix_timestamp(),
+                        ..login
+                    };
+                    write_login(&session, &renewed).await?;
+                }
+                Ok(Self { owner, session })
+            }
+            // The password changed or the user is gone: the session is over.
+            _ => {
+                session.flush().await.map_err(ApiError::internal)?;
+                Err(ApiError::AccessDenied)
+            }
         }
-    }
-
-    async fn get_user(&self, id: &UserId) -> Result<Option<SessionUser>, BackendError> {
-        Ok(self.service.get_user(*id).await?.map(SessionUser::new))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use auth_domain::{Email, PasswordHash, Username};
-    use time::OffsetDateTime;
+/// Logs `user` in on `session`, under a new session id: nothing of what the session held
+/// before (someone else's login, an id planted by an attacker) carries over.
+pub(crate) async fn log_in(session: &Session, user: &User) -> Result<(), ApiError> {
+    session.cycle_id().await.map_err(ApiError::internal)?;
+    session.clear().await;
+    let mut data = Data::new();
+    Login::new(user, OffsetDateTime::now_utc()).write(&mut data);
+    // A store that keeps a snapshot of the owner in the session (MongoDB) takes it from
+    // here; the others drop it and join the user at every load.
+    session::put_owner(&mut data, &Owner::of(user));
+    for (key, value) in data {
+        session
+            .insert_value(&key, value)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    Ok(())
+}
 
-    use super::*;
+/// Ends the session: deleted from the store, the cookie expired.
+pub(crate) async fn log_out(session: &Session) -> Result<(), ApiError> {
+    session.flush().await.map_err(ApiError::internal)
+}
 
-    fn user(phc: &str) -> User {
-        let email = Email::parse("ada@example.com").unwrap();
-        User {
-            id: UserId::generate(),
-            username: Username::from_email(&email),
-            email,
-            password_hash: PasswordHash::from_trusted(phc.to_owned()),
-            created_at: OffsetDateTime::UNIX_EPOCH,
+/// The part of the session's data that `auth_domain::session` reads.
+async fn read(session: &Session) -> Result<Data, ApiError> {
+    let mut data = Data::new();
+    for key in session::KEYS {
+        if let Some(value) = session.get_value(key).await.map_err(ApiError::internal)? {
+            data.insert(key.to_owned(), value);
         }
     }
+    Ok(data)
+}
 
-    #[test]
-    fn the_session_hash_follows_the_password_hash_without_containing_it() {
-        let phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g";
-        let first = SessionUser::new(user(phc));
-        let again = SessionUser::new(user(phc));
-        let changed = SessionUser::new(user("$argon2id$v=19$m=19456,t=2,p=1$b3RoZXI$b3RoZXI"));
-        assert_eq!(first.session_auth_hash(), again.session_auth_hash());
-        assert_ne!(first.session_auth_hash(), changed.session_auth_hash());
-        assert_eq!(first.session_auth_hash().len(), 32);
-        assert_eq!(
-            first.session_auth_hash(),
-            Sha256::digest(phc.as_bytes()).as_slice()
-        );
+/// Writes `login` into the session, replacing whatever login it held.
+async fn write_login(session: &Session, login: &Login) -> Result<(), ApiError> {
+    let before = read(session).await?;
+    let mut after = before.clone();
+    login.write(&mut after);
+    for key in session::KEYS {
+        match after.get(key) {
+            Some(value) if before.get(key) != Some(value) => {
+                session
+                    .insert_value(key, value.clone())
+                    .await
+                    .map_err(ApiError::internal)?;
+            }
+            None if before.contains_key(key) => {
+                session
+                    .remove_value(key)
+                    .await
+                    .map_err(ApiError::internal)?;
+            }
+            _ => {}
+        }
     }
-
-    #[test]
-    fn a_session_user_prints_only_its_id() {
-        let user = SessionUser::new(user("$argon2id$secret"));
-        let printed = format!("{user:?}");
-        assert!(printed.contains(&user.id().to_string()));
-        assert!(!printed.contains("ada@example.com"));
-        assert!(!printed.contains("argon2id"));
-    }
+    Ok(())
 }

@@ -1,12 +1,11 @@
 //! How the routes, the login manager and the middleware fit together.
 
-use auth_domain::{session::USER_DATA_KEY, AuthService, UserRepository};
+use auth_domain::{AuthService, UserRepository};
 use axum::{
     middleware,
     routing::{get, post},
-    Router,
+    Extension, Router,
 };
-use axum_login::AuthManagerLayerBuilder;
 use tower::Layer;
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -15,12 +14,14 @@ use tower_http::{
 };
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer, SessionStore};
 
-use crate::{handlers, headers, login::LoginBackend, rolling, safety_net, trace, HttpConfig};
+use crate::{handlers, headers, login::SessionLifetime, safety_net, trace, HttpConfig};
 
 /// The largest request body accepted; credentials fit many times over.
 pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 
-/// The whole API: routes, sessions, login manager, JSON errors, security headers, tracing.
+/// The whole API: routes, sessions, the login manager, JSON errors, security headers,
+/// tracing. The session store must load each session with its owner (see
+/// `auth_domain::session`): that is how a request learns who is logged in.
 pub fn router<R, S>(service: AuthService<R>, sessions: S, config: HttpConfig) -> Router
 where
     R: UserRepository,
@@ -34,23 +35,16 @@ where
         .with_path("/")
         .with_secure(config.secure_cookie)
         .with_expiry(Expiry::OnInactivity(config.session_lifetime));
-    let login_manager =
-        AuthManagerLayerBuilder::new(LoginBackend::new(service.clone()), session_layer)
-            .with_data_key(USER_DATA_KEY)
-            .build();
 
     // Only these routes touch the session store: a public page or a 404 costs no query.
     let authenticated = Router::new()
-        .route("/profile", get(handlers::profile::<R>))
+        .route("/profile", get(handlers::profile))
         .route("/v1/auth/register", post(handlers::register::<R>))
         .route("/v1/auth/login", post(handlers::login::<R>))
-        .route("/v1/auth/logout", post(handlers::logout::<R>))
+        .route("/v1/auth/logout", post(handlers::logout))
         .with_state(service)
-        .layer(middleware::from_fn_with_state(
-            config.session_lifetime,
-            rolling::renew_when_due::<R>,
-        ))
-        .layer(login_manager);
+        .layer(Extension(SessionLifetime(config.session_lifetime)))
+        .layer(session_layer);
     app(headers::private(authenticated))
 }
 

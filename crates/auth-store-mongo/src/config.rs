@@ -1,4 +1,4 @@
-use std::{fmt, time::Duration};
+use std::{fmt, num::NonZeroU32, time::Duration};
 
 use auth_domain::redact_url;
 use bson::doc;
@@ -30,6 +30,9 @@ pub struct MongoConfig {
     pub users_collection: String,
     /// Collection of sessions.
     pub sessions_collection: String,
+    /// Connections per server at most (the driver's `max_pool_size`), unless the URL sets
+    /// `maxPoolSize`.
+    pub max_pool_size: NonZeroU32,
 }
 
 impl MongoConfig {
@@ -40,7 +43,22 @@ impl MongoConfig {
             database: database.into(),
             users_collection: DEFAULT_USERS_COLLECTION.to_owned(),
             sessions_collection: DEFAULT_SESSIONS_COLLECTION.to_owned(),
+            max_pool_size: Self::default_max_pool_size(),
         }
+    }
+
+    /// `max(10, 2 × cores)`, cores being [`std::thread::available_parallelism`] (1 when
+    /// unknown). A connection runs one operation at a time and spends it waiting on the
+    /// server, so twice our cores keep every worker thread busy where the driver's own
+    /// default of 10 would queue requests on a large machine; every instance's pool counts
+    /// against the server's connection limit and each connection costs it about 1 MiB.
+    pub fn default_max_pool_size() -> NonZeroU32 {
+        const MIN: NonZeroU32 = NonZeroU32::new(10).unwrap();
+        const PER_CORE: NonZeroU32 = NonZeroU32::new(2).unwrap();
+        let cores = std::thread::available_parallelism().map_or(NonZeroU32::MIN, |n| {
+            NonZeroU32::try_from(n).unwrap_or(NonZeroU32::MAX)
+        });
+        cores.saturating_mul(PER_CORE).max(MIN)
     }
 }
 
@@ -51,19 +69,30 @@ impl fmt::Debug for MongoConfig {
             .field("database", &self.database)
             .field("users_collection", &self.users_collection)
             .field("sessions_collection", &self.sessions_collection)
+            .field("max_pool_size", &self.max_pool_size)
             .finish()
     }
 }
 
 /// Opens a client on `url` and returns `database` once a server has answered a `ping`.
 ///
-/// The application name and a [`SERVER_SELECTION_TIMEOUT`] are set unless the URL sets
-/// them (`appName`, `serverSelectionTimeoutMS`).
+/// The application name, a [`SERVER_SELECTION_TIMEOUT`] and a pool of
+/// [`MongoConfig::default_max_pool_size`] connections per server are set unless the URL sets
+/// them (`appName`, `serverSelectionTimeoutMS`, `maxPoolSize`).
 ///
 /// # Errors
 ///
 /// The URL is malformed, or no server answered in time.
 pub async fn connect(url: &str, database: &str) -> Result<Database, mongodb::error::Error> {
+    connect_with(url, database, MongoConfig::default_max_pool_size()).await
+}
+
+/// [`connect`] with `max_pool_size` connections per server unless the URL says otherwise.
+async fn connect_with(
+    url: &str,
+    database: &str,
+    max_pool_size: NonZeroU32,
+) -> Result<Database, mongodb::error::Error> {
     let mut options = ClientOptions::parse(url).await?;
     options.app_name.get_or_insert_with(|| APP_NAME.to_owned());
     options
@@ -72,6 +101,7 @@ pub async fn connect(url: &str, database: &str) -> Result<Database, mongodb::err
     options
         .connect_timeout
         .get_or_insert(SERVER_SELECTION_TIMEOUT);
+    options.max_pool_size.get_or_insert(max_pool_size.get());
     let client = Client::with_options(options)?;
     let database = client.database(database);
     // The driver connects lazily; pinging now turns "no server" into a start-up failure
@@ -96,7 +126,7 @@ impl MongoStores {
     ///
     /// See [`connect`] and [`ensure_indexes`].
     pub async fn open(config: &MongoConfig) -> Result<Self, OpenError> {
-        let database = connect(&config.url, &config.database)
+        let database = connect_with(&config.url, &config.database, config.max_pool_size)
             .await
             .map_err(OpenError::Connect)?;
         ensure_indexes(
@@ -106,7 +136,11 @@ impl MongoStores {
         )
         .await?;
         Ok(Self {
-            users: MongoUserRepository::new(&database, &config.users_collection),
+            users: MongoUserRepository::new(
+                &database,
+                &config.users_collection,
+                &config.sessions_collection,
+            ),
             sessions: MongoSessionStore::new(&database, &config.sessions_collection),
         })
     }

@@ -3,7 +3,10 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use auth_domain::{session, RepositoryError, UserId, UserSessions};
+use auth_domain::{
+    session::{self, Owner},
+    RepositoryError, UserId, UserSessions,
+};
 use bson::{doc, Bson, DateTime};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
@@ -26,6 +29,9 @@ pub(crate) mod fields {
     pub(crate) const LAST_SEEN_AT: &str = "last_seen_at";
     pub(crate) const EXPIRES_AT: &str = "expires_at";
     pub(crate) const EXPIRES_AT_US: &str = "expires_at_us";
+    pub(crate) const OWNER: &str = "owner";
+    /// The owner's credential, which the user repository keeps current.
+    pub(crate) const OWNER_CREDENTIAL: &str = "owner.credential";
     /// Written by earlier versions only; removed whenever a session is saved.
     pub(crate) const EXPIRES_AT_SUB_MS_NS: &str = "expires_at_sub_ms_ns";
 }
@@ -59,6 +65,11 @@ struct SessionDocument {
     /// Earlier versions only: what `expires_at` lost below the millisecond.
     #[serde(default, skip_serializing)]
     expires_at_sub_ms_ns: i64,
+    /// A snapshot of the logged-in user, written at login and kept current by the user
+    /// repository when the password changes, so that `load` brings the user in the same
+    /// round trip (see [`auth_domain::session`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<Owner>,
 }
 
 impl SessionDocument {
@@ -110,6 +121,7 @@ impl fmt::Debug for MongoSessionStore {
 /// What a record contributes to its document, computed once for create and save.
 struct Fields {
     data: String,
+    owner: Option<Owner>,
     user_id: Option<String>,
     expires_at: DateTime,
     expires_at_us: i64,
@@ -117,12 +129,15 @@ struct Fields {
 
 impl Fields {
     fn of(record: &Record) -> session_store::Result<Self> {
-        let data = serde_json::to_string(&record.data)
+        let mut data = record.data.clone();
+        let owner = session::take_owner(&mut data);
+        let data = serde_json::to_string(&data)
             .map_err(|_| session_store::Error::Encode("session data is not serialisable".into()))?;
         let expires_at_us = timestamp::micros(record.expiry_date)
             .ok_or_else(|| session_store::Error::Encode("session expiry is out of range".into()))?;
         Ok(Self {
             data,
+            owner,
             user_id: session::user_id(&record.data).map(|id| id.to_string()),
             expires_at: timestamp::date(expires_at_us),
             expires_at_us,
@@ -140,6 +155,7 @@ impl Fields {
             expires_at: self.expires_at,
             expires_at_us: Some(self.expires_at_us),
             expires_at_sub_ms_ns: 0,
+            owner: self.owner.clone(),
         }
     }
 }
@@ -174,6 +190,18 @@ impl SessionStore for MongoSessionStore {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let fields = Fields::of(record)?;
         let user_id = fields.user_id.map_or(Bson::Null, Bson::String);
+        let owner = match &fields.owner {
+            // Encoded as `insert_one` encodes it (raw BSON: the id as a binary UUID), so
+            // that the document reads back the same whichever of the two wrote it.
+            Some(owner) => bson::to_raw_document_buf(owner)
+                .ok()
+                .and_then(|raw| raw.to_document().ok())
+                .map(Bson::Document)
+                .ok_or_else(|| {
+                    session_store::Error::Encode("the session owner is not encodable".into())
+                })?,
+            None => Bson::Null,
+        };
         // No upsert: a session deleted meanwhile (logout elsewhere, revocation, expiry)
         // must stay deleted, so a save that matches nothing is not an error either.
         self.sessions
@@ -186,6 +214,7 @@ impl SessionStore for MongoSessionStore {
                         fields::LAST_SEEN_AT: DateTime::now(),
                         fields::EXPIRES_AT: fields.expires_at,
                         fields::EXPIRES_AT_US: fields.expires_at_us,
+                        fields::OWNER: owner,
                     },
                     // An earlier version's field would contradict the new expiry.
                     "$unset": { fields::EXPIRES_AT_SUB_MS_NS: "" },
@@ -210,7 +239,7 @@ impl SessionStore for MongoSessionStore {
         let Some(document) = found else {
             return Ok(None);
         };
-        let data = serde_json::from_str(&document.data).map_err(|e| {
+        let mut data = serde_json::from_str(&document.data).map_err(|e| {
             // Position only: serde's message can quote the data.
             session_store::Error::Decode(format!(
                 "stored session data is not a JSON object (line {}, column {})",
@@ -221,6 +250,9 @@ impl SessionStore for MongoSessionStore {
         let expiry_date = document.expiry_date().ok_or_else(|| {
             session_store::Error::Decode("stored session expiry is out of range".into())
         })?;
+        if let Some(owner) = &document.owner {
+            session::put_owner(&mut data, owner);
+        }
         Ok(Some(Record {
             id: *session_id,
             data,

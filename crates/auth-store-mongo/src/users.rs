@@ -3,15 +3,16 @@
 use std::fmt;
 
 use auth_domain::{
-    Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User, UserId, UserRepository,
-    Username,
+    session::Credential, Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User,
+    UserId, UserRepository, Username,
 };
-use bson::{doc, DateTime};
+use bson::{doc, DateTime, Document};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{duplicate_key_message, duplicated_field, violated_index, DriverError},
+    sessions::fields as session_fields,
     timestamp, EMAIL_INDEX, USERNAME_INDEX,
 };
 
@@ -86,14 +87,18 @@ impl TryFrom<UserDocument> for User {
 #[derive(Clone)]
 pub struct MongoUserRepository {
     users: Collection<UserDocument>,
+    /// The sessions, whose snapshots of their user this repository keeps current.
+    sessions: Collection<Document>,
 }
 
 impl MongoUserRepository {
-    /// The repository over `collection` of `db`; [`crate::ensure_indexes`] must have run
-    /// for uniqueness to hold.
-    pub fn new(db: &Database, collection: &str) -> Self {
+    /// The repository over the `users` collection of `db`, keeping the user snapshots in
+    /// the `sessions` collection current; [`crate::ensure_indexes`] must have run for
+    /// uniqueness to hold.
+    pub fn new(db: &Database, users: &str, sessions: &str) -> Self {
         Self {
-            users: db.collection(collection),
+            users: db.collection(users),
+            sessions: db.collection(sessions),
         }
     }
 
@@ -117,6 +122,7 @@ impl fmt::Debug for MongoUserRepository {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MongoUserRepository")
             .field("collection", &self.users.namespace().to_string())
+            .field("sessions", &self.sessions.namespace().to_string())
             .finish()
     }
 }
@@ -159,7 +165,19 @@ impl UserRepository for MongoUserRepository {
             )
             .await
             .map_err(|e| RepositoryError::new(DriverError::new("update password hash", &e)))?;
-        Ok(result.matched_count == 1)
+        if result.matched_count != 1 {
+            return Ok(false);
+        }
+        // The sessions' snapshots learn the new credential, which no login made before
+        // carries: every older session ends at its next request, on every instance.
+        self.sessions
+            .update_many(
+                doc! { session_fields::USER_ID: id.to_string() },
+                doc! { "$set": { session_fields::OWNER_CREDENTIAL: Credential::of(new).as_str() } },
+            )
+            .await
+            .map_err(|e| RepositoryError::new(DriverError::new("update session owners", &e)))?;
+        Ok(true)
     }
 }
 

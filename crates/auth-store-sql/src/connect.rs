@@ -1,6 +1,6 @@
 //! Opening the connection pool and building the schema.
 
-use std::{str::FromStr, time::Duration};
+use std::{num::NonZeroU32, str::FromStr, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -15,40 +15,53 @@ use sea_orm::{
 /// How long a SQLite statement waits for another connection's write lock before failing.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connections to a SQLite file. WAL lets readers run beside the one writer SQLite allows,
-/// so a few connections keep reads (every request loads its session) from queueing behind
-/// a write; more would only add writers waiting on the same lock.
-pub const SQLITE_MAX_CONNECTIONS: u32 = 4;
+/// The fewest connections a SQLite file gets, however few cores there are: the former fixed
+/// size, under which a write (a login, a renewal) could still leave readers room.
+const SQLITE_MIN_CONNECTIONS: NonZeroU32 = NonZeroU32::new(4).unwrap();
 
-/// Connections to PostgreSQL or MySQL per process. Every statement here is one short
-/// round trip and password hashing (the slow part of a login) holds no connection, so ten
-/// serve a busy instance while leaving a default `max_connections` of 100 (PostgreSQL) or
-/// 151 (MySQL) room for several instances, migrations and an operator's shell.
-pub const SERVER_MAX_CONNECTIONS: u32 = 10;
+/// The fewest connections a PostgreSQL or MySQL pool gets, however few cores there are: the
+/// former fixed size.
+const SERVER_MIN_CONNECTIONS: NonZeroU32 = NonZeroU32::new(10).unwrap();
+
+/// PostgreSQL or MySQL connections per core of ours (see `server_max_connections`).
+const SERVER_CONNECTIONS_PER_CORE: NonZeroU32 = NonZeroU32::new(2).unwrap();
 
 /// How long a request waits for a free connection before it fails (fail fast rather than
 /// pile up requests behind a database that stopped answering).
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Opens a pool on `url` (`sqlite:`, `postgres:` or `mysql:`), with statement logging off:
-/// statements would carry password hashes and session keys.
-///
-/// SQLite files are switched to WAL with `synchronous=NORMAL`, a busy timeout of
-/// [`SQLITE_BUSY_TIMEOUT`] and foreign keys on, so that concurrent requests wait for the
-/// write lock instead of failing with "database is locked". An in-memory SQLite database
-/// gets exactly one connection that is never recycled, since it vanishes with its last
-/// connection.
+/// Opens a pool on `url` (`sqlite:`, `postgres:` or `mysql:`) of
+/// [`default_max_connections`] connections; see [`connect_with`].
 ///
 /// # Errors
 ///
 /// The URL is malformed or the database cannot be reached.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, default_max_connections(url)).await
+}
+
+/// Opens a pool of at most `max_connections` on `url` (`sqlite:`, `postgres:` or `mysql:`),
+/// with statement logging off: statements would carry password hashes and session keys.
+///
+/// SQLite files are switched to WAL with `synchronous=NORMAL`, a busy timeout of
+/// [`SQLITE_BUSY_TIMEOUT`] and foreign keys on, so that concurrent requests wait for the
+/// write lock instead of failing with "database is locked". An in-memory SQLite database
+/// gets exactly one connection, whatever `max_connections` says, that is never recycled,
+/// since the database vanishes with its last connection.
+///
+/// # Errors
+///
+/// The URL is malformed or the database cannot be reached.
+pub async fn connect_with(
+    url: &str,
+    max_connections: NonZeroU32,
+) -> Result<DatabaseConnection, DbErr> {
     if url.starts_with("sqlite:") {
-        connect_sqlite(url).await
+        connect_sqlite(url, max_connections).await
     } else {
         let mut options = ConnectOptions::new(url);
         options
-            .max_connections(SERVER_MAX_CONNECTIONS)
+            .max_connections(max_connections.get())
             .min_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .idle_timeout(Duration::from_secs(10 * 60))
@@ -62,6 +75,40 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     }
 }
 
+/// The pool size [`connect`] gives `url` on this machine: one connection for an in-memory
+/// SQLite database, `max(4, cores)` for a SQLite file, `max(10, 2 × cores)` for PostgreSQL
+/// or MySQL, where cores is [`std::thread::available_parallelism`] (1 when unknown).
+pub fn default_max_connections(url: &str) -> NonZeroU32 {
+    let cores = std::thread::available_parallelism().map_or(NonZeroU32::MIN, |n| {
+        NonZeroU32::try_from(n).unwrap_or(NonZeroU32::MAX)
+    });
+    if !url.starts_with("sqlite:") {
+        server_max_connections(cores)
+    } else if is_in_memory(url) {
+        NonZeroU32::MIN
+    } else {
+        sqlite_max_connections(cores)
+    }
+}
+
+/// A SQLite file: under WAL readers run in parallel, each on its own connection (and sqlx
+/// thread), so reads (every request loads its session) scale with one connection per core;
+/// writes take turns on one lock whatever the size, waiting at most the busy timeout.
+fn sqlite_max_connections(cores: NonZeroU32) -> NonZeroU32 {
+    cores.max(SQLITE_MIN_CONNECTIONS)
+}
+
+/// PostgreSQL or MySQL: a statement here is one short round trip, so a connection spends
+/// most of its time waiting on the network and the server, and twice our cores keep every
+/// worker thread busy. The server's own cores are the real limit, and every instance's pool
+/// counts against its `max_connections` (100 on PostgreSQL, 151 on MySQL by default):
+/// instances × this size must stay below it, with room for migrations and an operator.
+fn server_max_connections(cores: NonZeroU32) -> NonZeroU32 {
+    cores
+        .saturating_mul(SERVER_CONNECTIONS_PER_CORE)
+        .max(SERVER_MIN_CONNECTIONS)
+}
+
 /// Builds or upgrades the schema by running every pending migration; running it again
 /// changes nothing. The app calls it at start-up and `cargo xtask install` calls it too.
 ///
@@ -73,7 +120,10 @@ pub async fn install(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
 
-async fn connect_sqlite(url: &str) -> Result<DatabaseConnection, DbErr> {
+async fn connect_sqlite(
+    url: &str,
+    max_connections: NonZeroU32,
+) -> Result<DatabaseConnection, DbErr> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(connection_error)?
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
@@ -92,7 +142,7 @@ async fn connect_sqlite(url: &str) -> Result<DatabaseConnection, DbErr> {
             .await
     } else {
         SqlitePoolOptions::new()
-            .max_connections(SQLITE_MAX_CONNECTIONS)
+            .max_connections(max_connections.get())
             .min_connections(1)
             // A ping per acquire would cost a hop to the connection's worker thread and
             // back on every query; a file database does not drop connections.
@@ -152,5 +202,36 @@ mod tests {
         ] {
             assert!(!is_in_memory(url), "{url}");
         }
+    }
+
+    fn n(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).expect("not zero")
+    }
+
+    #[test]
+    fn a_sqlite_file_gets_a_connection_per_core_and_at_least_four() {
+        assert_eq!(sqlite_max_connections(n(1)), n(4));
+        assert_eq!(sqlite_max_connections(n(4)), n(4));
+        assert_eq!(sqlite_max_connections(n(16)), n(16));
+    }
+
+    #[test]
+    fn a_database_server_gets_two_connections_per_core_and_at_least_ten() {
+        assert_eq!(server_max_connections(n(1)), n(10));
+        assert_eq!(server_max_connections(n(5)), n(10));
+        assert_eq!(server_max_connections(n(16)), n(32));
+        assert_eq!(server_max_connections(NonZeroU32::MAX), NonZeroU32::MAX);
+    }
+
+    #[test]
+    fn the_default_follows_the_engine_and_this_machines_cores() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = u32::try_from(cores).expect("fewer than 4 billion cores");
+        let file = default_max_connections("sqlite://database.db?mode=rwc").get();
+        assert_eq!(file, cores.max(4));
+        let server = default_max_connections("postgres://app@db/auth").get();
+        assert_eq!(server, (2 * cores).max(10));
+        assert_eq!(default_max_connections("mysql://app@db/auth").get(), server);
+        assert_eq!(default_max_connections("sqlite::memory:").get(), 1);
     }
 }

@@ -36,8 +36,7 @@ mod timestamp;
 mod users;
 
 pub use connect::{
-    connect, install, ACQUIRE_TIMEOUT, SERVER_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT,
-    SQLITE_MAX_CONNECTIONS,
+    connect, connect_with, default_max_connections, install, ACQUIRE_TIMEOUT, SQLITE_BUSY_TIMEOUT,
 };
 pub use sessions::{SqlSessionStore, MAX_PURGE_BATCH_SIZE, PURGE_BATCH_SIZE};
 pub use users::SqlUserRepository;

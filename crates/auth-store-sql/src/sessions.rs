@@ -1,13 +1,18 @@
 //! The tower-sessions [`SessionStore`] adapter, and the purge of expired sessions.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use auth_domain::{session, RepositoryError, UserId, UserSessions};
+use auth_domain::{
+    session::{self, Credential, Owner},
+    PasswordHash, RepositoryError, UserId, UserSessions,
+};
 use sea_orm::{
     sea_query::{Expr, Query},
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryResult, QuerySelect, Statement,
 };
+use time::OffsetDateTime;
 use tower_sessions::{
     session::{Id, Record},
     session_store::{self, SessionStore},
@@ -183,12 +188,19 @@ impl SessionStore for SqlSessionStore {
         Ok(())
     }
 
-    /// The session, unless it is unknown or expired (purged yet or not).
+    /// The session, unless it is unknown or expired (purged yet or not), with its owner as
+    /// stored now: one statement, the session row joined with its user's.
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
-        let now = timestamp::value(self.db.get_database_backend(), timestamp::now());
-        let row = sessions::Entity::find_by_id(key(session_id))
-            .filter(sessions::Column::ExpiresAt.gt(now))
-            .one(&self.db)
+        let backend_kind = self.db.get_database_backend();
+        let now = timestamp::value(backend_kind, timestamp::now());
+        let statement = Statement::from_sql_and_values(
+            backend_kind,
+            load_statement(backend_kind),
+            [key(session_id).into(), now],
+        );
+        let row = self
+            .db
+            .query_one(statement)
             .await
             .map_err(|err| backend("load session", &err))?;
         row.map(|row| into_record(*session_id, &row)).transpose()
@@ -210,24 +222,69 @@ fn key(id: &Id) -> String {
 }
 
 /// The logged-in user, kept beside the data so that a user's sessions can be found.
-fn user_id(data: &HashMap<String, serde_json::Value>) -> Option<String> {
+fn user_id(data: &session::Data) -> Option<String> {
     session::user_id(data).map(|user| user.to_string())
 }
 
-fn encode(data: &HashMap<String, serde_json::Value>) -> session_store::Result<String> {
-    serde_json::to_string(data)
+/// The data as stored: without the owner that `load` attached, which is the user's row,
+/// read afresh at every load.
+fn encode(data: &session::Data) -> session_store::Result<String> {
+    let mut data = data.clone();
+    session::take_owner(&mut data);
+    serde_json::to_string(&data)
         .map_err(|_| session_store::Error::Encode("session data is not serializable".to_owned()))
 }
 
-fn into_record(id: Id, row: &sessions::Model) -> session_store::Result<Record> {
+/// The statement of `load`: the live session by key, and its user if any. The user id is
+/// kept as text beside the session, so the join converts it to the type of `users.id`.
+fn load_statement(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => {
+            "SELECT s.data, s.expires_at, u.id AS owner_id, u.email, u.username, \
+             u.password_hash, u.created_at \
+             FROM sessions s LEFT JOIN users u ON u.id = CAST(s.user_id AS uuid) \
+             WHERE s.id = $1 AND s.expires_at > $2"
+        }
+        DbBackend::MySql => {
+            "SELECT s.data, s.expires_at, u.id AS owner_id, u.email, u.username, \
+             u.password_hash, u.created_at \
+             FROM sessions s LEFT JOIN users u ON u.id = UNHEX(REPLACE(s.user_id, '-', '')) \
+             WHERE s.id = ? AND s.expires_at > ?"
+        }
+        DbBackend::Sqlite => {
+            "SELECT s.data, s.expires_at, u.id AS owner_id, u.email, u.username, \
+             u.password_hash, u.created_at \
+             FROM sessions s LEFT JOIN users u ON u.id = unhex(replace(s.user_id, '-', '')) \
+             WHERE s.id = ? AND s.expires_at > ?"
+        }
+    }
+}
+
+fn into_record(id: Id, row: &QueryResult) -> session_store::Result<Record> {
+    let undecodable = |_| session_store::Error::Decode("a stored session is unreadable".to_owned());
+    let data: String = row.try_get("", "data").map_err(undecodable)?;
     // serde's message could quote the data: it is left out.
-    let data = serde_json::from_str(&row.data).map_err(|_| {
+    let mut data: session::Data = serde_json::from_str(&data).map_err(|_| {
         session_store::Error::Decode("stored session data is not a JSON object".to_owned())
     })?;
+    let expiry_date: OffsetDateTime = row.try_get("", "expires_at").map_err(undecodable)?;
+    let owner_id: Option<uuid::Uuid> = row.try_get("", "owner_id").map_err(undecodable)?;
+    if let Some(owner_id) = owner_id {
+        let owner = Owner::from_stored(
+            UserId::from_uuid(owner_id),
+            row.try_get("", "email").map_err(undecodable)?,
+            row.try_get("", "username").map_err(undecodable)?,
+            row.try_get("", "created_at").map_err(undecodable)?,
+            Credential::of(&PasswordHash::from_trusted(
+                row.try_get("", "password_hash").map_err(undecodable)?,
+            )),
+        );
+        session::put_owner(&mut data, &owner);
+    }
     Ok(Record {
         id,
         data,
-        expiry_date: row.expires_at,
+        expiry_date,
     })
 }
 

@@ -4,6 +4,8 @@
 //!   afterwards.
 //! - [`users`] and [`sessions`]: conformance suites that every [`auth_domain::UserRepository`]
 //!   and every `tower_sessions::SessionStore` must pass.
+//! - [`owners`]: the suite of a session store and a user repository together: a session
+//!   loads with its owner as stored now.
 //! - [`memory`]: in-memory stores that pass those suites, for tests of the layers above
 //!   the stores that need no database.
 //! - [`backend_tests!`]: the one way a test is expanded per backend. It puts the backend
@@ -26,6 +28,7 @@
 
 pub mod db;
 pub mod memory;
+pub mod owners;
 pub mod sessions;
 pub mod users;
 
@@ -120,6 +123,24 @@ macro_rules! session_store_suite {
                 sessions_of_different_ids_do_not_mix,
                 deleting_a_users_sessions_leaves_everyone_elses,
                 any_data_reads_back_unchanged,
+            ] },
+        }
+    };
+}
+
+/// The behaviours every session store must have with the users it shares a database with,
+/// as `backend_tests!` expands them: `session_owner_suite!(backends: [..], setup: path)`,
+/// where `path(backend)` makes `((impl UserRepository, impl SessionStore), impl Teardown)`.
+#[macro_export]
+macro_rules! session_owner_suite {
+    (backends: $backends:tt, setup: $setup:path $(,)?) => {
+        $crate::backend_tests! {
+            backends: $backends,
+            setup: $setup,
+            tests: { $crate::owners => [
+                a_session_loads_with_its_owner,
+                a_changed_password_reaches_the_loaded_owner_at_once,
+                a_session_of_an_unknown_user_loads_without_an_owner,
             ] },
         }
     };

@@ -146,6 +146,8 @@ impl UserRepository for MemoryUserRepository {
 #[derive(Clone, Default)]
 pub struct MemorySessionStore {
     sessions: Arc<Mutex<Sessions>>,
+    /// The users a loaded session's owner is read from, as the SQL stores join them.
+    users: Option<MemoryUserRepository>,
 }
 
 /// The sessions, and the index of them by user.
@@ -195,9 +197,18 @@ impl Sessions {
 }
 
 impl MemorySessionStore {
-    /// An empty store.
+    /// An empty store whose sessions load without an owner (see [`Self::with_users`]).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store that loads each session with its owner from `users`, as stored at
+    /// the time of the load: what the login manager needs.
+    pub fn with_users(users: MemoryUserRepository) -> Self {
+        Self {
+            sessions: Arc::default(),
+            users: Some(users),
+        }
     }
 
     /// How many sessions are stored, expired ones included.
@@ -234,10 +245,13 @@ fn key(id: &Id) -> String {
     session::storage_key(&id.to_string())
 }
 
+/// The record as stored: without the owner a load attached.
 fn stored(record: &Record) -> Stored {
+    let mut data = record.data.clone();
+    session::take_owner(&mut data);
     Stored {
-        data: record.data.clone(),
-        user: session::user_id(&record.data),
+        user: session::user_id(&data),
+        data,
         expiry_date: record.expiry_date,
     }
 }
@@ -282,10 +296,11 @@ impl SessionStore for MemorySessionStore {
         Ok(())
     }
 
-    /// The session, unless it is unknown or expired.
+    /// The session, unless it is unknown or expired, with its owner when this store knows
+    /// the users.
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
         let now = OffsetDateTime::now_utc();
-        Ok(lock(&self.sessions)
+        let Some(mut record) = lock(&self.sessions)
             .by_key
             .get(&key(session_id))
             .filter(|stored| stored.expiry_date > now)
@@ -293,7 +308,18 @@ impl SessionStore for MemorySessionStore {
                 id: *session_id,
                 data: stored.data.clone(),
                 expiry_date: stored.expiry_date,
-            }))
+            })
+        else {
+            return Ok(None);
+        };
+        let owner = self.users.as_ref().and_then(|users| {
+            let user = session::user_id(&record.data)?;
+            lock(&users.users).by_id.get(&user).map(session::Owner::of)
+        });
+        if let Some(owner) = owner {
+            session::put_owner(&mut record.data, &owner);
+        }
+        Ok(Some(record))
     }
 
     /// Removes the session; removing one that is gone is not an error.

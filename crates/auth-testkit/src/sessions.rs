@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use auth_domain::{UserId, UserSessions};
+use auth_domain::{session, UserId, UserSessions};
 use time::{Duration, OffsetDateTime};
 use tower_sessions::{
     session::{Id, Record},
@@ -14,17 +14,24 @@ pub fn record() -> Record {
     logged_in_as(UserId::generate())
 }
 
-/// A record expiring in an hour, with `user` logged in on it.
+/// A record expiring in an hour, with `user` logged in on it (as a login writes it).
 pub fn logged_in_as(user: UserId) -> Record {
-    let mut data = HashMap::new();
-    data.insert(
-        auth_domain::session::USER_DATA_KEY.to_owned(),
-        serde_json::json!({"user_id": user.to_string(), "auth_hash": [1, 2, 3]}),
-    );
+    let mut stand_in = crate::users::new_user("someone@example.com", "someone").into_user();
+    stand_in.id = user;
+    let mut data = session::logged_in(&stand_in, OffsetDateTime::now_utc());
     data.insert("counter".to_owned(), serde_json::json!(1));
     Record {
         id: Id::default(),
         data,
+        expiry_date: in_seconds(3600),
+    }
+}
+
+/// A record expiring in an hour that nobody is logged in on.
+pub fn anonymous() -> Record {
+    Record {
+        id: Id::default(),
+        data: HashMap::from([("counter".to_owned(), serde_json::json!(1))]),
         expiry_date: in_seconds(3600),
     }
 }
@@ -159,8 +166,7 @@ pub async fn deleting_a_users_sessions_leaves_everyone_elses(
     store: impl SessionStore + UserSessions,
 ) {
     let (ada, grace) = (UserId::generate(), UserId::generate());
-    let mut anonymous = record();
-    anonymous.data.remove(auth_domain::session::USER_DATA_KEY);
+    let anonymous = anonymous();
     let mut records = [
         logged_in_as(ada),
         logged_in_as(ada),

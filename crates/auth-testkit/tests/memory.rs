@@ -11,10 +11,28 @@ async fn sessions(_: auth_testkit::Backend) -> (auth_testkit::memory::MemorySess
     (Default::default(), ())
 }
 
+async fn both(
+    _: auth_testkit::Backend,
+) -> (
+    (
+        auth_testkit::memory::MemoryUserRepository,
+        auth_testkit::memory::MemorySessionStore,
+    ),
+    (),
+) {
+    let users = auth_testkit::memory::MemoryUserRepository::default();
+    let sessions = auth_testkit::memory::MemorySessionStore::with_users(users.clone());
+    ((users, sessions), ())
+}
+
 mod users_suite {
     auth_testkit::user_repository_suite!(backends: [memory], setup: crate::users);
 }
 
 mod sessions_suite {
     auth_testkit::session_store_suite!(backends: [memory], setup: crate::sessions);
+}
+
+mod owners_suite {
+    auth_testkit::session_owner_suite!(backends: [memory], setup: crate::both);
 }

@@ -56,6 +56,11 @@ impl<'a> Settings<'a> {
             .ok_or_else(|| ConfigError::new(key, "missing".to_owned()))
     }
 
+    /// Whether `key` has a value at all, a built-in default included.
+    pub(super) fn is_set(&self, key: &str) -> bool {
+        self.value(key).is_some()
+    }
+
     /// A text setting, trimmed.
     pub(super) fn string(&self, key: &str) -> Result<String, ConfigError> {
         match self.required(key)? {

@@ -141,6 +141,10 @@ fn each_bad_value_names_its_key() {
         ("MONGODB_DB", ""),
         ("MONGODB_USERS_COLLECTION", "$users"),
         ("MONGODB_SESSIONS_COLLECTION", "users"),
+        ("DATABASE_MAX_CONNECTIONS", "0"),
+        ("DATABASE_MAX_CONNECTIONS", "-4"),
+        ("DATABASE_MAX_CONNECTIONS", "1001"),
+        ("DATABASE_MAX_CONNECTIONS", "lots"),
         ("HOST", ""),
         ("PORT", "65536"),
         ("PORT", "http"),
@@ -163,6 +167,80 @@ fn each_bad_value_names_its_key() {
         assert!(error.to_string().starts_with(&format!("{key}: ")));
         assert!(!error.to_string().contains('\n'), "one line: {error}");
     }
+}
+
+/// This machine's cores, as the pool defaults count them.
+fn cores() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    u32::try_from(cores).expect("fewer than 4 billion cores")
+}
+
+#[test]
+fn by_default_the_pool_size_follows_the_engine_and_the_cores() {
+    Jail::expect_with(|jail| {
+        let pool = |env: &[(&str, &str)]| {
+            load_in(jail, env)
+                .expect("valid")
+                .database_max_connections
+                .get()
+        };
+        assert_eq!(
+            pool(&[]),
+            cores().max(4),
+            "a SQLite file: a reader per core"
+        );
+        let postgres = [("DATABASE_URL", "postgres://app@db/auth")];
+        assert_eq!(pool(&postgres), (2 * cores()).max(10), "a database server");
+        let mysql = [("DATABASE_URL", "mysql://app@db/auth")];
+        assert_eq!(pool(&mysql), (2 * cores()).max(10), "a database server");
+        let mongodb = [("STORAGE", "mongodb")];
+        assert_eq!(pool(&mongodb), (2 * cores()).max(10), "a database server");
+        let memory = [("DATABASE_URL", "sqlite::memory:")];
+        assert_eq!(
+            pool(&memory),
+            1,
+            "the in-memory database lives in one connection"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn an_explicit_pool_size_is_used_whatever_the_engine() {
+    Jail::expect_with(|jail| {
+        jail.create_file(".env", "DATABASE_MAX_CONNECTIONS=7\n")?;
+        for env in [
+            &[][..],
+            &[("DATABASE_URL", "postgres://app@db/auth")],
+            &[("STORAGE", "mongodb")],
+        ] {
+            let config = load_in(jail, env).expect("valid");
+            assert_eq!(config.database_max_connections.get(), 7, "{env:?}");
+        }
+        jail.create_file("App.toml", "DATABASE_MAX_CONNECTIONS = 1000")?;
+        jail.create_file(".env", "")?;
+        let config = load_in(jail, &[]).expect("the largest size accepted");
+        assert_eq!(config.database_max_connections.get(), 1000);
+        Ok(())
+    });
+}
+
+#[test]
+fn a_pool_of_zero_or_absurdly_many_connections_is_refused_naming_the_key() {
+    Jail::expect_with(|jail| {
+        let error = load_in(jail, &[("DATABASE_MAX_CONNECTIONS", "0")]).expect_err("zero");
+        assert_eq!(
+            error.to_string(),
+            "DATABASE_MAX_CONNECTIONS: must be between 1 and 1000, not 0 (set in the environment)"
+        );
+        jail.create_file("App.toml", "DATABASE_MAX_CONNECTIONS = 100000")?;
+        let error = load_in(jail, &[]).expect_err("absurd");
+        assert_eq!(
+            error.to_string(),
+            "DATABASE_MAX_CONNECTIONS: must be between 1 and 1000, not 100000 (set in App.toml)"
+        );
+        Ok(())
+    });
 }
 
 #[test]
@@ -326,6 +404,7 @@ fn env_example_values_are_valid_and_show_the_defaults() {
         "DEBUG",
         "SESSION_COOKIE_SECURE",
         "MAX_CONCURRENT_HASHES",
+        "DATABASE_MAX_CONNECTIONS",
     ];
     let example = env_example();
     let all: Vec<(&str, &str)> = example

@@ -1,15 +1,13 @@
-use auth_domain::{session::USER_DATA_KEY, AuthService, Password, Registration, UserRepository};
+use auth_domain::{AuthService, AuthenticateError, Password, Registration, UserRepository};
 use axum::{extract::State, http::StatusCode, Json};
 use serde_json::{json, Value};
-use time::OffsetDateTime;
 use tower_sessions::Session;
 
 use super::user_body::UserBody;
 use crate::{
     error::ApiError,
     extract::{FromJsonObject, JsonBody, JsonObject},
-    login::{AuthSession, Credentials},
-    rolling,
+    login::{self, Credentials, CurrentUser},
 };
 
 impl FromJsonObject for Registration {
@@ -48,45 +46,25 @@ pub(crate) async fn register<R: UserRepository>(
 
 /// `POST /v1/auth/login`: checks the credentials and logs the user in on a fresh session.
 pub(crate) async fn login<R: UserRepository>(
-    mut auth: AuthSession<R>,
+    State(service): State<AuthService<R>>,
+    session: Session,
     JsonBody(credentials): JsonBody<Credentials>,
 ) -> Result<Json<UserBody>, ApiError> {
-    let user = auth
-        .authenticate(credentials)
+    let user = service
+        .authenticate(&credentials.login, &credentials.password)
         .await
-        .map_err(ApiError::internal)?
-        .ok_or(ApiError::InvalidCredentials)?;
-    // axum-login only issues a new session id when nobody is logged in on the session;
-    // we want one at every login, so that no id outlives a change of user.
-    if holds_login(&auth.session).await? {
-        auth.session.cycle_id().await.map_err(ApiError::internal)?;
-    }
-    auth.login(&user).await.map_err(ApiError::internal)?;
-    rolling::stamp(&auth.session, OffsetDateTime::now_utc())
-        .await
-        .map_err(ApiError::internal)?;
-    tracing::info!(user.id = %user.user().id, "user logged in");
-    Ok(Json(UserBody::from(user.user())))
-}
-
-/// Whether the session carries login data, the case in which axum-login keeps the id.
-async fn holds_login(session: &Session) -> Result<bool, ApiError> {
-    let data = session
-        .get_value(USER_DATA_KEY)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(data.is_some_and(|data| !data["auth_hash"].is_null()))
+        .map_err(|error| match error {
+            AuthenticateError::InvalidCredentials => ApiError::InvalidCredentials,
+            AuthenticateError::Unexpected(source) => ApiError::internal(source),
+        })?;
+    login::log_in(&session, &user).await?;
+    tracing::info!(user.id = %user.id, "user logged in");
+    Ok(Json(UserBody::from(&user)))
 }
 
 /// `POST /v1/auth/logout`: deletes the stored session; the cookie is then expired.
-pub(crate) async fn logout<R: UserRepository>(
-    mut auth: AuthSession<R>,
-) -> Result<Json<Value>, ApiError> {
-    if auth.user.is_none() {
-        return Err(ApiError::AccessDenied);
-    }
-    if let Some(user) = auth.logout().await.map_err(ApiError::internal)? {
-        tracing::info!(user.id = %user.user().id, "user logged out");
-    }
+pub(crate) async fn logout(user: CurrentUser) -> Result<Json<Value>, ApiError> {
+    login::log_out(&user.session).await?;
+    tracing::info!(user.id = %user.owner.id, "user logged out");
     Ok(Json(json!({"message": "Logged out."})))
 }

@@ -1,4 +1,4 @@
-use auth_domain::{User, UserId};
+use auth_domain::{session::Owner, User, UserId};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -19,6 +19,17 @@ impl From<&User> for UserBody {
             email: user.email.as_str().to_owned(),
             username: user.username.as_str().to_owned(),
             created_at: user.created_at,
+        }
+    }
+}
+
+impl From<&Owner> for UserBody {
+    fn from(owner: &Owner) -> Self {
+        Self {
+            id: owner.id,
+            email: owner.email().as_str().to_owned(),
+            username: owner.username().as_str().to_owned(),
+            created_at: owner.created_at,
         }
     }
 }

@@ -66,11 +66,9 @@ impl TestApp {
 
     /// The app with `options` over fresh, empty stores.
     pub(crate) fn with(options: Options) -> Self {
-        Self::over(
-            MemoryUserRepository::default(),
-            MemorySessionStore::default(),
-            options,
-        )
+        let users = MemoryUserRepository::default();
+        let sessions = MemorySessionStore::with_users(users.clone());
+        Self::over(users, sessions, options)
     }
 
     /// The app with `options` over these stores (shared with whoever else holds a clone),

@@ -28,11 +28,28 @@ pub(crate) async fn database(backend: Backend) -> (Database, TestDatabase) {
 /// A user repository on a fresh database.
 pub(crate) async fn user_repository(backend: Backend) -> (MongoUserRepository, TestDatabase) {
     let (db, test_database) = database(backend).await;
-    (MongoUserRepository::new(&db, USERS), test_database)
+    (
+        MongoUserRepository::new(&db, USERS, SESSIONS),
+        test_database,
+    )
 }
 
 /// A session store on a fresh database.
 pub(crate) async fn session_store(backend: Backend) -> (MongoSessionStore, TestDatabase) {
     let (db, test_database) = database(backend).await;
     (MongoSessionStore::new(&db, SESSIONS), test_database)
+}
+
+/// A user repository and a session store on one fresh database.
+pub(crate) async fn both(
+    backend: Backend,
+) -> ((MongoUserRepository, MongoSessionStore), TestDatabase) {
+    let (db, test_database) = database(backend).await;
+    (
+        (
+            MongoUserRepository::new(&db, USERS, SESSIONS),
+            MongoSessionStore::new(&db, SESSIONS),
+        ),
+        test_database,
+    )
 }

@@ -21,6 +21,10 @@ mod session_store {
     );
 }
 
+mod owners {
+    auth_testkit::session_owner_suite!(backends: [mongodb], setup: crate::common::both);
+}
+
 mod indexed {
     auth_testkit::backend_tests! {
         backends: [mongodb],

@@ -2,14 +2,11 @@ use std::collections::HashMap;
 
 use auth_domain::{session, UserId};
 use auth_store_mongo::MongoSessionStore;
-use auth_testkit::sessions::record;
+use auth_testkit::sessions::logged_in_as;
 use bson::{doc, Bson, Document};
 use mongodb::{Collection, Database};
 use time::{Duration, OffsetDateTime};
-use tower_sessions::{
-    session::{Id, Record},
-    session_store, SessionStore,
-};
+use tower_sessions::{session::Id, session_store, SessionStore};
 
 use crate::common::SESSIONS;
 
@@ -24,22 +21,12 @@ async fn raw_document(db: &Database, id: &Id) -> Option<Document> {
         .expect("raw read works")
 }
 
-fn logged_in(user: UserId) -> HashMap<String, serde_json::Value> {
-    HashMap::from([(
-        session::USER_DATA_KEY.to_owned(),
-        serde_json::json!({ "user_id": user.to_string(), "auth_hash": [7, 7] }),
-    )])
-}
-
 pub(crate) async fn the_stored_document_holds_a_hashed_key_the_json_data_and_indexed_fields(
     db: Database,
 ) {
     let store = MongoSessionStore::new(&db, SESSIONS);
     let user = UserId::generate();
-    let mut record = Record {
-        data: logged_in(user),
-        ..record()
-    };
+    let mut record = logged_in_as(user);
     store.create(&mut record).await.expect("create works");
 
     let created = raw_document(&db, &record.id).await.expect("stored");

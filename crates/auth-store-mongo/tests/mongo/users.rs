@@ -5,12 +5,12 @@ use bson::{doc, Bson, Document};
 use mongodb::{options::IndexOptions, Database, IndexModel};
 use time::macros::datetime;
 
-use crate::common::USERS;
+use crate::common::{SESSIONS, USERS};
 
 /// A BSON date holds milliseconds; the domain's rule is microseconds, so the creation time
 /// is stored as whole microseconds since the epoch, and in no other field.
 pub(crate) async fn a_users_created_at_is_stored_as_microseconds_since_the_epoch(db: Database) {
-    let repo = MongoUserRepository::new(&db, USERS);
+    let repo = MongoUserRepository::new(&db, USERS, SESSIONS);
     let new = NewUser {
         created_at: datetime!(2026-11-28 11:46:53.123_456_789 UTC),
         ..new_user("ada@example.com", "ada_l")
@@ -42,7 +42,7 @@ pub(crate) async fn duplicates_under_indexes_made_by_hand_are_still_told_apart(d
             .await
             .expect("the index can be created");
     }
-    let repo = MongoUserRepository::new(&db, USERS);
+    let repo = MongoUserRepository::new(&db, USERS, SESSIONS);
     repo.insert(new_user("ada@example.com", "ada_l"))
         .await
         .expect("the first insert works");
@@ -60,7 +60,7 @@ pub(crate) async fn duplicates_under_indexes_made_by_hand_are_still_told_apart(d
 }
 
 pub(crate) async fn an_operator_object_given_as_an_email_or_username_matches_nothing(db: Database) {
-    let repo = MongoUserRepository::new(&db, USERS);
+    let repo = MongoUserRepository::new(&db, USERS, SESSIONS);
     repo.insert(new_user("ada@example.com", "ada_l"))
         .await
         .expect("insert works");
@@ -100,7 +100,7 @@ pub(crate) async fn a_corrupt_user_document_is_a_storage_error_that_quotes_no_ha
         })
         .await
         .expect("raw insert works");
-    let repo = MongoUserRepository::new(&db, USERS);
+    let repo = MongoUserRepository::new(&db, USERS, SESSIONS);
 
     for email in ["ada@example.com", "grace@example.com"] {
         let error = repo

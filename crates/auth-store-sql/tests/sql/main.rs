@@ -21,6 +21,13 @@ mod sessions {
     );
 }
 
+mod owners {
+    auth_testkit::session_owner_suite!(
+        backends: [sqlite, postgres, mysql],
+        setup: crate::support::both,
+    );
+}
+
 auth_testkit::backend_tests! {
     backends: [sqlite, postgres, mysql],
     setup: crate::support::database,

@@ -37,7 +37,9 @@ pub(crate) async fn down_drops_both_tables_and_up_builds_them_again(db: Database
 /// WAL lets readers run beside a writer; the busy timeout makes a second writer wait
 /// instead of failing with "database is locked". Checked on every pooled connection.
 pub(crate) async fn sqlite_runs_in_wal_mode_with_a_busy_timeout(db: DatabaseConnection) {
-    let checks = (0..auth_store_sql::SQLITE_MAX_CONNECTIONS).map(|_| {
+    // The pool of a SQLite file, as `connect` sizes it on this machine.
+    let pool_size = auth_store_sql::default_max_connections("sqlite://any-file.db").get();
+    let checks = (0..pool_size).map(|_| {
         let db = db.clone();
         tokio::spawn(async move {
             // A transaction pins one connection while the others are checked.

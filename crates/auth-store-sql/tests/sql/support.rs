@@ -26,6 +26,15 @@ pub(crate) async fn store(backend: Backend) -> (SqlSessionStore, TestDatabase) {
     (SqlSessionStore::new(db), database)
 }
 
+/// A user repository and a session store on one fresh database.
+pub(crate) async fn both(backend: Backend) -> ((SqlUserRepository, SqlSessionStore), TestDatabase) {
+    let (db, database) = database(backend).await;
+    (
+        (SqlUserRepository::new(db.clone()), SqlSessionStore::new(db)),
+        database,
+    )
+}
+
 /// A store is `Debug` (tower-sessions requires it); that must never print the password of
 /// the database URL. (PostgreSQL only: its local server trusts its clients, so any
 /// password is accepted and ignored.)

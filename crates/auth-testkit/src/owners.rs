@@ -1,0 +1,93 @@
+//! What every session store must do with a session's owner, on the database it shares with
+//! the user repository: load the user with the session, as stored now, in the same round
+//! trip (see `auth_domain::session`).
+
+use auth_domain::{
+    session::{self, Credential, Login, Owner},
+    PasswordHash, User, UserRepository,
+};
+use time::OffsetDateTime;
+use tower_sessions::{session::Record, SessionStore};
+
+use crate::{sessions, users::new_user};
+
+/// A new record with `user` logged in, carrying their owner view as a login attaches it.
+fn logged_in(user: &User) -> Record {
+    let mut record = sessions::anonymous();
+    Login::new(user, OffsetDateTime::now_utc()).write(&mut record.data);
+    session::put_owner(&mut record.data, &Owner::of(user));
+    record
+}
+
+async fn owner_after_load(store: &impl SessionStore, record: &Record) -> Option<Owner> {
+    let loaded = store
+        .load(&record.id)
+        .await
+        .expect("load works")
+        .expect("the session exists");
+    session::owner(&loaded.data)
+}
+
+/// A logged-in session loads with its user, and the login it holds is the one written.
+pub async fn a_session_loads_with_its_owner(
+    (users, store): (impl UserRepository, impl SessionStore),
+) {
+    let user = users
+        .insert(new_user("ada@example.com", "ada_l"))
+        .await
+        .expect("insert works");
+    let mut record = logged_in(&user);
+    store.create(&mut record).await.expect("create works");
+
+    let loaded = store
+        .load(&record.id)
+        .await
+        .expect("load works")
+        .expect("exists");
+    let owner = session::owner(&loaded.data).expect("the owner comes with the session");
+    assert_eq!(owner, Owner::of(&user));
+    let login = Login::read(&loaded.data).expect("still logged in");
+    assert!(owner.owns(&login));
+}
+
+/// A new password reaches the loaded owner at once, so every older login ends; the owner
+/// is never served from what the session was written with.
+pub async fn a_changed_password_reaches_the_loaded_owner_at_once(
+    (users, store): (impl UserRepository, impl SessionStore),
+) {
+    let user = users
+        .insert(new_user("ada@example.com", "ada_l"))
+        .await
+        .expect("insert works");
+    let mut record = logged_in(&user);
+    store.create(&mut record).await.expect("create works");
+    store.save(&record).await.expect("a renewal's save works");
+
+    let new = PasswordHash::from_trusted("$argon2id$v=19$m=19456,t=2,p=1$bmV3$changed".into());
+    assert!(users
+        .replace_password_hash(user.id, &user.password_hash, &new)
+        .await
+        .expect("update works"));
+
+    let owner = owner_after_load(&store, &record)
+        .await
+        .expect("the user still exists");
+    assert_eq!(owner.credential, Credential::of(&new));
+    let login = Login::read(&record.data).expect("logged in");
+    assert!(
+        !owner.owns(&login),
+        "the login made with the old password is over"
+    );
+}
+
+/// A session whose user is unknown to the repository loads without an owner, which the
+/// login manager treats as logged out.
+pub async fn a_session_of_an_unknown_user_loads_without_an_owner(
+    (_users, store): (impl UserRepository, impl SessionStore),
+) {
+    let stranger = new_user("grace@example.com", "grace_h").into_user();
+    let mut record = sessions::anonymous();
+    Login::new(&stranger, OffsetDateTime::now_utc()).write(&mut record.data);
+    store.create(&mut record).await.expect("create works");
+    assert_eq!(owner_after_load(&store, &record).await, None);
+}
