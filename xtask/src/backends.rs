@@ -237,7 +237,7 @@ fn fallback_banner(rust_error: &anyhow::Error) -> String {
     format!(
         "\n{rule}\n!! FALLBACK: the Rust SecantusDB ({SECANTUS_RS_CRATE} {SECANTUS_RS_VERSION}) \
          is not in use:\n{why}!! MongoDB is the Python SecantusDB {SECANTUS_PY_VERSION} instead, \
-         which is much slower\n{rule}"
+         which is slower\n{rule}"
     )
 }
 
