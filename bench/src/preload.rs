@@ -4,6 +4,8 @@
 //! the ones the stores write: the key is the hex SHA-256 of a fresh session id, the data
 //! is a login as the test kit builds it, spread over one fake user per ten sessions (no
 //! foreign key asks for user rows), with instants in each engine's own representation.
+//! On MongoDB each document carries the snapshot of its user that the store writes at
+//! login ([`owner_document`]), so that it loads as a logged-in session, as a real one does.
 //!
 //! That representation is the stores' private business, restated here because no public
 //! function writes a session in bulk: so after every preload one live session is loaded
@@ -18,13 +20,17 @@ use std::{
 
 use anyhow::{bail, ensure, Context as _, Result};
 use auth_domain::{
-    session::{self, storage_key},
+    session::{self, storage_key, Login, Owner},
     timestamp::truncate_to_micros,
     UserId,
 };
-use auth_store_mongo::{MongoSessionStore, DEFAULT_SESSIONS_COLLECTION};
+use auth_store_mongo::{owner_document, MongoSessionStore, DEFAULT_SESSIONS_COLLECTION};
 use auth_store_sql::SqlSessionStore;
-use auth_testkit::{db::Backend, sessions::logged_in_as, TestDatabase};
+use auth_testkit::{
+    db::Backend,
+    sessions::{logged_in_as, stand_in},
+    TestDatabase,
+};
 use bson::{doc, Bson, Document};
 use sea_orm::{
     sea_query::{Alias, Expr, Query},
@@ -97,6 +103,8 @@ pub(crate) struct Preloader {
 struct Row {
     id: Id,
     key: String,
+    /// Which of the preload's fake users it belongs to.
+    user: usize,
     /// The user as the store finds it in the data.
     user_id: Option<String>,
     data: String,
@@ -198,6 +206,18 @@ impl Preloader {
                     "a preloaded session loads back with another user: the bench no longer \
                      writes sessions as the store does"
                 );
+                // Only MongoDB keeps the owner in the session; SQL joins a user row, which
+                // the fake users do not have.
+                if let Target::Mongo(_) = &self.target {
+                    let owned = session::owner(&record.data).is_some_and(|owner| {
+                        Login::read(&record.data).is_some_and(|login| owner.owns(&login))
+                    });
+                    ensure!(
+                        owned,
+                        "a preloaded session loads back without the owner of its login: the \
+                         bench no longer writes sessions as the store does"
+                    );
+                }
                 let drift = (record.expiry_date - sample.expires_at).abs();
                 ensure!(
                     drift < time::Duration::milliseconds(1),
@@ -228,13 +248,21 @@ impl Preloader {
     }
 }
 
+/// One of the users the preloaded sessions belong to, never stored as a user.
+struct FakeUser {
+    /// The `user_id` the store derives from the login.
+    user_id: Option<String>,
+    /// The login, as the store encodes session data.
+    data: String,
+    /// The user as a login snapshots them in a MongoDB session.
+    owner: Owner,
+}
+
 /// The rows of one preload, made as they are written.
 struct Rows {
     count: u64,
     next: u64,
-    /// Each fake user's login: the `user_id` the store derives from it, and the data as
-    /// the store encodes it.
-    users: Vec<(Option<String>, String)>,
+    users: Vec<FakeUser>,
     now: OffsetDateTime,
     /// A session's lifetime, as the kit's records have it.
     lifetime: time::Duration,
@@ -248,13 +276,16 @@ impl Rows {
         let mut lifetime = time::Duration::hours(1);
         let users = (0..users)
             .map(|_| {
+                let id = UserId::generate();
                 let Record {
                     data, expiry_date, ..
-                } = logged_in_as(UserId::generate());
+                } = logged_in_as(id);
                 lifetime = expiry_date - now;
-                let user_id = session::user_id(&data).map(|user| user.to_string());
-                let data = serde_json::to_string(&data).expect("session data is plain JSON");
-                (user_id, data)
+                FakeUser {
+                    user_id: session::user_id(&data).map(|user| user.to_string()),
+                    data: serde_json::to_string(&data).expect("session data is plain JSON"),
+                    owner: Owner::of(&stand_in(id)),
+                }
             })
             .collect();
         Self {
@@ -277,7 +308,8 @@ impl Iterator for Rows {
         }
         let at = self.next;
         self.next += 1;
-        let (user_id, data) = &self.users[(at % self.users.len() as u64) as usize];
+        let user = (at % self.users.len() as u64) as usize;
+        let FakeUser { user_id, data, .. } = &self.users[user];
         // Spread evenly over half a lifetime, so that the expiry index is as varied as a
         // real one.
         let spread = self.lifetime / 2 * (at as f64 / self.count as f64);
@@ -289,6 +321,7 @@ impl Iterator for Rows {
         Some(Row {
             key: storage_key(&id.to_string()),
             id,
+            user,
             user_id: user_id.clone(),
             data: data.clone(),
             last_seen_at: truncate_to_micros(last_seen_at),
@@ -377,6 +410,13 @@ async fn insert_mongo(
     started: Instant,
 ) -> Result<(OffsetDateTime, Option<Sample>)> {
     let sessions = db.collection::<Document>(DEFAULT_SESSIONS_COLLECTION);
+    // Encoded once per user, not once per document.
+    let owners = rows
+        .users
+        .iter()
+        .map(|user| owner_document(&user.owner))
+        .collect::<Result<Vec<_>, _>>()
+        .context("cannot encode a session owner")?;
     let total = rows.count;
     let mut latest = OffsetDateTime::UNIX_EPOCH;
     let mut sample = None;
@@ -388,7 +428,7 @@ async fn insert_mongo(
             if sample.is_none() {
                 sample = row.sample();
             }
-            documents.push(mongo_document(&row)?);
+            documents.push(mongo_document(&row, &owners[row.user])?);
         }
         if documents.is_empty() {
             break;
@@ -434,9 +474,9 @@ fn sql_instant(backend: DbBackend, at: OffsetDateTime) -> Value {
 }
 
 /// A session document as `auth-store-mongo` writes one: dates for the server (the TTL
-/// index, `load`'s filter) rounded down to the millisecond, and the exact expiry in
-/// microseconds.
-fn mongo_document(row: &Row) -> Result<Document> {
+/// index, `load`'s filter) rounded down to the millisecond, the exact expiry in
+/// microseconds, and the snapshot of the user, `owner`.
+fn mongo_document(row: &Row, owner: &Document) -> Result<Document> {
     let micros = |at: OffsetDateTime| {
         i64::try_from(at.unix_timestamp_nanos() / 1_000).context("an instant out of range")
     };
@@ -451,5 +491,6 @@ fn mongo_document(row: &Row) -> Result<Document> {
         "last_seen_at": seen,
         "expires_at": date(expires_at_us),
         "expires_at_us": expires_at_us,
+        "owner": owner.clone(),
     })
 }

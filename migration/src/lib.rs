@@ -1,5 +1,6 @@
 //! The SQL schema of the authentication service, as sea-orm migrations: the `users` and
-//! `sessions` tables and their indexes, for SQLite, PostgreSQL and MySQL/MariaDB.
+//! `sessions` tables, then `login_failures` and `auth_events`, and their indexes, for
+//! SQLite, PostgreSQL and MySQL/MariaDB.
 //!
 //! The app and `cargo xtask install` both run [`Migrator`] (through
 //! `auth_store_sql::install`), so there is one definition of the schema. Migrations
@@ -17,6 +18,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_users_and_sessions;
+mod m20261203_000001_create_login_failures_and_auth_events;
 
 pub mod names;
 
@@ -27,8 +29,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            m20261128_000001_create_users_and_sessions::Migration,
-        )]
+        vec![
+            Box::new(m20261128_000001_create_users_and_sessions::Migration),
+            Box::new(m20261203_000001_create_login_failures_and_auth_events::Migration),
+        ]
     }
 }

@@ -12,3 +12,15 @@ pub const SESSIONS_USER_ID: &str = "idx_sessions_user_id";
 
 /// The index on `sessions.expires_at`, for the periodic purge.
 pub const SESSIONS_EXPIRES_AT: &str = "idx_sessions_expires_at";
+
+/// The index on `login_failures (key, at)`, for counting a key's failures in a window.
+pub const LOGIN_FAILURES_KEY_AT: &str = "idx_login_failures_key_at";
+
+/// The index on `login_failures.at`, for the purge.
+pub const LOGIN_FAILURES_AT: &str = "idx_login_failures_at";
+
+/// The index on `auth_events (user_id, at)`, for a user's recent events.
+pub const AUTH_EVENTS_USER_ID_AT: &str = "idx_auth_events_user_id_at";
+
+/// The index on `auth_events.at`, for the purge.
+pub const AUTH_EVENTS_AT: &str = "idx_auth_events_at";

@@ -26,7 +26,9 @@ use read::Settings;
 /// Every key the service reads, in the order of `.env.example`.
 pub const KEYS: &[&str] = &[
     "SECRET_KEY",
+    "SECRET_KEY_FALLBACKS",
     "PERMANENT_SESSION_LIFETIME",
+    "SESSION_ABSOLUTE_LIFETIME",
     "STORAGE",
     "DATABASE_URL",
     "MONGODB_URL",
@@ -52,6 +54,14 @@ pub const MIN_SECRET_KEY_BYTES: usize = 64;
 
 /// The longest session lifetime accepted: browsers keep a cookie at most 400 days.
 const MAX_SESSION_LIFETIME_SECS: u64 = 400 * 24 * 60 * 60;
+
+/// The default cap on a session's whole life, unless `PERMANENT_SESSION_LIFETIME` is longer:
+/// 90 days. Without a cap, a session that is used at least once per idle lifetime (31 days
+/// by default) never ends, so a stolen cookie kept warm by its thief, or a device left
+/// logged in, stays valid for ever. Three idle lifetimes still let a rolling session earn
+/// its keep (a user who comes back monthly logs in again about once a quarter), while
+/// bounding any one cookie to a quarter of a year.
+const DEFAULT_SESSION_ABSOLUTE_LIFETIME_SECS: u64 = 90 * 24 * 60 * 60;
 
 /// Purging less often than weekly would only let dead sessions pile up.
 const MAX_PURGE_INTERVAL_SECS: u64 = 7 * 24 * 60 * 60;
@@ -129,8 +139,15 @@ pub struct Config {
     /// True when `SECRET_KEY` was missing in debug and a random key was made up for this
     /// process: sessions will not survive a restart.
     pub secret_key_generated: bool,
+    /// Older signing keys (`SECRET_KEY_FALLBACKS`), each at least [`MIN_SECRET_KEY_BYTES`]
+    /// bytes: they verify cookies but never sign one, so that `SECRET_KEY` can be rotated
+    /// without logging everyone out.
+    pub secret_key_fallbacks: Vec<SecretString>,
     /// How long a session lives without use (`PERMANENT_SESSION_LIFETIME`, seconds).
     pub session_lifetime: Duration,
+    /// How long a session lives from its login, however often it is used
+    /// (`SESSION_ABSOLUTE_LIFETIME`, seconds); never shorter than `session_lifetime`.
+    pub session_absolute_lifetime: Duration,
     /// The backend (`STORAGE`).
     pub storage: Storage,
     /// The SQL database (`DATABASE_URL`); may hold a password.
@@ -170,7 +187,12 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("secret_key", &"[redacted]")
             .field("secret_key_generated", &self.secret_key_generated)
+            .field(
+                "secret_key_fallbacks",
+                &vec!["[redacted]"; self.secret_key_fallbacks.len()],
+            )
             .field("session_lifetime", &self.session_lifetime)
+            .field("session_absolute_lifetime", &self.session_absolute_lifetime)
             .field("storage", &self.storage)
             .field("database_url", &redact_url(&self.database_url))
             .field("mongodb_url", &redact_url(&self.mongodb_url))
@@ -214,6 +236,10 @@ impl Config {
 
         let debug = s.bool("DEBUG")?;
         let (secret_key, secret_key_generated) = secret_key(&s, debug)?;
+        let secret_key_fallbacks = secret_key_fallbacks(&s)?;
+        let session_lifetime =
+            s.number_in("PERMANENT_SESSION_LIFETIME", 1..=MAX_SESSION_LIFETIME_SECS)?;
+        let session_absolute_lifetime = session_absolute_lifetime(&s, session_lifetime)?;
         let storage = s
             .string("STORAGE")?
             .parse()
@@ -240,9 +266,9 @@ impl Config {
         Ok(Self {
             secret_key,
             secret_key_generated,
-            session_lifetime: Duration::from_secs(
-                s.number_in("PERMANENT_SESSION_LIFETIME", 1..=MAX_SESSION_LIFETIME_SECS)?,
-            ),
+            secret_key_fallbacks,
+            session_lifetime: Duration::from_secs(session_lifetime),
+            session_absolute_lifetime: Duration::from_secs(session_absolute_lifetime),
             storage,
             database_url,
             mongodb_url,
@@ -353,6 +379,50 @@ fn secret_key(s: &Settings<'_>, debug: bool) -> Result<(SecretString, bool), Con
                 "missing: set it to at least {MIN_SECRET_KEY_BYTES} random bytes, e.g. `openssl rand -hex 64` (only DEBUG may go without)"
             ),
         )),
+    }
+}
+
+/// Each fallback must be as strong as `SECRET_KEY`: a weak one would let anyone who guessed
+/// it forge cookies just the same. Entries are named by position, never shown.
+fn secret_key_fallbacks(s: &Settings<'_>) -> Result<Vec<SecretString>, ConfigError> {
+    const KEY: &str = "SECRET_KEY_FALLBACKS";
+    let keys = s.secret_list(KEY)?;
+    if let Some((index, key)) = keys
+        .iter()
+        .enumerate()
+        .find(|(_, key)| key.expose_secret().len() < MIN_SECRET_KEY_BYTES)
+    {
+        return Err(s.error(
+            KEY,
+            format!(
+                "key {} of {} is too short ({} bytes): each needs at least {MIN_SECRET_KEY_BYTES}",
+                index + 1,
+                keys.len(),
+                key.expose_secret().len()
+            ),
+        ));
+    }
+    Ok(keys)
+}
+
+/// The cap on a session's whole life. Its default depends on the idle lifetime (it is never
+/// below it), hence computed here rather than in [`Defaults`]: a deployment that already
+/// raised `PERMANENT_SESSION_LIFETIME` past 90 days keeps starting.
+fn session_absolute_lifetime(s: &Settings<'_>, idle_secs: u64) -> Result<u64, ConfigError> {
+    const KEY: &str = "SESSION_ABSOLUTE_LIFETIME";
+    if !s.is_set(KEY) {
+        return Ok(DEFAULT_SESSION_ABSOLUTE_LIFETIME_SECS.max(idle_secs));
+    }
+    let secs: u64 = s.number(KEY)?;
+    if (idle_secs..=MAX_SESSION_LIFETIME_SECS).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(s.error(
+            KEY,
+            format!(
+                "must be between PERMANENT_SESSION_LIFETIME ({idle_secs}) and {MAX_SESSION_LIFETIME_SECS}, not {secs}"
+            ),
+        ))
     }
 }
 

@@ -22,10 +22,12 @@ pub mod config;
 mod report;
 mod telemetry;
 
-use std::future::Future;
+use std::{future::Future, net::SocketAddr};
 
 use anyhow::Context as _;
-use auth_domain::{redact_url, AuthService, HashingConfig, PasswordHasher, UserRepository};
+use auth_domain::{
+    redact_url, AuthService, HashingConfig, PasswordHasher, UserRepository, UserSessions,
+};
 use auth_http::{HttpConfig, SessionKey};
 use auth_store_mongo::{MongoConfig, MongoStores};
 use auth_store_sql::{SqlSessionStore, SqlUserRepository};
@@ -72,8 +74,16 @@ pub async fn run(
     let http = HttpConfig {
         session_key: SessionKey::from_bytes(config.secret_key.expose_secret().as_bytes())
             .context("SECRET_KEY")?,
+        fallback_keys: config
+            .secret_key_fallbacks
+            .iter()
+            .map(|key| SessionKey::from_bytes(key.expose_secret().as_bytes()))
+            .collect::<Result<_, _>>()
+            .context("SECRET_KEY_FALLBACKS")?,
         session_lifetime: time::Duration::try_from(config.session_lifetime)
             .context("PERMANENT_SESSION_LIFETIME")?,
+        absolute_lifetime: time::Duration::try_from(config.session_absolute_lifetime)
+            .context("SESSION_ABSOLUTE_LIFETIME")?,
         secure_cookie: config.session_cookie_secure,
     };
     let hashing = config.hashing;
@@ -115,7 +125,9 @@ pub async fn run(
         }
         Storage::Mongodb => {
             // No purge task: the TTL index on `expires_at` has MongoDB delete expired sessions.
-            let MongoStores { users, sessions } = open_mongo(&config).await?;
+            let MongoStores {
+                users, sessions, ..
+            } = open_mongo(&config).await?;
             let service = AuthService::new(users, hasher, policy);
             serve(service, sessions, http, &config, listener, shutdown).await
         }
@@ -133,7 +145,7 @@ async fn serve<R, S>(
 ) -> anyhow::Result<()>
 where
     R: UserRepository,
-    S: SessionStore + Clone,
+    S: SessionStore + UserSessions + Clone,
 {
     let router = auth_http::router(service, sessions, http);
     // Said only now that the backend is ready: requests that arrived earlier waited in
@@ -145,7 +157,9 @@ where
         "listening on http://{}",
         listener.local_addr().context("reading the listening address")?
     );
-    axum::serve(listener, router)
+    // The peer address reaches the handlers: a login records it with the session.
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
@@ -174,6 +188,7 @@ async fn open_mongo(config: &Config) -> anyhow::Result<MongoStores> {
         users_collection: config.mongodb_users_collection.clone(),
         sessions_collection: config.mongodb_sessions_collection.clone(),
         max_pool_size: config.database_max_connections,
+        ..MongoConfig::new(config.mongodb_url.clone(), config.mongodb_db.clone())
     };
     MongoStores::open(&mongo).await.with_context(|| {
         format!(

@@ -1,4 +1,4 @@
-use crate::ValidationErrors;
+use crate::{UserId, ValidationErrors};
 
 /// An error from beneath the domain, kept opaque: callers log it, they do not match on it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -51,8 +51,41 @@ pub enum RegisterError {
 pub enum AuthenticateError {
     /// Unknown user or wrong password: deliberately one answer for both.
     #[error("invalid credentials")]
-    InvalidCredentials,
+    InvalidCredentials {
+        /// The user the login named, when it named one: for the audit trail, never for
+        /// the answer.
+        user: Option<UserId>,
+    },
     /// Storage or hashing failed.
     #[error("authentication failed")]
+    Unexpected(#[source] BoxError),
+}
+
+/// Why a password change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    /// The current password is wrong (`current_password`), or the new one breaks the
+    /// policy (`new_password`).
+    #[error("invalid password change")]
+    Invalid(ValidationErrors),
+    /// The user is gone (deleted since the session was loaded).
+    #[error("no such user")]
+    UnknownUser,
+    /// Storage or hashing failed.
+    #[error("password change failed")]
+    Unexpected(#[source] BoxError),
+}
+
+/// Why an account was not deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteAccountError {
+    /// The password is wrong (`password`).
+    #[error("wrong password")]
+    Invalid(ValidationErrors),
+    /// The user is gone already.
+    #[error("no such user")]
+    UnknownUser,
+    /// Storage or hashing failed.
+    #[error("account deletion failed")]
     Unexpected(#[source] BoxError),
 }

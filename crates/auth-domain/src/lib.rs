@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
 mod email;
 mod error;
 mod hashing;
@@ -34,13 +35,17 @@ mod redact;
 mod repository;
 mod service;
 pub mod session;
+pub mod throttle;
 pub mod timestamp;
 mod user;
 mod username;
 mod validation;
 
 pub use email::Email;
-pub use error::{AuthenticateError, BoxError, InsertUserError, RegisterError, RepositoryError};
+pub use error::{
+    AuthenticateError, BoxError, ChangePasswordError, DeleteAccountError, InsertUserError,
+    RegisterError, RepositoryError,
+};
 pub use hashing::{HashingConfig, HashingConfigError, PasswordHash, PasswordHasher, Verification};
 pub use password::{
     Password, PasswordPolicy, PasswordPolicyError, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,

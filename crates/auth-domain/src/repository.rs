@@ -1,6 +1,7 @@
 use std::future::Future;
 
 use crate::{
+    session::{SessionHandle, SessionInfo},
     Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User, UserId, Username,
 };
 
@@ -45,17 +46,45 @@ pub trait UserRepository: Clone + Send + Sync + 'static {
         current: &PasswordHash,
         new: &PasswordHash,
     ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
+
+    /// Deletes the user; returns whether they existed. A store that keeps copies of the
+    /// user elsewhere (a snapshot in session documents) ends those sessions too, so that
+    /// none outlives its user.
+    fn delete(&self, id: UserId) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
 }
 
-/// What the service needs of a session store beyond loading and saving sessions (which
-/// the session layer does): ending every session of a user, on every instance at once.
+/// What a user does with their own sessions, beyond loading and saving one (which the
+/// session layer does): list them, and end one, all but one, or all of them, on every
+/// instance at once.
 ///
 /// # Errors
 ///
 /// Every adapter MUST find a user's sessions by an indexed user id (never by scanning
-/// session data), delete only that user's sessions, and wrap every driver error in
-/// [`RepositoryError`].
+/// session data), only ever list or delete that user's sessions, never list an expired
+/// one (purged yet or not), and wrap every driver error in [`RepositoryError`].
 pub trait UserSessions: Clone + Send + Sync + 'static {
+    /// The live sessions of `user`, most recently used first
+    /// ([`sort_for_listing`](crate::session::sort_for_listing)).
+    fn list_user_sessions(
+        &self,
+        user: UserId,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, RepositoryError>> + Send;
+
+    /// Deletes the session `handle` if it is one of `user`'s; returns whether it was.
+    fn delete_user_session(
+        &self,
+        user: UserId,
+        handle: &SessionHandle,
+    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
+
+    /// Deletes every session of `user` but `keep` ("log out my other devices"); returns
+    /// how many.
+    fn delete_other_user_sessions(
+        &self,
+        user: UserId,
+        keep: &SessionHandle,
+    ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
+
     /// Deletes every session of `user` (logs them out everywhere); returns how many.
     fn delete_user_sessions(
         &self,

@@ -1,10 +1,15 @@
 use std::{fmt, sync::Arc};
 
 use crate::{
-    validation::collect, AuthenticateError, Email, InsertUserError, NewUser, Password,
-    PasswordHasher, PasswordPolicy, RegisterError, RepositoryError, User, UserId, UserRepository,
-    Username, ValidationErrors, Verification,
+    validation::collect, AuthenticateError, BoxError, ChangePasswordError, DeleteAccountError,
+    Email, FieldError, InsertUserError, NewUser, Password, PasswordHasher, PasswordPolicy,
+    RegisterError, RepositoryError, User, UserId, UserRepository, Username, ValidationErrors,
+    Verification,
 };
+
+/// What a wrong password in a change or a deletion is told; it names no rule, only that
+/// the password is not the one on file.
+const WRONG_PASSWORD: FieldError = FieldError::new("wrong_password", "Password is incorrect.");
 
 /// A registration as submitted: raw strings, parsed by [`AuthService::register`].
 #[derive(Debug, Clone)]
@@ -114,8 +119,97 @@ impl<R: UserRepository> AuthService<R> {
         match (user, verification) {
             (Some(user), Verification::Match) => Ok(user),
             (Some(user), Verification::MatchNeedsRehash) => Ok(self.rehash(user, password).await),
-            _ => Err(AuthenticateError::InvalidCredentials),
+            (user, _) => Err(AuthenticateError::InvalidCredentials {
+                user: user.map(|user| user.id),
+            }),
         }
+    }
+
+    /// Replaces the password of `user` with `new`, once `current` proves it is them and
+    /// `new` passes the registration policy. Returns the user with the new hash. Ending
+    /// the user's other sessions is the caller's: the new hash already ends them at their
+    /// next request, deleting them frees their rows at once.
+    #[tracing::instrument(skip_all, fields(user.id = %user))]
+    pub async fn change_password(
+        &self,
+        user: UserId,
+        current: &Password,
+        new: &Password,
+    ) -> Result<User, ChangePasswordError> {
+        let unexpected = |e: BoxError| ChangePasswordError::Unexpected(e);
+        let mut stored = self
+            .repo
+            .find_by_id(user)
+            .await
+            .map_err(|e| unexpected(e.into()))?
+            .ok_or(ChangePasswordError::UnknownUser)?;
+        let mut errors = ValidationErrors::default();
+        if !self.verifies(&stored, current).await.map_err(unexpected)? {
+            errors.add("current_password", WRONG_PASSWORD);
+        }
+        if let Err(why) = self
+            .policy
+            .check(new, Some(&stored.email), Some(&stored.username))
+        {
+            errors.add("new_password", why);
+        }
+        if !errors.is_empty() {
+            return Err(ChangePasswordError::Invalid(errors));
+        }
+        let new_hash = self.hasher.hash(new).await.map_err(unexpected)?;
+        let replaced = self
+            .repo
+            .replace_password_hash(user, &stored.password_hash, &new_hash)
+            .await
+            .map_err(|e| unexpected(e.into()))?;
+        if !replaced {
+            // Changed (or deleted) by someone else since it was read: the current password
+            // this request proved is no longer the one on file.
+            let mut errors = ValidationErrors::default();
+            errors.add("current_password", WRONG_PASSWORD);
+            return Err(ChangePasswordError::Invalid(errors));
+        }
+        stored.password_hash = new_hash;
+        Ok(stored)
+    }
+
+    /// Deletes the account of `user` once `password` proves it is them. Their sessions
+    /// are the caller's to delete (the store of users may end them too, see
+    /// [`UserRepository::delete`]).
+    #[tracing::instrument(skip_all, fields(user.id = %user))]
+    pub async fn delete_account(
+        &self,
+        user: UserId,
+        password: &Password,
+    ) -> Result<(), DeleteAccountError> {
+        let unexpected = |e: BoxError| DeleteAccountError::Unexpected(e);
+        let stored = self
+            .repo
+            .find_by_id(user)
+            .await
+            .map_err(|e| unexpected(e.into()))?
+            .ok_or(DeleteAccountError::UnknownUser)?;
+        if !self.verifies(&stored, password).await.map_err(unexpected)? {
+            let mut errors = ValidationErrors::default();
+            errors.add("password", WRONG_PASSWORD);
+            return Err(DeleteAccountError::Invalid(errors));
+        }
+        match self.repo.delete(user).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(DeleteAccountError::UnknownUser),
+            Err(e) => Err(unexpected(e.into())),
+        }
+    }
+
+    /// Whether `password` is `user`'s. A hash due for new parameters is left alone here:
+    /// the next login upgrades it.
+    async fn verifies(&self, user: &User, password: &Password) -> Result<bool, BoxError> {
+        Ok(matches!(
+            self.hasher
+                .verify(password, Some(&user.password_hash))
+                .await?,
+            Verification::Match | Verification::MatchNeedsRehash
+        ))
     }
 
     /// The user with this id, if they still exist.
@@ -123,7 +217,8 @@ impl<R: UserRepository> AuthService<R> {
         self.repo.find_by_id(id).await
     }
 
-    async fn find_by_login(&self, login: &str) -> Result<Option<User>, RepositoryError> {
+    /// The user an email address or a username names, if any.
+    pub async fn find_by_login(&self, login: &str) -> Result<Option<User>, RepositoryError> {
         // A username never holds an `@` unless it is its owner's email, so anything that
         // parses as an address is looked up as one. Input that is neither cannot match.
         if let Ok(email) = Email::parse(login) {

@@ -7,9 +7,10 @@ use std::sync::{
 };
 
 use auth_domain::{
-    AuthService, AuthenticateError, Email, HashingConfig, InsertUserError, NewUser, Password,
-    PasswordHash, PasswordHasher, PasswordPolicy, RegisterError, Registration, RepositoryError,
-    User, UserId, UserRepository, Username,
+    AuthService, AuthenticateError, ChangePasswordError, DeleteAccountError, Email, HashingConfig,
+    InsertUserError, NewUser, Password, PasswordHash, PasswordHasher, PasswordPolicy,
+    RegisterError, Registration, RepositoryError, User, UserId, UserRepository, Username,
+    ValidationErrors,
 };
 use auth_testkit::memory::MemoryUserRepository;
 
@@ -68,15 +69,7 @@ async fn stored(repo: &MemoryUserRepository, email: &str) -> Option<User> {
 /// back instead.
 fn invalid_fields(result: Result<User, RegisterError>) -> Vec<String> {
     match result {
-        Err(RegisterError::Invalid(errors)) => {
-            let shown = serde_json::to_value(&errors).expect("serialisable");
-            shown
-                .as_object()
-                .expect("a map of fields")
-                .keys()
-                .cloned()
-                .collect()
-        }
+        Err(RegisterError::Invalid(errors)) => field_names(&errors),
         other => panic!("expected a validation failure, got {other:?}"),
     }
 }
@@ -267,7 +260,7 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_error() {
     for (login, password) in attempts {
         let result = service.authenticate(login, &Password::new(password)).await;
         assert!(
-            matches!(result, Err(AuthenticateError::InvalidCredentials)),
+            matches!(result, Err(AuthenticateError::InvalidCredentials { .. })),
             "{login:?}: {result:?}"
         );
     }
@@ -325,7 +318,7 @@ fn an_unknown_user_waits_for_a_verification_just_as_a_wrong_password_does() {
             busy.await.expect("no panic").expect("released");
             let result = attempt.await.expect("no panic");
             assert!(
-                matches!(result, Err(AuthenticateError::InvalidCredentials)),
+                matches!(result, Err(AuthenticateError::InvalidCredentials { .. })),
                 "{login:?}: {result:?}"
             );
             assert!(permits_free(), "{login:?} kept its permit");
@@ -392,7 +385,7 @@ async fn an_outdated_hash_is_upgraded_at_login_and_the_password_still_works() {
     let wrong = current
         .authenticate("ada@example.com", &Password::new("not-the-password"))
         .await;
-    assert!(matches!(wrong, Err(AuthenticateError::InvalidCredentials)));
+    assert!(matches!(wrong, Err(AuthenticateError::InvalidCredentials { .. })));
 }
 
 #[tokio::test]
@@ -581,4 +574,128 @@ impl UserRepository for Faulty {
             Fault::Everything => unreachable!("failed above"),
         }
     }
+    async fn delete(&self, id: UserId) -> Result<bool, RepositoryError> {
+        self.fail_everything()?;
+        self.inner.delete(id).await
+    }
+}
+
+// Changing the password and deleting the account.
+
+const NEW_PASSWORD: &str = "quiet-lantern-meadow";
+
+/// The refused fields of a password change, or a panic saying what came back instead.
+fn refused_change(result: Result<User, ChangePasswordError>) -> Vec<String> {
+    match result {
+        Err(ChangePasswordError::Invalid(errors)) => field_names(&errors),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn field_names(errors: &ValidationErrors) -> Vec<String> {
+    let shown = serde_json::to_value(errors).expect("serialisable");
+    shown
+        .as_object()
+        .expect("a map of fields")
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_password_change_stores_a_new_hash_and_only_the_new_password_logs_in() {
+    let (service, repo) = service();
+    let ada = register(&service, "ada@example.com", None).await;
+    let changed = service
+        .change_password(
+            ada.id,
+            &Password::new(PASSWORD),
+            &Password::new(NEW_PASSWORD),
+        )
+        .await
+        .expect("the change succeeds");
+    assert_ne!(changed.password_hash, ada.password_hash);
+    let stored = stored(&repo, "ada@example.com").await.expect("still there");
+    assert_eq!(stored.password_hash, changed.password_hash);
+    assert!(service
+        .authenticate("ada@example.com", &Password::new(NEW_PASSWORD))
+        .await
+        .is_ok());
+    assert!(matches!(
+        service
+            .authenticate("ada@example.com", &Password::new(PASSWORD))
+            .await,
+        Err(AuthenticateError::InvalidCredentials { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_and_a_weak_new_one_are_reported_together_and_change_nothing() {
+    let (service, repo) = service();
+    let ada = register(&service, "ada@example.com", None).await;
+    let fields = refused_change(
+        service
+            .change_password(
+                ada.id,
+                &Password::new("not-the-password"),
+                &Password::new("short"),
+            )
+            .await,
+    );
+    assert_eq!(fields, ["current_password", "new_password"]);
+    let fields = refused_change(
+        service
+            .change_password(
+                ada.id,
+                &Password::new(PASSWORD),
+                &Password::new("ada@example.com"),
+            )
+            .await,
+    );
+    assert_eq!(fields, ["new_password"], "the policy sees the email");
+    let stored = stored(&repo, "ada@example.com").await.expect("still there");
+    assert_eq!(stored.password_hash, ada.password_hash);
+}
+
+#[tokio::test]
+async fn a_password_change_for_a_user_gone_since_is_unknown_user() {
+    let (service, _) = service();
+    let result = service
+        .change_password(
+            UserId::generate(),
+            &Password::new(PASSWORD),
+            &Password::new(NEW_PASSWORD),
+        )
+        .await;
+    assert!(
+        matches!(result, Err(ChangePasswordError::UnknownUser)),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_account_needs_its_password_and_frees_the_email() {
+    let (service, repo) = service();
+    let ada = register(&service, "ada@example.com", None).await;
+    match service
+        .delete_account(ada.id, &Password::new("not-the-password"))
+        .await
+    {
+        Err(DeleteAccountError::Invalid(errors)) => assert_eq!(field_names(&errors), ["password"]),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(stored(&repo, "ada@example.com").await.is_some());
+
+    service
+        .delete_account(ada.id, &Password::new(PASSWORD))
+        .await
+        .expect("deleted");
+    assert!(stored(&repo, "ada@example.com").await.is_none());
+    assert!(matches!(
+        service
+            .delete_account(ada.id, &Password::new(PASSWORD))
+            .await,
+        Err(DeleteAccountError::UnknownUser)
+    ));
+    register(&service, "ada@example.com", None).await;
 }

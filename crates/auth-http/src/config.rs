@@ -33,10 +33,16 @@ pub struct KeyTooShort;
 /// How the router signs, scopes and expires session cookies.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// Signs the session cookie.
+    /// Signs the session cookie (`SECRET_KEY`).
     pub session_key: SessionKey,
+    /// Older keys, still accepted to verify a cookie but never used to sign one
+    /// (`SECRET_KEY_FALLBACKS`): a cookie they verify is re-issued under `session_key`.
+    pub fallback_keys: Vec<SessionKey>,
     /// How long a session lives without activity (`PERMANENT_SESSION_LIFETIME`).
     pub session_lifetime: time::Duration,
+    /// How long a session lives from its login, however active
+    /// (`SESSION_ABSOLUTE_LIFETIME`); at least `session_lifetime`.
+    pub absolute_lifetime: time::Duration,
     /// Whether the cookie is only sent over HTTPS.
     pub secure_cookie: bool,
 }

@@ -2,7 +2,7 @@
 //! `{"message": "...", "code": "..."}`, plus `"errors": {"field": ["..."]}` when fields
 //! were refused.
 
-use auth_domain::{BoxError, RegisterError, ValidationErrors};
+use auth_domain::{throttle::Throttled, BoxError, RegisterError, ValidationErrors};
 use axum::{
     response::{IntoResponse, Response},
     Json,
@@ -40,6 +40,19 @@ pub(crate) enum ApiError {
     /// The body is JSON but not an object.
     #[error("body is not a JSON object")]
     NotAnObject,
+    /// The body is JSON with an object that names a key twice: which value would count
+    /// depends on the parser, so neither does.
+    #[error("duplicate key")]
+    DuplicateKey,
+    /// Too many failed attempts: refused without checking; retry after this many seconds.
+    #[error("too many attempts")]
+    Throttled {
+        /// Seconds until the count drops below the limit again.
+        retry_after: u64,
+    },
+    /// A state-changing request from another site.
+    #[error("cross-origin request refused")]
+    CrossOrigin,
     /// The body is an object with missing, null or mistyped fields.
     #[error("unprocessable fields")]
     Unprocessable(ValidationErrors),
@@ -60,6 +73,15 @@ impl ApiError {
         Self::Internal(error.into())
     }
 
+    /// A 429 for a refusal of the throttle, its wait rounded up to whole seconds.
+    pub(crate) fn throttled(throttled: Throttled) -> Self {
+        let wait = throttled.retry_after;
+        let seconds = wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0);
+        Self::Throttled {
+            retry_after: u64::try_from(seconds).unwrap_or(1).max(1),
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -69,7 +91,11 @@ impl ApiError {
             }
             Self::EmailTaken | Self::UsernameTaken => StatusCode::CONFLICT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::NotAnObject | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotAnObject | Self::Unprocessable(_) | Self::DuplicateKey => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::CrossOrigin => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -87,6 +113,9 @@ impl ApiError {
             Self::MalformedJson => "malformed_json",
             Self::NotAnObject => "not_an_object",
             Self::Unprocessable(_) => "unprocessable_fields",
+            Self::DuplicateKey => "duplicate_key",
+            Self::Throttled { .. } => "too_many_attempts",
+            Self::CrossOrigin => "cross_origin",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnreadableBody => "unreadable_body",
             Self::Internal(_) => "internal_error",
@@ -107,6 +136,9 @@ impl ApiError {
             Self::MalformedJson => "Request body is not valid JSON.",
             Self::NotAnObject => "Request body must be a JSON object.",
             Self::Unprocessable(_) => "Some fields are missing or have the wrong type.",
+            Self::DuplicateKey => "Request body names a key twice in one object.",
+            Self::Throttled { .. } => "Too many attempts. Try again later.",
+            Self::CrossOrigin => "Cross-origin request refused",
             Self::PayloadTooLarge => "Request body is too large.",
             Self::UnreadableBody => "Request body could not be read.",
             Self::Internal(_) => INTERNAL_MESSAGE,
@@ -144,7 +176,13 @@ impl IntoResponse for ApiError {
                 _ => None,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Self::Throttled { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, retry_after.max(1).into());
+        }
+        response
     }
 }
 

@@ -11,10 +11,15 @@ use axum::{
 use http::{header::CONTENT_TYPE, HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::{
+    error::ApiError,
+    strict_json::{self, StrictJsonError},
+};
 
 const REQUIRED: FieldError = FieldError::new("required", "This field is required.");
 const NOT_A_STRING: FieldError = FieldError::new("not_a_string", "This field must be a string.");
+const NOT_A_BOOLEAN: FieldError =
+    FieldError::new("not_a_boolean", "This field must be true or false.");
 
 /// A request body that must be a JSON object holding the fields of `T`.
 #[derive(Debug)]
@@ -52,6 +57,16 @@ impl JsonObject {
         }
     }
 
+    /// A boolean field that may be absent; `null` counts as absent. Nothing else is
+    /// taken for a boolean: `"yes"`, `1` or `"false"` are refused, not guessed at.
+    pub(crate) fn optional_bool(&mut self, name: &'static str) -> Option<Option<bool>> {
+        match self.fields.remove(name) {
+            Some(Value::Bool(value)) => Some(Some(value)),
+            Some(Value::Null) | None => Some(None),
+            Some(_) => self.refuse(name, NOT_A_BOOLEAN),
+        }
+    }
+
     fn refuse<T>(&mut self, name: &'static str, why: FieldError) -> Option<T> {
         self.problems.add(name, why);
         None
@@ -77,7 +92,10 @@ where
 }
 
 fn parse<T: FromJsonObject>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::MalformedJson)?;
+    let value = strict_json::from_slice(bytes).map_err(|error| match error {
+        StrictJsonError::Malformed => ApiError::MalformedJson,
+        StrictJsonError::DuplicateKey => ApiError::DuplicateKey,
+    })?;
     let Value::Object(fields) = value else {
         return Err(ApiError::NotAnObject);
     };

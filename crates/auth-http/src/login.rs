@@ -9,14 +9,14 @@
 use std::fmt;
 
 use auth_domain::{
-    session::{self, Data, Login, Owner},
+    session::{self, Data, Device, Lifetimes, Login, Owner, SessionHandle},
     Password, User,
 };
 use axum::{extract::FromRequestParts, http::request::Parts};
-use time::{Duration, OffsetDateTime};
-use tower_sessions::Session;
+use time::OffsetDateTime;
+use tower_sessions::{Expiry, Session};
 
-use crate::error::ApiError;
+use crate::{error::ApiError, session_cookie::CookieDirectives};
 
 /// What a login form submits.
 #[derive(Debug, Clone)]
@@ -25,19 +25,149 @@ pub(crate) struct Credentials {
     pub(crate) login: String,
     /// The password as typed.
     pub(crate) password: Password,
+    /// Whether the cookie outlives the browser; absent means yes.
+    pub(crate) remember: bool,
 }
 
-/// The configured session lifetime, which the rolling renewal measures against; set as a
-/// request extension by the router.
+/// The configured session lifetimes; set as a request extension by the router.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct SessionLifetime(pub(crate) Duration);
+pub(crate) struct SessionLifetimes(pub(crate) Lifetimes);
+
+/// A request's session, with what the login manager needs to log someone in or out on it.
+#[derive(Clone)]
+pub(crate) struct LoginSession {
+    session: Session,
+    lifetimes: Lifetimes,
+    directives: CookieDirectives,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for LoginSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, why)| ApiError::internal(why))?;
+        let lifetimes = parts
+            .extensions
+            .get::<SessionLifetimes>()
+            .ok_or_else(|| ApiError::internal("the router sets the session lifetimes"))?
+            .0;
+        let directives = parts
+            .extensions
+            .get::<CookieDirectives>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("the router signs session cookies"))?;
+        Ok(Self {
+            session,
+            lifetimes,
+            directives,
+        })
+    }
+}
+
+impl LoginSession {
+    /// Logs `user` in under a new session id: nothing of what the session held before
+    /// (someone else's login, an id planted by an attacker) carries over.
+    pub(crate) async fn log_in(
+        &self,
+        user: &User,
+        persistent: bool,
+        device: Device,
+    ) -> Result<(), ApiError> {
+        self.session.cycle_id().await.map_err(ApiError::internal)?;
+        self.session.clear().await;
+        let now = OffsetDateTime::now_utc();
+        let login = Login {
+            persistent,
+            device,
+            ..Login::new(user, now)
+        };
+        let mut data = Data::new();
+        login.write(&mut data);
+        // A store that keeps a snapshot of the owner in the session (MongoDB) takes it from
+        // here; the others drop it and join the user at every load.
+        session::put_owner(&mut data, &Owner::of(user));
+        for (key, value) in data {
+            self.session
+                .insert_value(&key, value)
+                .await
+                .map_err(ApiError::internal)?;
+        }
+        self.expire_from(&login, now);
+        Ok(())
+    }
+
+    /// Ends the session: deleted from the store, the cookie expired.
+    pub(crate) async fn log_out(&self) -> Result<(), ApiError> {
+        self.session.flush().await.map_err(ApiError::internal)
+    }
+
+    /// The handle of this session, as its owner's list of sessions names it; `None` once
+    /// its id was cycled in this request.
+    pub(crate) fn handle(&self) -> Option<SessionHandle> {
+        self.session
+            .id()
+            .map(|id| SessionHandle::of_session_id(&id.to_string()))
+    }
+
+    /// Writes `login`, renewed at `now`, into the session, replacing whatever login it
+    /// held.
+    async fn write_login(&self, login: &Login, now: OffsetDateTime) -> Result<(), ApiError> {
+        let before = read(&self.session).await?;
+        let mut after = before.clone();
+        login.write(&mut after);
+        for key in session::KEYS {
+            match after.get(key) {
+                Some(value) if before.get(key) != Some(value) => {
+                    self.session
+                        .insert_value(key, value.clone())
+                        .await
+                        .map_err(ApiError::internal)?;
+                }
+                None if before.contains_key(key) => {
+                    self.session
+                        .remove_value(key)
+                        .await
+                        .map_err(ApiError::internal)?;
+                }
+                _ => {}
+            }
+        }
+        self.expire_from(login, now);
+        Ok(())
+    }
+
+    /// Sets the expiry of a write of `login` at `now`: the idle lifetime, unless the
+    /// absolute deadline comes first. Said as a lifetime when it is one, so that the
+    /// cookie's `Max-Age` is exactly `PERMANENT_SESSION_LIFETIME`, not a second less.
+    fn expire_from(&self, login: &Login, now: OffsetDateTime) {
+        let expiry = login.expiry_from(now, self.lifetimes);
+        let expiry = if expiry >= now + self.lifetimes.idle {
+            Expiry::OnInactivity(self.lifetimes.idle)
+        } else {
+            Expiry::AtDateTime(expiry)
+        };
+        self.set_expiry(login, expiry);
+    }
+
+    /// Sets when the stored session and its cookie end, from what `login` allows: every
+    /// write goes through here with an expiry `Login` computed, so none can pass the
+    /// absolute deadline. It marks the session written, which sends the cookie.
+    fn set_expiry(&self, login: &Login, expiry: Expiry) {
+        self.session.set_expiry(Some(expiry));
+        self.directives.set_browser_session(!login.persistent);
+    }
+}
 
 /// The logged-in user of a request. A handler that takes it answers 401 to anyone else.
 pub(crate) struct CurrentUser {
     /// The user, as stored when the session was loaded.
     pub(crate) owner: Owner,
+    /// Who logged in on the session, when and how.
+    pub(crate) login: Login,
     /// The session they are logged in on.
-    pub(crate) session: Session,
+    pub(crate) session: LoginSession,
 }
 
 // The id only: an email address is personal data.
@@ -53,61 +183,42 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, why)| ApiError::internal(why))?;
-        let lifetime = parts
-            .extensions
-            .get::<SessionLifetime>()
-            .ok_or_else(|| ApiError::internal("the router sets the session lifetime"))?
-            .0;
-        let data = read(&session).await?;
+        let session = LoginSession::from_request_parts(parts, state).await?;
+        let data = read(&session.session).await?;
         let login = Login::read(&data).ok_or(ApiError::AccessDenied)?;
         match session::owner(&data) {
             Some(owner) if owner.owns(&login) => {
+                session.directives.set_browser_session(!login.persistent);
+                // A steady request writes nothing; past half the idle lifetime, one write
+                // rolls the expiry of the stored session and of the cookie. A cookie signed
+                // with a fallback key is written too, to go out under the current key.
                 let now = OffsetDateTime::now_utc();
-                // A steady request writes nothing; past half the lifetime, one write rolls
-                // the expiry of the stored session and of the cookie.
-                if login.is_renewal_due(lifetime, now) {
-                    let renewed = Login {
-                        renewed_at: now.unix_timestamp(),
-                        ..login
-                    };
-                    write_login(&session, &renewed).await?;
-                }
-                Ok(Self { owner, session })
+                let login = match login.renewed(session.lifetimes, now) {
+                    Some(renewed) => {
+                        session.write_login(&renewed, now).await?;
+                        renewed
+                    }
+                    None => {
+                        if session.directives.signed_with_fallback() {
+                            let expiry = login.expires_at(session.lifetimes);
+                            session.set_expiry(&login, Expiry::AtDateTime(expiry));
+                        }
+                        login
+                    }
+                };
+                Ok(Self {
+                    owner,
+                    login,
+                    session,
+                })
             }
             // The password changed or the user is gone: the session is over.
             _ => {
-                session.flush().await.map_err(ApiError::internal)?;
+                session.log_out().await?;
                 Err(ApiError::AccessDenied)
             }
         }
     }
-}
-
-/// Logs `user` in on `session`, under a new session id: nothing of what the session held
-/// before (someone else's login, an id planted by an attacker) carries over.
-pub(crate) async fn log_in(session: &Session, user: &User) -> Result<(), ApiError> {
-    session.cycle_id().await.map_err(ApiError::internal)?;
-    session.clear().await;
-    let mut data = Data::new();
-    Login::new(user, OffsetDateTime::now_utc()).write(&mut data);
-    // A store that keeps a snapshot of the owner in the session (MongoDB) takes it from
-    // here; the others drop it and join the user at every load.
-    session::put_owner(&mut data, &Owner::of(user));
-    for (key, value) in data {
-        session
-            .insert_value(&key, value)
-            .await
-            .map_err(ApiError::internal)?;
-    }
-    Ok(())
-}
-
-/// Ends the session: deleted from the store, the cookie expired.
-pub(crate) async fn log_out(session: &Session) -> Result<(), ApiError> {
-    session.flush().await.map_err(ApiError::internal)
 }
 
 /// The part of the session's data that `auth_domain::session` reads.
@@ -119,29 +230,4 @@ async fn read(session: &Session) -> Result<Data, ApiError> {
         }
     }
     Ok(data)
-}
-
-/// Writes `login` into the session, replacing whatever login it held.
-async fn write_login(session: &Session, login: &Login) -> Result<(), ApiError> {
-    let before = read(session).await?;
-    let mut after = before.clone();
-    login.write(&mut after);
-    for key in session::KEYS {
-        match after.get(key) {
-            Some(value) if before.get(key) != Some(value) => {
-                session
-                    .insert_value(key, value.clone())
-                    .await
-                    .map_err(ApiError::internal)?;
-            }
-            None if before.contains_key(key) => {
-                session
-                    .remove_value(key)
-                    .await
-                    .map_err(ApiError::internal)?;
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }

@@ -1,9 +1,9 @@
 //! How the routes, the login manager and the middleware fit together.
 
-use auth_domain::{AuthService, UserRepository};
+use auth_domain::{session::Lifetimes, AuthService, UserRepository, UserSessions};
 use axum::{
     middleware,
-    routing::{get, post},
+    routing::{delete, get, post},
     Extension, Router,
 };
 use tower::Layer;
@@ -14,7 +14,16 @@ use tower_http::{
 };
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer, SessionStore};
 
-use crate::{handlers, headers, login::SessionLifetime, safety_net, trace, HttpConfig};
+use crate::{
+    config::SessionKey,
+    handlers::{self, my_sessions},
+    headers,
+    login::SessionLifetimes,
+    safety_net,
+    session_cookie::{self, CookieKeys},
+    state::AppState,
+    trace, HttpConfig,
+};
 
 /// The largest request body accepted; credentials fit many times over.
 pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
@@ -25,16 +34,28 @@ pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 pub fn router<R, S>(service: AuthService<R>, sessions: S, config: HttpConfig) -> Router
 where
     R: UserRepository,
-    S: SessionStore + Clone,
+    S: SessionStore + UserSessions,
 {
-    let session_layer = SessionManagerLayer::new(sessions)
-        .with_name("session")
-        .with_signed(config.session_key.into_key())
+    // Unsigned here: `session_cookie` signs and verifies, with key rotation.
+    let session_layer = SessionManagerLayer::new(sessions.clone())
+        .with_name(session_cookie::SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
         .with_secure(config.secure_cookie)
         .with_expiry(Expiry::OnInactivity(config.session_lifetime));
+    let keys = CookieKeys::new(
+        config.session_key.into_key(),
+        config
+            .fallback_keys
+            .into_iter()
+            .map(SessionKey::into_key)
+            .collect(),
+    );
+    let lifetimes = Lifetimes {
+        idle: config.session_lifetime,
+        absolute: config.absolute_lifetime.max(config.session_lifetime),
+    };
 
     // Only these routes touch the session store: a public page or a 404 costs no query.
     let authenticated = Router::new()
@@ -42,9 +63,23 @@ where
         .route("/v1/auth/register", post(handlers::register::<R>))
         .route("/v1/auth/login", post(handlers::login::<R>))
         .route("/v1/auth/logout", post(handlers::logout))
-        .with_state(service)
-        .layer(Extension(SessionLifetime(config.session_lifetime)))
-        .layer(session_layer);
+        .route(
+            "/v1/auth/sessions",
+            get(my_sessions::list::<R, S>).delete(my_sessions::revoke_others::<R, S>),
+        )
+        .route(
+            "/v1/auth/sessions/{id}",
+            delete(my_sessions::revoke::<R, S>),
+        )
+        .route("/v1/auth/password", post(handlers::change_password::<R, S>))
+        .route("/v1/auth/account", delete(handlers::delete_account::<R, S>))
+        .with_state(AppState { service, sessions })
+        .layer(Extension(SessionLifetimes(lifetimes)))
+        .layer(session_layer)
+        .layer(middleware::from_fn_with_state(
+            keys,
+            session_cookie::sign_and_verify,
+        ));
     app(headers::private(authenticated))
 }
 
@@ -59,11 +94,12 @@ pub(crate) fn app(authenticated: Router) -> Router {
         .method_not_allowed_fallback(handlers::not_found)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
         .layer(CatchPanicLayer::custom(safety_net::panic_response))
-        .layer(middleware::from_fn(safety_net::json_error_bodies))
-        .layer(headers::nosniff())
+        .layer(middleware::from_fn(safety_net::json_error_bodies));
+    let routed = headers::security(routed)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace::layer())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn(trace::drop_malformed_request_id));
     // axum adds `Allow` to a wrong-method answer after every per-route layer has run, so
     // the only place to remove it is around the whole router.
     Router::new()

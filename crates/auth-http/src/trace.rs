@@ -2,7 +2,11 @@
 //! one line per response with status and latency. Headers (cookies) are never recorded,
 //! nor the query string.
 
-use axum::extract::{MatchedPath, Request};
+use axum::{
+    extract::{MatchedPath, Request},
+    middleware::Next,
+    response::Response,
+};
 use tower_http::{
     classify::{ServerErrorsAsFailures, SharedClassifier},
     trace::{DefaultOnBodyChunk, DefaultOnEos, DefaultOnResponse, MakeSpan, TraceLayer},
@@ -12,6 +16,32 @@ use tracing::{Level, Span};
 
 /// The header carrying the request id, set by us when the client sent none.
 pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+/// The longest request id kept from a client.
+const MAX_REQUEST_ID_CHARS: usize = 64;
+
+/// Middleware, outermost: a client's `X-Request-Id` is kept only when it is 1 to 64
+/// characters of `[A-Za-z0-9._-]`; anything else is dropped, and a fresh id is made for
+/// the request, so that no client can put what it likes into our logs.
+pub(crate) async fn drop_malformed_request_id(mut request: Request, next: Next) -> Response {
+    let malformed = request
+        .headers()
+        .get_all(REQUEST_ID)
+        .iter()
+        .enumerate()
+        .any(|(at, value)| at > 0 || !is_well_formed(value.as_bytes()));
+    if malformed {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+fn is_well_formed(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_CHARS).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
 
 /// Builds the span of a request.
 #[derive(Debug, Clone, Copy)]
@@ -144,6 +174,28 @@ mod tests {
         let everything = all_logs();
         assert!(!everything.contains("secret-in-query"), "{everything}");
         assert!(!everything.contains("secret-cookie-value"), "{everything}");
+    }
+
+    #[test]
+    fn only_short_ids_of_safe_characters_are_kept() {
+        for good in ["a", "trace-me-42", "A.b_c-9", &"x".repeat(64)] {
+            assert!(is_well_formed(good.as_bytes()), "{good}");
+        }
+        for bad in ["", "has space", "new\nline", "quote\"", "é", &"x".repeat(65)] {
+            assert!(!is_well_formed(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_malformed_request_id_is_replaced_by_a_fresh_one() {
+        let request = Request::get("/")
+            .header(REQUEST_ID, "x".repeat(65))
+            .body(Body::empty())
+            .unwrap();
+        let response = app(Router::new()).oneshot(request).await.unwrap();
+        let id = response.headers()[REQUEST_ID].to_str().unwrap();
+        assert_ne!(id, "x".repeat(65));
+        assert!(is_well_formed(id.as_bytes()), "{id}");
     }
 
     #[tokio::test]

@@ -4,13 +4,22 @@ use auth_domain::redact_url;
 use bson::doc;
 use mongodb::{options::ClientOptions, Client, Database};
 
-use crate::{ensure_indexes, EnsureIndexesError, MongoSessionStore, MongoUserRepository};
+use crate::{
+    ensure_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError, MongoAuditLog,
+    MongoFailureCounter, MongoSessionStore, MongoUserRepository,
+};
 
 /// Collection of users unless configured otherwise.
 pub const DEFAULT_USERS_COLLECTION: &str = "users";
 
 /// Collection of sessions unless configured otherwise (`MONGODB_SESSIONS_COLLECTION`).
 pub const DEFAULT_SESSIONS_COLLECTION: &str = "sessions";
+
+/// Collection of failed login attempts unless configured otherwise.
+pub const DEFAULT_FAILURES_COLLECTION: &str = "login_failures";
+
+/// Collection of audit events unless configured otherwise.
+pub const DEFAULT_EVENTS_COLLECTION: &str = "auth_events";
 
 /// The name the service gives itself in the server's logs and `currentOp`.
 pub const APP_NAME: &str = "auth-service";
@@ -24,12 +33,16 @@ pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct MongoConfig {
     /// A `mongodb://` or `mongodb+srv://` connection string; may hold credentials.
     pub url: String,
-    /// Database holding both collections.
+    /// Database holding every collection.
     pub database: String,
     /// Collection of users.
     pub users_collection: String,
     /// Collection of sessions.
     pub sessions_collection: String,
+    /// Collection of failed attempts, counted for throttling.
+    pub failures_collection: String,
+    /// Collection of the audit trail's events.
+    pub events_collection: String,
     /// Connections per server at most (the driver's `max_pool_size`), unless the URL sets
     /// `maxPoolSize`.
     pub max_pool_size: NonZeroU32,
@@ -43,6 +56,8 @@ impl MongoConfig {
             database: database.into(),
             users_collection: DEFAULT_USERS_COLLECTION.to_owned(),
             sessions_collection: DEFAULT_SESSIONS_COLLECTION.to_owned(),
+            failures_collection: DEFAULT_FAILURES_COLLECTION.to_owned(),
+            events_collection: DEFAULT_EVENTS_COLLECTION.to_owned(),
             max_pool_size: Self::default_max_pool_size(),
         }
     }
@@ -69,6 +84,8 @@ impl fmt::Debug for MongoConfig {
             .field("database", &self.database)
             .field("users_collection", &self.users_collection)
             .field("sessions_collection", &self.sessions_collection)
+            .field("failures_collection", &self.failures_collection)
+            .field("events_collection", &self.events_collection)
             .field("max_pool_size", &self.max_pool_size)
             .finish()
     }
@@ -110,21 +127,25 @@ async fn connect_with(
     Ok(database)
 }
 
-/// Both adapters, on one connected database with its indexes in place.
+/// Every adapter, on one connected database with its indexes in place.
 #[derive(Debug, Clone)]
 pub struct MongoStores {
     /// The users collection.
     pub users: MongoUserRepository,
     /// The sessions collection.
     pub sessions: MongoSessionStore,
+    /// The failed attempts collection.
+    pub failures: MongoFailureCounter,
+    /// The audit events collection.
+    pub events: MongoAuditLog,
 }
 
 impl MongoStores {
-    /// Connects, ensures the indexes and builds both adapters: all the app needs at start-up.
+    /// Connects, ensures the indexes and builds every adapter: all the app needs at start-up.
     ///
     /// # Errors
     ///
-    /// See [`connect`] and [`ensure_indexes`].
+    /// See [`connect`], [`ensure_indexes`] and [`ensure_throttle_and_audit_indexes`].
     pub async fn open(config: &MongoConfig) -> Result<Self, OpenError> {
         let database = connect_with(&config.url, &config.database, config.max_pool_size)
             .await
@@ -135,6 +156,12 @@ impl MongoStores {
             &config.sessions_collection,
         )
         .await?;
+        ensure_throttle_and_audit_indexes(
+            &database,
+            &config.failures_collection,
+            &config.events_collection,
+        )
+        .await?;
         Ok(Self {
             users: MongoUserRepository::new(
                 &database,
@@ -142,6 +169,8 @@ impl MongoStores {
                 &config.sessions_collection,
             ),
             sessions: MongoSessionStore::new(&database, &config.sessions_collection),
+            failures: MongoFailureCounter::new(&database, &config.failures_collection),
+            events: MongoAuditLog::new(&database, &config.events_collection),
         })
     }
 }

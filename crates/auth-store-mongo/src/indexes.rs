@@ -5,7 +5,10 @@ use std::time::Duration;
 use bson::doc;
 use mongodb::{options::IndexOptions, Database, IndexModel};
 
-use crate::{sessions::fields as session, users::fields as user};
+use crate::{
+    audit::fields as event, sessions::fields as session, throttle::fields as failure,
+    users::fields as user, FAILURE_RETENTION,
+};
 
 /// Unique index of the users' `email`; its name tells a duplicate email from a duplicate
 /// username.
@@ -69,19 +72,88 @@ pub async fn ensure_indexes(
             .build(),
     ];
     for (collection, indexes) in [(users, user_indexes), (sessions, session_indexes)] {
-        db.collection::<bson::Document>(collection)
-            .create_indexes(indexes)
-            .await
-            .map_err(|source| EnsureIndexesError {
-                collection: collection.to_owned(),
-                source,
-            })?;
-        tracing::debug!(collection, "indexes in place");
+        create(db, collection, indexes).await?;
     }
     Ok(())
 }
 
-/// Why [`ensure_indexes`] failed, naming the collection.
+/// Index of the failures' `(key, at_us)`: counting one key's failures within a window.
+pub const FAILURE_KEY_INDEX: &str = "key_at";
+
+/// TTL index of the failures' `at`: MongoDB deletes a failure [`FAILURE_RETENTION`] after
+/// it happened.
+pub const FAILURE_EXPIRY_INDEX: &str = "at_ttl";
+
+/// Index of the events' `(user_id, at_us)`: a user's most recent events.
+pub const EVENT_USER_INDEX: &str = "user_id_at";
+
+/// Index of the events' `at`, for the purge. Not a TTL index: the retention is the
+/// operator's setting, applied by the purge.
+pub const EVENT_TIME_INDEX: &str = "at";
+
+/// Creates the indexes of the login failures and audit events collections (and the
+/// collections with them). Idempotent, like [`ensure_indexes`].
+///
+/// # Errors
+///
+/// The server is unreachable, or refuses an index: one of the same name or keys exists
+/// with other options (a TTL index of another retention, say).
+pub async fn ensure_throttle_and_audit_indexes(
+    db: &Database,
+    failures: &str,
+    events: &str,
+) -> Result<(), EnsureIndexesError> {
+    let named = |name: &str| IndexOptions::builder().name(name.to_owned()).build();
+    let failure_indexes = [
+        IndexModel::builder()
+            .keys(doc! { failure::KEY: 1, failure::AT_US: 1 })
+            .options(named(FAILURE_KEY_INDEX))
+            .build(),
+        IndexModel::builder()
+            .keys(doc! { failure::AT: 1 })
+            .options(
+                IndexOptions::builder()
+                    .name(FAILURE_EXPIRY_INDEX.to_owned())
+                    .expire_after(FAILURE_RETENTION)
+                    .build(),
+            )
+            .build(),
+    ];
+    let event_indexes = [
+        IndexModel::builder()
+            .keys(doc! { event::USER_ID: 1, event::AT_US: -1 })
+            .options(named(EVENT_USER_INDEX))
+            .build(),
+        IndexModel::builder()
+            .keys(doc! { event::AT: 1 })
+            .options(named(EVENT_TIME_INDEX))
+            .build(),
+    ];
+    for (collection, indexes) in [(failures, failure_indexes), (events, event_indexes)] {
+        create(db, collection, indexes).await?;
+    }
+    Ok(())
+}
+
+/// Creates `indexes` on `collection`, naming the collection if the server refuses.
+async fn create(
+    db: &Database,
+    collection: &str,
+    indexes: impl IntoIterator<Item = IndexModel>,
+) -> Result<(), EnsureIndexesError> {
+    db.collection::<bson::Document>(collection)
+        .create_indexes(indexes)
+        .await
+        .map_err(|source| EnsureIndexesError {
+            collection: collection.to_owned(),
+            source,
+        })?;
+    tracing::debug!(collection, "indexes in place");
+    Ok(())
+}
+
+/// Why [`ensure_indexes`] or [`ensure_throttle_and_audit_indexes`] failed, naming the
+/// collection.
 #[derive(Debug, thiserror::Error)]
 #[error("could not create the indexes of the MongoDB collection `{collection}`")]
 pub struct EnsureIndexesError {

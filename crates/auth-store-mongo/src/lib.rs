@@ -1,12 +1,17 @@
 //! MongoDB storage for the authentication service, through the official driver: a
 //! [`MongoUserRepository`] for [`auth_domain::UserRepository`], a [`MongoSessionStore`] for
-//! `tower_sessions::SessionStore`, and [`ensure_indexes`], the only place the collections'
-//! indexes are declared (the app calls it at start-up, `cargo xtask install` calls it too).
+//! `tower_sessions::SessionStore`, a [`MongoFailureCounter`] for throttling
+//! (`auth_domain::throttle::FailureCounter`), a [`MongoAuditLog`] for the audit trail
+//! (`auth_domain::audit::AuditLog`), and [`ensure_indexes`] with
+//! [`ensure_throttle_and_audit_indexes`], the only place the collections' indexes are
+//! declared (the app calls them at start-up through [`MongoStores::open`], and so does
+//! `cargo xtask install`).
 //!
 //! The database does the enforcing: unique indexes on `email` and `username` turn a
 //! duplicate registration into an `E11000` error that becomes
 //! [`auth_domain::InsertUserError::EmailTaken`] or `UsernameTaken`, and a TTL index on
-//! `expires_at` lets MongoDB purge expired sessions itself.
+//! `expires_at` lets MongoDB purge expired sessions itself, and one on the failures' `at`
+//! expires them after [`FAILURE_RETENTION`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -14,7 +19,7 @@
 //!
 //! let config = MongoConfig::new("mongodb://127.0.0.1:27017", "auth");
 //! // Connects (failing within seconds when no server answers) and creates the indexes.
-//! let MongoStores { users, sessions } = MongoStores::open(&config).await?;
+//! let MongoStores { users, sessions, .. } = MongoStores::open(&config).await?;
 //! # let _ = (users, sessions);
 //! # Ok(()) }
 //! ```
@@ -26,31 +31,47 @@
 //!   sessions' `user_id` field holds, so that the two compare without conversion (and
 //!   string order is creation order, as UUIDv7 is).
 //! - sessions: `{_id, data, user_id, created_at, last_seen_at, expires_at,
-//!   expires_at_us}`; `_id` is [`auth_domain::session::storage_key`] of the session
-//!   id, never the id itself; `data` is the JSON text of the record's data.
+//!   expires_at_us, owner}`; `_id` is [`auth_domain::session::storage_key`] of the session
+//!   id, never the id itself; `data` is the JSON text of the record's data; `owner` is a
+//!   snapshot of the logged-in user ([`owner_document`]), which the user repository keeps
+//!   current and deletes with the user.
+//! - login failures: `{_id, key, at, at_us}`, one per failure and throttle key; `key` is
+//!   a digest ([`auth_domain::throttle::ThrottleKey`]), never an address or an email.
+//! - audit events: `{_id, at, at_us, kind, user_id, ip, user_agent}`; `_id` and
+//!   `user_id` are UUIDs in string form, like the users' `_id`; `at` is a date for the
+//!   purge's index (and, for failures, the TTL).
 //!
 //! A BSON date holds milliseconds, the domain's instants microseconds
-//! ([`auth_domain::timestamp`]): an instant read back is kept as an Int64 of microseconds
-//! since the Unix epoch (`*_us`). The sessions' `expires_at` is a BSON date as well,
-//! rounded down to the millisecond, for the TTL index; their `created_at` and
-//! `last_seen_at` are dates for people and tools, never read back. Documents written by
-//! earlier versions (a date plus `*_sub_ms_ns`) still read back exactly; a saved session
-//! loses its `expires_at_sub_ms_ns`.
+//! ([`auth_domain::timestamp`]): an instant that must read back exactly is kept as an
+//! Int64 of microseconds since the Unix epoch (`*_us`). The sessions' `expires_at` is a
+//! BSON date as well, rounded down to the millisecond, for the TTL index; their
+//! `created_at` and `last_seen_at` are dates only, read back to the millisecond for the
+//! user's list of sessions, which needs no more. Documents written by earlier versions (a
+//! date plus `*_sub_ms_ns`) still read back exactly; a saved session loses its
+//! `expires_at_sub_ms_ns`.
 
+mod audit;
 mod config;
 mod error;
 mod indexes;
+mod purge;
 mod sessions;
+mod throttle;
 mod timestamp;
 mod users;
 
+pub use audit::MongoAuditLog;
+
 pub use config::{
-    connect, MongoConfig, MongoStores, OpenError, APP_NAME, DEFAULT_SESSIONS_COLLECTION,
-    DEFAULT_USERS_COLLECTION, SERVER_SELECTION_TIMEOUT,
+    connect, MongoConfig, MongoStores, OpenError, APP_NAME, DEFAULT_EVENTS_COLLECTION,
+    DEFAULT_FAILURES_COLLECTION, DEFAULT_SESSIONS_COLLECTION, DEFAULT_USERS_COLLECTION,
+    SERVER_SELECTION_TIMEOUT,
 };
 pub use indexes::{
-    ensure_indexes, EnsureIndexesError, EMAIL_INDEX, SESSION_EXPIRY_INDEX, SESSION_USER_INDEX,
-    USERNAME_INDEX,
+    ensure_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError, EMAIL_INDEX,
+    EVENT_TIME_INDEX, EVENT_USER_INDEX, FAILURE_EXPIRY_INDEX, FAILURE_KEY_INDEX,
+    SESSION_EXPIRY_INDEX, SESSION_USER_INDEX, USERNAME_INDEX,
 };
-pub use sessions::MongoSessionStore;
+pub use sessions::{owner_document, MongoSessionStore, OwnerEncodeError};
+pub use throttle::{MongoFailureCounter, FAILURE_RETENTION};
 pub use users::MongoUserRepository;

@@ -4,10 +4,10 @@ use std::fmt;
 
 use async_trait::async_trait;
 use auth_domain::{
-    session::{self, Owner},
+    session::{self, Owner, SessionHandle, SessionInfo},
     RepositoryError, UserId, UserSessions,
 };
-use bson::{doc, Bson, DateTime};
+use bson::{doc, Bson, DateTime, Document};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -81,7 +81,49 @@ impl SessionDocument {
             self.expires_at_sub_ms_ns,
         )
     }
+
+    /// The session as its user sees it listed. Its creation and last write are known to
+    /// the millisecond only (BSON dates), which is finer than a listing needs.
+    fn info(self) -> Result<SessionInfo, RepositoryError> {
+        let unreadable = |what: &str| {
+            RepositoryError::new(format!(
+                "list user sessions failed: a stored session's {what} is unreadable"
+            ))
+        };
+        let expires_at = self.expiry_date().ok_or_else(|| unreadable("expiry"))?;
+        // serde's message could quote the data: it is left out.
+        let data: session::Data =
+            serde_json::from_str(&self.data).map_err(|_| unreadable("data"))?;
+        Ok(SessionInfo::from_stored(
+            SessionHandle::from_trusted(self.key),
+            self.created_at.to_time_0_3(),
+            self.last_seen_at.to_time_0_3(),
+            expires_at,
+            &data,
+        ))
+    }
 }
+
+/// The `owner` field of a session document for `owner`: the snapshot of the user the
+/// store writes at login and reads back at every load, for code that writes session
+/// documents itself (the benchmark's preload).
+///
+/// # Errors
+///
+/// The owner cannot be encoded as BSON.
+pub fn owner_document(owner: &Owner) -> Result<Document, OwnerEncodeError> {
+    // Encoded as `insert_one` encodes it (raw BSON: the id as a binary UUID), so that the
+    // document reads back the same whichever of the two wrote it.
+    bson::to_raw_document_buf(owner)
+        .ok()
+        .and_then(|raw| raw.to_document().ok())
+        .ok_or(OwnerEncodeError)
+}
+
+/// A session owner that BSON cannot encode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the session owner is not encodable as BSON")]
+pub struct OwnerEncodeError;
 
 /// The sessions collection as a tower-sessions [`SessionStore`]. Cheap to clone: clones
 /// share one client.
@@ -98,9 +140,72 @@ impl MongoSessionStore {
             sessions: db.collection(collection),
         }
     }
+
+    /// Deletes the sessions `filter` matches among `user`'s live ones: the TTL monitor
+    /// runs about once a minute, so an expired document may still be there, and counting it
+    /// would make the answer depend on when the monitor last ran.
+    async fn delete_live(
+        &self,
+        operation: &'static str,
+        user: UserId,
+        mut filter: Document,
+    ) -> Result<u64, RepositoryError> {
+        filter.insert(fields::USER_ID, user.to_string());
+        filter.insert(fields::EXPIRES_AT, doc! { "$gt": DateTime::now() });
+        self.sessions
+            .delete_many(filter)
+            .await
+            .map(|deleted| deleted.deleted_count)
+            .map_err(|e| RepositoryError::new(DriverError::new(operation, &e)))
+    }
 }
 
 impl UserSessions for MongoSessionStore {
+    /// One query on the indexed `user_id`; the expiry filter keeps out what the TTL
+    /// monitor has not removed yet.
+    async fn list_user_sessions(&self, user: UserId) -> Result<Vec<SessionInfo>, RepositoryError> {
+        let failed = |e: &mongodb::error::Error| {
+            RepositoryError::new(DriverError::new("list user sessions", e))
+        };
+        let mut cursor = self
+            .sessions
+            .find(doc! {
+                fields::USER_ID: user.to_string(),
+                fields::EXPIRES_AT: { "$gt": DateTime::now() },
+            })
+            .await
+            .map_err(|e| failed(&e))?;
+        let mut listed = Vec::new();
+        while cursor.advance().await.map_err(|e| failed(&e))? {
+            let document = cursor.deserialize_current().map_err(|e| failed(&e))?;
+            listed.push(document.info()?);
+        }
+        session::sort_for_listing(&mut listed);
+        Ok(listed)
+    }
+
+    async fn delete_user_session(
+        &self,
+        user: UserId,
+        handle: &SessionHandle,
+    ) -> Result<bool, RepositoryError> {
+        let filter = doc! { fields::KEY: handle.as_str() };
+        let deleted = self
+            .delete_live("delete user session", user, filter)
+            .await?;
+        Ok(deleted > 0)
+    }
+
+    async fn delete_other_user_sessions(
+        &self,
+        user: UserId,
+        keep: &SessionHandle,
+    ) -> Result<u64, RepositoryError> {
+        let filter = doc! { fields::KEY: { "$ne": keep.as_str() } };
+        self.delete_live("delete other user sessions", user, filter)
+            .await
+    }
+
     async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepositoryError> {
         self.sessions
             .delete_many(doc! { fields::USER_ID: user.to_string() })
@@ -191,15 +296,9 @@ impl SessionStore for MongoSessionStore {
         let fields = Fields::of(record)?;
         let user_id = fields.user_id.map_or(Bson::Null, Bson::String);
         let owner = match &fields.owner {
-            // Encoded as `insert_one` encodes it (raw BSON: the id as a binary UUID), so
-            // that the document reads back the same whichever of the two wrote it.
-            Some(owner) => bson::to_raw_document_buf(owner)
-                .ok()
-                .and_then(|raw| raw.to_document().ok())
-                .map(Bson::Document)
-                .ok_or_else(|| {
-                    session_store::Error::Encode("the session owner is not encodable".into())
-                })?,
+            Some(owner) => Bson::Document(
+                owner_document(owner).map_err(|e| session_store::Error::Encode(e.to_string()))?,
+            ),
             None => Bson::Null,
         };
         // No upsert: a session deleted meanwhile (logout elsewhere, revocation, expiry)

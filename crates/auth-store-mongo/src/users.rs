@@ -179,6 +179,25 @@ impl UserRepository for MongoUserRepository {
             .map_err(|e| RepositoryError::new(DriverError::new("update session owners", &e)))?;
         Ok(true)
     }
+
+    /// A session loads with the snapshot of its user kept in its own document, never with
+    /// the user's document: left alone, the sessions would stay logged in after the user
+    /// is gone. So they are deleted too, after the user (without a transaction, which a
+    /// standalone server does not offer): once the user is gone no login can find them,
+    /// so no session made later survives the second step; deleting the sessions first
+    /// would let a login between the two steps keep a session of a deleted user.
+    async fn delete(&self, id: UserId) -> Result<bool, RepositoryError> {
+        let deleted = self
+            .users
+            .delete_one(doc! { fields::ID: id.to_string() })
+            .await
+            .map_err(|e| RepositoryError::new(DriverError::new("delete user", &e)))?;
+        self.sessions
+            .delete_many(doc! { session_fields::USER_ID: id.to_string() })
+            .await
+            .map_err(|e| RepositoryError::new(DriverError::new("delete user sessions", &e)))?;
+        Ok(deleted.deleted_count == 1)
+    }
 }
 
 /// Turns a failed insert into the domain's answer: which unique index refused it.

@@ -7,6 +7,10 @@
 //! - [`SqlSessionStore`] is the `tower_sessions::SessionStore` adapter: sessions are keyed
 //!   by the SHA-256 of their id, `create` never overwrites, `save` never resurrects, `load`
 //!   ignores expired rows, and [`SqlSessionStore::purge_expired_periodically`] removes them.
+//! - [`SqlFailureCounter`] (`auth_domain::throttle::FailureCounter`) counts failed attempts
+//!   in `login_failures`, one grouped query per check; [`SqlAuditLog`]
+//!   (`auth_domain::audit::AuditLog`) keeps the audit trail in `auth_events`. Both purge
+//!   old rows in batches.
 //!
 //! ```no_run
 //! use auth_store_sql::{connect, install, SqlSessionStore, SqlUserRepository};
@@ -25,18 +29,23 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod connect;
 // sea-orm's derives make public items that must stay `pub` (E0446 otherwise); the module
 // itself is private, so none of them leaves the crate.
 #[allow(unreachable_pub)]
 mod entity;
 mod error;
+mod purge;
 mod sessions;
+mod throttle;
 mod timestamp;
 mod users;
 
+pub use audit::SqlAuditLog;
 pub use connect::{
     connect, connect_with, default_max_connections, install, ACQUIRE_TIMEOUT, SQLITE_BUSY_TIMEOUT,
 };
 pub use sessions::{SqlSessionStore, MAX_PURGE_BATCH_SIZE, PURGE_BATCH_SIZE};
+pub use throttle::SqlFailureCounter;
 pub use users::SqlUserRepository;

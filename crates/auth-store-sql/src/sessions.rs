@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_domain::{
-    session::{self, Credential, Owner},
+    session::{self, Credential, Owner, SessionHandle, SessionInfo},
     PasswordHash, RepositoryError, UserId, UserSessions,
 };
 use sea_orm::{
@@ -139,14 +139,86 @@ impl SqlSessionStore {
 }
 
 impl UserSessions for SqlSessionStore {
+    /// One indexed query on `user_id`; the expiry filter keeps out what the purge has not
+    /// reached yet.
+    async fn list_user_sessions(&self, user: UserId) -> Result<Vec<SessionInfo>, RepositoryError> {
+        let now = timestamp::value(self.db.get_database_backend(), timestamp::now());
+        let rows = sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user.to_string()))
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .all(&self.db)
+            .await
+            .map_err(|err| repository_error("list user sessions", &err))?;
+        let mut listed = rows
+            .into_iter()
+            .map(|row| {
+                // serde's message could quote the data: it is left out.
+                let data: session::Data = serde_json::from_str(&row.data).map_err(|_| {
+                    RepositoryError::new(
+                        "list user sessions failed: stored session data is not a JSON object",
+                    )
+                })?;
+                Ok(SessionInfo::from_stored(
+                    SessionHandle::from_trusted(row.id),
+                    row.created_at,
+                    row.last_seen_at,
+                    row.expires_at,
+                    &data,
+                ))
+            })
+            .collect::<Result<Vec<_>, RepositoryError>>()?;
+        session::sort_for_listing(&mut listed);
+        Ok(listed)
+    }
+
+    /// Only a live session counts: an expired one is gone as far as anyone can tell, purged
+    /// or not, so the answer does not depend on when the purge last ran.
+    async fn delete_user_session(
+        &self,
+        user: UserId,
+        handle: &SessionHandle,
+    ) -> Result<bool, RepositoryError> {
+        let now = timestamp::value(self.db.get_database_backend(), timestamp::now());
+        let deleted = sessions::Entity::delete_many()
+            .filter(sessions::Column::Id.eq(handle.as_str()))
+            .filter(sessions::Column::UserId.eq(user.to_string()))
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .exec(&self.db)
+            .await
+            .map_err(|err| repository_error("delete user session", &err))?;
+        Ok(deleted.rows_affected > 0)
+    }
+
+    /// Counts live sessions only, as [`Self::delete_user_session`] does; expired ones are
+    /// left to the purge.
+    async fn delete_other_user_sessions(
+        &self,
+        user: UserId,
+        keep: &SessionHandle,
+    ) -> Result<u64, RepositoryError> {
+        let now = timestamp::value(self.db.get_database_backend(), timestamp::now());
+        sessions::Entity::delete_many()
+            .filter(sessions::Column::UserId.eq(user.to_string()))
+            .filter(sessions::Column::Id.ne(keep.as_str()))
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .exec(&self.db)
+            .await
+            .map(|deleted| deleted.rows_affected)
+            .map_err(|err| repository_error("delete other user sessions", &err))
+    }
+
     async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepositoryError> {
         sessions::Entity::delete_many()
             .filter(sessions::Column::UserId.eq(user.to_string()))
             .exec(&self.db)
             .await
             .map(|deleted| deleted.rows_affected)
-            .map_err(|err| RepositoryError::new(StoreError::new("delete user sessions", &err)))
+            .map_err(|err| repository_error("delete user sessions", &err))
     }
+}
+
+fn repository_error(operation: &'static str, err: &DbErr) -> RepositoryError {
+    RepositoryError::new(StoreError::new(operation, err))
 }
 
 #[async_trait]

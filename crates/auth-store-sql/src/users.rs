@@ -8,10 +8,11 @@ use migration::names::{USERS_EMAIL_UNIQUE, USERS_USERNAME_UNIQUE};
 use sea_orm::{
     sea_query::{Expr, Query},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait,
 };
 
 use crate::{
-    entity::users,
+    entity::{sessions, users},
     error::{database_error, StoreError},
     timestamp,
 };
@@ -124,6 +125,32 @@ impl UserRepository for SqlUserRepository {
             .await
             .map_err(|err| repository_error("replace password hash", &err))?;
         Ok(result.rows_affected == 1)
+    }
+
+    /// The user and their sessions go in one transaction, so that a failure halfway
+    /// deletes nothing. A session made by a login racing with this delete may outlive it,
+    /// but it never loads with an owner again (the load joins the user row): it is logged
+    /// out all the same.
+    async fn delete(&self, id: UserId) -> Result<bool, RepositoryError> {
+        let transaction = self
+            .db
+            .begin()
+            .await
+            .map_err(|err| repository_error("delete user", &err))?;
+        let deleted = users::Entity::delete_by_id(id.as_uuid())
+            .exec(&transaction)
+            .await
+            .map_err(|err| repository_error("delete user", &err))?;
+        sessions::Entity::delete_many()
+            .filter(sessions::Column::UserId.eq(id.to_string()))
+            .exec(&transaction)
+            .await
+            .map_err(|err| repository_error("delete user sessions", &err))?;
+        transaction
+            .commit()
+            .await
+            .map_err(|err| repository_error("delete user", &err))?;
+        Ok(deleted.rows_affected == 1)
     }
 }
 

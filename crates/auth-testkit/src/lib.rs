@@ -8,6 +8,8 @@
 //!   loads with its owner as stored now.
 //! - [`memory`]: in-memory stores that pass those suites, for tests of the layers above
 //!   the stores that need no database.
+//! - [`failures`] and [`audit`]: the suites of every `FailureCounter` and `AuditLog`
+//!   (`auth_domain::throttle`, `auth_domain::audit`); [`memory_audit`] has in-memory ones.
 //! - [`backend_tests!`]: the one way a test is expanded per backend. It puts the backend
 //!   in the test's path (`postgres::logout_ends_the_session`), so that a runner can tell
 //!   a backend's tests apart and skip them, by name, when the backend is not available:
@@ -26,8 +28,11 @@
 //! }
 //! ```
 
+pub mod audit;
 pub mod db;
+pub mod failures;
 pub mod memory;
+pub mod memory_audit;
 pub mod owners;
 pub mod sessions;
 pub mod users;
@@ -99,6 +104,7 @@ macro_rules! user_repository_suite {
                 a_taken_email_is_reported_even_when_the_default_username_collides_too,
                 a_colliding_user_id_is_an_unexpected_error_not_a_taken_field,
                 created_at_reads_back_to_the_microsecond,
+                deleting_a_user_removes_them_and_frees_their_email_and_username,
             ] },
         }
     };
@@ -123,6 +129,9 @@ macro_rules! session_store_suite {
                 sessions_of_different_ids_do_not_mix,
                 deleting_a_users_sessions_leaves_everyone_elses,
                 any_data_reads_back_unchanged,
+                a_users_list_holds_their_own_live_sessions_most_recently_used_first,
+                a_user_deletes_their_own_session_by_handle_and_no_one_elses,
+                deleting_a_users_other_sessions_keeps_exactly_the_one_named,
             ] },
         }
     };
@@ -130,7 +139,8 @@ macro_rules! session_store_suite {
 
 /// The behaviours every session store must have with the users it shares a database with,
 /// as `backend_tests!` expands them: `session_owner_suite!(backends: [..], setup: path)`,
-/// where `path(backend)` makes `((impl UserRepository, impl SessionStore), impl Teardown)`.
+/// where `path(backend)` makes `((impl UserRepository, impl SessionStore + UserSessions),
+/// impl Teardown)`.
 #[macro_export]
 macro_rules! session_owner_suite {
     (backends: $backends:tt, setup: $setup:path $(,)?) => {
@@ -141,6 +151,51 @@ macro_rules! session_owner_suite {
                 a_session_loads_with_its_owner,
                 a_changed_password_reaches_the_loaded_owner_at_once,
                 a_session_of_an_unknown_user_loads_without_an_owner,
+                deleting_a_user_ends_all_their_sessions_and_only_theirs,
+            ] },
+        }
+    };
+}
+
+/// The behaviours every `auth_domain::throttle::FailureCounter` must have, as
+/// `backend_tests!` expands them: `failure_counter_suite!(backends: [..], setup: path)`.
+#[macro_export]
+macro_rules! failure_counter_suite {
+    (backends: $backends:tt, setup: $setup:path $(,)?) => {
+        $crate::backend_tests! {
+            backends: $backends,
+            setup: $setup,
+            tests: { $crate::failures => [
+                counts_come_back_per_key_in_the_order_asked,
+                only_failures_since_the_window_start_count,
+                the_oldest_failure_is_exact_whatever_the_order_recorded,
+                a_recorded_failure_counts_at_once_under_every_key,
+                failures_at_the_same_instant_all_count,
+                recording_under_no_key_is_harmless,
+                a_reset_clears_that_key_only,
+                a_purge_deletes_old_failures_in_batches_and_keeps_new_ones,
+            ] },
+        }
+    };
+}
+
+/// The behaviours every `auth_domain::audit::AuditLog` must have, as `backend_tests!`
+/// expands them: `audit_log_suite!(backends: [..], setup: path)`.
+#[macro_export]
+macro_rules! audit_log_suite {
+    (backends: $backends:tt, setup: $setup:path $(,)?) => {
+        $crate::backend_tests! {
+            backends: $backends,
+            setup: $setup,
+            tests: { $crate::audit => [
+                an_event_reads_back_exactly_as_recorded,
+                every_kind_reads_back,
+                a_finer_instant_reads_back_cut_to_the_microsecond,
+                a_users_events_come_newest_first,
+                the_limit_keeps_the_most_recent_events,
+                only_that_users_events_are_listed,
+                an_event_without_a_user_is_stored_but_listed_for_nobody,
+                a_purge_deletes_old_events_in_batches_and_keeps_new_ones,
             ] },
         }
     };

@@ -5,18 +5,22 @@
 //! clone to look at (or change) what the code under test stored. Every operation takes the
 //! lock once and finishes under it, which makes each of them atomic, as a unique index or
 //! a single-statement update is in a database. The lock is never held across an `.await`.
+//! Deleting a user also ends their sessions in every session store made
+//! [`with_users`](MemorySessionStore::with_users) of that repository, under both locks,
+//! as one transaction would; the users' lock is always taken first, never the reverse.
 //!
 //! Neither store ever reports a storage failure: tests that need one wrap a store.
 
 use std::{
     collections::{HashMap, HashSet},
     fmt,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError, Weak},
 };
 
 use async_trait::async_trait;
 use auth_domain::{
-    session, Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User, UserId,
+    session::{self, SessionHandle, SessionInfo},
+    timestamp, Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User, UserId,
     UserRepository, UserSessions, Username,
 };
 use time::OffsetDateTime;
@@ -39,6 +43,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Clone, Default)]
 pub struct MemoryUserRepository {
     users: Arc<Mutex<Users>>,
+    /// The sessions of the stores that load their owners from here: a deleted user's
+    /// sessions end with them, as the real stores make sure.
+    sessions: Arc<Mutex<Vec<Weak<Mutex<Sessions>>>>>,
 }
 
 /// The users, and the two unique indexes.
@@ -136,6 +143,24 @@ impl UserRepository for MemoryUserRepository {
             _ => Ok(false),
         }
     }
+
+    async fn delete(&self, id: UserId) -> Result<bool, RepositoryError> {
+        let mut users = lock(&self.users);
+        let Some(user) = users.by_id.remove(&id) else {
+            return Ok(false);
+        };
+        users.by_email.remove(&user.email);
+        users.by_username.remove(&user.username);
+        let mut stores = lock(&self.sessions);
+        stores.retain(|sessions| match sessions.upgrade() {
+            Some(sessions) => {
+                lock(&sessions).remove_user(id);
+                true
+            }
+            None => false,
+        });
+        Ok(true)
+    }
 }
 
 /// Sessions in memory, keyed like the real stores by [`session::storage_key`] of the id and
@@ -161,7 +186,16 @@ struct Sessions {
 struct Stored {
     data: HashMap<String, serde_json::Value>,
     user: Option<UserId>,
+    created_at: OffsetDateTime,
+    last_seen_at: OffsetDateTime,
     expiry_date: OffsetDateTime,
+}
+
+impl Stored {
+    /// Whether it is still alive at `now`.
+    fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.expiry_date > now
+    }
 }
 
 impl Sessions {
@@ -182,6 +216,39 @@ impl Sessions {
         if let Some(previous) = self.by_key.remove(key) {
             self.unindex(key, previous.user);
         }
+    }
+
+    /// Removes every session of `user`, expired or not; returns how many.
+    fn remove_user(&mut self, user: UserId) -> u64 {
+        let keys = self.by_user.remove(&user).unwrap_or_default();
+        for key in &keys {
+            self.by_key.remove(key);
+        }
+        keys.len() as u64
+    }
+
+    /// Removes the live sessions of `user` that `pick` picks by key; returns how many.
+    /// Expired ones stay, as they do in a database until the purge: they count for
+    /// nothing, whenever the purge runs.
+    fn remove_live(&mut self, user: UserId, pick: impl Fn(&str) -> bool) -> u64 {
+        let now = OffsetDateTime::now_utc();
+        let keys: Vec<String> = self
+            .by_user
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter(|key| pick(key))
+            .filter(|key| {
+                self.by_key
+                    .get(*key)
+                    .is_some_and(|stored| stored.is_live(now))
+            })
+            .cloned()
+            .collect();
+        for key in &keys {
+            self.remove(key);
+        }
+        keys.len() as u64
     }
 
     /// Drops `key` from the index of `user`.
@@ -205,8 +272,10 @@ impl MemorySessionStore {
     /// An empty store that loads each session with its owner from `users`, as stored at
     /// the time of the load: what the login manager needs.
     pub fn with_users(users: MemoryUserRepository) -> Self {
+        let sessions = Arc::default();
+        lock(&users.sessions).push(Arc::downgrade(&sessions));
         Self {
-            sessions: Arc::default(),
+            sessions,
             users: Some(users),
         }
     }
@@ -245,25 +314,64 @@ fn key(id: &Id) -> String {
     session::storage_key(&id.to_string())
 }
 
-/// The record as stored: without the owner a load attached.
-fn stored(record: &Record) -> Stored {
+/// The record as stored at `now`, first stored at `created_at`: without the owner a load
+/// attached.
+fn stored(record: &Record, created_at: OffsetDateTime, now: OffsetDateTime) -> Stored {
     let mut data = record.data.clone();
     session::take_owner(&mut data);
     Stored {
         user: session::user_id(&data),
         data,
+        created_at,
+        last_seen_at: now,
         expiry_date: record.expiry_date,
     }
 }
 
 impl UserSessions for MemorySessionStore {
+    async fn list_user_sessions(&self, user: UserId) -> Result<Vec<SessionInfo>, RepositoryError> {
+        let now = OffsetDateTime::now_utc();
+        let sessions = lock(&self.sessions);
+        let mut listed: Vec<SessionInfo> = sessions
+            .by_user
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| Some((key, sessions.by_key.get(key)?)))
+            .filter(|(_, stored)| stored.is_live(now))
+            .map(|(key, stored)| {
+                SessionInfo::from_stored(
+                    SessionHandle::from_trusted(key.clone()),
+                    stored.created_at,
+                    stored.last_seen_at,
+                    stored.expiry_date,
+                    &stored.data,
+                )
+            })
+            .collect();
+        session::sort_for_listing(&mut listed);
+        Ok(listed)
+    }
+
+    async fn delete_user_session(
+        &self,
+        user: UserId,
+        handle: &SessionHandle,
+    ) -> Result<bool, RepositoryError> {
+        let deleted = lock(&self.sessions).remove_live(user, |key| key == handle.as_str());
+        Ok(deleted > 0)
+    }
+
+    async fn delete_other_user_sessions(
+        &self,
+        user: UserId,
+        keep: &SessionHandle,
+    ) -> Result<u64, RepositoryError> {
+        Ok(lock(&self.sessions).remove_live(user, |key| key != keep.as_str()))
+    }
+
     async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepositoryError> {
-        let mut sessions = lock(&self.sessions);
-        let keys = sessions.by_user.remove(&user).unwrap_or_default();
-        for key in &keys {
-            sessions.by_key.remove(key);
-        }
-        Ok(keys.len() as u64)
+        Ok(lock(&self.sessions).remove_user(user))
     }
 }
 
@@ -276,7 +384,8 @@ impl SessionStore for MemorySessionStore {
         for _ in 0..CREATE_ATTEMPTS {
             let key = key(&record.id);
             if !sessions.by_key.contains_key(&key) {
-                sessions.put(key, stored(record));
+                let now = timestamp::now();
+                sessions.put(key, stored(record, now, now));
                 return Ok(());
             }
             record.id = Id::default();
@@ -290,8 +399,8 @@ impl SessionStore for MemorySessionStore {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let mut sessions = lock(&self.sessions);
         let key = key(&record.id);
-        if sessions.by_key.contains_key(&key) {
-            sessions.put(key, stored(record));
+        if let Some(created_at) = sessions.by_key.get(&key).map(|stored| stored.created_at) {
+            sessions.put(key, stored(record, created_at, timestamp::now()));
         }
         Ok(())
     }
@@ -303,7 +412,7 @@ impl SessionStore for MemorySessionStore {
         let Some(mut record) = lock(&self.sessions)
             .by_key
             .get(&key(session_id))
-            .filter(|stored| stored.expiry_date > now)
+            .filter(|stored| stored.is_live(now))
             .map(|stored| Record {
                 id: *session_id,
                 data: stored.data.clone(),

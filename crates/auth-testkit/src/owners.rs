@@ -4,7 +4,7 @@
 
 use auth_domain::{
     session::{self, Credential, Login, Owner},
-    PasswordHash, User, UserRepository,
+    PasswordHash, User, UserRepository, UserSessions,
 };
 use time::OffsetDateTime;
 use tower_sessions::{session::Record, SessionStore};
@@ -90,4 +90,54 @@ pub async fn a_session_of_an_unknown_user_loads_without_an_owner(
     Login::new(&stranger, OffsetDateTime::now_utc()).write(&mut record.data);
     store.create(&mut record).await.expect("create works");
     assert_eq!(owner_after_load(&store, &record).await, None);
+}
+
+/// Deleting a user ends every session of theirs, whatever the store keeps of the user in
+/// them, and leaves everyone else's; the email can be registered again afterwards.
+pub async fn deleting_a_user_ends_all_their_sessions_and_only_theirs(
+    (users, store): (impl UserRepository, impl SessionStore + UserSessions),
+) {
+    let ada = users
+        .insert(new_user("ada@example.com", "ada_l"))
+        .await
+        .expect("insert works");
+    let grace = users
+        .insert(new_user("grace@example.com", "grace_h"))
+        .await
+        .expect("insert works");
+    let mut records = [logged_in(&ada), logged_in(&ada), logged_in(&grace)];
+    for record in &mut records {
+        store.create(record).await.expect("create works");
+    }
+    let [first, second, graces] = &records;
+    // A renewal writes the session again, with its owner.
+    store.save(first).await.expect("save works");
+
+    assert!(users.delete(ada.id).await.expect("delete works"));
+    assert!(!users.delete(ada.id).await.expect("delete works"));
+    assert_eq!(users.find_by_id(ada.id).await.expect("lookup works"), None);
+    for gone in [first, second] {
+        assert_eq!(store.load(&gone.id).await.expect("load works"), None);
+    }
+    let listed = store
+        .list_user_sessions(ada.id)
+        .await
+        .expect("listing works");
+    assert!(listed.is_empty(), "{listed:?}");
+    assert_eq!(
+        owner_after_load(&store, graces).await,
+        Some(Owner::of(&grace)),
+        "another user's session is untouched"
+    );
+
+    let again = users
+        .insert(new_user("ada@example.com", "ada_l"))
+        .await
+        .expect("the email is free again");
+    let mut fresh = logged_in(&again);
+    store.create(&mut fresh).await.expect("create works");
+    assert_eq!(
+        owner_after_load(&store, &fresh).await,
+        Some(Owner::of(&again))
+    );
 }

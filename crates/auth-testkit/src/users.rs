@@ -271,3 +271,37 @@ pub async fn created_at_reads_back_to_the_microsecond(repo: impl UserRepository)
         .expect("found");
     assert_eq!(found, stored, "insert returns the user exactly as stored");
 }
+
+/// Deleting a user answers whether they existed; afterwards no lookup finds them, and
+/// their email and username are free for a new registration. Other users stay.
+pub async fn deleting_a_user_removes_them_and_frees_their_email_and_username(
+    repo: impl UserRepository,
+) {
+    let ada = insert(&repo, new_user("ada@example.com", "ada_l")).await;
+    let grace = insert(&repo, new_user("grace@example.com", "grace_h")).await;
+
+    assert!(repo.delete(ada.id).await.expect("delete works"));
+    assert!(
+        !repo.delete(ada.id).await.expect("delete works"),
+        "a second delete finds nobody"
+    );
+    assert!(!repo.delete(UserId::generate()).await.expect("delete works"));
+    assert_eq!(repo.find_by_id(ada.id).await.expect("lookup works"), None);
+    assert_eq!(
+        repo.find_by_email(&ada.email).await.expect("lookup works"),
+        None
+    );
+    assert_eq!(
+        repo.find_by_username(&ada.username)
+            .await
+            .expect("lookup works"),
+        None
+    );
+    assert_eq!(
+        repo.find_by_id(grace.id).await.expect("lookup works"),
+        Some(grace)
+    );
+
+    let again = insert(&repo, new_user("ada@example.com", "ada_l")).await;
+    assert_ne!(again.id, ada.id, "a new user, not the old one back");
+}

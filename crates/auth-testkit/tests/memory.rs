@@ -36,3 +36,21 @@ mod sessions_suite {
 mod owners_suite {
     auth_testkit::session_owner_suite!(backends: [memory], setup: crate::both);
 }
+
+async fn failures(
+    _: auth_testkit::Backend,
+) -> (auth_testkit::memory_audit::MemoryFailureCounter, ()) {
+    (Default::default(), ())
+}
+
+async fn audit(_: auth_testkit::Backend) -> (auth_testkit::memory_audit::MemoryAuditLog, ()) {
+    (Default::default(), ())
+}
+
+mod failures_suite {
+    auth_testkit::failure_counter_suite!(backends: [memory], setup: crate::failures);
+}
+
+mod audit_suite {
+    auth_testkit::audit_log_suite!(backends: [memory], setup: crate::audit);
+}

@@ -79,6 +79,37 @@ impl<'a> Settings<'a> {
         }
     }
 
+    /// A list of secrets: a TOML array of strings, or one string of comma-separated
+    /// entries (the only way to write a list in `.env` or the environment). Entries are
+    /// trimmed, since a space after a comma is how people write lists, and empty ones (a
+    /// trailing comma) are dropped. No value ever appears in an error.
+    pub(super) fn secret_list(&self, key: &str) -> Result<Vec<SecretString>, ConfigError> {
+        let entries: Vec<String> = match self.value(key) {
+            None => Vec::new(),
+            Some(Value::String(_, s)) => s.split(',').map(str::to_owned).collect(),
+            Some(Value::Array(_, items)) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(_, s) => Ok(s),
+                    _ => Err(self.error(key, "expected a list of strings")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(self.error(
+                    key,
+                    "expected a list of strings, or one comma-separated string",
+                ))
+            }
+        };
+        Ok(entries
+            .into_iter()
+            .filter_map(|entry| {
+                let entry = entry.trim();
+                (!entry.is_empty()).then(|| SecretString::from(entry))
+            })
+            .collect())
+    }
+
     /// A whole non-negative number.
     pub(super) fn number<T>(&self, key: &str) -> Result<T, ConfigError>
     where

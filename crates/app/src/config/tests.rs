@@ -11,6 +11,8 @@ use secrecy::ExposeSecret;
 use super::*;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const OLD_SECRET: &str = "old-key-old-key-old-key-old-key-old-key-old-key-old-key-old-key!";
+const OLDER_SECRET: &str = "older-key-older-key-older-key-older-key-older-key-older-key-older";
 
 /// The built-in defaults plus a valid secret key and whatever `pairs` set.
 fn config_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -54,6 +56,11 @@ fn with_nothing_configured_the_defaults_apply() {
             config.session_lifetime,
             Duration::from_secs(31 * 24 * 60 * 60)
         );
+        assert_eq!(
+            config.session_absolute_lifetime,
+            Duration::from_secs(90 * 24 * 60 * 60)
+        );
+        assert!(config.secret_key_fallbacks.is_empty());
         assert_eq!(config.session_purge_interval, Duration::from_secs(300));
         assert_eq!(config.password_policy, PasswordPolicy::default());
         assert_eq!(config.hashing, HashingConfig::default());
@@ -132,6 +139,11 @@ fn each_bad_value_names_its_key() {
         ("PERMANENT_SESSION_LIFETIME", "0"),
         ("PERMANENT_SESSION_LIFETIME", "-5"),
         ("PERMANENT_SESSION_LIFETIME", "99999999999"),
+        ("SESSION_ABSOLUTE_LIFETIME", "0"),
+        ("SESSION_ABSOLUTE_LIFETIME", "86400"),
+        ("SESSION_ABSOLUTE_LIFETIME", "99999999999"),
+        ("SESSION_ABSOLUTE_LIFETIME", "90d"),
+        ("SECRET_KEY_FALLBACKS", "too-short"),
         ("STORAGE", "postgres"),
         ("DATABASE_URL", "database.db"),
         ("DATABASE_URL", "redis://localhost"),
@@ -318,6 +330,162 @@ fn debug_output_hides_the_secret_key_and_database_passwords() {
     assert!(!debug.contains("swordfish"), "{debug}");
     assert!(
         debug.contains("postgres://app:[redacted]@db/auth"),
+        "{debug}"
+    );
+}
+
+fn exposed(keys: &[SecretString]) -> Vec<&str> {
+    keys.iter().map(ExposeSecret::expose_secret).collect()
+}
+
+#[test]
+fn the_absolute_lifetime_is_read_in_seconds_and_may_equal_the_idle_lifetime() {
+    let config = config_with(&[("SESSION_ABSOLUTE_LIFETIME", "8640000")]).expect("100 days");
+    assert_eq!(
+        config.session_absolute_lifetime,
+        Duration::from_secs(8_640_000)
+    );
+    let config = config_with(&[
+        ("PERMANENT_SESSION_LIFETIME", "4"),
+        ("SESSION_ABSOLUTE_LIFETIME", "4"),
+    ])
+    .expect("equal lifetimes");
+    assert_eq!(config.session_absolute_lifetime, Duration::from_secs(4));
+}
+
+#[test]
+fn by_default_the_absolute_lifetime_is_never_below_the_idle_lifetime() {
+    let config = config_with(&[("PERMANENT_SESSION_LIFETIME", "10368000")]).expect("120 days");
+    assert_eq!(
+        config.session_absolute_lifetime,
+        Duration::from_secs(10_368_000),
+        "a deployment that set a long idle lifetime keeps starting"
+    );
+    let config = config_with(&[("PERMANENT_SESSION_LIFETIME", "3600")]).expect("an hour");
+    assert_eq!(
+        config.session_absolute_lifetime,
+        Duration::from_secs(90 * 24 * 60 * 60)
+    );
+}
+
+#[test]
+fn an_absolute_lifetime_below_the_idle_lifetime_is_refused_naming_both_keys() {
+    Jail::expect_with(|jail| {
+        jail.create_file("App.toml", "PERMANENT_SESSION_LIFETIME = 7200")?;
+        let error = load_in(jail, &[("SESSION_ABSOLUTE_LIFETIME", "3600")]).expect_err("below");
+        assert_eq!(
+            error.to_string(),
+            "SESSION_ABSOLUTE_LIFETIME: must be between PERMANENT_SESSION_LIFETIME (7200) and 34560000, not 3600 (set in the environment)"
+        );
+        jail.create_file(
+            "App.toml",
+            "PERMANENT_SESSION_LIFETIME = 7200\nSESSION_ABSOLUTE_LIFETIME = 0",
+        )?;
+        let error = load_in(jail, &[]).expect_err("zero");
+        assert_eq!(
+            error.to_string(),
+            "SESSION_ABSOLUTE_LIFETIME: must be between PERMANENT_SESSION_LIFETIME (7200) and 34560000, not 0 (set in App.toml)"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn fallback_keys_are_comma_separated_in_the_environment_and_dotenv() {
+    Jail::expect_with(|jail| {
+        let list = format!("{OLD_SECRET}, {OLDER_SECRET},");
+        let config = load_in(jail, &[("SECRET_KEY_FALLBACKS", &list)]).expect("valid");
+        assert_eq!(
+            exposed(&config.secret_key_fallbacks),
+            [OLD_SECRET, OLDER_SECRET],
+            "in order, trimmed, the empty entry after the trailing comma ignored"
+        );
+        jail.create_file(".env", &format!("SECRET_KEY_FALLBACKS={OLD_SECRET}\n"))?;
+        let config = load_in(jail, &[]).expect("valid");
+        assert_eq!(exposed(&config.secret_key_fallbacks), [OLD_SECRET]);
+        let config = load_in(jail, &[("SECRET_KEY_FALLBACKS", "")]).expect("empty");
+        assert!(
+            config.secret_key_fallbacks.is_empty(),
+            "the environment wins"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn fallback_keys_are_a_list_or_a_comma_separated_string_in_app_toml() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "App.toml",
+            &format!("SECRET_KEY_FALLBACKS = [\"{OLD_SECRET}\", \"\", \"{OLDER_SECRET}\"]"),
+        )?;
+        let config = load_in(jail, &[]).expect("a list");
+        assert_eq!(
+            exposed(&config.secret_key_fallbacks),
+            [OLD_SECRET, OLDER_SECRET]
+        );
+        jail.create_file(
+            "App.toml",
+            &format!("SECRET_KEY_FALLBACKS = \"{OLDER_SECRET},{OLD_SECRET}\""),
+        )?;
+        let config = load_in(jail, &[]).expect("a string");
+        assert_eq!(
+            exposed(&config.secret_key_fallbacks),
+            [OLDER_SECRET, OLD_SECRET]
+        );
+        jail.create_file("App.toml", "SECRET_KEY_FALLBACKS = []")?;
+        assert!(load_in(jail, &[])
+            .expect("empty")
+            .secret_key_fallbacks
+            .is_empty());
+        Ok(())
+    });
+}
+
+#[test]
+fn a_short_fallback_key_is_refused_by_position_without_showing_it() {
+    Jail::expect_with(|jail| {
+        let short = "short-but-still-a-secret";
+        jail.create_file(
+            "App.toml",
+            &format!("SECRET_KEY_FALLBACKS = [\"{OLD_SECRET}\", \"{short}\"]"),
+        )?;
+        let error = load_in(jail, &[]).expect_err("the second key is short");
+        assert_eq!(
+            error.to_string(),
+            "SECRET_KEY_FALLBACKS: key 2 of 2 is too short (24 bytes): each needs at least 64 (set in App.toml)"
+        );
+        assert!(!format!("{error:?}").contains(short), "{error:?}");
+        assert!(!format!("{error:?}").contains(OLD_SECRET), "{error:?}");
+        Ok(())
+    });
+}
+
+#[test]
+fn fallback_keys_of_the_wrong_type_are_refused_without_showing_them() {
+    Jail::expect_with(|jail| {
+        for toml in [
+            "SECRET_KEY_FALLBACKS = 123456789",
+            "SECRET_KEY_FALLBACKS = [123456789]",
+        ] {
+            jail.create_file("App.toml", toml)?;
+            let error = load_in(jail, &[]).expect_err("not strings");
+            assert_eq!(error.key(), "SECRET_KEY_FALLBACKS", "{toml}");
+            assert!(!error.to_string().contains("123456789"), "{error}");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn debug_output_hides_the_fallback_keys_but_counts_them() {
+    let list = format!("{OLD_SECRET},{OLDER_SECRET}");
+    let config = config_with(&[("SECRET_KEY_FALLBACKS", &list)]).expect("valid");
+    let debug = format!("{config:?}");
+    assert!(!debug.contains(OLD_SECRET), "{debug}");
+    assert!(!debug.contains(OLDER_SECRET), "{debug}");
+    assert!(
+        debug.contains(r#"secret_key_fallbacks: ["[redacted]", "[redacted]"]"#),
         "{debug}"
     );
 }

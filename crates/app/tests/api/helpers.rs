@@ -1,12 +1,16 @@
 //! Spawning the real service on port 0, on a fresh database of any backend, and talking
-//! to it over a real connection with a cookie-jar client.
+//! to it over a real connection with cookie-jar clients, one per simulated browser.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
 
 use auth_testkit::{Backend, TestDatabase};
 use figment::Figment;
-use reqwest::{header, Response, StatusCode};
+use reqwest::{
+    cookie::{CookieStore, Jar},
+    header, Method, Response, StatusCode,
+};
 use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
 use tokio::{sync::oneshot, task::JoinHandle};
 
 /// A 64-byte key, as `SECRET_KEY` must be at least.
@@ -18,26 +22,45 @@ pub(crate) const PASSWORD: &str = "velvet-otter-harbour";
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
     pub session_lifetime_secs: u64,
+    /// `SESSION_ABSOLUTE_LIFETIME`; the service's default when `None`.
+    pub absolute_lifetime_secs: Option<u64>,
     pub secure_cookie: bool,
+    pub secret_key: &'static str,
+    /// `SECRET_KEY_FALLBACKS`, sent comma-separated as in the environment.
+    pub secret_key_fallbacks: Vec<&'static str>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             session_lifetime_secs: 3600,
+            absolute_lifetime_secs: None,
             secure_cookie: false,
+            secret_key: SECRET_KEY,
+            secret_key_fallbacks: Vec::new(),
         }
     }
 }
 
-/// The service, running in this process on its own database.
+/// The service, running in this process on its own database (or, for an instance
+/// started with [`TestApp::spawn_beside`], on another instance's database).
+///
+/// It derefs to its default [`Browser`], so `app.get(..)` is a request from that browser.
 pub(crate) struct TestApp {
     pub address: SocketAddr,
-    /// A client with a cookie jar, like a browser.
-    pub client: reqwest::Client,
-    database: TestDatabase,
+    browser: Browser,
+    /// Shared by the instances on one database; the last one stopped drops it.
+    database: Arc<TestDatabase>,
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Deref for TestApp {
+    type Target = Browser;
+
+    fn deref(&self) -> &Browser {
+        &self.browser
+    }
 }
 
 impl TestApp {
@@ -47,8 +70,17 @@ impl TestApp {
     }
 
     pub(crate) async fn spawn_with(backend: Backend, options: Options) -> Self {
-        let database = TestDatabase::create(backend).await;
-        let config = app::Config::from_figment(figment(&database, &options))
+        Self::start(Arc::new(TestDatabase::create(backend).await), &options).await
+    }
+
+    /// Another instance of the service on this one's database, with other settings: a
+    /// restart with a new configuration, or a second instance behind a load balancer.
+    pub(crate) async fn spawn_beside(&self, options: Options) -> Self {
+        Self::start(Arc::clone(&self.database), &options).await
+    }
+
+    async fn start(database: Arc<TestDatabase>, options: &Options) -> Self {
+        let config = app::Config::from_figment(figment(&database, options))
             .expect("the test configuration is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -60,7 +92,7 @@ impl TestApp {
         }));
         let app = Self {
             address,
-            client: client(),
+            browser: Browser::new(address, None),
             database,
             shutdown,
             server,
@@ -83,35 +115,97 @@ impl TestApp {
         panic!("the server did not start");
     }
 
-    /// Stops the server (letting in-flight requests finish) and drops the database.
+    /// Stops the server (letting in-flight requests finish) and, if no other instance
+    /// uses it, drops the database.
     pub(crate) async fn stop(self) {
         let _ = self.shutdown.send(());
         self.server
             .await
             .expect("the server task did not panic")
             .expect("the server shut down cleanly");
-        self.database.drop_now().await;
+        if let Ok(database) = Arc::try_unwrap(self.database) {
+            database.drop_now().await;
+        }
+    }
+
+    /// A new browser (its own cookie jar), sending `user_agent` if given.
+    pub(crate) fn browser(&self, user_agent: Option<&str>) -> Browser {
+        Browser::new(self.address, user_agent)
+    }
+
+    /// Registers `email` with [`PASSWORD`] and logs it in from `N` new browsers, the
+    /// i-th (from 0) sending the User-Agent `browser-i`, in that order.
+    pub(crate) async fn user_with_browsers<const N: usize>(&self, email: &str) -> [Browser; N] {
+        self.register_user(email).await;
+        let mut browsers = Vec::with_capacity(N);
+        for i in 0..N {
+            let browser = self.browser(Some(&format!("browser-{i}")));
+            let login = browser.login(email, PASSWORD).await;
+            assert_eq!(login.status(), StatusCode::OK, "login from browser-{i}");
+            browsers.push(browser);
+        }
+        browsers.try_into().expect("N browsers")
+    }
+}
+
+/// A client with its own cookie jar, like one browser, talking to one instance.
+#[derive(Debug)]
+pub(crate) struct Browser {
+    pub client: reqwest::Client,
+    jar: Arc<Jar>,
+    address: SocketAddr,
+}
+
+impl Browser {
+    fn new(address: SocketAddr, user_agent: Option<&str>) -> Self {
+        let jar = Arc::new(Jar::default());
+        let mut builder = reqwest::Client::builder().cookie_provider(Arc::clone(&jar));
+        if let Some(user_agent) = user_agent {
+            builder = builder.user_agent(user_agent);
+        }
+        Self {
+            client: builder.build().expect("a client"),
+            jar,
+            address,
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
     }
 
+    /// The `session=...` pair this browser's jar would send now, if any.
+    pub(crate) fn session_cookie(&self) -> Option<String> {
+        let url = self.url("/").parse().expect("a URL");
+        let cookies = self.jar.cookies(&url)?;
+        cookies
+            .to_str()
+            .ok()?
+            .split(';')
+            .map(str::trim)
+            .find(|c| c.starts_with("session="))
+            .map(str::to_owned)
+    }
+
+    /// Sends `method path`, with `body` as JSON if given.
+    pub(crate) async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request sent")
+    }
+
     pub(crate) async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent")
+        self.send(Method::GET, path, None).await
     }
 
     pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub(crate) async fn delete(&self, path: &str) -> Response {
+        self.send(Method::DELETE, path, None).await
     }
 
     pub(crate) async fn register(
@@ -136,11 +230,7 @@ impl TestApp {
     }
 
     pub(crate) async fn logout(&self) -> Response {
-        self.client
-            .post(self.url("/v1/auth/logout"))
-            .send()
-            .await
-            .expect("request sent")
+        self.send(Method::POST, "/v1/auth/logout", None).await
     }
 
     /// Registers `email` with [`PASSWORD`] and the default username, expecting a 201.
@@ -162,6 +252,50 @@ impl TestApp {
         session_cookie(&response).expect("login sets the session cookie")
     }
 
+    /// `GET /v1/auth/sessions`, expecting a 200 whose every entry has exactly the
+    /// documented fields, with consistent times; returns the entries.
+    pub(crate) async fn sessions(&self) -> Vec<Value> {
+        let response = self.get("/v1/auth/sessions").await;
+        assert_eq!(response.status(), StatusCode::OK, "listing the sessions");
+        let body = json_body(response).await;
+        let sessions = body["sessions"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{{\"sessions\": [..]}} expected, got {body}"))
+            .clone();
+        for session in &sessions {
+            let mut keys: Vec<&str> = session
+                .as_object()
+                .unwrap_or_else(|| panic!("a session is an object: {session}"))
+                .keys()
+                .map(String::as_str)
+                .collect();
+            keys.sort_unstable();
+            assert_eq!(
+                keys,
+                [
+                    "created_at",
+                    "current",
+                    "expires_at",
+                    "id",
+                    "ip",
+                    "last_seen_at",
+                    "user_agent"
+                ],
+                "{session}"
+            );
+            assert!(
+                session["id"].as_str().is_some_and(|id| !id.is_empty()),
+                "{session}"
+            );
+            assert!(session["current"].is_boolean(), "{session}");
+            let created = timestamp(session, "created_at");
+            let last_seen = timestamp(session, "last_seen_at");
+            assert!(created <= last_seen, "{session}");
+            assert!(last_seen < timestamp(session, "expires_at"), "{session}");
+        }
+        sessions
+    }
+
     /// GET `path` with exactly this Cookie header and no jar.
     pub(crate) async fn get_with_cookie(&self, path: &str, cookie: &str) -> Response {
         reqwest::Client::new()
@@ -181,7 +315,7 @@ fn figment(database: &TestDatabase, options: &Options) -> Figment {
     };
     let figment = Figment::new()
         .merge(("STORAGE", storage))
-        .merge(("SECRET_KEY", SECRET_KEY))
+        .merge(("SECRET_KEY", options.secret_key))
         .merge(("DEBUG", false))
         .merge(("SESSION_COOKIE_SECURE", options.secure_cookie))
         .merge(("PERMANENT_SESSION_LIFETIME", options.session_lifetime_secs))
@@ -189,6 +323,18 @@ fn figment(database: &TestDatabase, options: &Options) -> Figment {
         .merge(("ARGON2_MEMORY_KIB", 1024))
         .merge(("ARGON2_ITERATIONS", 1))
         .merge(("SESSION_PURGE_INTERVAL", 1));
+    let figment = match options.absolute_lifetime_secs {
+        Some(secs) => figment.merge(("SESSION_ABSOLUTE_LIFETIME", secs)),
+        None => figment,
+    };
+    let figment = if options.secret_key_fallbacks.is_empty() {
+        figment
+    } else {
+        figment.merge((
+            "SECRET_KEY_FALLBACKS",
+            options.secret_key_fallbacks.join(","),
+        ))
+    };
     if database.backend().is_sql() {
         figment.merge(("DATABASE_URL", database.url()))
     } else {
@@ -196,13 +342,6 @@ fn figment(database: &TestDatabase, options: &Options) -> Figment {
             .merge(("MONGODB_URL", database.url()))
             .merge(("MONGODB_DB", database.mongo_db_name()))
     }
-}
-
-pub(crate) fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("a client")
 }
 
 /// The `session=...` pair of the response's session Set-Cookie, if any.
@@ -219,6 +358,50 @@ pub(crate) fn set_cookie(response: &Response) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with("session="))
         .map(str::to_owned)
+}
+
+/// The value of attribute `name` (any case) of a Set-Cookie header: `Some("")` for a
+/// flag such as `HttpOnly`, `None` when absent.
+pub(crate) fn cookie_attribute(set_cookie: &str, name: &str) -> Option<String> {
+    set_cookie.split(';').skip(1).find_map(|attribute| {
+        let (key, value) = attribute.split_once('=').unwrap_or((attribute, ""));
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
+/// Asserts the 401 of a request without a valid session.
+pub(crate) async fn assert_access_denied(response: Response) {
+    assert_error(response, StatusCode::UNAUTHORIZED, Some("Access denied!")).await;
+}
+
+/// Asserts that the response expires the session cookie.
+pub(crate) fn assert_cookie_expired(response: &Response) {
+    let cookie = set_cookie(response).expect("the response expires the session cookie");
+    let max_age_zero = cookie_attribute(&cookie, "max-age").is_some_and(|v| v == "0");
+    let expires_in_1970 =
+        cookie_attribute(&cookie, "expires").is_some_and(|v| v.to_lowercase().contains("1970"));
+    assert!(max_age_zero || expires_in_1970, "{cookie}");
+}
+
+/// The RFC 3339 time in `field` of `object`.
+pub(crate) fn timestamp(object: &Value, field: &str) -> time::OffsetDateTime {
+    object[field]
+        .as_str()
+        .and_then(|t| time::OffsetDateTime::parse(t, &Rfc3339).ok())
+        .unwrap_or_else(|| panic!("{field} is an RFC 3339 time in {object}"))
+}
+
+/// Asserts a 400 that names `field` among the refused ones.
+pub(crate) async fn assert_field_error(response: Response, field: &str) {
+    let body = assert_error(response, StatusCode::BAD_REQUEST, None).await;
+    assert!(
+        body["errors"][field]
+            .as_array()
+            .is_some_and(|messages| !messages.is_empty()),
+        "errors.{field} expected in {body}"
+    );
 }
 
 /// The JSON body, checking the content type on the way.

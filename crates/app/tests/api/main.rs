@@ -1,9 +1,14 @@
 //! The API suite: the whole HTTP contract of DESIGN.md, driven over a real connection
 //! against a real server, written once and run on every backend.
 
+mod absolute_lifetime;
+mod account;
 mod bodies;
 mod contract;
 mod helpers;
+mod key_rotation;
+mod my_sessions;
+mod remember;
 mod sessions;
 
 auth_testkit::backend_tests! {
@@ -34,6 +39,32 @@ auth_testkit::backend_tests! {
             a_tampered_or_forged_cookie_is_401,
             a_steady_authenticated_request_sends_no_cookie,
             a_used_session_rolls_and_an_idle_one_dies,
+        ],
+        crate::my_sessions => [
+            a_user_with_three_sessions_lists_them_and_revokes_one_then_the_others,
+            sessions_are_listed_most_recently_used_first_and_expired_ones_never,
+            an_unknown_handle_and_someone_elses_get_the_same_404,
+            revoking_the_current_session_logs_out_and_expires_the_cookie,
+            every_self_service_route_is_401_when_anonymous,
+            the_user_agent_is_kept_without_control_characters_and_at_most_256_long,
+        ],
+        crate::account => [
+            a_password_change_ends_the_other_sessions_and_keeps_this_one_under_a_new_cookie,
+            a_new_password_must_follow_the_policy_and_the_current_one_must_match,
+            a_password_change_needs_both_fields_as_strings,
+            deleting_the_account_ends_every_session_and_frees_the_email,
+            deleting_the_account_needs_the_right_password,
+        ],
+        crate::remember => [
+            remember_false_gives_a_cookie_that_ends_with_the_browser,
+            remember_true_and_the_default_give_a_persistent_cookie,
+            a_non_boolean_remember_is_422,
+        ],
+        crate::absolute_lifetime => [
+            a_session_used_every_second_dies_at_its_absolute_lifetime,
+        ],
+        crate::key_rotation => [
+            a_restart_with_the_old_key_as_a_fallback_keeps_sessions_and_reissues_cookies,
         ],
     },
 }

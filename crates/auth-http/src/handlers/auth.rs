@@ -1,14 +1,13 @@
+use super::user_body::UserBody;
+use crate::{
+    client::ClientDevice,
+    error::ApiError,
+    extract::{FromJsonObject, JsonBody, JsonObject},
+    login::{Credentials, CurrentUser, LoginSession},
+};
 use auth_domain::{AuthService, AuthenticateError, Password, Registration, UserRepository};
 use axum::{extract::State, http::StatusCode, Json};
 use serde_json::{json, Value};
-use tower_sessions::Session;
-
-use super::user_body::UserBody;
-use crate::{
-    error::ApiError,
-    extract::{FromJsonObject, JsonBody, JsonObject},
-    login::{self, Credentials, CurrentUser},
-};
 
 impl FromJsonObject for Registration {
     fn from_object(object: &mut JsonObject) -> Option<Self> {
@@ -27,9 +26,11 @@ impl FromJsonObject for Credentials {
     fn from_object(object: &mut JsonObject) -> Option<Self> {
         let login = object.required_string("email_or_username");
         let password = object.required_string("password");
+        let remember = object.optional_bool("remember");
         Some(Self {
             login: login?,
             password: Password::new(password?),
+            remember: remember?.unwrap_or(true),
         })
     }
 }
@@ -44,27 +45,29 @@ pub(crate) async fn register<R: UserRepository>(
     Ok((StatusCode::CREATED, Json(UserBody::from(&user))))
 }
 
-/// `POST /v1/auth/login`: checks the credentials and logs the user in on a fresh session.
+/// `POST /v1/auth/login`: checks the credentials and logs the user in on a fresh session,
+/// recording the device it comes from for the user's list of sessions.
 pub(crate) async fn login<R: UserRepository>(
     State(service): State<AuthService<R>>,
-    session: Session,
+    session: LoginSession,
+    ClientDevice(device): ClientDevice,
     JsonBody(credentials): JsonBody<Credentials>,
 ) -> Result<Json<UserBody>, ApiError> {
     let user = service
         .authenticate(&credentials.login, &credentials.password)
         .await
         .map_err(|error| match error {
-            AuthenticateError::InvalidCredentials => ApiError::InvalidCredentials,
+            AuthenticateError::InvalidCredentials { .. } => ApiError::InvalidCredentials,
             AuthenticateError::Unexpected(source) => ApiError::internal(source),
         })?;
-    login::log_in(&session, &user).await?;
+    session.log_in(&user, credentials.remember, device).await?;
     tracing::info!(user.id = %user.id, "user logged in");
     Ok(Json(UserBody::from(&user)))
 }
 
 /// `POST /v1/auth/logout`: deletes the stored session; the cookie is then expired.
 pub(crate) async fn logout(user: CurrentUser) -> Result<Json<Value>, ApiError> {
-    login::log_out(&user.session).await?;
+    user.session.log_out().await?;
     tracing::info!(user.id = %user.owner.id, "user logged out");
     Ok(Json(json!({"message": "Logged out."})))
 }

@@ -1,6 +1,8 @@
 //! Request handlers, one module per concern.
 
+mod account;
 mod auth;
+pub(crate) mod my_sessions;
 mod profile;
 mod user_body;
 
@@ -8,6 +10,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 pub(crate) use self::{
+    account::{change_password, delete_account},
     auth::{login, logout, register},
     profile::profile,
 };

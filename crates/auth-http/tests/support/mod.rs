@@ -34,7 +34,10 @@ pub(crate) fn cheap_hashing() -> HashingConfig {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Options {
     pub key: [u8; 64],
+    /// A key that verifies cookies but never signs one (`SECRET_KEY_FALLBACKS`).
+    pub fallback_key: Option<[u8; 64]>,
     pub session_lifetime: time::Duration,
+    pub absolute_lifetime: time::Duration,
     pub secure_cookie: bool,
     pub hashing: HashingConfig,
 }
@@ -43,7 +46,9 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             key: [0x5a; 64],
+            fallback_key: None,
             session_lifetime: time::Duration::hours(1),
+            absolute_lifetime: time::Duration::days(1),
             secure_cookie: false,
             hashing: cheap_hashing(),
         }
@@ -82,7 +87,13 @@ impl TestApp {
         let service = AuthService::new(users.clone(), hasher, PasswordPolicy::default());
         let config = HttpConfig {
             session_key: SessionKey::from_bytes(&options.key).expect("a 64-byte key"),
+            fallback_keys: options
+                .fallback_key
+                .iter()
+                .map(|key| SessionKey::from_bytes(key).expect("a 64-byte key"))
+                .collect(),
             session_lifetime: options.session_lifetime,
+            absolute_lifetime: options.absolute_lifetime,
             secure_cookie: options.secure_cookie,
         };
         Self {

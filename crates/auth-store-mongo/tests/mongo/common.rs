@@ -1,11 +1,16 @@
 //! A fresh MongoDB database per test, with or without the indexes.
 
-use auth_store_mongo::{connect, ensure_indexes, MongoSessionStore, MongoUserRepository};
+use auth_store_mongo::{
+    connect, ensure_indexes, ensure_throttle_and_audit_indexes, MongoAuditLog, MongoFailureCounter,
+    MongoSessionStore, MongoUserRepository,
+};
 use auth_testkit::{Backend, TestDatabase};
 use mongodb::Database;
 
 pub(crate) const USERS: &str = "users";
 pub(crate) const SESSIONS: &str = "sessions";
+pub(crate) const FAILURES: &str = "login_failures";
+pub(crate) const EVENTS: &str = "auth_events";
 
 /// A connected, empty database without indexes.
 pub(crate) async fn bare_database(backend: Backend) -> (Database, TestDatabase) {
@@ -20,6 +25,9 @@ pub(crate) async fn bare_database(backend: Backend) -> (Database, TestDatabase) 
 pub(crate) async fn database(backend: Backend) -> (Database, TestDatabase) {
     let (db, test_database) = bare_database(backend).await;
     ensure_indexes(&db, USERS, SESSIONS)
+        .await
+        .expect("the indexes can be created");
+    ensure_throttle_and_audit_indexes(&db, FAILURES, EVENTS)
         .await
         .expect("the indexes can be created");
     (db, test_database)
@@ -52,4 +60,16 @@ pub(crate) async fn both(
         ),
         test_database,
     )
+}
+
+/// A failure counter on a fresh database.
+pub(crate) async fn failure_counter(backend: Backend) -> (MongoFailureCounter, TestDatabase) {
+    let (db, test_database) = database(backend).await;
+    (MongoFailureCounter::new(&db, FAILURES), test_database)
+}
+
+/// An audit log on a fresh database.
+pub(crate) async fn audit_log(backend: Backend) -> (MongoAuditLog, TestDatabase) {
+    let (db, test_database) = database(backend).await;
+    (MongoAuditLog::new(&db, EVENTS), test_database)
 }

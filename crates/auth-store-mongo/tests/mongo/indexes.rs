@@ -1,13 +1,15 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use auth_store_mongo::{
-    ensure_indexes, EMAIL_INDEX, SESSION_EXPIRY_INDEX, SESSION_USER_INDEX, USERNAME_INDEX,
+    ensure_indexes, ensure_throttle_and_audit_indexes, EMAIL_INDEX, EVENT_TIME_INDEX,
+    EVENT_USER_INDEX, FAILURE_EXPIRY_INDEX, FAILURE_KEY_INDEX, FAILURE_RETENTION,
+    SESSION_EXPIRY_INDEX, SESSION_USER_INDEX, USERNAME_INDEX,
 };
 use bson::{doc, Document};
 use futures::TryStreamExt;
 use mongodb::{options::IndexOptions, Database, IndexModel};
 
-use crate::common::{SESSIONS, USERS};
+use crate::common::{EVENTS, FAILURES, SESSIONS, USERS};
 
 async fn indexes_of(db: &Database, collection: &str) -> BTreeMap<String, IndexModel> {
     db.collection::<Document>(collection)
@@ -59,6 +61,39 @@ pub(crate) async fn ensure_indexes_can_run_again_and_declares_what_the_adapters_
         options(&sessions[SESSION_EXPIRY_INDEX]).expire_after,
         Some(Duration::ZERO),
         "each session must expire at its own expires_at"
+    );
+}
+
+pub(crate) async fn throttle_and_audit_indexes_can_run_again_and_declare_what_the_adapters_rely_on(
+    db: Database,
+) {
+    ensure_throttle_and_audit_indexes(&db, FAILURES, EVENTS)
+        .await
+        .expect("a second run changes nothing and succeeds");
+
+    let failures = indexes_of(&db, FAILURES).await;
+    assert_eq!(failures.len(), 3, "{failures:?}");
+    assert_eq!(
+        failures[FAILURE_KEY_INDEX].keys,
+        doc! { "key": 1, "at_us": 1 }
+    );
+    assert_eq!(failures[FAILURE_EXPIRY_INDEX].keys, doc! { "at": 1 });
+    assert_eq!(
+        options(&failures[FAILURE_EXPIRY_INDEX]).expire_after,
+        Some(FAILURE_RETENTION)
+    );
+
+    let events = indexes_of(&db, EVENTS).await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(
+        events[EVENT_USER_INDEX].keys,
+        doc! { "user_id": 1, "at_us": -1 }
+    );
+    assert_eq!(events[EVENT_TIME_INDEX].keys, doc! { "at": 1 });
+    assert_eq!(
+        options(&events[EVENT_TIME_INDEX]).expire_after,
+        None,
+        "the retention of events is the purge's, not a TTL's"
     );
 }
 

@@ -5,6 +5,7 @@ mod common;
 mod connection;
 mod indexes;
 mod sessions;
+mod throttle_audit;
 mod users;
 
 mod user_repository {
@@ -25,6 +26,17 @@ mod owners {
     auth_testkit::session_owner_suite!(backends: [mongodb], setup: crate::common::both);
 }
 
+mod failures {
+    auth_testkit::failure_counter_suite!(
+        backends: [mongodb],
+        setup: crate::common::failure_counter,
+    );
+}
+
+mod audit {
+    auth_testkit::audit_log_suite!(backends: [mongodb], setup: crate::common::audit_log);
+}
+
 mod indexed {
     auth_testkit::backend_tests! {
         backends: [mongodb],
@@ -38,8 +50,17 @@ mod indexed {
             crate::sessions => [
                 the_stored_document_holds_a_hashed_key_the_json_data_and_indexed_fields,
                 undecodable_stored_data_is_an_error_that_quotes_neither_id_nor_data,
+                an_expired_session_is_neither_listed_nor_deleted_before_the_ttl_monitor_runs,
             ],
-            crate::indexes => [ensure_indexes_can_run_again_and_declares_what_the_adapters_rely_on],
+            crate::indexes => [
+                ensure_indexes_can_run_again_and_declares_what_the_adapters_rely_on,
+                throttle_and_audit_indexes_can_run_again_and_declare_what_the_adapters_rely_on,
+            ],
+            crate::throttle_audit => [
+                a_failure_is_stored_with_a_date_for_its_ttl_and_exact_microseconds,
+                an_event_is_stored_with_string_ids_and_exact_microseconds,
+                an_unreadable_stored_event_is_an_error_that_quotes_no_value,
+            ],
         },
     }
 }

@@ -1,6 +1,9 @@
 use std::collections::HashMap;
 
-use auth_domain::{session, UserId};
+use auth_domain::{
+    session::{self, SessionHandle},
+    UserId, UserSessions,
+};
 use auth_store_mongo::MongoSessionStore;
 use auth_testkit::sessions::logged_in_as;
 use bson::{doc, Bson, Document};
@@ -82,5 +85,37 @@ pub(crate) async fn undecodable_stored_data_is_an_error_that_quotes_neither_id_n
     assert!(
         !shown.contains(&session::storage_key(&id.to_string())),
         "{shown}"
+    );
+}
+
+/// The TTL monitor runs about once a minute: until it does, an expired document is still
+/// there, and neither listed nor counted as deleted.
+pub(crate) async fn an_expired_session_is_neither_listed_nor_deleted_before_the_ttl_monitor_runs(
+    db: Database,
+) {
+    let store = MongoSessionStore::new(&db, SESSIONS);
+    let user = UserId::generate();
+    let mut expired = logged_in_as(user);
+    expired.expiry_date = OffsetDateTime::now_utc() - Duration::seconds(1);
+    store.create(&mut expired).await.expect("create works");
+    let handle = SessionHandle::of_session_id(&expired.id.to_string());
+
+    let listed = store.list_user_sessions(user).await.expect("listing works");
+    assert!(listed.is_empty(), "{listed:?}");
+    assert!(!store
+        .delete_user_session(user, &handle)
+        .await
+        .expect("delete works"));
+    let keep = SessionHandle::of_session_id(&Id::default().to_string());
+    assert_eq!(
+        store
+            .delete_other_user_sessions(user, &keep)
+            .await
+            .expect("delete works"),
+        0
+    );
+    assert!(
+        raw_document(&db, &expired.id).await.is_some(),
+        "left to the TTL monitor"
     );
 }

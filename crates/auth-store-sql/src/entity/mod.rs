@@ -1,4 +1,6 @@
-//! sea-orm entities of the two tables built by the `migration` crate.
+//! sea-orm entities of the tables built by the `migration` crate.
 
+pub mod auth_events;
+pub mod login_failures;
 pub mod sessions;
 pub mod users;

@@ -3,6 +3,7 @@
 //! gets a fresh database, dropped after. The session store's row layout is tested beside
 //! it, in `src/sessions/tests.rs`.
 
+mod deletion;
 mod schema;
 mod support;
 mod writers;
@@ -28,13 +29,39 @@ mod owners {
     );
 }
 
+mod failures {
+    auth_testkit::failure_counter_suite!(
+        backends: [sqlite, postgres, mysql],
+        setup: crate::support::failure_counter,
+    );
+}
+
+mod audit {
+    auth_testkit::audit_log_suite!(
+        backends: [sqlite, postgres, mysql],
+        setup: crate::support::audit_log,
+    );
+}
+
+mod upgrade {
+    auth_testkit::backend_tests! {
+        backends: [sqlite, postgres, mysql],
+        setup: crate::support::first_schema,
+        tests: {
+            crate::schema => [a_database_of_the_first_schema_upgrades_and_keeps_its_data],
+        },
+    }
+}
+
 auth_testkit::backend_tests! {
     backends: [sqlite, postgres, mysql],
     setup: crate::support::database,
     tests: {
+        crate::deletion => [a_user_deletion_that_fails_halfway_deletes_nothing],
         crate::schema => [
             installing_twice_changes_nothing,
             down_drops_both_tables_and_up_builds_them_again,
+            the_second_migration_goes_down_and_up_alone,
         ],
     },
 }
@@ -55,7 +82,10 @@ mod mysql_only {
         backends: [mysql],
         setup: crate::support::database,
         tests: {
-            crate::schema => [mysql_text_columns_compare_bytes_and_timestamps_keep_microseconds],
+            crate::schema => [
+                mysql_text_columns_compare_bytes_and_timestamps_keep_microseconds,
+                mysql_throttle_and_audit_columns_compare_bytes_and_keep_microseconds,
+            ],
         },
     }
 }

@@ -1,8 +1,11 @@
 //! The schema as the migrations build it, and the connection settings.
 
-use auth_store_sql::install;
+use auth_domain::{session, timestamp, UserRepository};
+use auth_store_sql::{install, SqlSessionStore, SqlUserRepository};
+use auth_testkit::{sessions::logged_in_as, users::new_user};
 use migration::{Migrator, MigratorTrait, SchemaManager};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use tower_sessions::SessionStore;
 
 async fn has_tables(db: &DatabaseConnection) -> (bool, bool) {
     let manager = SchemaManager::new(db);
@@ -32,6 +35,73 @@ pub(crate) async fn down_drops_both_tables_and_up_builds_them_again(db: Database
     assert_eq!(has_tables(&db).await, (false, false));
     install(&db).await.expect("up runs again");
     assert_eq!(has_tables(&db).await, (true, true));
+}
+
+/// A database made by the first release (users and sessions only) is brought up to date
+/// by the next start, and keeps what it held.
+pub(crate) async fn a_database_of_the_first_schema_upgrades_and_keeps_its_data(
+    db: DatabaseConnection,
+) {
+    let manager = SchemaManager::new(&db);
+    assert!(!has_table(&manager, "login_failures").await);
+    let pending = Migrator::get_pending_migrations(&db).await.expect("status");
+    assert_eq!(pending.len(), 1, "only the second migration is pending");
+
+    let users = SqlUserRepository::new(db.clone());
+    let sessions = SqlSessionStore::new(db.clone());
+    let user = users
+        .insert(new_user("ada@example.com", "ada_l"))
+        .await
+        .expect("the first schema takes a user");
+    let mut record = logged_in_as(user.id);
+    SessionStore::create(&sessions, &mut record)
+        .await
+        .expect("the first schema takes a session");
+
+    install(&db).await.expect("the upgrade runs");
+
+    assert!(Migrator::get_pending_migrations(&db)
+        .await
+        .expect("status")
+        .is_empty());
+    for table in ["login_failures", "auth_events"] {
+        assert!(has_table(&manager, table).await, "{table}");
+    }
+    assert_eq!(
+        users.find_by_id(user.id).await.expect("lookup works"),
+        Some(user.clone())
+    );
+    let loaded = SessionStore::load(&sessions, &record.id)
+        .await
+        .expect("load works")
+        .expect("the session survived the upgrade");
+    assert_eq!(session::user_id(&loaded.data), Some(user.id));
+    assert_eq!(
+        loaded.expiry_date,
+        timestamp::truncate_to_micros(record.expiry_date)
+    );
+}
+
+/// The second migration has a real `down` of its own: it drops its tables and leaves the
+/// first migration's alone.
+pub(crate) async fn the_second_migration_goes_down_and_up_alone(db: DatabaseConnection) {
+    let manager = SchemaManager::new(&db);
+    Migrator::down(&db, Some(1)).await.expect("down runs");
+    for table in ["login_failures", "auth_events"] {
+        assert!(!has_table(&manager, table).await, "{table}");
+    }
+    assert_eq!(has_tables(&db).await, (true, true));
+    install(&db).await.expect("up runs again");
+    for table in ["login_failures", "auth_events"] {
+        assert!(has_table(&manager, table).await, "{table}");
+    }
+}
+
+async fn has_table(manager: &SchemaManager<'_>, table: &str) -> bool {
+    manager
+        .has_table(table)
+        .await
+        .expect("the catalogue answers")
 }
 
 /// WAL lets readers run beside a writer; the busy timeout makes a second writer wait
@@ -131,4 +201,58 @@ pub(crate) async fn mysql_text_columns_compare_bytes_and_timestamps_keep_microse
     }
     assert_eq!(find("sessions.data").2, "mediumtext");
     assert_eq!(find("users.id").2, "binary(16)");
+}
+
+/// The tables of the second migration follow the first's rules on MySQL: keys and names
+/// compare bytes, text is utf8mb4, instants keep microseconds, ids are binary UUIDs.
+pub(crate) async fn mysql_throttle_and_audit_columns_compare_bytes_and_keep_microseconds(
+    db: DatabaseConnection,
+) {
+    let rows = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CONCAT(table_name, '.', column_name) AS col, \
+                    COALESCE(collation_name, '') AS collation, column_type AS type \
+             FROM information_schema.columns \
+             WHERE table_schema = DATABASE() \
+               AND table_name IN ('login_failures', 'auth_events') \
+             ORDER BY col",
+        ))
+        .await
+        .expect("the catalogue answers");
+    let columns: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|row| {
+            let kind: String = row.try_get("", "type").expect("type");
+            // MariaDB shows a display width (`bigint(20)`), MySQL 8 none.
+            let kind = if kind.starts_with("bigint") {
+                "bigint".to_owned()
+            } else {
+                kind
+            };
+            (
+                row.try_get::<String>("", "col")
+                    .expect("col")
+                    .to_lowercase(),
+                row.try_get("", "collation").expect("collation"),
+                kind,
+            )
+        })
+        .collect();
+    let expected = [
+        ("auth_events.at", "", "datetime(6)"),
+        ("auth_events.id", "", "binary(16)"),
+        ("auth_events.ip", "ascii_bin", "varchar(45)"),
+        ("auth_events.kind", "ascii_bin", "varchar(32)"),
+        ("auth_events.user_agent", "utf8mb4_bin", "varchar(256)"),
+        ("auth_events.user_id", "", "binary(16)"),
+        ("login_failures.at", "", "datetime(6)"),
+        ("login_failures.id", "", "bigint"),
+        ("login_failures.key", "ascii_bin", "varchar(64)"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(col, collation, kind)| ((*col).into(), (*collation).into(), (*kind).into()))
+        .collect();
+    assert_eq!(columns, expected);
 }

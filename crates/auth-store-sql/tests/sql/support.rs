@@ -1,7 +1,10 @@
 //! Fresh, installed databases and the stores on them.
 
-use auth_store_sql::{connect, install, SqlSessionStore, SqlUserRepository};
+use auth_store_sql::{
+    connect, install, SqlAuditLog, SqlFailureCounter, SqlSessionStore, SqlUserRepository,
+};
 use auth_testkit::{Backend, TestDatabase};
+use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 
 /// A new database on `backend`, connected and migrated.
@@ -33,6 +36,31 @@ pub(crate) async fn both(backend: Backend) -> ((SqlUserRepository, SqlSessionSto
         (SqlUserRepository::new(db.clone()), SqlSessionStore::new(db)),
         database,
     )
+}
+
+/// A failure counter on a fresh database.
+pub(crate) async fn failure_counter(backend: Backend) -> (SqlFailureCounter, TestDatabase) {
+    let (db, database) = database(backend).await;
+    (SqlFailureCounter::new(db), database)
+}
+
+/// An audit log on a fresh database.
+pub(crate) async fn audit_log(backend: Backend) -> (SqlAuditLog, TestDatabase) {
+    let (db, database) = database(backend).await;
+    (SqlAuditLog::new(db), database)
+}
+
+/// A database on `backend` with the first migration only, as a release before #9 left
+/// it.
+pub(crate) async fn first_schema(backend: Backend) -> (DatabaseConnection, TestDatabase) {
+    let database = TestDatabase::create(backend).await;
+    let db = connect(database.url())
+        .await
+        .expect("the test database accepts connections");
+    Migrator::up(&db, Some(1))
+        .await
+        .expect("the first migration runs");
+    (db, database)
 }
 
 /// A store is `Debug` (tower-sessions requires it); that must never print the password of

@@ -11,6 +11,9 @@
 //! ([`take_owner`]): it is a view of the user as stored now, which is what lets a changed
 //! password or a deleted user end the session on the very next request.
 
+mod device;
+mod listing;
+
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +21,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+pub use self::{
+    device::{clean_user_agent, Device, MAX_USER_AGENT_CHARS},
+    listing::{sort_for_listing, NotAHandle, SessionHandle, SessionInfo},
+};
 use crate::{Email, PasswordHash, User, UserId, Username};
 
 /// A session's data, as tower-sessions keeps it.
@@ -65,7 +72,7 @@ impl Credential {
     }
 }
 
-/// Who is logged in on a session.
+/// Who is logged in on a session, since when, and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Login {
     /// The user.
@@ -74,16 +81,91 @@ pub struct Login {
     pub credential: Credential,
     /// When the session was last written, in unix seconds.
     pub renewed_at: i64,
+    /// When the user logged in, in unix milliseconds (the absolute deadline is kept to the
+    /// millisecond, not cut to a second). Absent from sessions made before it was kept;
+    /// [`Login::logged_in_at`] then falls back to the renewal stamp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logged_in_at_ms: Option<i64>,
+    /// Whether the cookie outlives the browser ("remember me"); `false` makes it a browser
+    /// session cookie. The stored session expires the same either way.
+    #[serde(default = "remembered")]
+    pub persistent: bool,
+    /// The device the login came from.
+    #[serde(default)]
+    pub device: Device,
+}
+
+/// Sessions made before "remember me" existed had a persistent cookie.
+fn remembered() -> bool {
+    true
+}
+
+/// How long sessions live: idle, and in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Without activity (`PERMANENT_SESSION_LIFETIME`).
+    pub idle: time::Duration,
+    /// From the login on, whatever the activity (`SESSION_ABSOLUTE_LIFETIME`).
+    pub absolute: time::Duration,
 }
 
 impl Login {
-    /// A login of `user` at `now`.
+    /// A login of `user` at `now`, with a persistent cookie and no device data.
     pub fn new(user: &User, now: OffsetDateTime) -> Self {
         Self {
             user_id: user.id,
             credential: Credential::of(&user.password_hash),
             renewed_at: now.unix_timestamp(),
+            logged_in_at_ms: Some(unix_millis(now)),
+            persistent: true,
+            device: Device::default(),
         }
+    }
+
+    /// When the user logged in (the epoch for a legacy session without any stamp).
+    pub fn logged_in_at(&self) -> OffsetDateTime {
+        self.logged_in_at_ms
+            .and_then(|ms| {
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+            })
+            .or_else(|| OffsetDateTime::from_unix_timestamp(self.renewed_at).ok())
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// When the session ends if it is not renewed: the idle lifetime after its last
+    /// write (whose stamp is cut to the second), but never past the absolute lifetime
+    /// after the login.
+    pub fn expires_at(&self, lifetimes: Lifetimes) -> OffsetDateTime {
+        let renewed_at = OffsetDateTime::from_unix_timestamp(self.renewed_at)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        self.expiry_from(renewed_at, lifetimes)
+    }
+
+    /// The expiry of a write of this login at `now`: the idle lifetime from `now`, capped
+    /// at the absolute deadline. What the session and its cookie are given when written.
+    pub fn expiry_from(&self, now: OffsetDateTime, lifetimes: Lifetimes) -> OffsetDateTime {
+        now.saturating_add(lifetimes.idle)
+            .min(self.logged_in_at().saturating_add(lifetimes.absolute))
+    }
+
+    /// This login renewed at `now`, when a write is worth it: past half the idle lifetime
+    /// since the last write (see [`is_renewal_due`](Self::is_renewal_due)), and only if it
+    /// moves the expiry, which stops moving at the absolute deadline.
+    pub fn renewed(&self, lifetimes: Lifetimes, now: OffsetDateTime) -> Option<Self> {
+        if !self.is_renewal_due(lifetimes.idle, now) {
+            return None;
+        }
+        // A legacy session without any readable stamp counts from now.
+        let logged_in_at = match self.logged_in_at() {
+            at if at == OffsetDateTime::UNIX_EPOCH => now,
+            at => at,
+        };
+        let renewed = Self {
+            renewed_at: now.unix_timestamp(),
+            logged_in_at_ms: Some(unix_millis(logged_in_at)),
+            ..self.clone()
+        };
+        (renewed.expiry_from(now, lifetimes) > self.expires_at(lifetimes)).then_some(renewed)
     }
 
     /// The login held by `data`, if any (a legacy one included). Anything unreadable is
@@ -95,14 +177,18 @@ impl Login {
         let legacy = data.get(LEGACY_LOGIN_KEY)?;
         let user_id = legacy.get("user_id")?.as_str()?.parse().ok()?;
         let digest: Vec<u8> = serde_json::from_value(legacy.get("auth_hash")?.clone()).ok()?;
+        // Missing or unreadable: renewing at once rewrites it.
+        let renewed_at = data
+            .get(LEGACY_RENEWED_AT_KEY)
+            .and_then(Value::as_i64)
+            .unwrap_or(i64::MIN);
         Some(Self {
             user_id,
             credential: Credential(hex::encode(digest)),
-            // Missing or unreadable: renewing at once rewrites it.
-            renewed_at: data
-                .get(LEGACY_RENEWED_AT_KEY)
-                .and_then(Value::as_i64)
-                .unwrap_or(i64::MIN),
+            renewed_at,
+            logged_in_at_ms: None,
+            persistent: true,
+            device: Device::default(),
         })
     }
 
@@ -123,6 +209,11 @@ impl Login {
             Err(_) => true,
         }
     }
+}
+
+/// `at` in unix milliseconds.
+fn unix_millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// The user a session belongs to, as the store found them when it loaded the session.
@@ -349,6 +440,86 @@ mod tests {
         assert_eq!(take_owner(&mut data), Some(Owner::of(&ada)));
         assert_eq!(data, stored);
         assert_eq!(take_owner(&mut data), None);
+    }
+
+    #[test]
+    fn renewal_rolls_the_expiry_until_the_absolute_deadline_and_then_stops() {
+        let lifetimes = Lifetimes {
+            idle: Duration::seconds(4),
+            absolute: Duration::seconds(8),
+        };
+        let login = Login::new(&user("$argon2id$x"), NOW);
+        assert_eq!(login.expires_at(lifetimes), NOW + Duration::seconds(4));
+        assert_eq!(login.renewed(lifetimes, NOW + Duration::seconds(2)), None);
+
+        let at3 = login
+            .renewed(lifetimes, NOW + Duration::seconds(3))
+            .expect("past half the idle lifetime");
+        assert_eq!(at3.expires_at(lifetimes), NOW + Duration::seconds(7));
+        assert_eq!(at3.logged_in_at(), NOW);
+
+        let at6 = at3
+            .renewed(lifetimes, NOW + Duration::seconds(6))
+            .expect("the expiry still moves");
+        assert_eq!(
+            at6.expires_at(lifetimes),
+            NOW + Duration::seconds(8),
+            "capped at login + absolute"
+        );
+        assert_eq!(
+            at6.renewed(
+                lifetimes,
+                NOW + Duration::seconds(8) + Duration::milliseconds(500)
+            ),
+            None,
+            "a write that cannot move the expiry is skipped"
+        );
+    }
+
+    #[test]
+    fn the_absolute_deadline_is_kept_to_the_millisecond() {
+        let lifetimes = Lifetimes {
+            idle: Duration::seconds(4),
+            absolute: Duration::seconds(8),
+        };
+        let at = NOW + Duration::milliseconds(987);
+        let login = Login::new(&user("$argon2id$x"), at);
+        assert_eq!(login.expiry_from(at, lifetimes), at + Duration::seconds(4));
+        assert_eq!(
+            login.expiry_from(at + Duration::seconds(6), lifetimes),
+            at + Duration::seconds(8)
+        );
+    }
+
+    #[test]
+    fn a_legacy_login_without_stamps_renews_and_counts_from_then() {
+        let lifetimes = Lifetimes {
+            idle: Duration::hours(1),
+            absolute: Duration::days(1),
+        };
+        let legacy = Login {
+            renewed_at: i64::MIN,
+            logged_in_at_ms: None,
+            ..Login::new(&user("$argon2id$x"), NOW)
+        };
+        let renewed = legacy.renewed(lifetimes, NOW).expect("renewed at once");
+        assert_eq!(renewed.expires_at(lifetimes), NOW + Duration::hours(1));
+        assert_eq!(renewed.logged_in_at(), NOW);
+    }
+
+    #[test]
+    fn login_data_without_the_newer_fields_reads_with_their_defaults() {
+        let ada = user("$argon2id$x");
+        let mut value = serde_json::to_value(Login::new(&ada, NOW)).unwrap();
+        let object = value.as_object_mut().unwrap();
+        for newer in ["logged_in_at_ms", "persistent", "device"] {
+            object.remove(newer);
+        }
+        let data = Data::from([(LOGIN_KEY.to_owned(), value)]);
+        let login = Login::read(&data).expect("still a login");
+        assert!(login.persistent);
+        assert_eq!(login.device, Device::default());
+        assert_eq!(login.logged_in_at().unix_timestamp(), login.renewed_at);
     }
 
     #[test]

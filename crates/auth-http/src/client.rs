@@ -1,0 +1,160 @@
+//! Who is on the other end of a request: the client's address, seen through the proxies
+//! we trust, and its User-Agent. One value for throttling, the audit trail and the device
+//! data of a session.
+
+use std::{convert::Infallible, net::IpAddr, net::SocketAddr, sync::Arc};
+
+use auth_domain::session::Device;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use http::{header::USER_AGENT, request::Parts, HeaderMap, HeaderName};
+use ipnet::IpNet;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`); set as a request
+/// extension by the router.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TrustedProxies(Arc<[IpNet]>);
+
+impl TrustedProxies {
+    pub(crate) fn new(proxies: Vec<IpNet>) -> Self {
+        Self(proxies.into())
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client's address: the socket peer, unless the peer is a trusted proxy; then
+    /// the rightmost `X-Forwarded-For` entry that is not itself a trusted proxy (entries
+    /// further left were written by whoever sent the request, and may be anything). When
+    /// every entry is trusted, the leftmost; an entry that is not an address ends the walk
+    /// at the last trusted hop.
+    fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let forwarded: Vec<&str> = headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .collect();
+        let mut client = peer;
+        for entry in forwarded.iter().rev() {
+            let Some(ip) = parse_entry(entry) else {
+                return client;
+            };
+            client = ip;
+            if !self.trusts(ip) {
+                return ip;
+            }
+        }
+        client
+    }
+}
+
+/// An `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5678`,
+/// `[::1]:5678`).
+fn parse_entry(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|socket| socket.ip()))
+        .map(|ip| ip.to_canonical())
+}
+
+/// The client's address, when the server was started with connect info (tests that call
+/// the router directly have none).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientIp(pub(crate) Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(Self(None));
+        };
+        let peer = peer.ip().to_canonical();
+        let ip = match parts.extensions.get::<TrustedProxies>() {
+            Some(proxies) => proxies.client(peer, &parts.headers),
+            None => peer,
+        };
+        Ok(Self(Some(ip)))
+    }
+}
+
+/// The device a request comes from: its client address and its User-Agent, cleaned and
+/// cut by [`Device::new`].
+#[derive(Debug, Clone)]
+pub(crate) struct ClientDevice(pub(crate) Device);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientDevice {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        // A User-Agent that is not visible ASCII is read lossily rather than dropped.
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        Ok(Self(Device::new(user_agent.as_deref(), ip)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn proxies(list: &[&str]) -> TrustedProxies {
+        TrustedProxies::new(list.iter().map(|net| net.parse().unwrap()).collect())
+    }
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(X_FORWARDED_FOR, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        let trusted = proxies(&["10.0.0.0/8"]);
+        let client = trusted.client(ip("203.0.113.9"), &forwarded(&["198.51.100.1"]));
+        assert_eq!(client, ip("203.0.113.9"));
+        assert_eq!(
+            TrustedProxies::default().client(ip("10.0.0.1"), &forwarded(&["1.1.1.1"])),
+            ip("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_rightmost_untrusted_entry_is_the_client() {
+        let trusted = proxies(&["10.0.0.0/8", "127.0.0.1/32"]);
+        let headers = forwarded(&["6.6.6.6, 198.51.100.7", "10.1.2.3"]);
+        assert_eq!(trusted.client(ip("127.0.0.1"), &headers), ip("198.51.100.7"));
+        let with_ports = forwarded(&["[2001:db8::1]:443, 198.51.100.8:1234"]);
+        assert_eq!(trusted.client(ip("10.9.9.9"), &with_ports), ip("198.51.100.8"));
+    }
+
+    #[test]
+    fn all_trusted_gives_the_leftmost_and_garbage_stops_at_the_last_trusted_hop() {
+        let trusted = proxies(&["10.0.0.0/8"]);
+        let all = forwarded(&["10.0.0.5, 10.0.0.6"]);
+        assert_eq!(trusted.client(ip("10.0.0.7"), &all), ip("10.0.0.5"));
+        let garbage = forwarded(&["198.51.100.1, not-an-ip, 10.0.0.6"]);
+        assert_eq!(trusted.client(ip("10.0.0.7"), &garbage), ip("10.0.0.6"));
+        assert_eq!(trusted.client(ip("10.0.0.7"), &HeaderMap::new()), ip("10.0.0.7"));
+    }
+}

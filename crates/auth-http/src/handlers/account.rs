@@ -1,0 +1,111 @@
+//! What a user does to their own account: change the password, delete it.
+
+use auth_domain::{
+    ChangePasswordError, DeleteAccountError, Password, UserRepository, UserSessions,
+};
+use axum::{extract::State, http::StatusCode, Json};
+use serde_json::{json, Value};
+
+use crate::{
+    error::ApiError,
+    extract::{FromJsonObject, JsonBody, JsonObject},
+    login::CurrentUser,
+    state::AppState,
+};
+
+/// What `POST /v1/auth/password` submits.
+pub(crate) struct PasswordChange {
+    current: Password,
+    new: Password,
+}
+
+impl FromJsonObject for PasswordChange {
+    fn from_object(object: &mut JsonObject) -> Option<Self> {
+        let current = object.required_string("current_password");
+        let new = object.required_string("new_password");
+        Some(Self {
+            current: Password::new(current?),
+            new: Password::new(new?),
+        })
+    }
+}
+
+/// What `DELETE /v1/auth/account` submits.
+pub(crate) struct AccountDeletion {
+    password: Password,
+}
+
+impl FromJsonObject for AccountDeletion {
+    fn from_object(object: &mut JsonObject) -> Option<Self> {
+        let password = object.required_string("password")?;
+        Some(Self {
+            password: Password::new(password),
+        })
+    }
+}
+
+/// `POST /v1/auth/password`: replaces the password. Every other session of the user ends;
+/// this one goes on under a new id (and so a new cookie), bound to the new password.
+pub(crate) async fn change_password<R: UserRepository, S: UserSessions>(
+    State(state): State<AppState<R, S>>,
+    user: CurrentUser,
+    JsonBody(change): JsonBody<PasswordChange>,
+) -> Result<Json<Value>, ApiError> {
+    let updated = match state
+        .service
+        .change_password(user.owner.id, &change.current, &change.new)
+        .await
+    {
+        Ok(updated) => updated,
+        Err(ChangePasswordError::Invalid(errors)) => return Err(ApiError::Validation(errors)),
+        Err(ChangePasswordError::UnknownUser) => {
+            user.session.log_out().await?;
+            return Err(ApiError::AccessDenied);
+        }
+        Err(ChangePasswordError::Unexpected(source)) => return Err(ApiError::internal(source)),
+    };
+    // The new hash already ends the other sessions at their next request; deleting them
+    // frees their rows now. Done before the id changes, while this session's handle is
+    // the one to keep.
+    if let Some(current) = user.session.handle() {
+        let ended = state
+            .sessions
+            .delete_other_user_sessions(updated.id, &current)
+            .await;
+        if let Err(error) = ended {
+            tracing::warn!(user.id = %updated.id, %error, "could not delete the other sessions after a password change; they end at their next request");
+        }
+    }
+    user.session
+        .log_in(&updated, user.login.persistent, user.login.device.clone())
+        .await?;
+    tracing::info!(user.id = %updated.id, "user changed their password");
+    Ok(Json(json!({"message": "Password changed."})))
+}
+
+/// `DELETE /v1/auth/account`: deletes the user and every session of theirs.
+pub(crate) async fn delete_account<R: UserRepository, S: UserSessions>(
+    State(state): State<AppState<R, S>>,
+    user: CurrentUser,
+    JsonBody(deletion): JsonBody<AccountDeletion>,
+) -> Result<StatusCode, ApiError> {
+    match state
+        .service
+        .delete_account(user.owner.id, &deletion.password)
+        .await
+    {
+        Ok(()) | Err(DeleteAccountError::UnknownUser) => {}
+        Err(DeleteAccountError::Invalid(errors)) => return Err(ApiError::Validation(errors)),
+        Err(DeleteAccountError::Unexpected(source)) => return Err(ApiError::internal(source)),
+    }
+    // The store of users ends the sessions with the user where it must (see
+    // `UserRepository::delete`); this makes it so on every store.
+    state
+        .sessions
+        .delete_user_sessions(user.owner.id)
+        .await
+        .map_err(ApiError::internal)?;
+    user.session.log_out().await?;
+    tracing::info!(user.id = %user.owner.id, "user deleted their account");
+    Ok(StatusCode::NO_CONTENT)
+}

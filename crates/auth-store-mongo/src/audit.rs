@@ -1,0 +1,163 @@
+//! The audit trail as documents, behind the [`AuditLog`] port.
+
+use std::fmt;
+
+use auth_domain::{
+    audit::{AuditLog, AuthEvent, EventKind},
+    RepositoryError, UserId,
+};
+use bson::{doc, DateTime, Document};
+use mongodb::{Collection, Database};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{error::DriverError, purge, timestamp};
+
+/// Field names, shared with the index declarations.
+pub(crate) mod fields {
+    pub(crate) use crate::purge::fields::{AT, AT_US};
+    pub(crate) const ID: &str = "_id";
+    pub(crate) const USER_ID: &str = "user_id";
+}
+
+/// An event as stored. `_id` and `user_id` are UUIDs in their string form, like the
+/// users' `_id`; `at` is the date for people, tools and the purge's index, `at_us` the
+/// instant read back.
+#[derive(Serialize, Deserialize)]
+struct EventDocument {
+    #[serde(rename = "_id")]
+    id: String,
+    at: DateTime,
+    at_us: i64,
+    kind: String,
+    user_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl TryFrom<&AuthEvent> for EventDocument {
+    type Error = RepositoryError;
+
+    fn try_from(event: &AuthEvent) -> Result<Self, Self::Error> {
+        let at_us = timestamp::micros(event.at)
+            .ok_or_else(|| RepositoryError::new("record event: the instant is out of range"))?;
+        Ok(Self {
+            id: event.id.to_string(),
+            at: timestamp::date(at_us),
+            at_us,
+            kind: event.kind.as_str().to_owned(),
+            user_id: event.user_id.map(|user| user.to_string()),
+            ip: event.ip.map(|ip| ip.to_string()),
+            user_agent: event.user_agent.clone(),
+        })
+    }
+}
+
+impl TryFrom<EventDocument> for AuthEvent {
+    type Error = RepositoryError;
+
+    /// A value this version cannot read is a storage error naming the field, never the
+    /// value.
+    fn try_from(doc: EventDocument) -> Result<Self, Self::Error> {
+        let malformed = |field: &str| {
+            RepositoryError::new(format!(
+                "list events: a stored event has a malformed {field}"
+            ))
+        };
+        Ok(AuthEvent {
+            id: doc.id.parse().map_err(|_| malformed("_id"))?,
+            at: timestamp::read(Some(doc.at_us), None, 0).ok_or_else(|| malformed("at_us"))?,
+            kind: EventKind::parse(&doc.kind).ok_or_else(|| malformed("kind"))?,
+            user_id: doc
+                .user_id
+                .map(|user| user.parse::<UserId>())
+                .transpose()
+                .map_err(|_| malformed("user_id"))?,
+            ip: doc
+                .ip
+                .map(|ip| ip.parse())
+                .transpose()
+                .map_err(|_| malformed("ip"))?,
+            user_agent: doc.user_agent,
+        })
+    }
+}
+
+/// The events collection as an [`AuditLog`]. Cheap to clone: clones share one client.
+#[derive(Clone)]
+pub struct MongoAuditLog {
+    events: Collection<EventDocument>,
+}
+
+impl MongoAuditLog {
+    /// The log over the `events` collection of `db`;
+    /// [`crate::ensure_throttle_and_audit_indexes`] must have run for a user's events and
+    /// the purge to use an index.
+    pub fn new(db: &Database, events: &str) -> Self {
+        Self {
+            events: db.collection(events),
+        }
+    }
+}
+
+impl fmt::Debug for MongoAuditLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MongoAuditLog")
+            .field("collection", &self.events.namespace().to_string())
+            .finish()
+    }
+}
+
+impl AuditLog for MongoAuditLog {
+    async fn record(&self, event: &AuthEvent) -> Result<(), RepositoryError> {
+        self.events
+            .insert_one(EventDocument::try_from(event)?)
+            .await
+            .map_err(|error| RepositoryError::new(DriverError::new("record event", &error)))?;
+        Ok(())
+    }
+
+    /// Newest first; the id (a UUIDv7, whose string order is its time order) orders
+    /// events of the same microsecond.
+    async fn recent_for_user(
+        &self,
+        user: UserId,
+        limit: u64,
+    ) -> Result<Vec<AuthEvent>, RepositoryError> {
+        // A limit of zero means "no limit" to MongoDB.
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let driver = |error: mongodb::error::Error| {
+            RepositoryError::new(DriverError::new("list events", &error))
+        };
+        let mut cursor = self
+            .events
+            .find(doc! { fields::USER_ID: user.to_string() })
+            .sort(doc! { fields::AT_US: -1, fields::ID: -1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(driver)?;
+        let mut events = Vec::new();
+        while cursor.advance().await.map_err(driver)? {
+            events.push(AuthEvent::try_from(
+                cursor.deserialize_current().map_err(driver)?,
+            )?);
+        }
+        Ok(events)
+    }
+
+    async fn purge_before(
+        &self,
+        before: OffsetDateTime,
+        batch: u64,
+    ) -> Result<u64, RepositoryError> {
+        purge::purge_before(
+            &self.events.clone_with_type::<Document>(),
+            "purge events",
+            before,
+            batch,
+        )
+        .await
+    }
+}
