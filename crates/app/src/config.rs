@@ -10,9 +10,13 @@ mod sources;
 use std::{fmt, num::NonZeroU32, path::Path, str::FromStr, time::Duration};
 
 use auth_domain::{
-    redact_url, HashingConfig, PasswordPolicy, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+    redact_url, throttle::ThrottleLimits, HashingConfig, PasswordPolicy, MAX_PASSWORD_CHARS,
+    MIN_PASSWORD_CHARS,
 };
-use auth_store_mongo::{MongoConfig, DEFAULT_SESSIONS_COLLECTION, DEFAULT_USERS_COLLECTION};
+use auth_store_mongo::{
+    MongoConfig, DEFAULT_EVENTS_COLLECTION, DEFAULT_FAILURES_COLLECTION,
+    DEFAULT_SESSIONS_COLLECTION, DEFAULT_USERS_COLLECTION,
+};
 use figment::{
     value::{Dict, Map, Value},
     Figment, Metadata, Profile, Provider,
@@ -180,6 +184,20 @@ pub struct Config {
     pub session_purge_interval: Duration,
     /// The tracing filter directive (`LOG`), e.g. `info` or `info,auth_http=debug`.
     pub log: String,
+    /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Origins allowed to call the API from a browser (`ALLOWED_ORIGINS`).
+    pub allowed_origins: Vec<String>,
+    /// Login and registration throttling (`LOGIN_FAILURES_PER_CLIENT`,
+    /// `LOGIN_FAILURES_PER_ACCOUNT`, `LOGIN_FAILURES_PER_ADDRESS`, `LOGIN_FAILURE_WINDOW`,
+    /// `REGISTRATIONS_PER_ADDRESS`).
+    pub throttle: ThrottleLimits,
+    /// How long audit events are kept (`AUDIT_RETENTION_DAYS`).
+    pub audit_retention: Duration,
+    /// MongoDB collection of failed logins (`MONGODB_FAILURES_COLLECTION`).
+    pub mongodb_failures_collection: String,
+    /// MongoDB collection of audit events (`MONGODB_EVENTS_COLLECTION`).
+    pub mongodb_events_collection: String,
 }
 
 impl fmt::Debug for Config {
@@ -211,6 +229,15 @@ impl fmt::Debug for Config {
             .field("hashing", &self.hashing)
             .field("session_purge_interval", &self.session_purge_interval)
             .field("log", &self.log)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("throttle", &self.throttle)
+            .field("audit_retention", &self.audit_retention)
+            .field(
+                "mongodb_failures_collection",
+                &self.mongodb_failures_collection,
+            )
+            .field("mongodb_events_collection", &self.mongodb_events_collection)
             .finish()
     }
 }
@@ -290,6 +317,12 @@ impl Config {
                 s.number_in("SESSION_PURGE_INTERVAL", 1..=MAX_PURGE_INTERVAL_SECS)?,
             ),
             log: log_filter(&s)?,
+            trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
+            throttle: ThrottleLimits::default(),
+            audit_retention: Duration::from_secs(90 * 24 * 60 * 60),
+            mongodb_failures_collection: DEFAULT_FAILURES_COLLECTION.to_owned(),
+            mongodb_events_collection: DEFAULT_EVENTS_COLLECTION.to_owned(),
         })
     }
 

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod config;
+mod purge;
 mod report;
 mod telemetry;
 
@@ -26,11 +27,14 @@ use std::{future::Future, net::SocketAddr};
 
 use anyhow::Context as _;
 use auth_domain::{
-    redact_url, AuthService, HashingConfig, PasswordHasher, UserRepository, UserSessions,
+    audit::AuditLog,
+    redact_url,
+    throttle::{FailureCounter, REGISTRATION_WINDOW},
+    AuthService, HashingConfig, PasswordHasher, UserRepository, UserSessions,
 };
-use auth_http::{HttpConfig, SessionKey};
+use auth_http::{Backend, HttpConfig, SessionKey};
 use auth_store_mongo::{MongoConfig, MongoStores};
-use auth_store_sql::{SqlSessionStore, SqlUserRepository};
+use auth_store_sql::{SqlAuditLog, SqlFailureCounter, SqlSessionStore, SqlUserRepository};
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tower_sessions::SessionStore;
@@ -85,6 +89,9 @@ pub async fn run(
         absolute_lifetime: time::Duration::try_from(config.session_absolute_lifetime)
             .context("SESSION_ABSOLUTE_LIFETIME")?,
         secure_cookie: config.session_cookie_secure,
+        trusted_proxies: config.trusted_proxies.clone(),
+        allowed_origins: config.allowed_origins.clone(),
+        throttle: config.throttle,
     };
     let hashing = config.hashing;
     let owasp = HashingConfig::default();
@@ -116,28 +123,41 @@ pub async fn run(
                     .clone()
                     .purge_expired_periodically(config.session_purge_interval),
             ));
-            let service = AuthService::new(SqlUserRepository::new(db.clone()), hasher, policy);
-            let served = serve(service, sessions, http, &config, listener, shutdown).await;
+            let backend = Backend {
+                service: AuthService::new(SqlUserRepository::new(db.clone()), hasher, policy),
+                sessions,
+                failures: SqlFailureCounter::new(db.clone()),
+                audit: SqlAuditLog::new(db.clone()),
+            };
+            let served = serve(backend, http, &config, listener, shutdown).await;
             if let Err(e) = db.close().await {
                 tracing::warn!("closing the SQL connection: {e}");
             }
             served
         }
         Storage::Mongodb => {
-            // No purge task: the TTL index on `expires_at` has MongoDB delete expired sessions.
+            // No session purge: the TTL index on `expires_at` has MongoDB delete expired
+            // sessions.
             let MongoStores {
-                users, sessions, ..
+                users,
+                sessions,
+                failures,
+                events,
             } = open_mongo(&config).await?;
-            let service = AuthService::new(users, hasher, policy);
-            serve(service, sessions, http, &config, listener, shutdown).await
+            let backend = Backend {
+                service: AuthService::new(users, hasher, policy),
+                sessions,
+                failures,
+                audit: events,
+            };
+            serve(backend, http, &config, listener, shutdown).await
         }
     }
 }
 
 /// The one code path every backend shares once the stores exist.
-async fn serve<R, S>(
-    service: AuthService<R>,
-    sessions: S,
+async fn serve<R, S, F, A>(
+    backend: Backend<R, S, F, A>,
     http: HttpConfig,
     config: &Config,
     listener: TcpListener,
@@ -145,9 +165,21 @@ async fn serve<R, S>(
 ) -> anyhow::Result<()>
 where
     R: UserRepository,
-    S: SessionStore + UserSessions + Clone,
+    S: SessionStore + UserSessions,
+    F: FailureCounter,
+    A: AuditLog,
 {
-    let router = auth_http::router(service, sessions, http);
+    // Dropped (and so stopped) when serving ends, however it ends.
+    let _purge = AbortOnDrop(tokio::spawn(purge::old_entries_periodically(
+        backend.failures.clone(),
+        backend.audit.clone(),
+        purge::Retention {
+            failures: http.throttle.failure_window.max(REGISTRATION_WINDOW),
+            events: config.audit_retention,
+        },
+        config.session_purge_interval,
+    )));
+    let router = auth_http::router(backend, http);
     // Said only now that the backend is ready: requests that arrived earlier waited in
     // the listen queue.
     tracing::info!(
@@ -187,8 +219,9 @@ async fn open_mongo(config: &Config) -> anyhow::Result<MongoStores> {
         database: config.mongodb_db.clone(),
         users_collection: config.mongodb_users_collection.clone(),
         sessions_collection: config.mongodb_sessions_collection.clone(),
+        failures_collection: config.mongodb_failures_collection.clone(),
+        events_collection: config.mongodb_events_collection.clone(),
         max_pool_size: config.database_max_connections,
-        ..MongoConfig::new(config.mongodb_url.clone(), config.mongodb_db.clone())
     };
     MongoStores::open(&mongo).await.with_context(|| {
         format!(

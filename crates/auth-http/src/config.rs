@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use auth_domain::throttle::ThrottleLimits;
+use ipnet::IpNet;
 use tower_sessions::cookie::Key;
 
 /// The key that signs session cookies; at least 64 bytes.
@@ -45,6 +47,13 @@ pub struct HttpConfig {
     pub absolute_lifetime: time::Duration,
     /// Whether the cookie is only sent over HTTPS.
     pub secure_cookie: bool,
+    /// The proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<IpNet>,
+    /// The origins (`scheme://host[:port]`) that may call the API from a browser: they
+    /// pass the cross-origin refusal and get CORS headers (`ALLOWED_ORIGINS`).
+    pub allowed_origins: Vec<String>,
+    /// Login and registration throttling.
+    pub throttle: ThrottleLimits,
 }
 
 #[cfg(test)]

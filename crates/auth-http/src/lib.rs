@@ -3,14 +3,17 @@
 //! tower-sessions: one store read per authenticated request) and the middleware around
 //! them.
 //!
-//! It is generic over the user repository and the session store; it never names a
-//! backend. The application builds both and hands them over:
+//! It is generic over the stores; it never names a backend. The application builds them
+//! and hands them over:
 //!
 //! ```no_run
-//! # fn demo<R: auth_domain::UserRepository, S: tower_sessions::SessionStore + auth_domain::UserSessions>(
-//! #     service: auth_domain::AuthService<R>,
-//! #     sessions: S,
-//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! # fn demo<R, S, F, A>(backend: auth_http::Backend<R, S, F, A>) -> Result<(), Box<dyn std::error::Error>>
+//! # where
+//! #     R: auth_domain::UserRepository,
+//! #     S: tower_sessions::SessionStore + auth_domain::UserSessions,
+//! #     F: auth_domain::throttle::FailureCounter,
+//! #     A: auth_domain::audit::AuditLog,
+//! # {
 //! use auth_http::{router, HttpConfig, SessionKey};
 //!
 //! let config = HttpConfig {
@@ -19,16 +22,19 @@
 //!     session_lifetime: time::Duration::days(31),
 //!     absolute_lifetime: time::Duration::days(90),
 //!     secure_cookie: true,
+//!     trusted_proxies: Vec::new(),
+//!     allowed_origins: Vec::new(),
+//!     throttle: auth_domain::throttle::ThrottleLimits::default(),
 //! };
-//! let app: axum::Router = router(service, sessions, config);
+//! let app: axum::Router = router(backend, config);
 //! # Ok(()) }
 //! ```
 //!
 //! Routes (all bodies JSON, errors `{"message", "code"}` plus `"errors"` for fields):
 //! `GET /`, `GET /profile`, `POST /v1/auth/register`, `POST /v1/auth/login`,
 //! `POST /v1/auth/logout`, `GET` and `DELETE /v1/auth/sessions`,
-//! `DELETE /v1/auth/sessions/{id}`, `POST /v1/auth/password`, `DELETE /v1/auth/account`;
-//! anything else is a 404.
+//! `DELETE /v1/auth/sessions/{id}`, `POST /v1/auth/password`, `DELETE /v1/auth/account`,
+//! `GET /v1/auth/events`; anything else is a 404.
 
 mod audit_trail;
 mod client;
@@ -49,3 +55,4 @@ mod trace;
 
 pub use config::{HttpConfig, KeyTooShort, SessionKey};
 pub use router::{router, BODY_LIMIT_BYTES};
+pub use state::Backend;

@@ -1,6 +1,11 @@
 //! How the routes, the login manager and the middleware fit together.
 
-use auth_domain::{session::Lifetimes, AuthService, UserRepository, UserSessions};
+use auth_domain::{
+    audit::AuditLog,
+    session::Lifetimes,
+    throttle::{FailureCounter, Throttle},
+    UserRepository, UserSessions,
+};
 use axum::{
     middleware,
     routing::{delete, get, post},
@@ -15,29 +20,35 @@ use tower_http::{
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer, SessionStore};
 
 use crate::{
+    audit_trail::AuditTrail,
+    client::TrustedProxies,
     config::SessionKey,
+    cross_origin::{self, AllowedOrigins},
     handlers::{self, my_sessions},
     headers,
     login::SessionLifetimes,
     safety_net,
     session_cookie::{self, CookieKeys},
-    state::AppState,
+    state::{AppState, Backend, StoresOf},
     trace, HttpConfig,
 };
 
 /// The largest request body accepted; credentials fit many times over.
 pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 
-/// The whole API: routes, sessions, the login manager, JSON errors, security headers,
-/// tracing. The session store must load each session with its owner (see
-/// `auth_domain::session`): that is how a request learns who is logged in.
-pub fn router<R, S>(service: AuthService<R>, sessions: S, config: HttpConfig) -> Router
+/// The whole API: routes, sessions, the login manager, throttling, the audit trail, JSON
+/// errors, cross-origin refusal, security headers, tracing. The session store must load
+/// each session with its owner (see `auth_domain::session`): that is how a request learns
+/// who is logged in.
+pub fn router<R, S, F, A>(backend: Backend<R, S, F, A>, config: HttpConfig) -> Router
 where
     R: UserRepository,
     S: SessionStore + UserSessions,
+    F: FailureCounter,
+    A: AuditLog,
 {
     // Unsigned here: `session_cookie` signs and verifies, with key rotation.
-    let session_layer = SessionManagerLayer::new(sessions.clone())
+    let session_layer = SessionManagerLayer::new(backend.sessions.clone())
         .with_name(session_cookie::SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -56,31 +67,48 @@ where
         idle: config.session_lifetime,
         absolute: config.absolute_lifetime.max(config.session_lifetime),
     };
+    let state: AppState<StoresOf<R, S, F, A>> = AppState {
+        service: backend.service,
+        sessions: backend.sessions,
+        throttle: Throttle::new(backend.failures, config.throttle),
+        audit: AuditTrail::new(backend.audit),
+        keys: keys.clone(),
+        secure_cookie: config.secure_cookie,
+    };
 
     // Only these routes touch the session store: a public page or a 404 costs no query.
     let authenticated = Router::new()
         .route("/profile", get(handlers::profile))
-        .route("/v1/auth/register", post(handlers::register::<R>))
-        .route("/v1/auth/login", post(handlers::login::<R>))
+        .route("/v1/auth/register", post(handlers::register))
+        .route("/v1/auth/login", post(handlers::login))
         .route("/v1/auth/logout", post(handlers::logout))
         .route(
             "/v1/auth/sessions",
-            get(my_sessions::list::<R, S>).delete(my_sessions::revoke_others::<R, S>),
+            get(my_sessions::list).delete(my_sessions::revoke_others),
         )
-        .route(
-            "/v1/auth/sessions/{id}",
-            delete(my_sessions::revoke::<R, S>),
-        )
-        .route("/v1/auth/password", post(handlers::change_password::<R, S>))
-        .route("/v1/auth/account", delete(handlers::delete_account::<R, S>))
-        .with_state(AppState { service, sessions })
+        .route("/v1/auth/sessions/{id}", delete(my_sessions::revoke))
+        .route("/v1/auth/password", post(handlers::change_password))
+        .route("/v1/auth/account", delete(handlers::delete_account))
+        .route("/v1/auth/events", get(handlers::events))
+        .with_state(state)
         .layer(Extension(SessionLifetimes(lifetimes)))
         .layer(session_layer)
         .layer(middleware::from_fn_with_state(
             keys,
             session_cookie::sign_and_verify,
         ));
-    app(headers::private(authenticated))
+    let app = app(headers::private(authenticated))
+        .layer(Extension(TrustedProxies::new(config.trusted_proxies)));
+    let origins = AllowedOrigins::new(&config.allowed_origins);
+    let cors = origins.cors();
+    let app = app.layer(middleware::from_fn_with_state(
+        origins,
+        cross_origin::refuse_cross_origin,
+    ));
+    match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
 }
 
 /// The public routes, the 404s and the outer middleware around `authenticated`. Split

@@ -1,33 +1,88 @@
-//! What the handlers share: the auth service and the session store's user-facing side.
+//! What the handlers share: the auth service, the session store's user-facing side, login
+//! throttling and the audit trail, over whichever stores the application chose.
 
-use auth_domain::AuthService;
+use std::marker::PhantomData;
+
+use auth_domain::{
+    audit::AuditLog,
+    throttle::{FailureCounter, Throttle},
+    AuthService, UserRepository, UserSessions,
+};
 use axum::extract::FromRef;
+use tower_sessions::SessionStore;
 
-/// The router's state.
-pub(crate) struct AppState<R, S> {
-    /// Registers users and checks their passwords.
-    pub(crate) service: AuthService<R>,
-    /// Lists and ends a user's sessions.
-    pub(crate) sessions: S,
+use crate::{audit_trail::AuditTrail, session_cookie::CookieKeys};
+
+/// The stores the router runs on, all of one backend, built by the application.
+#[derive(Debug, Clone)]
+pub struct Backend<R, S, F, A> {
+    /// Registers users and checks their passwords, over the user repository.
+    pub service: AuthService<R>,
+    /// Sessions: loaded with their owner in one round trip (see `auth_domain::session`),
+    /// listed and ended by user.
+    pub sessions: S,
+    /// Where failed logins are counted.
+    pub failures: F,
+    /// Where auth events are kept.
+    pub audit: A,
 }
 
-impl<R, S: Clone> Clone for AppState<R, S>
+/// The types of one backend's stores, named once so that handlers take one parameter.
+pub(crate) trait Stores: Send + Sync + 'static {
+    type Users: UserRepository;
+    type Sessions: SessionStore + UserSessions;
+    type Failures: FailureCounter;
+    type Audit: AuditLog;
+}
+
+/// The [`Stores`] of a [`Backend`].
+pub(crate) struct StoresOf<R, S, F, A>(PhantomData<fn() -> (R, S, F, A)>);
+
+impl<R, S, F, A> Stores for StoresOf<R, S, F, A>
 where
-    AuthService<R>: Clone,
+    R: UserRepository,
+    S: SessionStore + UserSessions,
+    F: FailureCounter,
+    A: AuditLog,
 {
+    type Users = R;
+    type Sessions = S;
+    type Failures = F;
+    type Audit = A;
+}
+
+/// The router's state.
+pub(crate) struct AppState<B: Stores> {
+    /// Registers users and checks their passwords.
+    pub(crate) service: AuthService<B::Users>,
+    /// Lists and ends a user's sessions.
+    pub(crate) sessions: B::Sessions,
+    /// Counts failures and refuses logins past the limits.
+    pub(crate) throttle: Throttle<B::Failures>,
+    /// Records what happens to accounts.
+    pub(crate) audit: AuditTrail<B::Audit>,
+    /// Signs and verifies the device cookie (the session cookie has its middleware).
+    pub(crate) keys: CookieKeys,
+    /// Whether cookies are only sent over HTTPS.
+    pub(crate) secure_cookie: bool,
+}
+
+// By hand: a derive would ask `B: Clone`, which a marker type need not be.
+impl<B: Stores> Clone for AppState<B> {
     fn clone(&self) -> Self {
         Self {
             service: self.service.clone(),
             sessions: self.sessions.clone(),
+            throttle: self.throttle.clone(),
+            audit: self.audit.clone(),
+            keys: self.keys.clone(),
+            secure_cookie: self.secure_cookie,
         }
     }
 }
 
-impl<R, S> FromRef<AppState<R, S>> for AuthService<R>
-where
-    AuthService<R>: Clone,
-{
-    fn from_ref(state: &AppState<R, S>) -> Self {
+impl<B: Stores> FromRef<AppState<B>> for AuthService<B::Users> {
+    fn from_ref(state: &AppState<B>) -> Self {
         state.service.clone()
     }
 }

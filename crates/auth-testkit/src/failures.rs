@@ -49,9 +49,14 @@ pub async fn counts_come_back_per_key_in_the_order_asked(counter: impl FailureCo
     let (a, b, c) = (key("a"), key("b"), key("c"));
     let t = now();
     for minutes in [3, 2, 1] {
-        record(&counter, &[a.clone()], t - Duration::minutes(minutes)).await;
+        record(
+            &counter,
+            std::slice::from_ref(&a),
+            t - Duration::minutes(minutes),
+        )
+        .await;
     }
-    record(&counter, &[b.clone()], t).await;
+    record(&counter, std::slice::from_ref(&b), t).await;
     let since = t - Duration::hours(1);
     assert_eq!(
         counts(&counter, &[b.clone(), c.clone(), a.clone()], since).await,
@@ -73,16 +78,26 @@ pub async fn only_failures_since_the_window_start_count(counter: impl FailureCou
     let a = key("a");
     let t = now();
     for minutes in [20, 10, 5, 0] {
-        record(&counter, &[a.clone()], t - Duration::minutes(minutes)).await;
+        record(
+            &counter,
+            std::slice::from_ref(&a),
+            t - Duration::minutes(minutes),
+        )
+        .await;
     }
     let since = t - Duration::minutes(10);
     assert_eq!(
-        counts(&counter, &[a.clone()], since).await,
+        counts(&counter, std::slice::from_ref(&a), since).await,
         [count(3, since)],
         "the window's start is inside it"
     );
     assert_eq!(
-        counts(&counter, &[a.clone()], since + Duration::microseconds(1)).await,
+        counts(
+            &counter,
+            std::slice::from_ref(&a),
+            since + Duration::microseconds(1)
+        )
+        .await,
         [count(2, t - Duration::minutes(5))]
     );
     assert_eq!(
@@ -99,7 +114,7 @@ pub async fn the_oldest_failure_is_exact_whatever_the_order_recorded(counter: im
     let t = now();
     let earliest = t - Duration::minutes(3) - Duration::microseconds(1);
     for at in [t, earliest, t - Duration::minutes(1)] {
-        record(&counter, &[a.clone()], at).await;
+        record(&counter, std::slice::from_ref(&a), at).await;
     }
     assert_eq!(
         counts(&counter, &[a], t - Duration::hours(1)).await,
@@ -129,7 +144,7 @@ pub async fn failures_at_the_same_instant_all_count(counter: impl FailureCounter
     let a = key("a");
     let t = now();
     for _ in 0..3 {
-        record(&counter, &[a.clone()], t).await;
+        record(&counter, std::slice::from_ref(&a), t).await;
     }
     assert_eq!(
         counts(&counter, &[a], t - Duration::minutes(1)).await,
@@ -164,7 +179,7 @@ pub async fn a_reset_clears_that_key_only(counter: impl FailureCounter) {
         .reset(&key("never-failed"))
         .await
         .expect("resetting an unknown key is no error");
-    record(&counter, &[a.clone()], t).await;
+    record(&counter, std::slice::from_ref(&a), t).await;
     assert_eq!(counts(&counter, &[a], since).await, [count(1, t)]);
 }
 
@@ -180,7 +195,7 @@ pub async fn a_purge_deletes_old_failures_in_batches_and_keeps_new_ones(
     record(&counter, &old[..2], cutoff - Duration::microseconds(1)).await;
     let kept = key("kept");
     record(&counter, &[kept.clone(), old[0].clone()], cutoff).await;
-    record(&counter, &[kept.clone()], t).await;
+    record(&counter, std::slice::from_ref(&kept), t).await;
 
     let purged = counter
         .purge_before(cutoff, 3)

@@ -6,6 +6,7 @@
 //! and finishes under it, and no operation ever reports a storage failure.
 
 use std::{
+    cmp::Reverse,
     collections::HashMap,
     fmt,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
@@ -162,7 +163,7 @@ impl AuditLog for MemoryAuditLog {
             .collect();
         // Newest first; the id (a UUIDv7) orders events of the same microsecond, as the
         // real stores do.
-        events.sort_by(|a, b| (b.at, b.id).cmp(&(a.at, a.id)));
+        events.sort_by_key(|event| Reverse((event.at, event.id)));
         events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(events)
     }

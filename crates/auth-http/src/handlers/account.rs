@@ -1,16 +1,19 @@
 //! What a user does to their own account: change the password, delete it.
 
 use auth_domain::{
-    ChangePasswordError, DeleteAccountError, Password, UserRepository, UserSessions,
+    audit::EventKind, session::Device, throttle::LoginAttempt, ChangePasswordError,
+    DeleteAccountError, Password, UserSessions, ValidationErrors,
 };
 use axum::{extract::State, http::StatusCode, Json};
 use serde_json::{json, Value};
+use time::OffsetDateTime;
 
 use crate::{
+    client::ClientDevice,
     error::ApiError,
     extract::{FromJsonObject, JsonBody, JsonObject},
     login::CurrentUser,
-    state::AppState,
+    state::{AppState, Stores},
 };
 
 /// What `POST /v1/auth/password` submits.
@@ -45,19 +48,25 @@ impl FromJsonObject for AccountDeletion {
 }
 
 /// `POST /v1/auth/password`: replaces the password. Every other session of the user ends;
-/// this one goes on under a new id (and so a new cookie), bound to the new password.
-pub(crate) async fn change_password<R: UserRepository, S: UserSessions>(
-    State(state): State<AppState<R, S>>,
+/// this one goes on under a new id (and so a new cookie), bound to the new password. A
+/// wrong current password counts as a failed login of the account.
+pub(crate) async fn change_password<B: Stores>(
+    State(state): State<AppState<B>>,
+    ClientDevice(device): ClientDevice,
     user: CurrentUser,
     JsonBody(change): JsonBody<PasswordChange>,
 ) -> Result<Json<Value>, ApiError> {
+    let attempt = guard(&state, &user, &device).await?;
     let updated = match state
         .service
         .change_password(user.owner.id, &change.current, &change.new)
         .await
     {
         Ok(updated) => updated,
-        Err(ChangePasswordError::Invalid(errors)) => return Err(ApiError::Validation(errors)),
+        Err(ChangePasswordError::Invalid(errors)) => {
+            count_wrong_password(&state, &attempt, &errors, "current_password").await;
+            return Err(ApiError::Validation(errors));
+        }
         Err(ChangePasswordError::UnknownUser) => {
             user.session.log_out().await?;
             return Err(ApiError::AccessDenied);
@@ -80,22 +89,32 @@ pub(crate) async fn change_password<R: UserRepository, S: UserSessions>(
         .log_in(&updated, user.login.persistent, user.login.device.clone())
         .await?;
     tracing::info!(user.id = %updated.id, "user changed their password");
+    state
+        .audit
+        .record(EventKind::PasswordChanged, Some(updated.id), &device)
+        .await;
     Ok(Json(json!({"message": "Password changed."})))
 }
 
-/// `DELETE /v1/auth/account`: deletes the user and every session of theirs.
-pub(crate) async fn delete_account<R: UserRepository, S: UserSessions>(
-    State(state): State<AppState<R, S>>,
+/// `DELETE /v1/auth/account`: deletes the user and every session of theirs. A wrong
+/// password counts as a failed login of the account.
+pub(crate) async fn delete_account<B: Stores>(
+    State(state): State<AppState<B>>,
+    ClientDevice(device): ClientDevice,
     user: CurrentUser,
     JsonBody(deletion): JsonBody<AccountDeletion>,
 ) -> Result<StatusCode, ApiError> {
+    let attempt = guard(&state, &user, &device).await?;
     match state
         .service
         .delete_account(user.owner.id, &deletion.password)
         .await
     {
         Ok(()) | Err(DeleteAccountError::UnknownUser) => {}
-        Err(DeleteAccountError::Invalid(errors)) => return Err(ApiError::Validation(errors)),
+        Err(DeleteAccountError::Invalid(errors)) => {
+            count_wrong_password(&state, &attempt, &errors, "password").await;
+            return Err(ApiError::Validation(errors));
+        }
         Err(DeleteAccountError::Unexpected(source)) => return Err(ApiError::internal(source)),
     }
     // The store of users ends the sessions with the user where it must (see
@@ -107,5 +126,46 @@ pub(crate) async fn delete_account<R: UserRepository, S: UserSessions>(
         .map_err(ApiError::internal)?;
     user.session.log_out().await?;
     tracing::info!(user.id = %user.owner.id, "user deleted their account");
+    state
+        .audit
+        .record(EventKind::AccountDeleted, Some(user.owner.id), &device)
+        .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refuses a password check on the user's account from this client once it is throttled
+/// like a login would be; otherwise the attempt to count a failure against.
+async fn guard<B: Stores>(
+    state: &AppState<B>,
+    user: &CurrentUser,
+    device: &Device,
+) -> Result<LoginAttempt, ApiError> {
+    // The session proves the device: the per-account limit does not apply.
+    let attempt = LoginAttempt::new(user.owner.email().as_str(), device.ip, true);
+    state
+        .throttle
+        .check_login(&attempt, OffsetDateTime::now_utc())
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::throttled)?;
+    Ok(attempt)
+}
+
+/// Counts a failure when `field` (the password to check) was refused.
+async fn count_wrong_password<B: Stores>(
+    state: &AppState<B>,
+    attempt: &LoginAttempt,
+    errors: &ValidationErrors,
+    field: &str,
+) {
+    if errors.field(field).is_empty() {
+        return;
+    }
+    let counted = state
+        .throttle
+        .login_failed(attempt, OffsetDateTime::now_utc())
+        .await;
+    if let Err(error) = counted {
+        tracing::error!(%error, "could not count a wrong password");
+    }
 }

@@ -2,6 +2,7 @@
 
 mod account;
 mod auth;
+mod events;
 pub(crate) mod my_sessions;
 mod profile;
 mod user_body;
@@ -12,6 +13,7 @@ use serde_json::{json, Value};
 pub(crate) use self::{
     account::{change_password, delete_account},
     auth::{login, logout, register},
+    events::recent as events,
     profile::profile,
 };
 use crate::error::ApiError;

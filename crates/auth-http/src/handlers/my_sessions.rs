@@ -1,6 +1,7 @@
 //! A user's own sessions: list them, end one, end all the others.
 
 use auth_domain::{
+    audit::EventKind,
     session::{SessionHandle, SessionInfo},
     UserSessions,
 };
@@ -13,7 +14,12 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::{error::ApiError, login::CurrentUser, state::AppState};
+use crate::{
+    client::ClientDevice,
+    error::ApiError,
+    login::CurrentUser,
+    state::{AppState, Stores},
+};
 
 /// One session as its owner sees it.
 #[derive(Debug, Serialize)]
@@ -48,8 +54,8 @@ impl SessionBody {
 }
 
 /// `GET /v1/auth/sessions`: the user's live sessions, most recently used first.
-pub(crate) async fn list<R, S: UserSessions>(
-    State(state): State<AppState<R, S>>,
+pub(crate) async fn list<B: Stores>(
+    State(state): State<AppState<B>>,
     user: CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
     let current = user.session.handle();
@@ -66,8 +72,9 @@ pub(crate) async fn list<R, S: UserSessions>(
 
 /// `DELETE /v1/auth/sessions/{id}`: ends one of the user's sessions; ending the current
 /// one logs out. Someone else's session and an unknown one get the same 404.
-pub(crate) async fn revoke<R, S: UserSessions>(
-    State(state): State<AppState<R, S>>,
+pub(crate) async fn revoke<B: Stores>(
+    State(state): State<AppState<B>>,
+    ClientDevice(device): ClientDevice,
     user: CurrentUser,
     handle: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
@@ -78,23 +85,28 @@ pub(crate) async fn revoke<R, S: UserSessions>(
     if user.session.handle().as_ref() == Some(&handle) {
         user.session.log_out().await?;
         tracing::info!(user.id = %user.owner.id, "user ended the current session");
-        return Ok(StatusCode::NO_CONTENT);
+    } else {
+        let deleted = state
+            .sessions
+            .delete_user_session(user.owner.id, &handle)
+            .await
+            .map_err(ApiError::internal)?;
+        if !deleted {
+            return Err(ApiError::NotFound);
+        }
+        tracing::info!(user.id = %user.owner.id, "user ended one of their sessions");
     }
-    let deleted = state
-        .sessions
-        .delete_user_session(user.owner.id, &handle)
-        .await
-        .map_err(ApiError::internal)?;
-    if !deleted {
-        return Err(ApiError::NotFound);
-    }
-    tracing::info!(user.id = %user.owner.id, "user ended one of their sessions");
+    state
+        .audit
+        .record(EventKind::SessionRevoked, Some(user.owner.id), &device)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `DELETE /v1/auth/sessions`: ends every session of the user but this one.
-pub(crate) async fn revoke_others<R, S: UserSessions>(
-    State(state): State<AppState<R, S>>,
+pub(crate) async fn revoke_others<B: Stores>(
+    State(state): State<AppState<B>>,
+    ClientDevice(device): ClientDevice,
     user: CurrentUser,
 ) -> Result<Json<Value>, ApiError> {
     let current = user
@@ -107,5 +119,9 @@ pub(crate) async fn revoke_others<R, S: UserSessions>(
         .await
         .map_err(ApiError::internal)?;
     tracing::info!(user.id = %user.owner.id, revoked, "user ended their other sessions");
+    state
+        .audit
+        .record(EventKind::OtherSessionsRevoked, Some(user.owner.id), &device)
+        .await;
     Ok(Json(json!({ "revoked": revoked })))
 }

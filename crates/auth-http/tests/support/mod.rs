@@ -2,9 +2,14 @@
 //! no database. The client's side of cookies is done by hand, one cookie at a time, so
 //! that every test says exactly which cookie it presents.
 
-use auth_domain::{AuthService, HashingConfig, PasswordHasher, PasswordPolicy};
-use auth_http::{HttpConfig, SessionKey};
-use auth_testkit::memory::{MemorySessionStore, MemoryUserRepository};
+use auth_domain::{
+    throttle::ThrottleLimits, AuthService, HashingConfig, PasswordHasher, PasswordPolicy,
+};
+use auth_http::{Backend, HttpConfig, SessionKey};
+use auth_testkit::{
+    memory::{MemorySessionStore, MemoryUserRepository},
+    memory_audit::{MemoryAuditLog, MemoryFailureCounter},
+};
 use axum::{body::Body, Router};
 use http::{
     header::{CONTENT_TYPE, COOKIE, SET_COOKIE},
@@ -95,9 +100,18 @@ impl TestApp {
             session_lifetime: options.session_lifetime,
             absolute_lifetime: options.absolute_lifetime,
             secure_cookie: options.secure_cookie,
+            trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
+            throttle: ThrottleLimits::default(),
+        };
+        let backend = Backend {
+            service,
+            sessions: sessions.clone(),
+            failures: MemoryFailureCounter::new(),
+            audit: MemoryAuditLog::new(),
         };
         Self {
-            router: auth_http::router(service, sessions.clone(), config),
+            router: auth_http::router(backend, config),
             users,
             sessions,
         }

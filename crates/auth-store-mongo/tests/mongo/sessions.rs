@@ -1,11 +1,11 @@
 use std::collections::HashMap;
 
 use auth_domain::{
-    session::{self, SessionHandle},
+    session::{self, Login, Owner, SessionHandle},
     UserId, UserSessions,
 };
-use auth_store_mongo::MongoSessionStore;
-use auth_testkit::sessions::logged_in_as;
+use auth_store_mongo::{owner_document, MongoSessionStore};
+use auth_testkit::sessions::{logged_in_as, stand_in};
 use bson::{doc, Bson, Document};
 use mongodb::{Collection, Database};
 use time::{Duration, OffsetDateTime};
@@ -118,4 +118,34 @@ pub(crate) async fn an_expired_session_is_neither_listed_nor_deleted_before_the_
         raw_document(&db, &expired.id).await.is_some(),
         "left to the TTL monitor"
     );
+}
+
+/// A session document written without the store (the benchmark's preload) carries its
+/// owner as [`owner_document`] encodes it, and loads logged in, as one the store wrote.
+pub(crate) async fn a_document_written_with_owner_document_loads_with_its_owner(db: Database) {
+    let store = MongoSessionStore::new(&db, SESSIONS);
+    let user = stand_in(UserId::generate());
+    let record = logged_in_as(user.id);
+    let expires_at = bson::DateTime::from_time_0_3(record.expiry_date);
+    raw(&db)
+        .insert_one(doc! {
+            "_id": session::storage_key(&record.id.to_string()),
+            "data": serde_json::to_string(&record.data).expect("JSON"),
+            "user_id": user.id.to_string(),
+            "created_at": bson::DateTime::now(),
+            "last_seen_at": bson::DateTime::now(),
+            "expires_at": expires_at,
+            "owner": owner_document(&Owner::of(&user)).expect("encodable"),
+        })
+        .await
+        .expect("raw insert works");
+
+    let loaded = store
+        .load(&record.id)
+        .await
+        .expect("load works")
+        .expect("the session is live");
+    let owner = session::owner(&loaded.data).expect("the owner comes with the session");
+    assert_eq!(owner, Owner::of(&user));
+    assert!(owner.owns(&Login::read(&loaded.data).expect("logged in")));
 }
