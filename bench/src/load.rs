@@ -35,6 +35,8 @@ pub(crate) struct Template {
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
+    /// The status that counts as an answer; any 2xx when `None`.
+    expect: Option<StatusCode>,
 }
 
 impl Template {
@@ -49,7 +51,19 @@ impl Template {
             uri: Uri::from_static(path),
             headers,
             body: Bytes::new(),
+            expect: None,
         }
+    }
+
+    /// Counts `status`, and only it, as an answer (a refusal being what is measured).
+    pub(crate) fn expect(mut self, status: StatusCode) -> Self {
+        self.expect = Some(status);
+        self
+    }
+
+    fn answered(&self, status: StatusCode) -> bool {
+        self.expect
+            .map_or_else(|| status.is_success(), |expected| status == expected)
     }
 
     /// Adds a header.
@@ -241,7 +255,7 @@ async fn one_client(
                 }
             };
             match answer {
-                Ok(Ok(status)) if status.is_success() => {
+                Ok(Ok(status)) if template.answered(status) => {
                     part.ok += 1;
                     let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                     part.latency_us.saturating_record(micros.max(1));

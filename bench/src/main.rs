@@ -267,6 +267,7 @@ async fn measure_on(paths: &Paths, database: &TestDatabase, options: Options) ->
     )
     .await?;
     let (storm_profile, storm_login) = login_storm(addr, pid, &profile, &login, duration).await?;
+    let throttled = throttled_logins(addr, pid, duration).await?;
 
     let peak_rss_bytes = match server.peak_rss_bytes() {
         Ok(bytes) => Some(bytes),
@@ -310,6 +311,7 @@ async fn measure_on(paths: &Paths, database: &TestDatabase, options: Options) ->
         login: login_measured,
         storm_profile,
         storm_login,
+        throttled,
         purge,
         baselines,
         peak_rss_bytes,
@@ -551,6 +553,34 @@ async fn register_and_log_in(addr: SocketAddr) -> Result<HeaderValue> {
         answered.status()
     );
     Ok(cookie)
+}
+
+/// (f): logins refused by the throttle: wrong passwords for the bench user until the
+/// per-client limit is reached, then as fast as the clients go, every answer a 429 that
+/// costs one read and no hash.
+async fn throttled_logins(
+    addr: SocketAddr,
+    server_pid: u32,
+    duration: Duration,
+) -> Result<Measured> {
+    let body = serde_json::json!({"email_or_username": EMAIL, "password": "not-the-password"});
+    let wrong = Template::new(Method::POST, addr, "/v1/auth/login")
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(Bytes::from(body.to_string()));
+    // The default per-client limit is 5: a few more make sure the account is throttled.
+    for _ in 0..8 {
+        send_once(addr, &wrong).await?;
+    }
+    let refused = Arc::new(wrong.expect(StatusCode::TOO_MANY_REQUESTS));
+    scenario(
+        addr,
+        server_pid,
+        "POST /v1/auth/login, throttled (429)",
+        &refused,
+        LOGIN_CLIENTS,
+        duration,
+    )
+    .await
 }
 
 /// The bench user's login request.

@@ -42,6 +42,8 @@ pub(crate) struct Report {
     pub(crate) storm_profile: Measured,
     /// (d) the logins running meanwhile.
     pub(crate) storm_login: Measured,
+    /// (f) logins refused by the throttle (429, no hash).
+    pub(crate) throttled: Measured,
     /// (e) authenticated `GET /profile` while the app purges expired sessions.
     pub(crate) purge: Purge,
     /// The bare reads `GET /profile` is compared with.
@@ -109,6 +111,10 @@ impl Report {
             (
                 "GET /profile during login storm".to_owned(),
                 &self.storm_profile,
+            ),
+            (
+                "POST /v1/auth/login, throttled (429)".to_owned(),
+                &self.throttled,
             ),
         ];
         if let Purge::Ran(purge) = &self.purge {

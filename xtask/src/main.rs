@@ -4,8 +4,9 @@
 //! - `test [--backend B]... [-- <nextest args>]`: provides PostgreSQL, MariaDB and MongoDB
 //!   (SecantusDB), then runs the test suite and the doc tests, the tests of the backends
 //!   left out reported as skipped.
-//! - `bench [--backend B] [--duration SECS] [--concurrency N]`: provides the database server,
-//!   builds the app and the `bench` crate in release, and runs the benchmark.
+//! - `bench [--backend B] [--duration SECS] [--concurrency N] [--sessions N]
+//!   [--purge-sessions M]`: provides the database server, builds the app and the `bench`
+//!   crate in release, and runs the benchmark.
 
 // Printing progress, banners and reports to the terminal is what this binary is for.
 #![allow(clippy::print_stdout)]
@@ -33,9 +34,13 @@ tasks:
                               out are skipped, and with CI=true one that cannot be provided
                               is an error
   bench [--backend sqlite|postgres|mysql|mongodb] [--duration SECS] [--concurrency N]
+        [--sessions N] [--purge-sessions M]
                               provide the database server, build the app and the bench crate
                               in release, and run the benchmark (the `bench` binary, whose
-                              --help tells the defaults); reports go to <target-dir>/bench/";
+                              --help tells the defaults): GET /, GET /profile, logins, a login
+                              storm, with N stored sessions of other users, a purge of M
+                              expired ones, and the one- and two-read baselines; reports go to
+                              <target-dir>/bench/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

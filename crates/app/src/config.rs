@@ -7,7 +7,7 @@
 mod read;
 mod sources;
 
-use std::{fmt, num::NonZeroU32, path::Path, str::FromStr, time::Duration};
+use std::{fmt, net::IpAddr, num::NonZeroU32, path::Path, str::FromStr, time::Duration};
 
 use auth_domain::{
     redact_url, throttle::ThrottleLimits, HashingConfig, PasswordPolicy, MAX_PASSWORD_CHARS,
@@ -15,12 +15,13 @@ use auth_domain::{
 };
 use auth_store_mongo::{
     MongoConfig, DEFAULT_EVENTS_COLLECTION, DEFAULT_FAILURES_COLLECTION,
-    DEFAULT_SESSIONS_COLLECTION, DEFAULT_USERS_COLLECTION,
+    DEFAULT_SESSIONS_COLLECTION, DEFAULT_USERS_COLLECTION, FAILURE_RETENTION,
 };
 use figment::{
     value::{Dict, Map, Value},
     Figment, Metadata, Profile, Provider,
 };
+use ipnet::IpNet;
 use rand::distr::{Alphanumeric, SampleString};
 use secrecy::{ExposeSecret, SecretString};
 use tracing_subscriber::EnvFilter;
@@ -39,9 +40,13 @@ pub const KEYS: &[&str] = &[
     "MONGODB_DB",
     "MONGODB_USERS_COLLECTION",
     "MONGODB_SESSIONS_COLLECTION",
+    "MONGODB_FAILURES_COLLECTION",
+    "MONGODB_EVENTS_COLLECTION",
     "DATABASE_MAX_CONNECTIONS",
     "HOST",
     "PORT",
+    "TRUSTED_PROXIES",
+    "ALLOWED_ORIGINS",
     "DEBUG",
     "SESSION_COOKIE_SECURE",
     "PASSWORD_MIN_LENGTH",
@@ -51,6 +56,12 @@ pub const KEYS: &[&str] = &[
     "MAX_CONCURRENT_HASHES",
     "SESSION_PURGE_INTERVAL",
     "LOG",
+    "LOGIN_FAILURES_PER_CLIENT",
+    "LOGIN_FAILURES_PER_ACCOUNT",
+    "LOGIN_FAILURES_PER_ADDRESS",
+    "LOGIN_FAILURE_WINDOW",
+    "REGISTRATIONS_PER_ADDRESS",
+    "AUDIT_RETENTION_DAYS",
 ];
 
 /// The shortest `SECRET_KEY` accepted, in bytes: the cookie signing key is 512 bits.
@@ -69,6 +80,21 @@ const DEFAULT_SESSION_ABSOLUTE_LIFETIME_SECS: u64 = 90 * 24 * 60 * 60;
 
 /// Purging less often than weekly would only let dead sessions pile up.
 const MAX_PURGE_INTERVAL_SECS: u64 = 7 * 24 * 60 * 60;
+
+/// The longest `LOGIN_FAILURE_WINDOW`: MongoDB's TTL index deletes a failed login this
+/// long after it happened, so a longer window would silently count fewer failures there
+/// than on SQL.
+const MAX_FAILURE_WINDOW_SECS: u64 = FAILURE_RETENTION.as_secs();
+
+/// Audit events are kept 90 days by default: as long as the default
+/// `SESSION_ABSOLUTE_LIFETIME`, so the login of every session still alive is in its
+/// owner's trail, while a client address (personal data) is not kept for ever.
+const DEFAULT_AUDIT_RETENTION_DAYS: u64 = 90;
+
+/// Keeping events longer than ten years is a typo, not a policy.
+const MAX_AUDIT_RETENTION_DAYS: u64 = 3650;
+
+const SECS_PER_DAY: u64 = 24 * 60 * 60;
 
 /// More connections than this from one process is a typo, not a plan: it is ten times the
 /// default limit of a whole PostgreSQL server, and each SQLite connection is a thread.
@@ -180,7 +206,8 @@ pub struct Config {
     pub password_policy: PasswordPolicy,
     /// Argon2id cost and concurrency (`ARGON2_*`, `MAX_CONCURRENT_HASHES`).
     pub hashing: HashingConfig,
-    /// How often expired SQL sessions are deleted (`SESSION_PURGE_INTERVAL`, seconds).
+    /// How often the purges run (`SESSION_PURGE_INTERVAL`, seconds): expired SQL sessions,
+    /// and on every backend old failed logins and audit events.
     pub session_purge_interval: Duration,
     /// The tracing filter directive (`LOG`), e.g. `info` or `info,auth_http=debug`.
     pub log: String,
@@ -274,14 +301,8 @@ impl Config {
         let database_url = database_url(&s)?;
         let mongodb_url = url(&s, "MONGODB_URL", &["mongodb", "mongodb+srv"])?;
         let mongodb_db = mongodb_db(&s)?;
-        let mongodb_users_collection = collection(&s, "MONGODB_USERS_COLLECTION")?;
-        let mongodb_sessions_collection = collection(&s, "MONGODB_SESSIONS_COLLECTION")?;
-        if mongodb_users_collection == mongodb_sessions_collection {
-            return Err(s.error(
-                "MONGODB_SESSIONS_COLLECTION",
-                "must differ from MONGODB_USERS_COLLECTION",
-            ));
-        }
+        let [mongodb_users_collection, mongodb_sessions_collection, mongodb_failures_collection, mongodb_events_collection] =
+            collections(&s)?;
         let database_max_connections = database_max_connections(&s, storage, &database_url)?;
         let host = s.string("HOST")?;
         if host.is_empty() || host.contains(char::is_whitespace) {
@@ -317,12 +338,14 @@ impl Config {
                 s.number_in("SESSION_PURGE_INTERVAL", 1..=MAX_PURGE_INTERVAL_SECS)?,
             ),
             log: log_filter(&s)?,
-            trusted_proxies: Vec::new(),
-            allowed_origins: Vec::new(),
-            throttle: ThrottleLimits::default(),
-            audit_retention: Duration::from_secs(90 * 24 * 60 * 60),
-            mongodb_failures_collection: DEFAULT_FAILURES_COLLECTION.to_owned(),
-            mongodb_events_collection: DEFAULT_EVENTS_COLLECTION.to_owned(),
+            trusted_proxies: trusted_proxies(&s)?,
+            allowed_origins: allowed_origins(&s)?,
+            throttle: throttle(&s)?,
+            audit_retention: Duration::from_secs(
+                s.number_in("AUDIT_RETENTION_DAYS", 1..=MAX_AUDIT_RETENTION_DAYS)? * SECS_PER_DAY,
+            ),
+            mongodb_failures_collection,
+            mongodb_events_collection,
         })
     }
 
@@ -361,7 +384,8 @@ impl Provider for Defaults {
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         let hashing = HashingConfig::default();
-        let defaults: [(&str, Value); 16] = [
+        let throttle = ThrottleLimits::default();
+        let defaults: [(&str, Value); 26] = [
             ("PERMANENT_SESSION_LIFETIME", 2_678_400u64.into()),
             ("STORAGE", "sql".into()),
             ("DATABASE_URL", "sqlite://database.db?mode=rwc".into()),
@@ -372,8 +396,21 @@ impl Provider for Defaults {
                 "MONGODB_SESSIONS_COLLECTION",
                 DEFAULT_SESSIONS_COLLECTION.into(),
             ),
+            (
+                "MONGODB_FAILURES_COLLECTION",
+                DEFAULT_FAILURES_COLLECTION.into(),
+            ),
+            (
+                "MONGODB_EVENTS_COLLECTION",
+                DEFAULT_EVENTS_COLLECTION.into(),
+            ),
             ("HOST", "127.0.0.1".into()),
             ("PORT", 5000u16.into()),
+            // Nobody's X-Forwarded-For is believed until a proxy is named: the service may
+            // well be reached directly, and then the header is whatever the client wrote.
+            ("TRUSTED_PROXIES", Vec::<String>::new().into()),
+            // Same-origin only: a cross-origin caller with cookies is an explicit choice.
+            ("ALLOWED_ORIGINS", Vec::<String>::new().into()),
             // A bare `cargo run` is development; a release build must opt in.
             ("DEBUG", cfg!(debug_assertions).into()),
             ("PASSWORD_MIN_LENGTH", MIN_PASSWORD_CHARS.into()),
@@ -382,6 +419,27 @@ impl Provider for Defaults {
             ("ARGON2_PARALLELISM", hashing.parallelism.into()),
             ("MAX_CONCURRENT_HASHES", hashing.max_concurrent.into()),
             ("SESSION_PURGE_INTERVAL", 300u64.into()),
+            (
+                "LOGIN_FAILURES_PER_CLIENT",
+                throttle.failures_per_client.into(),
+            ),
+            (
+                "LOGIN_FAILURES_PER_ACCOUNT",
+                throttle.failures_per_account.into(),
+            ),
+            (
+                "LOGIN_FAILURES_PER_ADDRESS",
+                throttle.failures_per_address.into(),
+            ),
+            (
+                "LOGIN_FAILURE_WINDOW",
+                throttle.failure_window.whole_seconds().into(),
+            ),
+            (
+                "REGISTRATIONS_PER_ADDRESS",
+                throttle.registrations_per_address.into(),
+            ),
+            ("AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS.into()),
         ];
         let mut dict: Dict = defaults
             .into_iter()
@@ -515,6 +573,26 @@ fn database_max_connections(
     NonZeroU32::try_from(max).map_err(|e| s.error(KEY, e))
 }
 
+/// The four MongoDB collections (users, sessions, failures, events), checked to be distinct:
+/// two stores sharing a collection would read each other's documents.
+fn collections(s: &Settings<'_>) -> Result<[String; 4], ConfigError> {
+    let keys = [
+        "MONGODB_USERS_COLLECTION",
+        "MONGODB_SESSIONS_COLLECTION",
+        "MONGODB_FAILURES_COLLECTION",
+        "MONGODB_EVENTS_COLLECTION",
+    ];
+    let mut names: [String; 4] = Default::default();
+    for (index, key) in keys.into_iter().enumerate() {
+        let name = collection(s, key)?;
+        if let Some(earlier) = names[..index].iter().position(|earlier| *earlier == name) {
+            return Err(s.error(key, format!("must differ from {}", keys[earlier])));
+        }
+        names[index] = name;
+    }
+    Ok(names)
+}
+
 fn collection(s: &Settings<'_>, key: &str) -> Result<String, ConfigError> {
     let name = s.string(key)?;
     if name.is_empty() || name.contains(['$', '\0']) || name.starts_with("system.") {
@@ -524,6 +602,93 @@ fn collection(s: &Settings<'_>, key: &str) -> Result<String, ConfigError> {
         ));
     }
     Ok(name)
+}
+
+/// Each entry an address (that one host) or a network in CIDR notation. A network written
+/// with host bits set (`10.1.2.3/8`) means its whole network, as `ip route` reads it.
+fn trusted_proxies(s: &Settings<'_>) -> Result<Vec<IpNet>, ConfigError> {
+    const KEY: &str = "TRUSTED_PROXIES";
+    s.list(KEY)?
+        .iter()
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .map(|net| net.trunc())
+                // The client address is compared in canonical form (an IPv4-mapped IPv6
+                // peer is its IPv4 address), so a host is stored that way too.
+                .or_else(|_| {
+                    entry
+                        .parse::<IpAddr>()
+                        .map(|ip| IpNet::from(ip.to_canonical()))
+                })
+                .map_err(|_| {
+                    let example = "e.g. 10.0.0.1, 10.0.0.0/8, fd00::/8";
+                    s.error(
+                        KEY,
+                        format!("`{entry}` is not an IP address or a CIDR network ({example})"),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn allowed_origins(s: &Settings<'_>) -> Result<Vec<String>, ConfigError> {
+    const KEY: &str = "ALLOWED_ORIGINS";
+    s.list(KEY)?
+        .iter()
+        .map(|entry| origin(entry).map_err(|why| s.error(KEY, format!("`{entry}` {why}"))))
+        .collect()
+}
+
+/// The origin `entry` names, serialised as a browser sends it in `Origin` (lower-case
+/// scheme and host, punycode, no default port, no trailing slash): the router compares that
+/// header byte for byte, so any other spelling would never match.
+fn origin(entry: &str) -> Result<String, &'static str> {
+    const SHAPE: &str = "is not an origin: expected scheme://host[:port] with http or https";
+    if entry.contains('*') {
+        return Err("is refused: CORS with credentials cannot use a wildcard; list each origin");
+    }
+    // `url` would also read `https:host` or `https:/host` as `https://host/`.
+    if !entry.contains("://") {
+        return Err(SHAPE);
+    }
+    let url = url::Url::parse(entry).map_err(|_| SHAPE)?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(SHAPE);
+    }
+    if url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(
+            "is not an origin: expected scheme://host[:port] alone, without a path, query or user",
+        );
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// `LOGIN_*` and `REGISTRATIONS_PER_ADDRESS`; a limit of 0 disables it, so no upper bound.
+fn throttle(s: &Settings<'_>) -> Result<ThrottleLimits, ConfigError> {
+    const WINDOW: &str = "LOGIN_FAILURE_WINDOW";
+    let window: u64 = s.number(WINDOW)?;
+    if !(1..=MAX_FAILURE_WINDOW_SECS).contains(&window) {
+        return Err(s.error(
+            WINDOW,
+            format!(
+                "must be between 1 and {MAX_FAILURE_WINDOW_SECS} seconds, not {window}: MongoDB deletes a failed login {MAX_FAILURE_WINDOW_SECS} seconds after it happened (a TTL index)"
+            ),
+        ));
+    }
+    Ok(ThrottleLimits {
+        failures_per_client: s.number("LOGIN_FAILURES_PER_CLIENT")?,
+        failures_per_account: s.number("LOGIN_FAILURES_PER_ACCOUNT")?,
+        failures_per_address: s.number("LOGIN_FAILURES_PER_ADDRESS")?,
+        failure_window: time::Duration::try_from(Duration::from_secs(window))
+            .map_err(|e| s.error(WINDOW, e))?,
+        registrations_per_address: s.number("REGISTRATIONS_PER_ADDRESS")?,
+    })
 }
 
 /// The limits argon2 itself enforces, checked here to name the key at fault.

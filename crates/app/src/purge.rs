@@ -37,12 +37,16 @@ pub(crate) async fn old_entries_periodically<F: FailureCounter, A: AuditLog>(
         match failures.purge_before(now - retention.failures, BATCH).await {
             Ok(0) => {}
             Ok(deleted) => tracing::debug!(deleted, "purged old failed logins"),
-            Err(error) => tracing::error!(%error, "purging failed logins failed; retrying at the next tick"),
+            Err(error) => {
+                tracing::error!(%error, "purging failed logins failed; retrying at the next tick");
+            }
         }
         match audit.purge_before(now - retention.events, BATCH).await {
             Ok(0) => {}
             Ok(deleted) => tracing::debug!(deleted, "purged old audit events"),
-            Err(error) => tracing::error!(%error, "purging audit events failed; retrying at the next tick"),
+            Err(error) => {
+                tracing::error!(%error, "purging audit events failed; retrying at the next tick");
+            }
         }
     }
 }

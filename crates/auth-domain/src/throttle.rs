@@ -82,8 +82,7 @@ pub trait FailureCounter: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
 
     /// Forgets every failure under `key` (a success resets its count).
-    fn reset(&self, key: &ThrottleKey)
-        -> impl Future<Output = Result<(), RepositoryError>> + Send;
+    fn reset(&self, key: &ThrottleKey) -> impl Future<Output = Result<(), RepositoryError>> + Send;
 
     /// Deletes the failures older than `before`, at most `batch` per statement, until
     /// none is left; returns how many. (A store with a TTL index may do nothing here.)
@@ -232,7 +231,11 @@ impl<F: FailureCounter> Throttle<F> {
             (attempt.client_key(), limits.failures_per_client),
             (
                 attempt.account_key(),
-                if exempt_account { 0 } else { limits.failures_per_account },
+                if exempt_account {
+                    0
+                } else {
+                    limits.failures_per_account
+                },
             ),
             (attempt.address_key(), limits.failures_per_address),
         ];
@@ -316,7 +319,10 @@ impl<F: FailureCounter> Throttle<F> {
             return Ok(Ok(()));
         }
         let counts = self.counter.failures(&keys, now - window).await?;
-        let limits = checks.iter().filter(|(_, limit)| *limit > 0).map(|(_, l)| *l);
+        let limits = checks
+            .iter()
+            .filter(|(_, limit)| *limit > 0)
+            .map(|(_, l)| *l);
         let retry_after = counts
             .iter()
             .zip(limits)
@@ -348,7 +354,10 @@ mod tests {
             key,
             ThrottleKey::new("login-client", &["ada@example.com", "10.0.0.1"])
         );
-        assert_ne!(key, ThrottleKey::new("login-account", &["ada@example.com", "10.0.0.1"]));
+        assert_ne!(
+            key,
+            ThrottleKey::new("login-account", &["ada@example.com", "10.0.0.1"])
+        );
         assert_ne!(
             ThrottleKey::new("s", &["ab", "c"]),
             ThrottleKey::new("s", &["a", "bc"])

@@ -385,7 +385,10 @@ async fn an_outdated_hash_is_upgraded_at_login_and_the_password_still_works() {
     let wrong = current
         .authenticate("ada@example.com", &Password::new("not-the-password"))
         .await;
-    assert!(matches!(wrong, Err(AuthenticateError::InvalidCredentials { .. })));
+    assert!(matches!(
+        wrong,
+        Err(AuthenticateError::InvalidCredentials { .. })
+    ));
 }
 
 #[tokio::test]

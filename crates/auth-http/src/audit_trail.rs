@@ -51,8 +51,12 @@ impl<A: AuditLog> AuditTrail<A> {
         login: &str,
         device: &Device,
     ) {
-        let (trail, service, login, device) =
-            (self.clone(), service.clone(), login.to_owned(), device.clone());
+        let (trail, service, login, device) = (
+            self.clone(),
+            service.clone(),
+            login.to_owned(),
+            device.clone(),
+        );
         tokio::spawn(async move {
             let user = match service.find_by_login(&login).await {
                 Ok(user) => user.map(|user| user.id),

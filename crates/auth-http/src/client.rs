@@ -143,9 +143,15 @@ mod tests {
     fn behind_trusted_proxies_the_rightmost_untrusted_entry_is_the_client() {
         let trusted = proxies(&["10.0.0.0/8", "127.0.0.1/32"]);
         let headers = forwarded(&["6.6.6.6, 198.51.100.7", "10.1.2.3"]);
-        assert_eq!(trusted.client(ip("127.0.0.1"), &headers), ip("198.51.100.7"));
+        assert_eq!(
+            trusted.client(ip("127.0.0.1"), &headers),
+            ip("198.51.100.7")
+        );
         let with_ports = forwarded(&["[2001:db8::1]:443, 198.51.100.8:1234"]);
-        assert_eq!(trusted.client(ip("10.9.9.9"), &with_ports), ip("198.51.100.8"));
+        assert_eq!(
+            trusted.client(ip("10.9.9.9"), &with_ports),
+            ip("198.51.100.8")
+        );
     }
 
     #[test]
@@ -155,6 +161,9 @@ mod tests {
         assert_eq!(trusted.client(ip("10.0.0.7"), &all), ip("10.0.0.5"));
         let garbage = forwarded(&["198.51.100.1, not-an-ip, 10.0.0.6"]);
         assert_eq!(trusted.client(ip("10.0.0.7"), &garbage), ip("10.0.0.6"));
-        assert_eq!(trusted.client(ip("10.0.0.7"), &HeaderMap::new()), ip("10.0.0.7"));
+        assert_eq!(
+            trusted.client(ip("10.0.0.7"), &HeaderMap::new()),
+            ip("10.0.0.7")
+        );
     }
 }

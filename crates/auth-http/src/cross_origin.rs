@@ -76,7 +76,10 @@ pub(crate) async fn refuse_cross_origin(
 }
 
 fn is_cross_origin(allowed: &AllowedOrigins, request: &Request) -> bool {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return false;
     }
     let headers = request.headers();

@@ -69,9 +69,15 @@ mod tests {
     fn the_cookie_proves_its_own_account_only_and_in_any_spelling() {
         let issued = issue(&keys(), &["Ada@Example.com", "ada_l"], true).unwrap();
         let text = issued.to_str().unwrap();
-        assert!(text.contains("HttpOnly") && text.contains("Secure"), "{text}");
+        assert!(
+            text.contains("HttpOnly") && text.contains("Secure"),
+            "{text}"
+        );
         assert!(text.contains("Path=/v1/auth/login"), "{text}");
-        assert!(!text.to_lowercase().contains("ada"), "the cookie names no email: {text}");
+        assert!(
+            !text.to_lowercase().contains("ada"),
+            "the cookie names no email: {text}"
+        );
         let headers = presenting(&issued);
         assert!(proves(&headers, &keys(), "ada@example.com"));
         assert!(proves(&headers, &keys(), "ADA_L"));

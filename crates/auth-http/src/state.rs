@@ -35,8 +35,11 @@ pub(crate) trait Stores: Send + Sync + 'static {
     type Audit: AuditLog;
 }
 
-/// The [`Stores`] of a [`Backend`].
-pub(crate) struct StoresOf<R, S, F, A>(PhantomData<fn() -> (R, S, F, A)>);
+/// The [`Stores`] of a [`Backend`]: a marker that owns none of them (hence `fn() -> _`,
+/// which keeps it `Send` and `Sync` whatever the stores are).
+pub(crate) struct StoresOf<R, S, F, A>(PhantomData<Produces<(R, S, F, A)>>);
+
+type Produces<T> = fn() -> T;
 
 impl<R, S, F, A> Stores for StoresOf<R, S, F, A>
 where

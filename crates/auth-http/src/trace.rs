@@ -181,7 +181,14 @@ mod tests {
         for good in ["a", "trace-me-42", "A.b_c-9", &"x".repeat(64)] {
             assert!(is_well_formed(good.as_bytes()), "{good}");
         }
-        for bad in ["", "has space", "new\nline", "quote\"", "é", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "has space",
+            "new\nline",
+            "quote\"",
+            "é",
+            &"x".repeat(65),
+        ] {
             assert!(!is_well_formed(bad.as_bytes()), "{bad}");
         }
     }

@@ -177,7 +177,11 @@ pub async fn a_purge_deletes_old_events_in_batches_and_keeps_new_ones(log: impl 
         let owner = (i % 2 == 0).then_some(user);
         record(
             &log,
-            &event(EventKind::LoginFailed, owner, cutoff - Duration::hours(i + 1)),
+            &event(
+                EventKind::LoginFailed,
+                owner,
+                cutoff - Duration::hours(i + 1),
+            ),
         )
         .await;
     }

@@ -79,11 +79,11 @@ impl<'a> Settings<'a> {
         }
     }
 
-    /// A list of secrets: a TOML array of strings, or one string of comma-separated
-    /// entries (the only way to write a list in `.env` or the environment). Entries are
-    /// trimmed, since a space after a comma is how people write lists, and empty ones (a
-    /// trailing comma) are dropped. No value ever appears in an error.
-    pub(super) fn secret_list(&self, key: &str) -> Result<Vec<SecretString>, ConfigError> {
+    /// A list: a TOML array of strings, or one string of comma-separated entries (the
+    /// only way to write a list in `.env` or the environment). Entries are trimmed, since
+    /// a space after a comma is how people write lists, and empty ones (a trailing comma)
+    /// are dropped. No value ever appears in an error, so secrets may be read this way.
+    pub(super) fn list(&self, key: &str) -> Result<Vec<String>, ConfigError> {
         let entries: Vec<String> = match self.value(key) {
             None => Vec::new(),
             Some(Value::String(_, s)) => s.split(',').map(str::to_owned).collect(),
@@ -105,8 +105,17 @@ impl<'a> Settings<'a> {
             .into_iter()
             .filter_map(|entry| {
                 let entry = entry.trim();
-                (!entry.is_empty()).then(|| SecretString::from(entry))
+                (!entry.is_empty()).then(|| entry.to_owned())
             })
+            .collect())
+    }
+
+    /// A list of secrets, read as [`Settings::list`].
+    pub(super) fn secret_list(&self, key: &str) -> Result<Vec<SecretString>, ConfigError> {
+        Ok(self
+            .list(key)?
+            .into_iter()
+            .map(SecretString::from)
             .collect())
     }
 
@@ -118,7 +127,17 @@ impl<'a> Settings<'a> {
     {
         match self.required(key)? {
             Value::Num(_, num) => from_num(num).map_err(|message| self.error(key, message)),
-            Value::String(_, s) => s.trim().parse().map_err(|e| self.error(key, e)),
+            Value::String(_, s) => {
+                let s = s.trim();
+                s.parse().map_err(|e| {
+                    // Said as plainly as for a typed value, not as the parser's "invalid digit".
+                    if s.parse::<i128>().is_ok_and(i128::is_negative) {
+                        self.error(key, "must not be negative")
+                    } else {
+                        self.error(key, e)
+                    }
+                })
+            }
             _ => Err(self.error(key, "expected a whole number")),
         }
     }

@@ -65,6 +65,26 @@ fn with_nothing_configured_the_defaults_apply() {
         assert_eq!(config.password_policy, PasswordPolicy::default());
         assert_eq!(config.hashing, HashingConfig::default());
         assert_eq!(config.log, "info");
+        assert!(config.trusted_proxies.is_empty());
+        assert!(config.allowed_origins.is_empty());
+        assert_eq!(config.throttle, ThrottleLimits::default());
+        assert_eq!(config.throttle.failures_per_client, 5);
+        assert_eq!(config.throttle.failures_per_account, 50);
+        assert_eq!(config.throttle.failures_per_address, 100);
+        assert_eq!(config.throttle.failure_window, time::Duration::seconds(900));
+        assert_eq!(config.throttle.registrations_per_address, 20);
+        assert_eq!(
+            config.audit_retention,
+            Duration::from_secs(90 * 24 * 60 * 60)
+        );
+        assert_eq!(
+            config.mongodb_failures_collection,
+            auth_store_mongo::DEFAULT_FAILURES_COLLECTION
+        );
+        assert_eq!(
+            config.mongodb_events_collection,
+            auth_store_mongo::DEFAULT_EVENTS_COLLECTION
+        );
         assert!(config.secret_key_generated);
         assert!(config.secret_key.expose_secret().len() >= MIN_SECRET_KEY_BYTES);
         Ok(())
@@ -153,6 +173,11 @@ fn each_bad_value_names_its_key() {
         ("MONGODB_DB", ""),
         ("MONGODB_USERS_COLLECTION", "$users"),
         ("MONGODB_SESSIONS_COLLECTION", "users"),
+        ("MONGODB_FAILURES_COLLECTION", "system.failures"),
+        ("MONGODB_FAILURES_COLLECTION", "users"),
+        ("MONGODB_EVENTS_COLLECTION", "sessions"),
+        ("MONGODB_EVENTS_COLLECTION", "login_failures"),
+        ("MONGODB_EVENTS_COLLECTION", ""),
         ("DATABASE_MAX_CONNECTIONS", "0"),
         ("DATABASE_MAX_CONNECTIONS", "-4"),
         ("DATABASE_MAX_CONNECTIONS", "1001"),
@@ -172,6 +197,32 @@ fn each_bad_value_names_its_key() {
         ("SESSION_PURGE_INTERVAL", "0"),
         ("SESSION_PURGE_INTERVAL", "1e3"),
         ("LOG", "info,[=bad"),
+        ("TRUSTED_PROXIES", "10.0.0.300"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("TRUSTED_PROXIES", "localhost"),
+        ("TRUSTED_PROXIES", "10.0.0.1;10.0.0.2"),
+        ("TRUSTED_PROXIES", "10.0.0.1, *"),
+        ("ALLOWED_ORIGINS", "*"),
+        ("ALLOWED_ORIGINS", "https://*.example.com"),
+        ("ALLOWED_ORIGINS", "https://app.example.com/login"),
+        ("ALLOWED_ORIGINS", "https://app.example.com/?next=1"),
+        ("ALLOWED_ORIGINS", "https://app.example.com#top"),
+        ("ALLOWED_ORIGINS", "https://ada@app.example.com"),
+        ("ALLOWED_ORIGINS", "app.example.com"),
+        ("ALLOWED_ORIGINS", "https:app.example.com"),
+        ("ALLOWED_ORIGINS", "ftp://app.example.com"),
+        ("ALLOWED_ORIGINS", "null"),
+        ("ALLOWED_ORIGINS", "https://"),
+        ("LOGIN_FAILURES_PER_CLIENT", "-1"),
+        ("LOGIN_FAILURES_PER_CLIENT", "five"),
+        ("LOGIN_FAILURES_PER_ACCOUNT", "1.5"),
+        ("LOGIN_FAILURES_PER_ADDRESS", "lots"),
+        ("LOGIN_FAILURE_WINDOW", "0"),
+        ("LOGIN_FAILURE_WINDOW", "86401"),
+        ("LOGIN_FAILURE_WINDOW", "15m"),
+        ("REGISTRATIONS_PER_ADDRESS", "-20"),
+        ("AUDIT_RETENTION_DAYS", "0"),
+        ("AUDIT_RETENTION_DAYS", "3651"),
     ];
     for (key, value) in cases {
         let error = config_with(&[(key, value)]).expect_err(&format!("{key}={value} is invalid"));
@@ -593,4 +644,238 @@ fn env_example_values_are_valid_and_show_the_defaults() {
             ".env.example shows {key}={value}, not the default"
         );
     }
+}
+
+fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
+    list.iter()
+        .map(|net| net.parse().expect("a valid network"))
+        .collect()
+}
+
+#[test]
+fn trusted_proxies_are_comma_separated_addresses_and_networks() {
+    Jail::expect_with(|jail| {
+        let env = [(
+            "TRUSTED_PROXIES",
+            " 10.0.0.0/8, 127.0.0.1,::1 , 192.168.1.77/24,::ffff:172.16.0.1,",
+        )];
+        let config = load_in(jail, &env).expect("valid");
+        assert_eq!(
+            config.trusted_proxies,
+            nets(&[
+                "10.0.0.0/8",
+                "127.0.0.1/32",
+                "::1/128",
+                "192.168.1.0/24",
+                "172.16.0.1/32"
+            ]),
+            "a bare address is that one host, host bits of a network are dropped, an \
+             IPv4-mapped address is its IPv4 address"
+        );
+        jail.create_file(".env", "TRUSTED_PROXIES=fd00::/8\n")?;
+        let config = load_in(jail, &[]).expect("valid");
+        assert_eq!(config.trusted_proxies, nets(&["fd00::/8"]));
+        let config = load_in(jail, &[("TRUSTED_PROXIES", "")]).expect("empty");
+        assert!(config.trusted_proxies.is_empty(), "the environment wins");
+        Ok(())
+    });
+}
+
+#[test]
+fn lists_of_proxies_and_origins_are_toml_arrays_or_strings_in_app_toml() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "App.toml",
+            "TRUSTED_PROXIES = [\"10.0.0.0/8\", \"2001:db8::7\"]\n\
+             ALLOWED_ORIGINS = [\"https://app.example.com\", \"http://localhost:3000\"]",
+        )?;
+        let config = load_in(jail, &[]).expect("arrays");
+        assert_eq!(
+            config.trusted_proxies,
+            nets(&["10.0.0.0/8", "2001:db8::7/128"])
+        );
+        assert_eq!(
+            config.allowed_origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        jail.create_file(
+            "App.toml",
+            "TRUSTED_PROXIES = \"127.0.0.1\"\nALLOWED_ORIGINS = \"https://a.example, https://b.example\"",
+        )?;
+        let config = load_in(jail, &[]).expect("strings");
+        assert_eq!(config.trusted_proxies, nets(&["127.0.0.1/32"]));
+        assert_eq!(
+            config.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        for toml in [
+            "TRUSTED_PROXIES = 10",
+            "TRUSTED_PROXIES = [\"10.0.0.1\", 10]",
+            "ALLOWED_ORIGINS = true",
+        ] {
+            jail.create_file("App.toml", toml)?;
+            let error = load_in(jail, &[]).expect_err("not strings");
+            let key = toml.split(' ').next().expect("a key");
+            assert_eq!(error.key(), key, "{toml}: {error}");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn allowed_origins_are_spelled_as_browsers_send_them() {
+    let config = config_with(&[(
+        "ALLOWED_ORIGINS",
+        "HTTPS://App.Example.COM/, https://app.example.com:443, http://localhost:3000/, \
+         http://[::1]:8080, https://bücher.example",
+    )])
+    .expect("valid origins");
+    assert_eq!(
+        config.allowed_origins,
+        [
+            "https://app.example.com",
+            "https://app.example.com",
+            "http://localhost:3000",
+            "http://[::1]:8080",
+            "https://xn--bcher-kva.example",
+        ],
+        "lower case, no trailing slash, no default port, punycode"
+    );
+}
+
+#[test]
+fn a_bad_proxy_or_origin_is_named_in_one_line() {
+    let error = config_with(&[("TRUSTED_PROXIES", "10.0.0.1, 10.0.0.300")]).expect_err("bad");
+    assert_eq!(
+        error.to_string(),
+        "TRUSTED_PROXIES: `10.0.0.300` is not an IP address or a CIDR network (e.g. 10.0.0.1, 10.0.0.0/8, fd00::/8)"
+    );
+    let error = config_with(&[("ALLOWED_ORIGINS", "*")]).expect_err("wildcard");
+    assert_eq!(
+        error.to_string(),
+        "ALLOWED_ORIGINS: `*` is refused: CORS with credentials cannot use a wildcard; list each origin"
+    );
+    let error =
+        config_with(&[("ALLOWED_ORIGINS", "https://app.example.com/login")]).expect_err("a path");
+    assert_eq!(
+        error.to_string(),
+        "ALLOWED_ORIGINS: `https://app.example.com/login` is not an origin: expected scheme://host[:port] alone, without a path, query or user"
+    );
+}
+
+#[test]
+fn throttling_limits_are_read_from_every_source() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "App.toml",
+            "LOGIN_FAILURES_PER_CLIENT = 10\nLOGIN_FAILURE_WINDOW = 600\nAUDIT_RETENTION_DAYS = 30",
+        )?;
+        jail.create_file(
+            ".env",
+            "LOGIN_FAILURES_PER_ACCOUNT=200\nREGISTRATIONS_PER_ADDRESS=3\n",
+        )?;
+        let config = load_in(jail, &[("LOGIN_FAILURES_PER_ADDRESS", "1000")]).expect("valid");
+        assert_eq!(
+            config.throttle,
+            ThrottleLimits {
+                failures_per_client: 10,
+                failures_per_account: 200,
+                failures_per_address: 1000,
+                failure_window: time::Duration::minutes(10),
+                registrations_per_address: 3,
+            }
+        );
+        assert_eq!(
+            config.audit_retention,
+            Duration::from_secs(30 * 24 * 60 * 60)
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_limit_of_zero_disables_it_and_is_accepted() {
+    let config = config_with(&[
+        ("LOGIN_FAILURES_PER_CLIENT", "0"),
+        ("LOGIN_FAILURES_PER_ACCOUNT", "0"),
+        ("LOGIN_FAILURES_PER_ADDRESS", "0"),
+        ("REGISTRATIONS_PER_ADDRESS", "0"),
+    ])
+    .expect("zero disables a limit");
+    assert_eq!(config.throttle.failures_per_client, 0);
+    assert_eq!(config.throttle.failures_per_account, 0);
+    assert_eq!(config.throttle.failures_per_address, 0);
+    assert_eq!(config.throttle.registrations_per_address, 0);
+    assert_eq!(
+        config.throttle.failure_window,
+        ThrottleLimits::default().failure_window,
+        "the window is not a limit: it keeps its default"
+    );
+}
+
+#[test]
+fn the_failure_window_and_audit_retention_accept_their_bounds() {
+    for (window, retention) in [("1", "1"), ("86400", "3650")] {
+        let config = config_with(&[
+            ("LOGIN_FAILURE_WINDOW", window),
+            ("AUDIT_RETENTION_DAYS", retention),
+        ])
+        .expect("within bounds");
+        assert_eq!(
+            config.throttle.failure_window.whole_seconds().to_string(),
+            window
+        );
+        assert_eq!(
+            (config.audit_retention.as_secs() / (24 * 60 * 60)).to_string(),
+            retention
+        );
+    }
+}
+
+#[test]
+fn a_failure_window_longer_than_mongodb_keeps_failures_is_refused_saying_why() {
+    Jail::expect_with(|jail| {
+        let error = load_in(jail, &[("LOGIN_FAILURE_WINDOW", "90000")]).expect_err("over a day");
+        assert_eq!(
+            error.to_string(),
+            "LOGIN_FAILURE_WINDOW: must be between 1 and 86400 seconds, not 90000: MongoDB deletes a failed login 86400 seconds after it happened (a TTL index) (set in the environment)"
+        );
+        assert_eq!(
+            auth_store_mongo::FAILURE_RETENTION.as_secs(),
+            86_400,
+            "the bound is the store's retention"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_negative_limit_says_so() {
+    let error = config_with(&[("LOGIN_FAILURES_PER_CLIENT", "-1")]).expect_err("negative");
+    assert_eq!(
+        error.to_string(),
+        "LOGIN_FAILURES_PER_CLIENT: must not be negative"
+    );
+}
+
+#[test]
+fn the_four_mongodb_collections_are_configurable_and_must_differ() {
+    let config = config_with(&[
+        ("MONGODB_FAILURES_COLLECTION", "failures"),
+        ("MONGODB_EVENTS_COLLECTION", "events"),
+    ])
+    .expect("valid");
+    assert_eq!(config.mongodb_failures_collection, "failures");
+    assert_eq!(config.mongodb_events_collection, "events");
+    let error = config_with(&[("MONGODB_EVENTS_COLLECTION", "users")]).expect_err("shared");
+    assert_eq!(
+        error.to_string(),
+        "MONGODB_EVENTS_COLLECTION: must differ from MONGODB_USERS_COLLECTION"
+    );
+    let error = config_with(&[("MONGODB_SESSIONS_COLLECTION", "login_failures")])
+        .expect_err("shared with the default failures collection");
+    assert_eq!(
+        error.to_string(),
+        "MONGODB_FAILURES_COLLECTION: must differ from MONGODB_SESSIONS_COLLECTION"
+    );
 }

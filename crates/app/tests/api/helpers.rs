@@ -28,6 +28,22 @@ pub(crate) struct Options {
     pub secret_key: &'static str,
     /// `SECRET_KEY_FALLBACKS`, sent comma-separated as in the environment.
     pub secret_key_fallbacks: Vec<&'static str>,
+    /// Any other settings, as text (as in the environment), merged last so that they
+    /// override the ones above.
+    pub extra: Vec<(&'static str, String)>,
+}
+
+impl Options {
+    /// The defaults, with these settings added.
+    pub(crate) fn with(settings: &[(&'static str, &str)]) -> Self {
+        Self {
+            extra: settings
+                .iter()
+                .map(|(key, value)| (*key, (*value).to_owned()))
+                .collect(),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Options {
@@ -38,6 +54,7 @@ impl Default for Options {
             secure_cookie: false,
             secret_key: SECRET_KEY,
             secret_key_fallbacks: Vec::new(),
+            extra: Vec::new(),
         }
     }
 }
@@ -92,7 +109,7 @@ impl TestApp {
         }));
         let app = Self {
             address,
-            browser: Browser::new(address, None),
+            browser: Browser::new(address, None, None),
             database,
             shutdown,
             server,
@@ -130,7 +147,14 @@ impl TestApp {
 
     /// A new browser (its own cookie jar), sending `user_agent` if given.
     pub(crate) fn browser(&self, user_agent: Option<&str>) -> Browser {
-        Browser::new(self.address, user_agent)
+        Browser::new(self.address, user_agent, None)
+    }
+
+    /// A new browser behind a proxy: every request it sends says
+    /// `X-Forwarded-For: forwarded_for`. The service believes it only when
+    /// `TRUSTED_PROXIES` names 127.0.0.1 (the socket peer of every test request).
+    pub(crate) fn browser_behind_proxy(&self, forwarded_for: &str) -> Browser {
+        Browser::new(self.address, None, Some(forwarded_for))
     }
 
     /// Registers `email` with [`PASSWORD`] and logs it in from `N` new browsers, the
@@ -157,11 +181,18 @@ pub(crate) struct Browser {
 }
 
 impl Browser {
-    fn new(address: SocketAddr, user_agent: Option<&str>) -> Self {
+    fn new(address: SocketAddr, user_agent: Option<&str>, forwarded_for: Option<&str>) -> Self {
         let jar = Arc::new(Jar::default());
         let mut builder = reqwest::Client::builder().cookie_provider(Arc::clone(&jar));
         if let Some(user_agent) = user_agent {
             builder = builder.user_agent(user_agent);
+        }
+        if let Some(forwarded_for) = forwarded_for {
+            let value = header::HeaderValue::from_str(forwarded_for).expect("a header value");
+            builder = builder.default_headers(header::HeaderMap::from_iter([(
+                header::HeaderName::from_static("x-forwarded-for"),
+                value,
+            )]));
         }
         Self {
             client: builder.build().expect("a client"),
@@ -176,20 +207,41 @@ impl Browser {
 
     /// The `session=...` pair this browser's jar would send now, if any.
     pub(crate) fn session_cookie(&self) -> Option<String> {
-        let url = self.url("/").parse().expect("a URL");
+        self.cookie_sent_to("/", "session")
+    }
+
+    /// The `name=...` pair this browser's jar would send to `path` now, if any.
+    pub(crate) fn cookie_sent_to(&self, path: &str, name: &str) -> Option<String> {
+        let url = self.url(path).parse().expect("a URL");
         let cookies = self.jar.cookies(&url)?;
+        let prefix = format!("{name}=");
         cookies
             .to_str()
             .ok()?
             .split(';')
             .map(str::trim)
-            .find(|c| c.starts_with("session="))
+            .find(|c| c.starts_with(&prefix))
             .map(str::to_owned)
     }
 
     /// Sends `method path`, with `body` as JSON if given.
     pub(crate) async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        self.send_with_headers(method, path, &[], body).await
+    }
+
+    /// Sends `method path` with these headers besides the usual ones, and `body` as JSON
+    /// if given.
+    pub(crate) async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Response {
         let mut request = self.client.request(method, self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -252,41 +304,48 @@ impl Browser {
         session_cookie(&response).expect("login sets the session cookie")
     }
 
-    /// `GET /v1/auth/sessions`, expecting a 200 whose every entry has exactly the
-    /// documented fields, with consistent times; returns the entries.
-    pub(crate) async fn sessions(&self) -> Vec<Value> {
-        let response = self.get("/v1/auth/sessions").await;
-        assert_eq!(response.status(), StatusCode::OK, "listing the sessions");
+    /// `GET path`, expecting a 200 with `{field: [..]}` whose every entry is an object
+    /// with exactly `keys` (sorted), a non-empty string `id` among them; returns the
+    /// entries.
+    pub(crate) async fn list(&self, path: &str, field: &str, keys: &[&str]) -> Vec<Value> {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         let body = json_body(response).await;
-        let sessions = body["sessions"]
+        let entries = body[field]
             .as_array()
-            .unwrap_or_else(|| panic!("{{\"sessions\": [..]}} expected, got {body}"))
+            .unwrap_or_else(|| panic!("{{\"{field}\": [..]}} expected, got {body}"))
             .clone();
-        for session in &sessions {
-            let mut keys: Vec<&str> = session
+        for entry in &entries {
+            let mut actual: Vec<&str> = entry
                 .as_object()
-                .unwrap_or_else(|| panic!("a session is an object: {session}"))
+                .unwrap_or_else(|| panic!("an object expected: {entry}"))
                 .keys()
                 .map(String::as_str)
                 .collect();
-            keys.sort_unstable();
-            assert_eq!(
-                keys,
-                [
-                    "created_at",
-                    "current",
-                    "expires_at",
-                    "id",
-                    "ip",
-                    "last_seen_at",
-                    "user_agent"
-                ],
-                "{session}"
-            );
+            actual.sort_unstable();
+            assert_eq!(actual, keys, "{entry}");
             assert!(
-                session["id"].as_str().is_some_and(|id| !id.is_empty()),
-                "{session}"
+                entry["id"].as_str().is_some_and(|id| !id.is_empty()),
+                "{entry}"
             );
+        }
+        entries
+    }
+
+    /// `GET /v1/auth/sessions`, expecting a 200 whose every entry has exactly the
+    /// documented fields, with consistent times; returns the entries.
+    pub(crate) async fn sessions(&self) -> Vec<Value> {
+        let keys = [
+            "created_at",
+            "current",
+            "expires_at",
+            "id",
+            "ip",
+            "last_seen_at",
+            "user_agent",
+        ];
+        let sessions = self.list("/v1/auth/sessions", "sessions", &keys).await;
+        for session in &sessions {
             assert!(session["current"].is_boolean(), "{session}");
             let created = timestamp(session, "created_at");
             let last_seen = timestamp(session, "last_seen_at");
@@ -335,13 +394,16 @@ fn figment(database: &TestDatabase, options: &Options) -> Figment {
             options.secret_key_fallbacks.join(","),
         ))
     };
-    if database.backend().is_sql() {
+    let figment = if database.backend().is_sql() {
         figment.merge(("DATABASE_URL", database.url()))
     } else {
         figment
             .merge(("MONGODB_URL", database.url()))
             .merge(("MONGODB_DB", database.mongo_db_name()))
-    }
+    };
+    options.extra.iter().fold(figment, |figment, (key, value)| {
+        figment.merge((*key, value.as_str()))
+    })
 }
 
 /// The `session=...` pair of the response's session Set-Cookie, if any.
@@ -433,4 +495,31 @@ pub(crate) async fn assert_error(
         assert_eq!(actual, message);
     }
     body
+}
+
+/// The value of header `name` of `response`, if present and text.
+pub(crate) fn header_text(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Asserts the 429 of a throttled request, with its body and a `Retry-After` of whole
+/// seconds, at least one; returns those seconds.
+pub(crate) async fn assert_throttled(response: Response) -> u64 {
+    let retry_after = header_text(&response, "retry-after");
+    let body = assert_error(
+        response,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some("Too many attempts. Try again later."),
+    )
+    .await;
+    let seconds = retry_after
+        .as_deref()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("Retry-After in seconds expected, got {retry_after:?} ({body})"));
+    assert!(seconds > 0, "Retry-After: {seconds}");
+    seconds
 }

@@ -3,13 +3,17 @@
 
 mod absolute_lifetime;
 mod account;
+mod audit_events;
 mod bodies;
 mod contract;
+mod cross_origin;
+mod hardening;
 mod helpers;
 mod key_rotation;
 mod my_sessions;
 mod remember;
 mod sessions;
+mod throttling;
 
 auth_testkit::backend_tests! {
     backends: [sqlite, postgres, mysql, mongodb],
@@ -65,6 +69,32 @@ auth_testkit::backend_tests! {
         ],
         crate::key_rotation => [
             a_restart_with_the_old_key_as_a_fallback_keeps_sessions_and_reissues_cookies,
+        ],
+        crate::throttling => [
+            the_sixth_wrong_password_is_429_and_so_is_the_right_one_then,
+            a_throttled_attempt_skips_the_hash,
+            a_second_address_is_unaffected,
+            x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy,
+            the_per_account_limit_spares_a_browser_holding_the_device_cookie,
+            two_instances_share_the_counts,
+            an_unknown_email_is_throttled_exactly_like_a_known_one,
+            a_success_resets_the_count_of_its_client,
+            a_wrong_current_password_counts_as_a_failed_login,
+            registrations_per_address_are_limited,
+        ],
+        crate::cross_origin => [
+            state_changing_requests_from_another_site_are_403,
+            an_allowed_origin_gets_cors_with_credentials_and_no_other_does,
+        ],
+        crate::audit_events => [
+            the_events_of_a_full_flow_are_listed_newest_first,
+            a_user_sees_at_most_fifty_events_and_only_their_own,
+            a_throttled_login_is_recorded,
+            the_client_address_behind_a_trusted_proxy_is_recorded,
+        ],
+        crate::hardening => [
+            a_duplicate_json_key_is_422,
+            every_response_carries_the_csp_and_referrer_policy,
         ],
     },
 }

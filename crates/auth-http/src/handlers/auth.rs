@@ -1,6 +1,8 @@
 //! Registering, logging in and out.
 
-use auth_domain::{audit::EventKind, throttle::LoginAttempt, AuthenticateError, Password, Registration};
+use auth_domain::{
+    audit::EventKind, throttle::LoginAttempt, AuthenticateError, Password, Registration,
+};
 use axum::{
     extract::State,
     http::{header::SET_COOKIE, HeaderMap, StatusCode},
@@ -102,7 +104,10 @@ pub(crate) async fn login<B: Stores>(
             if let Err(error) = state.throttle.login_failed(&attempt, now).await {
                 tracing::error!(%error, "could not count a failed login");
             }
-            state.audit.record(EventKind::LoginFailed, user, &device).await;
+            state
+                .audit
+                .record(EventKind::LoginFailed, user, &device)
+                .await;
             return Err(ApiError::InvalidCredentials);
         }
         Err(AuthenticateError::Unexpected(source)) => return Err(ApiError::internal(source)),

@@ -121,7 +121,11 @@ pub(crate) async fn revoke_others<B: Stores>(
     tracing::info!(user.id = %user.owner.id, revoked, "user ended their other sessions");
     state
         .audit
-        .record(EventKind::OtherSessionsRevoked, Some(user.owner.id), &device)
+        .record(
+            EventKind::OtherSessionsRevoked,
+            Some(user.owner.id),
+            &device,
+        )
         .await;
     Ok(Json(json!({ "revoked": revoked })))
 }

@@ -1,0 +1,203 @@
+//! The audit trail (#9): every auth event is stored, and a user reads their own recent
+//! security activity at `GET /v1/auth/events`.
+
+use std::time::Duration;
+
+use auth_testkit::Backend;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::helpers::{assert_access_denied, timestamp, Browser, Options, TestApp, PASSWORD};
+
+const ADA: &str = "ada@example.com";
+const GRACE: &str = "grace@example.com";
+const WRONG: &str = "not-the-password-at-all";
+const NEW_PASSWORD: &str = "copper-lantern-meadow";
+
+/// `GET /v1/auth/events`, expecting a 200 whose every event has exactly the documented
+/// fields, newest first, with distinct ids; returns the events.
+async fn events(browser: &Browser) -> Vec<Value> {
+    let keys = ["at", "id", "ip", "kind", "user_agent"];
+    let events = browser.list("/v1/auth/events", "events", &keys).await;
+    let mut ids: Vec<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), events.len(), "distinct ids: {events:?}");
+    for event in &events {
+        assert!(event["kind"].is_string(), "{event}");
+    }
+    let times: Vec<OffsetDateTime> = events.iter().map(|e| timestamp(e, "at")).collect();
+    assert!(
+        times.windows(2).all(|pair| pair[0] >= pair[1]),
+        "newest first: {events:?}"
+    );
+    events
+}
+
+/// The kind and the User-Agent of each event.
+fn kinds_and_agents(events: &[Value]) -> Vec<(&str, &str)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or_default(),
+                e["user_agent"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn kinds(events: &[Value]) -> Vec<&str> {
+    kinds_and_agents(events)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
+}
+
+async fn assert_status(response: reqwest::Response, status: StatusCode) {
+    assert_eq!(response.status(), status, "{}", response.url());
+}
+
+pub(crate) async fn the_events_of_a_full_flow_are_listed_newest_first(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let started = OffsetDateTime::now_utc();
+    let [one, two, three] = [1, 2, 3].map(|i| app.browser(Some(&format!("browser-{i}"))));
+    one.register_user(ADA).await;
+    assert_status(one.login(ADA, WRONG).await, StatusCode::UNAUTHORIZED).await;
+    assert_status(one.login(ADA, PASSWORD).await, StatusCode::OK).await;
+    assert_status(two.login(ADA, PASSWORD).await, StatusCode::OK).await;
+    let second = one
+        .sessions()
+        .await
+        .into_iter()
+        .find(|s| s["user_agent"] == "browser-2")
+        .expect("browser-2's session");
+    let path = format!(
+        "/v1/auth/sessions/{}",
+        second["id"].as_str().expect("an id")
+    );
+    assert_status(one.delete(&path).await, StatusCode::NO_CONTENT).await;
+    assert_status(three.login(ADA, PASSWORD).await, StatusCode::OK).await;
+    assert_status(one.delete("/v1/auth/sessions").await, StatusCode::OK).await;
+    let change = json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD});
+    let changed = one.post_json("/v1/auth/password", &change).await;
+    assert_status(changed, StatusCode::OK).await;
+    assert_status(one.logout().await, StatusCode::OK).await;
+    assert_status(two.login(ADA, NEW_PASSWORD).await, StatusCode::OK).await;
+
+    let events = events(&two).await;
+    assert_eq!(
+        kinds_and_agents(&events),
+        [
+            ("login_succeeded", "browser-2"),
+            ("logged_out", "browser-1"),
+            ("password_changed", "browser-1"),
+            ("other_sessions_revoked", "browser-1"),
+            ("login_succeeded", "browser-3"),
+            ("session_revoked", "browser-1"),
+            ("login_succeeded", "browser-2"),
+            ("login_succeeded", "browser-1"),
+            ("login_failed", "browser-1"),
+            ("registered", "browser-1"),
+        ]
+    );
+    let slack = time::Duration::seconds(5);
+    let now = OffsetDateTime::now_utc();
+    for event in &events {
+        assert_eq!(event["ip"], "127.0.0.1", "{event}");
+        let at = timestamp(event, "at");
+        assert!(started - slack <= at && at <= now + slack, "{event}");
+    }
+    app.stop().await;
+}
+
+pub(crate) async fn a_user_sees_at_most_fifty_events_and_only_their_own(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_access_denied(app.get("/v1/auth/events").await).await;
+    let ada = app.browser(Some("ada-browser"));
+    let grace = app.browser(Some("grace-browser"));
+    ada.register_user(ADA).await;
+    grace.register_user(GRACE).await;
+    assert_status(grace.login(GRACE, PASSWORD).await, StatusCode::OK).await;
+    // Ada's browser guesses at Grace's account and at one that does not exist.
+    assert_status(ada.login(GRACE, WRONG).await, StatusCode::UNAUTHORIZED).await;
+    assert_status(
+        ada.login("nobody@example.com", WRONG).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_access_denied(ada.get("/v1/auth/events").await).await;
+    for _ in 0..55 {
+        assert_status(ada.login(ADA, PASSWORD).await, StatusCode::OK).await;
+    }
+
+    let adas = events(&ada).await;
+    assert_eq!(kinds(&adas), ["login_succeeded"; 50], "the 50 most recent");
+    let graces = events(&grace).await;
+    assert_eq!(
+        kinds_and_agents(&graces),
+        [
+            ("login_failed", "ada-browser"),
+            ("login_succeeded", "grace-browser"),
+            ("registered", "grace-browser"),
+        ]
+    );
+    assert!(
+        graces
+            .iter()
+            .all(|g| adas.iter().all(|a| a["id"] != g["id"])),
+        "no event is in both lists"
+    );
+    assert_status(ada.logout().await, StatusCode::OK).await;
+    assert_access_denied(ada.get("/v1/auth/events").await).await;
+    app.stop().await;
+}
+
+/// A refused login is recorded too, though after the answer (in the background): the
+/// test waits for it.
+pub(crate) async fn a_throttled_login_is_recorded(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.browser(Some("owner"));
+    owner.register_user(ADA).await;
+    assert_status(owner.login(ADA, PASSWORD).await, StatusCode::OK).await;
+    let guesser = app.browser(Some("guesser"));
+    for _ in 0..5 {
+        assert_status(guesser.login(ADA, WRONG).await, StatusCode::UNAUTHORIZED).await;
+    }
+    let refused = guesser.login(ADA, PASSWORD).await;
+    assert_status(refused, StatusCode::TOO_MANY_REQUESTS).await;
+
+    let mut listed = events(&owner).await;
+    for _ in 0..50 {
+        if listed.len() == 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        listed = events(&owner).await;
+    }
+    let mut expected = vec![("login_throttled", "guesser")];
+    expected.extend([("login_failed", "guesser"); 5]);
+    expected.extend([("login_succeeded", "owner"), ("registered", "owner")]);
+    assert_eq!(kinds_and_agents(&listed), expected);
+    app.stop().await;
+}
+
+/// Behind a trusted proxy, the address recorded for a session and for an event is the
+/// client's, not the proxy's.
+pub(crate) async fn the_client_address_behind_a_trusted_proxy_is_recorded(backend: Backend) {
+    let options = Options::with(&[("TRUSTED_PROXIES", "127.0.0.1")]);
+    let app = TestApp::spawn_with(backend, options).await;
+    let browser = app.browser_behind_proxy("203.0.113.66, 198.51.100.7");
+    browser.register_user(ADA).await;
+    assert_status(browser.login(ADA, PASSWORD).await, StatusCode::OK).await;
+    let sessions = browser.sessions().await;
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["ip"], "198.51.100.7");
+    let events = events(&browser).await;
+    assert_eq!(kinds(&events), ["login_succeeded", "registered"]);
+    for event in &events {
+        assert_eq!(event["ip"], "198.51.100.7", "{event}");
+    }
+    app.stop().await;
+}

@@ -1,0 +1,111 @@
+//! Hardening (#9): a body naming a key twice is refused, and every response forbids
+//! being run as a page, framed, or named in a Referer.
+
+use auth_testkit::Backend;
+use reqwest::{header, Method, Response, StatusCode};
+
+use crate::helpers::{assert_error, header_text, set_cookie, TestApp, PASSWORD};
+
+const ADA: &str = "ada@example.com";
+
+/// POSTs `body` to `path` as JSON, byte for byte.
+async fn post_raw(app: &TestApp, path: &str, body: String) -> Response {
+    app.client
+        .post(app.url(path))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+/// Bodies that name a key twice; a parser keeping the last value would log Ada in with
+/// the first, and create a user with the second.
+fn duplicate_key_bodies() -> [(&'static str, String); 3] {
+    [
+        (
+            "/v1/auth/login",
+            format!(
+                r#"{{"email_or_username":"{ADA}","password":"wrong-password-1","password":"{PASSWORD}"}}"#
+            ),
+        ),
+        (
+            "/v1/auth/login",
+            format!(
+                r#"{{"email_or_username":"{ADA}","email_or_username":"{ADA}","password":"{PASSWORD}"}}"#
+            ),
+        ),
+        (
+            "/v1/auth/register",
+            format!(
+                r#"{{"email":"one@example.com","password":"{PASSWORD}","email":"two@example.com"}}"#
+            ),
+        ),
+    ]
+}
+
+pub(crate) async fn a_duplicate_json_key_is_422(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register_user(ADA).await;
+    for (path, body) in duplicate_key_bodies() {
+        let response = post_raw(&app, path, body.clone()).await;
+        assert!(set_cookie(&response).is_none(), "{body}");
+        let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, None).await;
+        assert!(!error.to_string().contains(PASSWORD), "{error}");
+    }
+    assert_eq!(app.get("/profile").await.status(), StatusCode::UNAUTHORIZED);
+    // Neither email was taken.
+    app.register_user("one@example.com").await;
+    app.register_user("two@example.com").await;
+    app.stop().await;
+}
+
+/// Asserts the two headers on `response`.
+fn assert_hardened(response: &Response) {
+    let at = format!("{} {}", response.status(), response.url().path());
+    assert_eq!(
+        header_text(response, "content-security-policy").as_deref(),
+        Some("default-src 'none'; frame-ancestors 'none'"),
+        "{at}"
+    );
+    assert_eq!(
+        header_text(response, "referrer-policy").as_deref(),
+        Some("no-referrer"),
+        "{at}"
+    );
+}
+
+pub(crate) async fn every_response_carries_the_csp_and_referrer_policy(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut responses = vec![
+        app.get("/").await,
+        app.register(ADA, PASSWORD, None).await,
+        app.register(ADA, PASSWORD, None).await,
+        app.get("/profile").await,
+        app.login(ADA, PASSWORD).await,
+        app.get("/profile").await,
+        app.get("/nope").await,
+        app.send(Method::PUT, "/profile", None).await,
+        post_raw(&app, "/v1/auth/login", "{".to_owned()).await,
+        post_raw(&app, "/v1/auth/login", duplicate_key_bodies()[0].1.clone()).await,
+        app.send_with_headers(
+            Method::POST,
+            "/v1/auth/logout",
+            &[("sec-fetch-site", "cross-site")],
+            None,
+        )
+        .await,
+    ];
+    for _ in 0..6 {
+        responses.push(app.login(ADA, "not-the-password-at-all").await);
+    }
+
+    let mut statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    for response in &responses {
+        assert_hardened(response);
+    }
+    statuses.sort_unstable();
+    statuses.dedup();
+    assert_eq!(statuses, [200, 201, 400, 401, 403, 404, 409, 422, 429]);
+    app.stop().await;
+}

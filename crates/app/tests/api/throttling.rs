@@ -1,0 +1,295 @@
+//! Login and registration throttling (#9): guessing gets slow everywhere, yet the owner
+//! of an account under attack still gets in from the browser they always use.
+
+use std::time::{Duration, Instant};
+
+use auth_testkit::Backend;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    assert_error, assert_field_error, assert_throttled, cookie_attribute, header_text, Browser,
+    Options, TestApp, PASSWORD,
+};
+
+const ADA: &str = "ada@example.com";
+const WRONG: &str = "not-the-password-at-all";
+/// Every test request comes from 127.0.0.1: trusting it makes `X-Forwarded-For` the
+/// client's address, so that one test can play many addresses.
+const TRUST_LOCALHOST: (&str, &str) = ("TRUSTED_PROXIES", "127.0.0.1");
+/// The window, in seconds: no `Retry-After` may be longer.
+const WINDOW_SECS: u64 = 900;
+
+/// Tries `login` with a wrong password `n` times from `browser`, expecting a 401 each.
+async fn fail_logins(browser: &Browser, login: &str, n: usize) {
+    for _ in 0..n {
+        assert_error(
+            browser.login(login, WRONG).await,
+            StatusCode::UNAUTHORIZED,
+            Some("Invalid credentials!"),
+        )
+        .await;
+    }
+}
+
+async fn assert_logs_in(browser: &Browser, login: &str) {
+    assert_eq!(
+        browser.login(login, PASSWORD).await.status(),
+        StatusCode::OK,
+        "{login} logs in with the right password"
+    );
+}
+
+/// Asserts a throttled login, with a `Retry-After` within the window.
+async fn assert_login_throttled(response: Response) {
+    let retry_after = assert_throttled(response).await;
+    assert!(retry_after <= WINDOW_SECS, "Retry-After: {retry_after}");
+}
+
+pub(crate) async fn the_sixth_wrong_password_is_429_and_so_is_the_right_one_then(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register_user(ADA).await;
+    // One account, however its email is spelt.
+    fail_logins(&app, ADA, 3).await;
+    fail_logins(&app, "ADA@example.COM", 2).await;
+
+    assert_login_throttled(app.login(ADA, WRONG).await).await;
+    let right = app.login(ADA, PASSWORD).await;
+    assert!(header_text(&right, "set-cookie").is_none(), "no cookie");
+    assert_login_throttled(right).await;
+    assert_login_throttled(app.login("Ada@Example.com", PASSWORD).await).await;
+    assert_eq!(app.get("/profile").await.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+/// How long `request` takes to answer, and its status.
+async fn timed(request: impl std::future::Future<Output = Response>) -> (StatusCode, Duration) {
+    let start = Instant::now();
+    let status = request.await.status();
+    (status, start.elapsed())
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+/// With a hash that costs tens of milliseconds, a refused attempt answers in a fraction
+/// of the time a wrong password takes: it computed no hash.
+pub(crate) async fn a_throttled_attempt_skips_the_hash(backend: Backend) {
+    let costly_hash = [("ARGON2_MEMORY_KIB", "65536"), ("ARGON2_ITERATIONS", "2")];
+    let app = TestApp::spawn_with(backend, Options::with(&costly_hash)).await;
+    app.register_user(ADA).await;
+
+    let mut hashed = Vec::new();
+    for _ in 0..5 {
+        let (status, took) = timed(app.login(ADA, WRONG)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        hashed.push(took);
+    }
+    let mut refused = Vec::new();
+    for password in [WRONG, PASSWORD, WRONG, PASSWORD, WRONG] {
+        let (status, took) = timed(app.login(ADA, password)).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        refused.push(took);
+    }
+    let (hashed, refused) = (median(hashed), median(refused));
+    assert!(
+        refused * 2 < hashed,
+        "a throttled attempt took {refused:?} (median), a checked one {hashed:?}"
+    );
+    app.stop().await;
+}
+
+pub(crate) async fn a_second_address_is_unaffected(backend: Backend) {
+    let app = TestApp::spawn_with(backend, Options::with(&[TRUST_LOCALHOST])).await;
+    app.register_user(ADA).await;
+    let first = app.browser_behind_proxy("198.51.100.1");
+    fail_logins(&first, ADA, 5).await;
+    assert_login_throttled(first.login(ADA, PASSWORD).await).await;
+    // An entry the client wrote itself, left of the one our proxy appended, changes
+    // nothing: the address is the rightmost untrusted entry.
+    let spoofing = app.browser_behind_proxy("203.0.113.66, 198.51.100.1");
+    assert_login_throttled(spoofing.login(ADA, PASSWORD).await).await;
+
+    let second = app.browser_behind_proxy("198.51.100.2");
+    fail_logins(&second, ADA, 1).await;
+    assert_logs_in(&second, ADA).await;
+    // The proxy's own address (a request without the header) is a third one.
+    assert_logs_in(&app, ADA).await;
+    app.stop().await;
+}
+
+/// Without `TRUSTED_PROXIES`, a client cannot pick its address by sending the header.
+pub(crate) async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    app.register_user(ADA).await;
+    fail_logins(&app.browser_behind_proxy("198.51.100.1"), ADA, 5).await;
+    let elsewhere = app.browser_behind_proxy("198.51.100.2");
+    assert_login_throttled(elsewhere.login(ADA, PASSWORD).await).await;
+    app.stop().await;
+}
+
+/// Asserts the device cookie that a successful login sets: signed (not the bare account),
+/// HttpOnly, sent to the login route only, kept for months.
+fn assert_device_cookie(login: &Response) {
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("device="))
+        .unwrap_or_else(|| panic!("a successful login sets the device cookie"))
+        .to_owned();
+    assert_eq!(cookie_attribute(&cookie, "httponly").as_deref(), Some(""));
+    assert_eq!(
+        cookie_attribute(&cookie, "path").as_deref(),
+        Some("/v1/auth/login"),
+        "{cookie}"
+    );
+    let max_age = cookie_attribute(&cookie, "max-age")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("a long-lived cookie: {cookie}"));
+    assert!(max_age >= 30 * 24 * 3600, "{cookie}");
+}
+
+/// Three failures for the account from three addresses throttle it for every client
+/// that never logged in to it, including a fresh browser at the owner's own address;
+/// the owner's browser, holding the device cookie, still gets in.
+pub(crate) async fn the_per_account_limit_spares_a_browser_holding_the_device_cookie(
+    backend: Backend,
+) {
+    let options = Options::with(&[
+        TRUST_LOCALHOST,
+        ("LOGIN_FAILURES_PER_ACCOUNT", "3"),
+        ("LOGIN_FAILURES_PER_CLIENT", "5"),
+    ]);
+    let app = TestApp::spawn_with(backend, options).await;
+    let home = "203.0.113.10";
+    let owner = app.browser_behind_proxy(home);
+    owner.register_user(ADA).await;
+    let login = owner.login(ADA, PASSWORD).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    assert_device_cookie(&login);
+    assert_eq!(owner.logout().await.status(), StatusCode::OK);
+    assert!(
+        owner.cookie_sent_to("/v1/auth/login", "device").is_some(),
+        "the device cookie outlives the session"
+    );
+    assert!(owner.cookie_sent_to("/profile", "device").is_none());
+
+    for i in 1..=3 {
+        fail_logins(
+            &app.browser_behind_proxy(&format!("198.51.100.{i}")),
+            ADA,
+            1,
+        )
+        .await;
+    }
+    let newcomer = app.browser_behind_proxy("198.51.100.99");
+    assert_login_throttled(newcomer.login(ADA, PASSWORD).await).await;
+    let same_address_no_cookie = app.browser_behind_proxy(home);
+    assert_login_throttled(same_address_no_cookie.login(ADA, PASSWORD).await).await;
+
+    assert_logs_in(&owner, ADA).await;
+    // Still under the per-client limit, like anyone.
+    fail_logins(&owner, ADA, 5).await;
+    assert_login_throttled(owner.login(ADA, PASSWORD).await).await;
+    app.stop().await;
+}
+
+pub(crate) async fn two_instances_share_the_counts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let beside = app.spawn_beside(Options::default()).await;
+    app.register_user(ADA).await;
+    fail_logins(&app, ADA, 3).await;
+    fail_logins(&beside, ADA, 2).await;
+    assert_login_throttled(beside.login(ADA, PASSWORD).await).await;
+    assert_login_throttled(app.login(ADA, PASSWORD).await).await;
+    beside.stop().await;
+    app.stop().await;
+}
+
+/// Seven wrong passwords for `login` from a new browser: each answer's status, body, and
+/// whether it said when to retry.
+async fn seven_wrong_passwords(app: &TestApp, login: &str) -> Vec<(StatusCode, bool, Value)> {
+    let browser = app.browser(None);
+    let mut answers = Vec::new();
+    for _ in 0..7 {
+        let response = browser.login(login, WRONG).await;
+        let status = response.status();
+        let retry_after = header_text(&response, "retry-after").is_some();
+        let body = response.json().await.expect("a JSON body");
+        answers.push((status, retry_after, body));
+    }
+    answers
+}
+
+pub(crate) async fn an_unknown_email_is_throttled_exactly_like_a_known_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register_user(ADA).await;
+    let known = seven_wrong_passwords(&app, ADA).await;
+    let unknown = seven_wrong_passwords(&app, "nobody@example.com").await;
+    let statuses: Vec<StatusCode> = known.iter().map(|(status, ..)| *status).collect();
+    assert_eq!(
+        statuses,
+        [
+            [StatusCode::UNAUTHORIZED; 5].as_slice(),
+            &[StatusCode::TOO_MANY_REQUESTS; 2]
+        ]
+        .concat()
+    );
+    assert_eq!(known, unknown);
+    app.stop().await;
+}
+
+pub(crate) async fn a_success_resets_the_count_of_its_client(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register_user(ADA).await;
+    fail_logins(&app, ADA, 4).await;
+    assert_logs_in(&app, ADA).await;
+    fail_logins(&app, ADA, 5).await;
+    assert_login_throttled(app.login(ADA, PASSWORD).await).await;
+    app.stop().await;
+}
+
+/// A wrong current password when changing the password or deleting the account counts
+/// as a failed login: a stolen session cannot be used to guess the password.
+pub(crate) async fn a_wrong_current_password_counts_as_a_failed_login(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register_and_login(ADA).await;
+    let change = json!({"current_password": WRONG, "new_password": "copper-lantern-meadow"});
+    for _ in 0..3 {
+        let refused = app.post_json("/v1/auth/password", &change).await;
+        assert_field_error(refused, "current_password").await;
+    }
+    let deletion = json!({"password": WRONG});
+    for _ in 0..2 {
+        let refused = app
+            .send(Method::DELETE, "/v1/auth/account", Some(&deletion))
+            .await;
+        assert_field_error(refused, "password").await;
+    }
+    assert_login_throttled(app.browser(None).login(ADA, PASSWORD).await).await;
+    let right = json!({"current_password": PASSWORD, "new_password": "copper-lantern-meadow"});
+    assert_login_throttled(app.post_json("/v1/auth/password", &right).await).await;
+    assert_eq!(app.get("/profile").await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+pub(crate) async fn registrations_per_address_are_limited(backend: Backend) {
+    let options = Options::with(&[TRUST_LOCALHOST, ("REGISTRATIONS_PER_ADDRESS", "2")]);
+    let app = TestApp::spawn_with(backend, options).await;
+    let first = app.browser_behind_proxy("198.51.100.1");
+    first.register_user("one@example.com").await;
+    first.register_user("two@example.com").await;
+    let third = first.register("three@example.com", PASSWORD, None).await;
+    let retry_after = assert_throttled(third).await;
+    assert!(retry_after <= 3600, "Retry-After: {retry_after}");
+
+    let second = app.browser_behind_proxy("198.51.100.2");
+    second.register_user("three@example.com").await;
+    app.stop().await;
+}
