@@ -105,10 +105,13 @@ where
         origins,
         cross_origin::refuse_cross_origin,
     ));
-    match cors {
+    let app = match cors {
         Some(cors) => app.layer(cors),
         None => app,
-    }
+    };
+    // Outermost, so that answers given before routing (a cross-origin refusal, a CORS
+    // preflight) carry them too.
+    headers::security(app)
 }
 
 /// The public routes, the 404s and the outer middleware around `authenticated`. Split
@@ -122,8 +125,7 @@ pub(crate) fn app(authenticated: Router) -> Router {
         .method_not_allowed_fallback(handlers::not_found)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
         .layer(CatchPanicLayer::custom(safety_net::panic_response))
-        .layer(middleware::from_fn(safety_net::json_error_bodies));
-    let routed = headers::security(routed)
+        .layer(middleware::from_fn(safety_net::json_error_bodies))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace::layer())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -181,7 +183,7 @@ mod tests {
                     "/v1/auth/bare",
                     get(|| async { (StatusCode::BAD_GATEWAY, "upstream said no").into_response() }),
                 );
-        app(headers::private(routes))
+        headers::security(app(headers::private(routes)))
     }
 
     async fn call(app: &Router, request: Request) -> (StatusCode, http::HeaderMap, Value) {

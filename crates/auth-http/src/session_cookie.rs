@@ -164,10 +164,13 @@ fn unsign_request_cookies(keys: &CookieKeys, headers: &mut HeaderMap) -> bool {
 /// Signs every session cookie the session layer set, and makes it a browser-session
 /// cookie when asked. A removal (an empty value) goes out as it is.
 fn sign_response_cookies(keys: &CookieKeys, headers: &mut HeaderMap, browser_session: bool) {
-    let set_cookies: Vec<HeaderValue> = headers.get_all(SET_COOKIE).iter().cloned().collect();
+    let mut set_cookies: Vec<HeaderValue> = headers.get_all(SET_COOKIE).iter().cloned().collect();
     if set_cookies.is_empty() {
         return;
     }
+    // The session cookie first: a client that reads one `Set-Cookie` (many do) gets the
+    // one that matters, not the device cookie a login also sets.
+    set_cookies.sort_by_key(|header| !header.as_bytes().starts_with(b"session="));
     headers.remove(SET_COOKIE);
     for header in set_cookies {
         let signed = header
@@ -259,6 +262,21 @@ mod tests {
         assert_eq!(cookie.max_age(), Some(time::Duration::seconds(60)));
         assert_eq!(cookie.http_only(), Some(true));
         assert_eq!(values[1], "other=1; Path=/");
+    }
+
+    #[test]
+    fn the_session_cookie_goes_out_first() {
+        let keys = CookieKeys::new(key(1), Vec::new());
+        let mut headers = HeaderMap::new();
+        headers.append(
+            SET_COOKIE,
+            HeaderValue::from_static("device=x; Path=/v1/auth/login"),
+        );
+        headers.append(SET_COOKIE, HeaderValue::from_static("session=abc; Path=/"));
+        sign_response_cookies(&keys, &mut headers, false);
+        let first = headers.get(SET_COOKIE).unwrap().to_str().unwrap();
+        assert!(first.starts_with("session="), "{first}");
+        assert_eq!(headers.get_all(SET_COOKIE).iter().count(), 2);
     }
 
     #[test]

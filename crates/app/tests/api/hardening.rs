@@ -4,7 +4,7 @@
 use auth_testkit::Backend;
 use reqwest::{header, Method, Response, StatusCode};
 
-use crate::helpers::{assert_error, header_text, set_cookie, TestApp, PASSWORD};
+use crate::helpers::{assert_error, header_text, set_cookie, Options, TestApp, PASSWORD};
 
 const ADA: &str = "ada@example.com";
 
@@ -60,23 +60,20 @@ pub(crate) async fn a_duplicate_json_key_is_422(backend: Backend) {
     app.stop().await;
 }
 
-/// Asserts the two headers on `response`.
-fn assert_hardened(response: &Response) {
-    let at = format!("{} {}", response.status(), response.url().path());
-    assert_eq!(
-        header_text(response, "content-security-policy").as_deref(),
-        Some("default-src 'none'; frame-ancestors 'none'"),
-        "{at}"
-    );
-    assert_eq!(
-        header_text(response, "referrer-policy").as_deref(),
-        Some("no-referrer"),
-        "{at}"
-    );
+/// Whether `response` carries both headers.
+fn hardened(response: &Response) -> bool {
+    header_text(response, "content-security-policy").as_deref()
+        == Some("default-src 'none'; frame-ancestors 'none'")
+        && header_text(response, "referrer-policy").as_deref() == Some("no-referrer")
 }
 
 pub(crate) async fn every_response_carries_the_csp_and_referrer_policy(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let origin = "https://app.example.com";
+    let app = TestApp::spawn_with(backend, Options::with(&[("ALLOWED_ORIGINS", origin)])).await;
+    let preflight = [
+        ("origin", origin),
+        ("access-control-request-method", "POST"),
+    ];
     let mut responses = vec![
         app.get("/").await,
         app.register(ADA, PASSWORD, None).await,
@@ -95,15 +92,21 @@ pub(crate) async fn every_response_carries_the_csp_and_referrer_policy(backend: 
             None,
         )
         .await,
+        app.send_with_headers(Method::OPTIONS, "/v1/auth/login", &preflight, None)
+            .await,
     ];
     for _ in 0..6 {
         responses.push(app.login(ADA, "not-the-password-at-all").await);
     }
 
+    let bare: Vec<String> = responses
+        .iter()
+        .enumerate()
+        .filter(|(_, response)| !hardened(response))
+        .map(|(i, r)| format!("#{i}: {} {}", r.status(), r.url().path()))
+        .collect();
+    assert!(bare.is_empty(), "without the headers: {bare:?}");
     let mut statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
-    for response in &responses {
-        assert_hardened(response);
-    }
     statuses.sort_unstable();
     statuses.dedup();
     assert_eq!(statuses, [200, 201, 400, 401, 403, 404, 409, 422, 429]);
