@@ -56,6 +56,18 @@ impl FailureCount {
         count: 0,
         oldest: None,
     };
+
+    /// The counts a store grouped by key, in the order of `keys` (a key it found no
+    /// failure under counts [`FailureCount::NONE`]): what [`FailureCounter::failures`]
+    /// returns.
+    pub fn in_key_order(
+        keys: &[ThrottleKey],
+        counted: &std::collections::HashMap<String, FailureCount>,
+    ) -> Vec<Self> {
+        keys.iter()
+            .map(|key| counted.get(key.as_str()).copied().unwrap_or(Self::NONE))
+            .collect()
+    }
 }
 
 /// Where failures are counted. One adapter per backend.

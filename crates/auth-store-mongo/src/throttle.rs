@@ -106,15 +106,7 @@ impl FailureCounter for MongoFailureCounter {
             };
             counted.insert(group.key, count);
         }
-        Ok(keys
-            .iter()
-            .map(|key| {
-                counted
-                    .get(key.as_str())
-                    .copied()
-                    .unwrap_or(FailureCount::NONE)
-            })
-            .collect())
+        Ok(FailureCount::in_key_order(keys, &counted))
     }
 
     /// One `insert_many`.

@@ -60,15 +60,7 @@ impl FailureCounter for SqlFailureCounter {
                 (key, count)
             })
             .collect();
-        Ok(keys
-            .iter()
-            .map(|key| {
-                counted
-                    .get(key.as_str())
-                    .copied()
-                    .unwrap_or(FailureCount::NONE)
-            })
-            .collect())
+        Ok(FailureCount::in_key_order(keys, &counted))
     }
 
     /// One multi-row `INSERT`.
