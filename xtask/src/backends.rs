@@ -76,6 +76,8 @@ struct Server {
     guard: ChildGuard,
     /// The fresh directory it stores its data in, if it writes any.
     storage: Option<TempDir>,
+    /// The Rust SecantusDB's binary, for tests that start (and kill) servers of their own.
+    binary: Option<PathBuf>,
 }
 
 impl Server {
@@ -114,14 +116,21 @@ impl Backends {
         Self { entries, secantus }
     }
 
-    /// The environment (`DATABASE_URL_POSTGRES`, ...) that hands the provided servers to tests.
+    /// The environment (`DATABASE_URL_POSTGRES`, ...) that hands the provided servers to
+    /// tests, and `SECANTUSD_RS_BIN`, the Rust SecantusDB, when one was started.
     pub(crate) fn env(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let binary = self
+            .secantus
+            .as_ref()
+            .and_then(|server| server.binary.as_deref()?.to_str())
+            .map(|path| ("SECANTUSD_RS_BIN", path));
         self.entries
             .iter()
             .filter_map(|(backend, status)| match status {
                 Status::Provided { url, .. } => Some((backend.env_key()?, url.as_str())),
                 Status::NotRun { .. } => None,
             })
+            .chain(binary)
     }
 
     /// The backends that could not be provided, with the reason.
@@ -214,6 +223,7 @@ fn provide_mongodb(project: &Project) -> (Status, Option<Server>) {
             let server = Server {
                 guard,
                 storage: None,
+                binary: None,
             };
             (Status::Provided { url, how }, Some(server))
         }
@@ -332,6 +342,7 @@ fn start_secantus_rs(project: &Project) -> Result<(Server, String, String)> {
     let server = Server {
         guard,
         storage: Some(storage),
+        binary: Some(binary),
     };
     // The server advertises a single-node replica set; a direct connection keeps the driver
     // from looking for other members under the name it advertises.
@@ -561,7 +572,7 @@ fn installed_version(python: &Path) -> Option<String> {
 }
 
 /// Runs a command with its output captured, which is shown only when it fails.
-fn run_quietly(command: &mut Command, what: &str) -> Result<()> {
+pub(crate) fn run_quietly(command: &mut Command, what: &str) -> Result<()> {
     let output = command.output().with_context(|| {
         format!(
             "cannot run {what} ({})",

@@ -3,7 +3,8 @@
 //! - `install`: builds the storage schema with the app's own code and configuration.
 //! - `test [--backend B]... [-- <nextest args>]`: provides PostgreSQL, MariaDB and MongoDB
 //!   (SecantusDB), then runs the test suite and the doc tests, the tests of the backends
-//!   left out reported as skipped.
+//!   left out reported as skipped; then schemathesis against the app on SQLite (see
+//!   `schemathesis`).
 //! - `bench [--backend B] [--duration SECS] [--concurrency N] [--sessions N]
 //!   [--purge-sessions M]`: provides the database server, builds the app and the `bench`
 //!   crate in release, and runs the benchmark.
@@ -16,6 +17,7 @@ mod bench;
 mod install;
 mod process;
 mod project;
+mod schemathesis;
 mod test;
 
 use std::process::ExitCode;
@@ -32,7 +34,9 @@ tasks:
                               tests; --backend (repeatable) runs only the named backends'
                               tests (and those that need none); the tests of a backend left
                               out are skipped, and with CI=true one that cannot be provided
-                              is an error
+                              is an error; then schemathesis checks the app, live on
+                              SQLite, against its OpenAPI document (unless --backend leaves
+                              out sqlite or nextest arguments are given)
   bench [--backend sqlite|postgres|mysql|mongodb] [--duration SECS] [--concurrency N]
         [--sessions N] [--purge-sessions M]
                               provide the database server, build the app and the bench crate

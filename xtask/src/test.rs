@@ -8,7 +8,8 @@
 //! tests that skipped. With `CI=true` a backend that cannot be provided fails the run.
 //!
 //! The runners' output is passed through unchanged and scanned for their summary lines,
-//! so that the run ends with one line of totals for every runner together.
+//! so that the run ends with one line of totals for every runner together. Last,
+//! schemathesis checks the live app against its OpenAPI document (`crate::schemathesis`).
 
 use std::{
     io::{BufRead as _, BufReader, IsTerminal as _, Read, Write},
@@ -21,7 +22,7 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use auth_testkit::{db::in_ci, Backend};
 
-use crate::{backends::Backends, project::Project};
+use crate::{backends::Backends, project::Project, schemathesis};
 
 /// What `cargo xtask test` was asked to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -100,11 +101,16 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         println!("{}", left_out_banner(&left_out, None));
     }
 
+    let no_tmpfs = tmpfs_unavailable();
     let mut steps = Vec::new();
     let mut skipped_by_backend = None;
     if nextest_available(&project) {
         let excluded: Vec<Backend> = left_out.iter().map(|(backend, _)| *backend).collect();
-        let nextest = with_backends_left_out(&options.nextest, &excluded);
+        let mut nextest = with_backends_left_out(&options.nextest, &excluded);
+        if let Some(why) = &no_tmpfs {
+            nextest = with_tests_left_out(&nextest, TMPFS_TESTS);
+            println!("{}", tmpfs_banner(why));
+        }
         if !excluded.is_empty() {
             skipped_by_backend = count_tests_of(&project, &excluded, &backends);
         }
@@ -147,6 +153,15 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         )?);
     }
     backends.stop();
+    // The API against its OpenAPI document on a live server (SQLite): left out of a run
+    // narrowed by `--backend` or nextest arguments.
+    let schemathesis = if !options.backends.contains(&Backend::Sqlite) {
+        schemathesis::Outcome::Skipped("--backend leaves out sqlite, which it runs on".into())
+    } else if !options.nextest.is_empty() {
+        schemathesis::Outcome::Skipped("nextest arguments narrow this run".into())
+    } else {
+        schemathesis::run(&project).unwrap_or_else(|error| schemathesis::Outcome::error(&error))
+    };
 
     println!(
         "\n==== cargo xtask test: summary ({}s) ====",
@@ -175,7 +190,11 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
             left_out_banner(&left_out, skipped_by_backend.as_deref())
         );
     }
-    let success = steps.iter().all(|step| step.status.success());
+    if let Some(why) = &no_tmpfs {
+        println!("{}", tmpfs_banner(why));
+    }
+    println!("{}", schemathesis.summary());
+    let success = steps.iter().all(|step| step.status.success()) && schemathesis.passed();
     if steps.iter().all(|step| step.counts.is_some()) {
         println!(
             "tests: {} passed, {} failed, {} skipped",
@@ -189,6 +208,36 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     })
 }
 
+/// The nextest filterset of the tests that mount a tmpfs of their own (a full or
+/// read-only filesystem under SQLite): named `..._on_tmpfs`.
+const TMPFS_TESTS: &str = "test(/_on_tmpfs$/)";
+
+/// Why tests cannot mount a tmpfs here (not root, no `CAP_SYS_ADMIN`, a container that
+/// forbids it), found by mounting and unmounting one; `None` when they can.
+fn tmpfs_unavailable() -> Option<String> {
+    let dir = std::env::temp_dir().join(format!("xtask-tmpfs-probe-{}", std::process::id()));
+    if let Err(error) = std::fs::create_dir_all(&dir) {
+        return Some(format!("cannot create {}: {error}", dir.display()));
+    }
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&dir)
+        .output();
+    let why = match mounted {
+        Ok(output) if output.status.success() => {
+            let _ = Command::new("umount").arg(&dir).status();
+            None
+        }
+        Ok(output) => Some(format!(
+            "`mount -t tmpfs` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+        Err(error) => Some(format!("cannot run `mount`: {error}")),
+    };
+    let _ = std::fs::remove_dir(&dir);
+    why
+}
+
 /// The nextest filterset of the tests of `backend`: those under a module of its name.
 fn tests_of(backend: Backend) -> String {
     format!("test(/(^|::){}::/)", backend.name())
@@ -200,6 +249,16 @@ fn with_backends_left_out(nextest: &[String], excluded: &[Backend]) -> Vec<Strin
     if excluded.is_empty() {
         return nextest.to_vec();
     }
+    let exclusion = excluded
+        .iter()
+        .map(|backend| tests_of(*backend))
+        .collect::<Vec<_>>()
+        .join(" | ");
+    with_tests_left_out(nextest, &exclusion)
+}
+
+/// `nextest` arguments that also leave out the tests of the filterset `exclusion`.
+fn with_tests_left_out(nextest: &[String], exclusion: &str) -> Vec<String> {
     let mut chosen = Vec::new();
     let mut rest = Vec::new();
     let mut args = nextest.iter();
@@ -215,11 +274,6 @@ fn with_backends_left_out(nextest: &[String], excluded: &[Backend]) -> Vec<Strin
             },
         }
     }
-    let exclusion = excluded
-        .iter()
-        .map(|backend| tests_of(*backend))
-        .collect::<Vec<_>>()
-        .join(" | ");
     let filterset = if chosen.is_empty() {
         format!("not ({exclusion})")
     } else {
@@ -469,6 +523,14 @@ fn shown(command: &Command) -> String {
             .map(|arg| arg.to_string_lossy().into_owned()),
     );
     words.join(" ")
+}
+
+fn tmpfs_banner(why: &str) -> String {
+    let rule = "!".repeat(78);
+    format!(
+        "\n{rule}\n!! SKIPPED: the tests that mount a tmpfs ({TMPFS_TESTS}: SQLite on a full \
+         or read-only filesystem) did not run\n!! (nextest counts them as skipped): {why}\n{rule}"
+    )
 }
 
 fn left_out_banner(left_out: &[(Backend, String)], counts: Option<&[(Backend, usize)]>) -> String {

@@ -7,7 +7,14 @@
 mod read;
 mod sources;
 
-use std::{fmt, net::IpAddr, num::NonZeroU32, path::Path, str::FromStr, time::Duration};
+use std::{
+    fmt,
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    path::Path,
+    str::FromStr,
+    time::Duration,
+};
 
 use auth_domain::{
     redact_url, throttle::ThrottleLimits, HashingConfig, PasswordPolicy, MAX_PASSWORD_CHARS,
@@ -28,6 +35,8 @@ use tracing_subscriber::EnvFilter;
 
 use read::Settings;
 
+use crate::telemetry::LogFormat;
+
 /// Every key the service reads, in the order of `.env.example`.
 pub const KEYS: &[&str] = &[
     "SECRET_KEY",
@@ -43,6 +52,8 @@ pub const KEYS: &[&str] = &[
     "MONGODB_FAILURES_COLLECTION",
     "MONGODB_EVENTS_COLLECTION",
     "DATABASE_MAX_CONNECTIONS",
+    "DATABASE_TIMEOUT",
+    "STARTUP_TIMEOUT",
     "HOST",
     "PORT",
     "TRUSTED_PROXIES",
@@ -56,12 +67,20 @@ pub const KEYS: &[&str] = &[
     "MAX_CONCURRENT_HASHES",
     "SESSION_PURGE_INTERVAL",
     "LOG",
+    "LOG_FORMAT",
+    "METRICS_ADDR",
     "LOGIN_FAILURES_PER_CLIENT",
     "LOGIN_FAILURES_PER_ACCOUNT",
     "LOGIN_FAILURES_PER_ADDRESS",
     "LOGIN_FAILURE_WINDOW",
     "REGISTRATIONS_PER_ADDRESS",
     "AUDIT_RETENTION_DAYS",
+    "HEADER_READ_TIMEOUT",
+    "BODY_READ_TIMEOUT",
+    "REQUEST_TIMEOUT",
+    "MAX_CONNECTIONS",
+    "HASH_QUEUE_LIMIT",
+    "SHUTDOWN_TIMEOUT",
 ];
 
 /// The shortest `SECRET_KEY` accepted, in bytes: the cookie signing key is 512 bits.
@@ -81,6 +100,13 @@ const DEFAULT_SESSION_ABSOLUTE_LIFETIME_SECS: u64 = 90 * 24 * 60 * 60;
 /// Purging less often than weekly would only let dead sessions pile up.
 const MAX_PURGE_INTERVAL_SECS: u64 = 7 * 24 * 60 * 60;
 
+/// The longest `DATABASE_TIMEOUT` accepted: past a few minutes, clients and proxies have
+/// long given up on the request.
+const MAX_DATABASE_TIMEOUT_SECS: u64 = 300;
+
+/// The longest `STARTUP_TIMEOUT` accepted: an hour.
+const MAX_STARTUP_TIMEOUT_SECS: u64 = 60 * 60;
+
 /// The longest `LOGIN_FAILURE_WINDOW`: MongoDB's TTL index deletes a failed login this
 /// long after it happened, so a longer window would silently count fewer failures there
 /// than on SQL.
@@ -99,6 +125,28 @@ const SECS_PER_DAY: u64 = 24 * 60 * 60;
 /// More connections than this from one process is a typo, not a plan: it is ten times the
 /// default limit of a whole PostgreSQL server, and each SQLite connection is a thread.
 const MAX_DATABASE_CONNECTIONS: u32 = 1000;
+
+/// The default `HEADER_READ_TIMEOUT`: 10 s, as the issue and common proxies choose (nginx's
+/// `client_header_timeout` is 60 s; 10 s is ample for a client that means to talk).
+const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+
+/// The default `SHUTDOWN_TIMEOUT`: 30 s, Kubernetes' default grace period.
+const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+
+/// The longest transport timeout accepted (`HEADER_READ_TIMEOUT`, `BODY_READ_TIMEOUT`,
+/// `REQUEST_TIMEOUT`, `SHUTDOWN_TIMEOUT`): past ten minutes it is a typo.
+const MAX_TRANSPORT_TIMEOUT_SECS: u64 = 600;
+
+/// The default `MAX_CONNECTIONS`: 10,000 connections, each a descriptor and some tens of
+/// KiB, hold a few hundred MiB at worst; start-up lowers it further when the descriptor
+/// limit is smaller (see `transport`).
+const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
+
+/// The largest `MAX_CONNECTIONS` accepted: Linux's usual hard descriptor limit.
+const MAX_CONNECTIONS: usize = 1 << 20;
+
+/// The largest `HASH_QUEUE_LIMIT` accepted.
+const MAX_HASH_QUEUE_LIMIT: usize = 1_000_000;
 
 /// Where users and sessions are stored (`STORAGE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +242,13 @@ pub struct Config {
     /// SQL pool, or MongoDB's pool per server. By default the store crate's choice for the
     /// engine and this machine's cores.
     pub database_max_connections: NonZeroU32,
+    /// How long one database operation may take (`DATABASE_TIMEOUT`, seconds): the wait for
+    /// a connection, a statement, a SQLite lock, a MongoDB server. Past it, the request is
+    /// answered 503.
+    pub database_timeout: Duration,
+    /// How long start-up keeps retrying a database it cannot reach (`STARTUP_TIMEOUT`,
+    /// seconds; 0 tries once) before giving up.
+    pub startup_timeout: Duration,
     /// The interface to listen on (`HOST`): an IP address or a host name.
     pub host: String,
     /// The TCP port to listen on (`PORT`); 0 picks a free one.
@@ -211,6 +266,11 @@ pub struct Config {
     pub session_purge_interval: Duration,
     /// The tracing filter directive (`LOG`), e.g. `info` or `info,auth_http=debug`.
     pub log: String,
+    /// How log lines are written (`LOG_FORMAT`: `text` or `json`).
+    pub log_format: LogFormat,
+    /// Where `GET /metrics` is served (`METRICS_ADDR`, an IP address and port), apart
+    /// from the API; `None` (unset or empty, the default) serves no metrics.
+    pub metrics_addr: Option<SocketAddr>,
     /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Origins allowed to call the API from a browser (`ALLOWED_ORIGINS`).
@@ -225,6 +285,22 @@ pub struct Config {
     pub mongodb_failures_collection: String,
     /// MongoDB collection of audit events (`MONGODB_EVENTS_COLLECTION`).
     pub mongodb_events_collection: String,
+    /// How long a client may take to send a request's headers, and how long a kept-alive
+    /// connection may sit idle before its next request (`HEADER_READ_TIMEOUT`, seconds).
+    pub header_read_timeout: Duration,
+    /// How long a request's body may take to arrive (`BODY_READ_TIMEOUT`, seconds).
+    pub body_read_timeout: Duration,
+    /// How long a request may take to be answered (`REQUEST_TIMEOUT`, seconds).
+    pub request_timeout: Duration,
+    /// The most client connections open at once (`MAX_CONNECTIONS`); capped at start-up
+    /// below the descriptor limit.
+    pub max_connections: usize,
+    /// The most logins (and other password checks) waiting for the hasher; more are
+    /// refused 503 (`HASH_QUEUE_LIMIT`). By default 32 per hashing slot.
+    pub hash_queue_limit: usize,
+    /// How long in-flight requests may take to finish once a shutdown is requested
+    /// (`SHUTDOWN_TIMEOUT`, seconds).
+    pub shutdown_timeout: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -248,6 +324,8 @@ impl fmt::Debug for Config {
                 &self.mongodb_sessions_collection,
             )
             .field("database_max_connections", &self.database_max_connections)
+            .field("database_timeout", &self.database_timeout)
+            .field("startup_timeout", &self.startup_timeout)
             .field("host", &self.host)
             .field("port", &self.port)
             .field("debug", &self.debug)
@@ -256,6 +334,8 @@ impl fmt::Debug for Config {
             .field("hashing", &self.hashing)
             .field("session_purge_interval", &self.session_purge_interval)
             .field("log", &self.log)
+            .field("log_format", &self.log_format)
+            .field("metrics_addr", &self.metrics_addr)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("allowed_origins", &self.allowed_origins)
             .field("throttle", &self.throttle)
@@ -265,6 +345,12 @@ impl fmt::Debug for Config {
                 &self.mongodb_failures_collection,
             )
             .field("mongodb_events_collection", &self.mongodb_events_collection)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("hash_queue_limit", &self.hash_queue_limit)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
     }
 }
@@ -324,6 +410,12 @@ impl Config {
             mongodb_users_collection,
             mongodb_sessions_collection,
             database_max_connections,
+            database_timeout: Duration::from_secs(
+                s.number_in("DATABASE_TIMEOUT", 1..=MAX_DATABASE_TIMEOUT_SECS)?,
+            ),
+            startup_timeout: Duration::from_secs(
+                s.number_in("STARTUP_TIMEOUT", 0..=MAX_STARTUP_TIMEOUT_SECS)?,
+            ),
             host,
             port,
             debug,
@@ -338,6 +430,11 @@ impl Config {
                 s.number_in("SESSION_PURGE_INTERVAL", 1..=MAX_PURGE_INTERVAL_SECS)?,
             ),
             log: log_filter(&s)?,
+            log_format: s
+                .string("LOG_FORMAT")?
+                .parse()
+                .map_err(|e| s.error("LOG_FORMAT", e))?,
+            metrics_addr: metrics_addr(&s)?,
             trusted_proxies: trusted_proxies(&s)?,
             allowed_origins: allowed_origins(&s)?,
             throttle: throttle(&s)?,
@@ -346,6 +443,20 @@ impl Config {
             ),
             mongodb_failures_collection,
             mongodb_events_collection,
+            header_read_timeout: Duration::from_secs(
+                s.number_in("HEADER_READ_TIMEOUT", 1..=MAX_TRANSPORT_TIMEOUT_SECS)?,
+            ),
+            body_read_timeout: Duration::from_secs(
+                s.number_in("BODY_READ_TIMEOUT", 1..=MAX_TRANSPORT_TIMEOUT_SECS)?,
+            ),
+            request_timeout: Duration::from_secs(
+                s.number_in("REQUEST_TIMEOUT", 1..=MAX_TRANSPORT_TIMEOUT_SECS)?,
+            ),
+            max_connections: s.number_in("MAX_CONNECTIONS", 1..=MAX_CONNECTIONS)?,
+            hash_queue_limit: hash_queue_limit(&s)?,
+            shutdown_timeout: Duration::from_secs(
+                s.number_in("SHUTDOWN_TIMEOUT", 0..=MAX_TRANSPORT_TIMEOUT_SECS)?,
+            ),
         })
     }
 
@@ -385,7 +496,7 @@ impl Provider for Defaults {
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         let hashing = HashingConfig::default();
         let throttle = ThrottleLimits::default();
-        let defaults: [(&str, Value); 26] = [
+        let defaults: [(&str, Value); 28] = [
             ("PERMANENT_SESSION_LIFETIME", 2_678_400u64.into()),
             ("STORAGE", "sql".into()),
             ("DATABASE_URL", "sqlite://database.db?mode=rwc".into()),
@@ -420,6 +531,11 @@ impl Provider for Defaults {
             ("MAX_CONCURRENT_HASHES", hashing.max_concurrent.into()),
             ("SESSION_PURGE_INTERVAL", 300u64.into()),
             (
+                "DATABASE_TIMEOUT",
+                auth_domain::DEFAULT_STORAGE_TIMEOUT.as_secs().into(),
+            ),
+            ("STARTUP_TIMEOUT", 30u64.into()),
+            (
                 "LOGIN_FAILURES_PER_CLIENT",
                 throttle.failures_per_client.into(),
             ),
@@ -446,6 +562,22 @@ impl Provider for Defaults {
             .map(|(key, value)| (key.to_owned(), value))
             .collect();
         dict.insert("LOG".to_owned(), "info".into());
+        dict.insert(
+            "LOG_FORMAT".to_owned(),
+            LogFormat::default().to_string().into(),
+        );
+        // Slow clients and shutdown (HASH_QUEUE_LIMIT follows MAX_CONCURRENT_HASHES: see
+        // `hash_queue_limit`).
+        let timeouts = auth_http::RequestTimeouts::default();
+        for (key, value) in [
+            ("HEADER_READ_TIMEOUT", DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            ("BODY_READ_TIMEOUT", timeouts.body.as_secs()),
+            ("REQUEST_TIMEOUT", timeouts.request.as_secs()),
+            ("MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS),
+            ("SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+        ] {
+            dict.insert(key.to_owned(), value.into());
+        }
         Ok(Profile::Default.collect(dict))
     }
 }
@@ -702,6 +834,33 @@ fn hashing(s: &Settings<'_>) -> Result<HashingConfig, ConfigError> {
         iterations,
         parallelism,
         max_concurrent,
+    })
+}
+
+/// `HASH_QUEUE_LIMIT`: as set, else [`auth_domain::DEFAULT_QUEUE_PER_SLOT`] per hashing
+/// slot (`MAX_CONCURRENT_HASHES`, itself the number of CPUs by default).
+fn hash_queue_limit(s: &Settings<'_>) -> Result<usize, ConfigError> {
+    if s.is_set("HASH_QUEUE_LIMIT") {
+        return s.number_in("HASH_QUEUE_LIMIT", 0..=MAX_HASH_QUEUE_LIMIT);
+    }
+    let slots: usize = s.number_in("MAX_CONCURRENT_HASHES", 1..=usize::MAX)?;
+    Ok(slots.saturating_mul(auth_domain::DEFAULT_QUEUE_PER_SLOT))
+}
+
+/// `METRICS_ADDR`: unset or empty for none, else an IP address and a port.
+fn metrics_addr(s: &Settings<'_>) -> Result<Option<SocketAddr>, ConfigError> {
+    if !s.is_set("METRICS_ADDR") {
+        return Ok(None);
+    }
+    let addr = s.string("METRICS_ADDR")?;
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    addr.parse().map(Some).map_err(|_| {
+        s.error(
+            "METRICS_ADDR",
+            format!("`{addr}` is not an IP address and port, such as 127.0.0.1:9100"),
+        )
     })
 }
 

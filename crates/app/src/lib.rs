@@ -9,7 +9,7 @@
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! let config = app::Config::load()?;
-//! app::init_tracing(&config.log);
+//! app::init_tracing(&config.log, config.log_format);
 //! let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
 //! app::run(config, listener, async {
 //!     let _ = tokio::signal::ctrl_c().await;
@@ -18,16 +18,23 @@
 //! # Ok(()) }
 //! ```
 
+mod bounded;
+pub mod cli;
 pub mod config;
+mod metrics_server;
 mod purge;
 mod report;
+mod retry;
+mod server;
 mod telemetry;
+mod transport;
 
-use std::{future::Future, net::SocketAddr};
+use std::future::Future;
 
 use anyhow::Context as _;
 use auth_domain::{
     audit::AuditLog,
+    readiness::Readiness,
     redact_url,
     throttle::{FailureCounter, REGISTRATION_WINDOW},
     AuthService, HashingConfig, PasswordHasher, UserRepository, UserSessions,
@@ -39,9 +46,11 @@ use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tower_sessions::SessionStore;
 
+use bounded::Bounded;
 pub use config::{Config, ConfigError, Storage};
 pub use report::one_line;
-pub use telemetry::init_tracing;
+pub use server::serve_until_signalled;
+pub use telemetry::{init_tracing, LogFormat};
 
 /// Creates the schema (SQL) or the indexes (MongoDB) of the configured backend.
 /// Idempotent: what exists is left as it is. `run` does the same at start-up; this is for
@@ -92,6 +101,10 @@ pub async fn run(
         trusted_proxies: config.trusted_proxies.clone(),
         allowed_origins: config.allowed_origins.clone(),
         throttle: config.throttle,
+        timeouts: auth_http::RequestTimeouts {
+            body: config.body_read_timeout,
+            request: config.request_timeout,
+        },
     };
     let hashing = config.hashing;
     let owasp = HashingConfig::default();
@@ -106,12 +119,15 @@ pub async fn run(
             owasp.iterations
         );
     }
-    // Building the hasher computes one hash (its dummy): keep it off the runtime's threads.
-    let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(&hashing))
-        .await
-        .context("building the password hasher")?
-        .context("ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM")?;
+    let hasher = password_hasher(hashing)
+        .await?
+        .with_queue_limit(config.hash_queue_limit);
     let policy = config.password_policy;
+    // Served (and so stopped) as long as the API is.
+    let _metrics = match config.metrics_addr {
+        Some(addr) => Some(metrics_server::start(addr).await?),
+        None => None,
+    };
 
     match config.storage {
         Storage::Sql => {
@@ -123,11 +139,16 @@ pub async fn run(
                     .clone()
                     .purge_expired_periodically(config.session_purge_interval),
             ));
+            let timeout = config.database_timeout;
             let backend = Backend {
-                service: AuthService::new(SqlUserRepository::new(db.clone()), hasher, policy),
-                sessions,
-                failures: SqlFailureCounter::new(db.clone()),
-                audit: SqlAuditLog::new(db.clone()),
+                service: AuthService::new(
+                    Bounded::new(SqlUserRepository::new(db.clone()), timeout),
+                    hasher,
+                    policy,
+                ),
+                sessions: Bounded::new(sessions, timeout),
+                failures: Bounded::new(SqlFailureCounter::new(db.clone()), timeout),
+                audit: Bounded::new(SqlAuditLog::new(db.clone()), timeout),
             };
             let served = serve(backend, http, &config, listener, shutdown).await;
             if let Err(e) = db.close().await {
@@ -144,11 +165,12 @@ pub async fn run(
                 failures,
                 events,
             } = open_mongo(&config).await?;
+            let timeout = config.database_timeout;
             let backend = Backend {
-                service: AuthService::new(users, hasher, policy),
-                sessions,
-                failures,
-                audit: events,
+                service: AuthService::new(Bounded::new(users, timeout), hasher, policy),
+                sessions: Bounded::new(sessions, timeout),
+                failures: Bounded::new(failures, timeout),
+                audit: Bounded::new(events, timeout),
             };
             serve(backend, http, &config, listener, shutdown).await
         }
@@ -165,7 +187,7 @@ async fn serve<R, S, F, A>(
 ) -> anyhow::Result<()>
 where
     R: UserRepository,
-    S: SessionStore + UserSessions,
+    S: SessionStore + UserSessions + Readiness,
     F: FailureCounter,
     A: AuditLog,
 {
@@ -180,40 +202,79 @@ where
         config.session_purge_interval,
     )));
     let router = auth_http::router(backend, http);
+    let limits = transport::Limits {
+        header_read_timeout: config.header_read_timeout,
+        max_connections: transport::connection_cap(
+            config.max_connections,
+            transport::raise_descriptor_limit(),
+            config.database_max_connections.get(),
+        ),
+        shutdown_timeout: config.shutdown_timeout,
+    };
     // Said only now that the backend is ready: requests that arrived earlier waited in
     // the listen queue.
     tracing::info!(
         storage = %config.storage,
         database = %config.redacted_storage_url(),
         debug = config.debug,
+        max_connections = limits.max_connections,
         "listening on http://{}",
         listener.local_addr().context("reading the listening address")?
     );
-    // The peer address reaches the handlers: a login records it with the session.
-    let app = router.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+    transport::serve(listener, router, limits, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Connects to `DATABASE_URL` (a pool of `DATABASE_MAX_CONNECTIONS`) and brings the schema
-/// up to date.
-async fn open_sql(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
+/// Connects to `DATABASE_URL` (a pool of `DATABASE_MAX_CONNECTIONS`, bounded by
+/// `DATABASE_TIMEOUT`) and brings the schema up to date; a database that cannot be reached
+/// is retried for up to `STARTUP_TIMEOUT` (see [`retry`]).
+pub(crate) async fn open_sql(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
     let url = redact_url(&config.database_url);
-    let db = auth_store_sql::connect_with(&config.database_url, config.database_max_connections)
-        .await
-        .with_context(|| format!("cannot connect to the SQL database {url} (DATABASE_URL)"))?;
-    auth_store_sql::install(&db)
-        .await
-        .with_context(|| format!("cannot create the schema in {url}"))?;
-    Ok(db)
+    retry::until_reachable(
+        &format!("the SQL database {url}"),
+        config.startup_timeout,
+        || async {
+            let db = auth_store_sql::connect_with(
+                &config.database_url,
+                config.database_max_connections,
+                config.database_timeout,
+            )
+            .await
+            .map_err(|e| OpenSqlError::Connect(url.clone(), e))?;
+            match auth_store_sql::install(&db).await {
+                Ok(()) => Ok(db),
+                Err(e) => {
+                    db.close().await.ok();
+                    Err(OpenSqlError::Install(url.clone(), e))
+                }
+            }
+        },
+        |error| auth_store_sql::is_unavailable(error.db_err()),
+    )
+    .await
 }
 
-/// Connects to `MONGODB_URL` and creates the indexes.
-async fn open_mongo(config: &Config) -> anyhow::Result<MongoStores> {
+/// Why [`open_sql`] failed once.
+#[derive(Debug, thiserror::Error)]
+enum OpenSqlError {
+    #[error("cannot connect to the SQL database {0} (DATABASE_URL)")]
+    Connect(String, #[source] sea_orm::DbErr),
+    #[error("cannot create the schema in {0}")]
+    Install(String, #[source] sea_orm::DbErr),
+}
+
+impl OpenSqlError {
+    fn db_err(&self) -> &sea_orm::DbErr {
+        match self {
+            Self::Connect(_, e) | Self::Install(_, e) => e,
+        }
+    }
+}
+
+/// Connects to `MONGODB_URL` and creates the indexes; a server that cannot be reached is
+/// retried for up to `STARTUP_TIMEOUT` (see [`retry`]).
+pub(crate) async fn open_mongo(config: &Config) -> anyhow::Result<MongoStores> {
     let mongo = MongoConfig {
         url: config.mongodb_url.clone(),
         database: config.mongodb_db.clone(),
@@ -222,13 +283,29 @@ async fn open_mongo(config: &Config) -> anyhow::Result<MongoStores> {
         failures_collection: config.mongodb_failures_collection.clone(),
         events_collection: config.mongodb_events_collection.clone(),
         max_pool_size: config.database_max_connections,
+        timeout: config.database_timeout,
     };
-    MongoStores::open(&mongo).await.with_context(|| {
-        format!(
-            "cannot open MongoDB at {} (MONGODB_URL, MONGODB_DB)",
-            config.redacted_storage_url()
-        )
-    })
+    let what = format!(
+        "MongoDB at {} (MONGODB_URL, MONGODB_DB)",
+        config.redacted_storage_url()
+    );
+    retry::until_reachable(
+        &what,
+        config.startup_timeout,
+        || MongoStores::open(&mongo),
+        auth_store_mongo::OpenError::is_unavailable,
+    )
+    .await
+    .with_context(|| format!("cannot open {what}"))
+}
+
+/// The password hasher of `hashing`. Building it computes one hash (its dummy): kept off
+/// the runtime's threads.
+pub(crate) async fn password_hasher(hashing: HashingConfig) -> anyhow::Result<PasswordHasher> {
+    tokio::task::spawn_blocking(move || PasswordHasher::new(&hashing))
+        .await
+        .context("building the password hasher")?
+        .context("ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM")
 }
 
 /// A background task that ends with its owner.

@@ -1,13 +1,17 @@
 use std::{
     fmt,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::Instant,
 };
 
 use argon2::{
     password_hash::{self, rand_core::OsRng, SaltString},
     Algorithm, Argon2, Block, Params, Version,
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tracing::Span;
 
 use crate::{BoxError, Password};
@@ -63,6 +67,38 @@ impl Default for HashingConfig {
     }
 }
 
+/// How many hashes may wait for a slot, per slot, unless configured otherwise
+/// ([`PasswordHasher::with_queue_limit`]). One argon2id hash at OWASP's cost takes about
+/// 15 to 30 ms of one core, so 32 waiting per slot is at most about a second of queue: a
+/// login that has to wait longer than that is better told at once to come back (503 with
+/// `Retry-After`) than kept until its client or proxy gives up, holding a connection and
+/// memory all the while.
+pub const DEFAULT_QUEUE_PER_SLOT: usize = 32;
+
+/// Too many hashes are already waiting for a slot (`HASH_QUEUE_LIMIT`): this one is
+/// refused at once instead of queueing. A fault of the load, not of the request: the
+/// caller answers "unavailable, retry later", and a refused login is no failed login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("password hashing overloaded: too many hashes waiting")]
+pub struct Overloaded;
+
+/// Whether `error`, or any error in its chain of sources, is the hasher's [`Overloaded`].
+pub fn is_overloaded(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.is::<Overloaded>() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+/// Recorded for each hash: seconds it waited for a slot (0 when one was free).
+const WAIT_METRIC: &str = "password_hash_wait_seconds";
+/// Hashes running now.
+const IN_FLIGHT_METRIC: &str = "password_hash_in_flight";
+
 /// Parameters argon2 refuses, or a concurrency of zero.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid password hashing parameters: {0}")]
@@ -93,6 +129,9 @@ pub enum Verification {
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
     permits: Arc<Semaphore>,
+    /// Hashes waiting for a permit now, at most `queue_limit`.
+    waiting: Arc<AtomicUsize>,
+    queue_limit: usize,
     /// Holds exactly one area per permit: whoever holds a permit finds one here.
     areas: Arc<Mutex<Vec<Vec<Block>>>>,
     /// A hash of a random password with the current parameters, verified against when the
@@ -105,6 +144,7 @@ impl fmt::Debug for PasswordHasher {
         f.debug_struct("PasswordHasher")
             .field("params", self.argon2.params())
             .field("available_permits", &self.permits.available_permits())
+            .field("queue_limit", &self.queue_limit)
             .finish_non_exhaustive()
     }
 }
@@ -137,9 +177,19 @@ impl PasswordHasher {
         Ok(Self {
             argon2,
             permits: Arc::new(Semaphore::new(config.max_concurrent)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            queue_limit: config.max_concurrent.saturating_mul(DEFAULT_QUEUE_PER_SLOT),
             areas: Arc::new(Mutex::new(areas)),
             dummy: Arc::new(dummy),
         })
+    }
+
+    /// The same hasher, refusing a hash with [`Overloaded`] once `limit` others wait for
+    /// a slot (0: refused whenever every slot is busy).
+    #[must_use]
+    pub fn with_queue_limit(mut self, limit: usize) -> Self {
+        self.queue_limit = limit;
+        self
     }
 
     /// Hashes a password with a fresh salt.
@@ -177,21 +227,79 @@ impl PasswordHasher {
 
     /// Runs CPU- and memory-heavy work on the blocking pool, at most `max_concurrent` at
     /// a time, each in a memory area of its own, keeping the caller's tracing span.
+    /// Refuses with [`Overloaded`] when `queue_limit` others already wait.
     async fn run_blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Vec<Block>) -> Result<T, BoxError> + Send + 'static,
     ) -> Result<T, BoxError> {
-        let permit = Arc::clone(&self.permits).acquire_owned().await?;
+        let permit = self.permit().await?;
         let areas = Arc::clone(&self.areas);
         let span = Span::current();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            let _in_flight = InFlight::start();
             let mut area = lock(&areas).pop().ok_or("no free hashing area")?;
             let result = span.in_scope(|| work(&mut area));
             lock(&areas).push(area);
             result
         })
         .await?
+    }
+}
+
+impl PasswordHasher {
+    /// A slot for one hash: at once when one is free, after a wait in the bounded queue
+    /// otherwise.
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, BoxError> {
+        let started = Instant::now();
+        let permit = match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::NoPermits) => {
+                let _place = Waiting::join(&self.waiting, self.queue_limit).ok_or(Overloaded)?;
+                Arc::clone(&self.permits).acquire_owned().await?
+            }
+            Err(closed @ TryAcquireError::Closed) => return Err(closed.into()),
+        };
+        metrics::histogram!(WAIT_METRIC).record(started.elapsed().as_secs_f64());
+        Ok(permit)
+    }
+}
+
+/// A place in the queue for a hashing slot, given back when dropped (the slot came, or
+/// the request was cancelled while waiting).
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    /// A place, unless `limit` are taken.
+    fn join(waiting: &Arc<AtomicUsize>, limit: usize) -> Option<Self> {
+        waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(Arc::clone(waiting)))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Counts one running hash in `password_hash_in_flight`, until dropped (even by a panic).
+struct InFlight;
+
+impl InFlight {
+    fn start() -> Self {
+        metrics::gauge!(IN_FLIGHT_METRIC).increment(1.0);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(IN_FLIGHT_METRIC).decrement(1.0);
     }
 }
 
@@ -459,6 +567,52 @@ mod tests {
             ..cheap()
         })
         .is_err());
+    }
+
+    #[tokio::test]
+    async fn hashes_beyond_the_queue_limit_are_refused_at_once_as_overloaded() {
+        let hasher = PasswordHasher::new(&HashingConfig {
+            max_concurrent: 1,
+            ..cheap()
+        })
+        .expect("valid config")
+        .with_queue_limit(1);
+        // Hold the only slot, so that every hash has to queue.
+        let held = Arc::clone(&hasher.permits)
+            .acquire_owned()
+            .await
+            .expect("a permit");
+        let queued = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.hash(&Password::new("velvet-otter-harbour")).await }
+        });
+        while hasher.waiting.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = hasher
+            .verify(&Password::new("velvet-otter-harbour"), None)
+            .await
+            .expect_err("the queue is full");
+        assert!(is_overloaded(refused.as_ref()), "{refused}");
+        drop(held);
+        queued
+            .await
+            .expect("no panic")
+            .expect("the queued hash runs once the slot is free");
+        assert_eq!(hasher.waiting.load(Ordering::Acquire), 0);
+        hasher
+            .verify(&Password::new("velvet-otter-harbour"), None)
+            .await
+            .expect("room again");
+    }
+
+    #[test]
+    fn overloaded_is_recognised_anywhere_in_an_error_chain() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("login failed")]
+        struct Outer(#[source] BoxError);
+        assert!(is_overloaded(&Outer(Box::new(Overloaded))));
+        assert!(!is_overloaded(&Outer("storage failure".into())));
     }
 
     #[test]

@@ -26,11 +26,13 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
 pub mod audit;
 mod email;
 mod error;
 mod hashing;
 mod password;
+pub mod readiness;
 mod redact;
 mod repository;
 mod service;
@@ -43,10 +45,14 @@ mod validation;
 
 pub use email::Email;
 pub use error::{
-    AuthenticateError, BoxError, ChangePasswordError, DeleteAccountError, InsertUserError,
-    RegisterError, RepositoryError,
+    is_unavailable, unavailable_message, AuthenticateError, BoxError, ChangePasswordError,
+    DeleteAccountError, InsertUserError, RegisterError, RepositoryError, Unavailable,
+    DEFAULT_STORAGE_TIMEOUT,
 };
-pub use hashing::{HashingConfig, HashingConfigError, PasswordHash, PasswordHasher, Verification};
+pub use hashing::{
+    is_overloaded, HashingConfig, HashingConfigError, Overloaded, PasswordHash, PasswordHasher,
+    Verification, DEFAULT_QUEUE_PER_SLOT,
+};
 pub use password::{
     Password, PasswordPolicy, PasswordPolicyError, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };

@@ -137,12 +137,7 @@ impl<R: UserRepository> AuthService<R> {
         new: &Password,
     ) -> Result<User, ChangePasswordError> {
         let unexpected = |e: BoxError| ChangePasswordError::Unexpected(e);
-        let mut stored = self
-            .repo
-            .find_by_id(user)
-            .await
-            .map_err(|e| unexpected(e.into()))?
-            .ok_or(ChangePasswordError::UnknownUser)?;
+        let stored = self.stored_for_change(user).await?;
         let mut errors = ValidationErrors::default();
         if !self.verifies(&stored, current).await.map_err(unexpected)? {
             errors.add("current_password", WRONG_PASSWORD);
@@ -156,21 +151,16 @@ impl<R: UserRepository> AuthService<R> {
         if !errors.is_empty() {
             return Err(ChangePasswordError::Invalid(errors));
         }
-        let new_hash = self.hasher.hash(new).await.map_err(unexpected)?;
-        let replaced = self
-            .repo
-            .replace_password_hash(user, &stored.password_hash, &new_hash)
+        self.replace_hash(stored, new)
             .await
-            .map_err(|e| unexpected(e.into()))?;
-        if !replaced {
-            // Changed (or deleted) by someone else since it was read: the current password
-            // this request proved is no longer the one on file.
-            let mut errors = ValidationErrors::default();
-            errors.add("current_password", WRONG_PASSWORD);
-            return Err(ChangePasswordError::Invalid(errors));
-        }
-        stored.password_hash = new_hash;
-        Ok(stored)
+            .map_err(unexpected)?
+            .ok_or_else(|| {
+                // Changed (or deleted) by someone else since it was read: the current
+                // password this request proved is no longer the one on file.
+                let mut errors = ValidationErrors::default();
+                errors.add("current_password", WRONG_PASSWORD);
+                ChangePasswordError::Invalid(errors)
+            })
     }
 
     /// Deletes the account of `user` once `password` proves it is them. Their sessions
@@ -199,6 +189,68 @@ impl<R: UserRepository> AuthService<R> {
             Ok(false) => Err(DeleteAccountError::UnknownUser),
             Err(e) => Err(unexpected(e.into())),
         }
+    }
+
+    /// An operator's reset: gives `user` the password `new`, which must pass the
+    /// registration policy (`password`), without asking for the current one. Returns the
+    /// user with the new hash; ending their sessions is the caller's, as in
+    /// [`Self::change_password`].
+    #[tracing::instrument(skip_all, fields(user.id = %user))]
+    pub async fn set_password(
+        &self,
+        user: UserId,
+        new: &Password,
+    ) -> Result<User, ChangePasswordError> {
+        let unexpected = |e: BoxError| ChangePasswordError::Unexpected(e);
+        let stored = self.stored_for_change(user).await?;
+        if let Err(why) = self
+            .policy
+            .check(new, Some(&stored.email), Some(&stored.username))
+        {
+            let mut errors = ValidationErrors::default();
+            errors.add("password", why);
+            return Err(ChangePasswordError::Invalid(errors));
+        }
+        // Changed or deleted since it was read: the operator's reset must not silently
+        // overwrite a change made meanwhile.
+        self.replace_hash(stored, new)
+            .await
+            .map_err(unexpected)?
+            .ok_or_else(|| unexpected("the password or the user changed meanwhile".into()))
+    }
+
+    /// The user whose password is about to change.
+    async fn stored_for_change(&self, user: UserId) -> Result<User, ChangePasswordError> {
+        self.repo
+            .find_by_id(user)
+            .await
+            .map_err(|e| ChangePasswordError::Unexpected(e.into()))?
+            .ok_or(ChangePasswordError::UnknownUser)
+    }
+
+    /// Hashes `new` and stores it in place of `stored`'s hash, unless that hash changed
+    /// since `stored` was read; returns the user with the new hash, or `None` when it had.
+    async fn replace_hash(
+        &self,
+        mut stored: User,
+        new: &Password,
+    ) -> Result<Option<User>, BoxError> {
+        let new_hash = self.hasher.hash(new).await?;
+        let replaced = self
+            .repo
+            .replace_password_hash(stored.id, &stored.password_hash, &new_hash)
+            .await?;
+        Ok(replaced.then(|| {
+            stored.password_hash = new_hash;
+            stored
+        }))
+    }
+
+    /// An operator's deletion of `user`, without their password; returns whether they
+    /// existed. Their sessions are the caller's to delete, as in [`Self::delete_account`].
+    #[tracing::instrument(skip_all, fields(user.id = %user))]
+    pub async fn delete_user(&self, user: UserId) -> Result<bool, RepositoryError> {
+        self.repo.delete(user).await
     }
 
     /// Whether `password` is `user`'s. A hash due for new parameters is left alone here:

@@ -10,6 +10,7 @@ use auth_domain::{
     session::Device,
     AuthService, UserId, UserRepository,
 };
+use tracing::Instrument as _;
 
 /// The audit trail of a router: its log, and how many events could not be stored.
 #[derive(Debug, Clone)]
@@ -35,6 +36,11 @@ impl<A: AuditLog> AuditTrail<A> {
     /// error level and counted, and the request goes on: an answered login must not turn
     /// into a 500 because its trace could not be written.
     pub(crate) async fn record(&self, kind: EventKind, user: Option<UserId>, device: &Device) {
+        // Who the request is from, for its access line: the user who just registered or
+        // logged in (a failed login names the account tried, not the client).
+        if let (EventKind::Registered | EventKind::LoginSucceeded, Some(id)) = (kind, user) {
+            crate::trace::note_user(id);
+        }
         let event = AuthEvent::now(kind, user, device.ip, device.user_agent.clone());
         if let Err(error) = self.log.record(&event).await {
             let lost = self.lost.fetch_add(1, Ordering::Relaxed) + 1;
@@ -57,7 +63,7 @@ impl<A: AuditLog> AuditTrail<A> {
             login.to_owned(),
             device.clone(),
         );
-        tokio::spawn(async move {
+        let record = async move {
             let user = match service.find_by_login(&login).await {
                 Ok(user) => user.map(|user| user.id),
                 Err(error) => {
@@ -66,6 +72,8 @@ impl<A: AuditLog> AuditTrail<A> {
                 }
             };
             trail.record(EventKind::LoginThrottled, user, &device).await;
-        });
+        };
+        // In the request's span, so that its lines carry the request id.
+        tokio::spawn(record.instrument(tracing::Span::current()));
     }
 }

@@ -54,6 +54,9 @@ pub struct HttpConfig {
     pub allowed_origins: Vec<String>,
     /// Login and registration throttling.
     pub throttle: ThrottleLimits,
+    /// How long a request's body and answer may take (`BODY_READ_TIMEOUT`,
+    /// `REQUEST_TIMEOUT`).
+    pub timeouts: crate::RequestTimeouts,
 }
 
 #[cfg(test)]

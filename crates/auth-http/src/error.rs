@@ -2,6 +2,8 @@
 //! `{"message": "...", "code": "..."}`, plus `"errors": {"field": ["..."]}` when fields
 //! were refused.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use auth_domain::{throttle::Throttled, BoxError, RegisterError, ValidationErrors};
 use axum::{
     response::{IntoResponse, Response},
@@ -65,12 +67,35 @@ pub(crate) enum ApiError {
     /// Anything the client cannot fix. Logged when turned into a response, never shown.
     #[error("internal error")]
     Internal(#[source] BoxError),
+    /// The database is out of reach (see `auth_domain::Unavailable`): a 503 the client may
+    /// retry. Logged when turned into a response, never shown.
+    #[error("service unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Too many logins wait for the password hasher (`auth_domain::Overloaded`): a 503
+    /// the client may retry shortly.
+    #[error("overloaded")]
+    Overloaded,
+    /// The body did not arrive in time (`BODY_READ_TIMEOUT`): a 408, and the connection
+    /// is closed.
+    #[error("request body timed out")]
+    BodyTimeout,
+    /// The request took longer than `REQUEST_TIMEOUT` to answer: a 503 to retry.
+    #[error("request timed out")]
+    RequestTimeout,
 }
 
 impl ApiError {
-    /// Wraps a failure the client cannot fix.
+    /// Wraps a failure the client cannot fix: [`ApiError::Unavailable`] when the
+    /// database is out of reach, wherever that sits in the error's sources.
     pub(crate) fn internal(error: impl Into<BoxError>) -> Self {
-        Self::Internal(error.into())
+        let error = error.into();
+        if auth_domain::is_overloaded(error.as_ref()) {
+            Self::Overloaded
+        } else if auth_domain::is_unavailable(error.as_ref()) {
+            Self::Unavailable(error)
+        } else {
+            Self::Internal(error)
+        }
     }
 
     /// A 429 for a refusal of the throttle, its wait rounded up to whole seconds.
@@ -98,6 +123,10 @@ impl ApiError {
             Self::CrossOrigin => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(_) | Self::Overloaded | Self::RequestTimeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -119,6 +148,10 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnreadableBody => "unreadable_body",
             Self::Internal(_) => "internal_error",
+            Self::Unavailable(_) => "unavailable",
+            Self::Overloaded => "overloaded",
+            Self::BodyTimeout => "body_timeout",
+            Self::RequestTimeout => "request_timeout",
         }
     }
 
@@ -142,6 +175,10 @@ impl ApiError {
             Self::PayloadTooLarge => "Request body is too large.",
             Self::UnreadableBody => "Request body could not be read.",
             Self::Internal(_) => INTERNAL_MESSAGE,
+            Self::Unavailable(_) => UNAVAILABLE_MESSAGE,
+            Self::Overloaded => "Too busy to check passwords right now. Try again shortly.",
+            Self::BodyTimeout => "Request body did not arrive in time.",
+            Self::RequestTimeout => "Request took too long. Try again later.",
         }
     }
 }
@@ -149,13 +186,24 @@ impl ApiError {
 /// The only thing a client learns about a server-side failure.
 pub(crate) const INTERNAL_MESSAGE: &str = "Internal server error";
 
+/// The only thing a client learns about a database that is out of reach.
+pub(crate) const UNAVAILABLE_MESSAGE: &str = "Service unavailable";
+
+/// Seconds a client is asked to wait before retrying after a 503 `unavailable`: long
+/// enough for a restarted database or a failed-over connection, short enough for a user.
+pub(crate) const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 5;
+
+/// Seconds a client is asked to wait after a 503 `overloaded`: the hasher's queue is
+/// bounded to about a second of work.
+pub(crate) const OVERLOADED_RETRY_AFTER_SECS: u32 = 1;
+
 impl From<RegisterError> for ApiError {
     fn from(error: RegisterError) -> Self {
         match error {
             RegisterError::Invalid(errors) => Self::Validation(errors),
             RegisterError::EmailTaken => Self::EmailTaken,
             RegisterError::UsernameTaken => Self::UsernameTaken,
-            RegisterError::Unexpected(source) => Self::Internal(source),
+            RegisterError::Unexpected(source) => Self::internal(source),
         }
     }
 }
@@ -167,6 +215,19 @@ impl IntoResponse for ApiError {
             // Logged here, inside the request's span, and nowhere else. Driver and
             // domain errors carry no secrets; the request itself is not logged.
             tracing::error!(error = %error_chain(source.as_ref()), "request failed");
+            crate::metrics::database_error("unexpected");
+        }
+        if let Self::Unavailable(source) = &self {
+            crate::metrics::database_error("unavailable");
+            // A fault of the environment, not a bug: a warning, and during an outage
+            // one line a second at most, counting the ones left out.
+            if let Some(suppressed) = UNAVAILABLE_LOG.admit() {
+                tracing::warn!(
+                    error = %error_chain(source.as_ref()),
+                    suppressed,
+                    "database unavailable, answered 503"
+                );
+            }
         }
         let body = ErrorBody {
             message: self.message(),
@@ -181,6 +242,35 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(http::header::RETRY_AFTER, retry_after.max(1).into());
+        }
+        if let Self::Unavailable(_) = self {
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                UNAVAILABLE_RETRY_AFTER_SECS.into(),
+            );
+        }
+        match self {
+            // A queue that is full now drains within about a second.
+            Self::Overloaded => {
+                response.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    OVERLOADED_RETRY_AFTER_SECS.into(),
+                );
+            }
+            Self::RequestTimeout => {
+                response.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    UNAVAILABLE_RETRY_AFTER_SECS.into(),
+                );
+            }
+            // The rest of the body may still trickle in: this connection is done.
+            Self::BodyTimeout => {
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            _ => {}
         }
         response
     }
@@ -211,6 +301,50 @@ pub(crate) fn bare_status_response(status: StatusCode) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Lets one "database unavailable" line a second through, counting the others.
+static UNAVAILABLE_LOG: LogLimiter = LogLimiter::new();
+
+/// At most one log line a second: an outage makes every request fail the same way, and
+/// one line per request would drown the log (and the disk) in identical lines.
+struct LogLimiter {
+    /// The second (since the Unix epoch) of the last line let through.
+    last: AtomicU64,
+    /// Lines refused since then.
+    suppressed: AtomicU64,
+}
+
+impl LogLimiter {
+    const fn new() -> Self {
+        Self {
+            last: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines refused since the last one)` when a line may be logged now.
+    fn admit(&self) -> Option<u64> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        self.admit_at(now)
+    }
+
+    fn admit_at(&self, second: u64) -> Option<u64> {
+        let last = self.last.load(Ordering::Relaxed);
+        if last != second
+            && self
+                .last
+                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            Some(self.suppressed.swap(0, Ordering::Relaxed))
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
 /// An error with its causes, `outer: inner: innermost`, for one log line.
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut line = error.to_string();
@@ -223,11 +357,20 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     line
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error response (`Error` in the OpenAPI document).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    /// What went wrong, for people.
+    #[schema(value_type = String, example = "Access denied!")]
     message: &'a str,
+    /// What went wrong, for programs: stable, snake_case.
+    #[schema(value_type = String, example = "access_denied")]
     code: &'static str,
+    /// The refused fields, each with its reasons: only when fields were refused (400
+    /// `validation_failed`, 422 `unprocessable_fields`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Vec<String>>>)]
     errors: Option<&'a ValidationErrors>,
 }
 
@@ -327,6 +470,33 @@ mod tests {
             body,
             json!({"message": "Internal server error", "code": "internal_error"})
         );
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_database_is_a_503_to_retry_that_hides_its_cause() {
+        let cause = auth_domain::RepositoryError::unavailable(std::io::Error::other(
+            "connection to db.internal:5432 refused",
+        ));
+        let error = ApiError::internal(RegisterError::Unexpected(Box::new(cause)));
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[http::header::RETRY_AFTER], "5");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            body,
+            json!({"message": "Service unavailable", "code": "unavailable"})
+        );
+    }
+
+    #[test]
+    fn the_unavailable_log_lets_one_line_a_second_through_and_counts_the_rest() {
+        let limiter = LogLimiter::new();
+        assert_eq!(limiter.admit_at(10), Some(0));
+        assert_eq!(limiter.admit_at(10), None);
+        assert_eq!(limiter.admit_at(10), None);
+        assert_eq!(limiter.admit_at(11), Some(2));
+        assert_eq!(limiter.admit_at(11), None);
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@
 //! # fn demo<R, S, F, A>(backend: auth_http::Backend<R, S, F, A>) -> Result<(), Box<dyn std::error::Error>>
 //! # where
 //! #     R: auth_domain::UserRepository,
-//! #     S: tower_sessions::SessionStore + auth_domain::UserSessions,
+//! #     S: tower_sessions::SessionStore + auth_domain::UserSessions + auth_domain::readiness::Readiness,
 //! #     F: auth_domain::throttle::FailureCounter,
 //! #     A: auth_domain::audit::AuditLog,
 //! # {
@@ -25,6 +25,7 @@
 //!     trusted_proxies: Vec::new(),
 //!     allowed_origins: Vec::new(),
 //!     throttle: auth_domain::throttle::ThrottleLimits::default(),
+//!     timeouts: auth_http::RequestTimeouts::default(),
 //! };
 //! let app: axum::Router = router(backend, config);
 //! # Ok(()) }
@@ -46,13 +47,17 @@ mod extract;
 mod handlers;
 mod headers;
 mod login;
+pub mod metrics;
+mod openapi;
 mod router;
 mod safety_net;
 mod session_cookie;
 mod state;
 mod strict_json;
+mod timeouts;
 mod trace;
 
 pub use config::{HttpConfig, KeyTooShort, SessionKey};
 pub use router::{router, BODY_LIMIT_BYTES};
 pub use state::Backend;
+pub use timeouts::RequestTimeouts;

@@ -188,6 +188,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
         let login = Login::read(&data).ok_or(ApiError::AccessDenied)?;
         match session::owner(&data) {
             Some(owner) if owner.owns(&login) => {
+                crate::trace::note_user(owner.id);
                 session.directives.set_browser_session(!login.persistent);
                 // A steady request writes nothing; past half the idle lifetime, one write
                 // rolls the expiry of the stored session and of the cookie. A cookie signed

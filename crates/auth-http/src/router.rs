@@ -2,6 +2,7 @@
 
 use auth_domain::{
     audit::AuditLog,
+    readiness::Readiness,
     session::Lifetimes,
     throttle::{FailureCounter, Throttle},
     UserRepository, UserSessions,
@@ -12,11 +13,7 @@ use axum::{
     Extension, Router,
 };
 use tower::Layer;
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    limit::RequestBodyLimitLayer,
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-};
+use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer, SessionStore};
 
 use crate::{
@@ -24,13 +21,13 @@ use crate::{
     client::TrustedProxies,
     config::SessionKey,
     cross_origin::{self, AllowedOrigins},
-    handlers::{self, my_sessions},
+    handlers::{self, my_sessions, probes},
     headers,
     login::SessionLifetimes,
-    safety_net,
+    openapi, safety_net,
     session_cookie::{self, CookieKeys},
     state::{AppState, Backend, StoresOf},
-    trace, HttpConfig,
+    timeouts, trace, HttpConfig,
 };
 
 /// The largest request body accepted; credentials fit many times over.
@@ -43,10 +40,12 @@ pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 pub fn router<R, S, F, A>(backend: Backend<R, S, F, A>, config: HttpConfig) -> Router
 where
     R: UserRepository,
-    S: SessionStore + UserSessions,
+    S: SessionStore + UserSessions + Readiness,
     F: FailureCounter,
     A: AuditLog,
 {
+    // Outside the session layer: a probe never loads or creates a session.
+    let probes = probes::routes(backend.sessions.clone());
     // Unsigned here: `session_cookie` signs and verifies, with key rotation.
     let session_layer = SessionManagerLayer::new(backend.sessions.clone())
         .with_name(session_cookie::SESSION_COOKIE)
@@ -97,7 +96,7 @@ where
             keys,
             session_cookie::sign_and_verify,
         ));
-    let app = app(headers::private(authenticated))
+    let app = app(headers::private(authenticated).merge(probes))
         .layer(Extension(TrustedProxies::new(config.trusted_proxies)));
     let origins = AllowedOrigins::new(&config.allowed_origins);
     let cors = origins.cors();
@@ -109,9 +108,14 @@ where
         Some(cors) => app.layer(cors),
         None => app,
     };
+    // Deadlines on the body and the answer, around everything that reads or makes them.
+    let app = app.layer(middleware::from_fn_with_state(
+        config.timeouts,
+        timeouts::bounded,
+    ));
     // Outermost, so that answers given before routing (a cross-origin refusal, a CORS
-    // preflight) carry them too.
-    headers::security(app)
+    // preflight) carry them too; and around them the request id, span and access line.
+    trace::observed(headers::security(app))
 }
 
 /// The public routes, the 404s and the outer middleware around `authenticated`. Split
@@ -119,6 +123,7 @@ where
 pub(crate) fn app(authenticated: Router) -> Router {
     let routed = Router::new()
         .route("/", get(handlers::index))
+        .route("/openapi.json", get(openapi::serve))
         .merge(authenticated)
         .fallback(handlers::not_found)
         // After every route is in place: it is set on each route present.
@@ -126,10 +131,7 @@ pub(crate) fn app(authenticated: Router) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
         .layer(CatchPanicLayer::custom(safety_net::panic_response))
         .layer(middleware::from_fn(safety_net::json_error_bodies))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(trace::layer())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(middleware::from_fn(trace::drop_malformed_request_id));
+        .layer(middleware::from_fn(trace::note_route));
     // axum adds `Allow` to a wrong-method answer after every per-route layer has run, so
     // the only place to remove it is around the whole router.
     Router::new()
@@ -183,7 +185,7 @@ mod tests {
                     "/v1/auth/bare",
                     get(|| async { (StatusCode::BAD_GATEWAY, "upstream said no").into_response() }),
                 );
-        headers::security(app(headers::private(routes)))
+        trace::observed(headers::security(app(headers::private(routes))))
     }
 
     async fn call(app: &Router, request: Request) -> (StatusCode, http::HeaderMap, Value) {

@@ -22,13 +22,15 @@ use std::sync::{
 use axum::{
     extract::{Request, State},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse as _, Response},
 };
 use http::{
-    header::{COOKIE, SET_COOKIE},
-    HeaderMap, HeaderValue,
+    header::{CONTENT_TYPE, COOKIE, SET_COOKIE},
+    HeaderMap, HeaderValue, StatusCode,
 };
 use tower_sessions::cookie::{Cookie, CookieJar, Key};
+
+use crate::error::ApiError;
 
 /// The session cookie's name.
 pub(crate) const SESSION_COOKIE: &str = "session";
@@ -120,9 +122,22 @@ pub(crate) async fn sign_and_verify(
         .store(fallback, Ordering::Relaxed);
     request.extensions_mut().insert(directives.clone());
     let mut response = next.run(request).await;
+    if is_failed_session_save(&response) {
+        // Our handlers answer every error in JSON; a bare 500 is the session layer's, whose
+        // only failure after a handler succeeded is the store refusing the write: the
+        // database went away mid-request (tower-sessions logged the cause). The response
+        // carries no cookie, so the client keeps no session that was never stored.
+        response = ApiError::Unavailable("the session could not be saved".into()).into_response();
+    }
     let browser_session = directives.0.browser_session.load(Ordering::Relaxed);
     sign_response_cookies(&keys, response.headers_mut(), browser_session);
     response
+}
+
+/// Whether `response` is tower-sessions' answer to a failed save: a 500 without a body.
+fn is_failed_session_save(response: &Response) -> bool {
+    response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && response.headers().get(CONTENT_TYPE).is_none()
 }
 
 /// Replaces the session cookie of every `Cookie` header with the bare id it carries, or

@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 
 use auth_domain::{
     audit::AuditLog,
+    readiness::Readiness,
     throttle::{FailureCounter, Throttle},
     AuthService, UserRepository, UserSessions,
 };
@@ -19,7 +20,7 @@ pub struct Backend<R, S, F, A> {
     /// Registers users and checks their passwords, over the user repository.
     pub service: AuthService<R>,
     /// Sessions: loaded with their owner in one round trip (see `auth_domain::session`),
-    /// listed and ended by user.
+    /// listed and ended by user. Their database answering is what `/readyz` reports.
     pub sessions: S,
     /// Where failed logins are counted.
     pub failures: F,
@@ -30,7 +31,7 @@ pub struct Backend<R, S, F, A> {
 /// The types of one backend's stores, named once so that handlers take one parameter.
 pub(crate) trait Stores: Send + Sync + 'static {
     type Users: UserRepository;
-    type Sessions: SessionStore + UserSessions;
+    type Sessions: SessionStore + UserSessions + Readiness;
     type Failures: FailureCounter;
     type Audit: AuditLog;
 }
@@ -44,7 +45,7 @@ type Produces<T> = fn() -> T;
 impl<R, S, F, A> Stores for StoresOf<R, S, F, A>
 where
     R: UserRepository,
-    S: SessionStore + UserSessions,
+    S: SessionStore + UserSessions + Readiness,
     F: FailureCounter,
     A: AuditLog,
 {

@@ -1,24 +1,45 @@
-//! Request tracing: one span per request with its method, matched route and request id;
-//! one line per response with status and latency. Headers (cookies) are never recorded,
-//! nor the query string.
+//! Following a request: its id, its span and its access line.
+//!
+//! Every request gets an id (the client's `X-Request-Id` when well formed), returned in
+//! the `X-Request-Id` response header, and one span carrying the method, the matched route
+//! template, the id and, once known, the user id: every log line of the request is written
+//! inside it. When the response is ready, one access line (status and latency) is logged
+//! in that span, at info (at debug for the probes, which are called every few seconds),
+//! and the request is counted in the metrics. Headers (cookies) are never recorded, nor
+//! the raw path or the query string.
 
+use std::{
+    sync::{Arc, OnceLock},
+    time::Instant,
+};
+
+use auth_domain::UserId;
 use axum::{
     extract::{MatchedPath, Request},
-    middleware::Next,
+    middleware::{self, Next},
     response::Response,
+    Router,
 };
-use tower_http::{
-    classify::{ServerErrorsAsFailures, SharedClassifier},
-    trace::{DefaultOnBodyChunk, DefaultOnEos, DefaultOnResponse, MakeSpan, TraceLayer},
-    LatencyUnit,
-};
-use tracing::{Level, Span};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tracing::{field, Instrument as _, Span};
+
+use crate::{handlers::probes, metrics};
 
 /// The header carrying the request id, set by us when the client sent none.
 pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// The longest request id kept from a client.
 const MAX_REQUEST_ID_CHARS: usize = 64;
+
+/// Wraps the whole router, outermost, so that every request (a cross-origin refusal, a
+/// CORS preflight, a 404) gets an id, a span, an access line and a count.
+pub(crate) fn observed(router: Router) -> Router {
+    router
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn(observe))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn(drop_malformed_request_id))
+}
 
 /// Middleware, outermost: a client's `X-Request-Id` is kept only when it is 1 to 64
 /// characters of `[A-Za-z0-9._-]`; anything else is dropped, and a fresh id is made for
@@ -43,50 +64,60 @@ fn is_well_formed(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Builds the span of a request.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RequestSpan;
+/// Where the router writes the route template a request matched: the observing
+/// middleware runs before routing, and reads it back when the response is ready.
+#[derive(Debug, Clone, Default)]
+struct RouteSlot(Arc<OnceLock<MatchedPath>>);
 
-impl<B> MakeSpan<B> for RequestSpan {
-    fn make_span(&mut self, request: &Request<B>) -> Span {
-        let path = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str);
-        let request_id = request
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|value| value.to_str().ok());
-        tracing::info_span!(
-            "request",
-            method = %request.method(),
-            path,
-            request_id,
-        )
-    }
+/// Middleware around the whole router: the request's span, its access line and its
+/// metrics.
+async fn observe(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let slot = RouteSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok());
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        request_id,
+        route = field::Empty,
+        user_id = field::Empty,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    let latency = started.elapsed();
+    let route = slot.0.get().map(MatchedPath::as_str);
+    let status = response.status();
+    metrics::request_finished(&method, route, status, latency);
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if route.is_some_and(|route| probes::PATHS.contains(&route)) {
+            tracing::debug!(status = status.as_u16(), latency_ms, "request finished");
+        } else {
+            tracing::info!(status = status.as_u16(), latency_ms, "request finished");
+        }
+    });
+    response
 }
 
-/// The tracing layer, configured as above. No failure line: the cause of a 5xx is logged
-/// where it happens (our errors, the panic handler, the session layers), the status with
-/// every response.
-pub(crate) fn layer() -> TraceLayer<
-    SharedClassifier<ServerErrorsAsFailures>,
-    RequestSpan,
-    (),
-    DefaultOnResponse,
-    DefaultOnBodyChunk,
-    DefaultOnEos,
-    (),
-> {
-    TraceLayer::new_for_http()
-        .make_span_with(RequestSpan)
-        .on_request(())
-        .on_response(
-            DefaultOnResponse::new()
-                .level(Level::INFO)
-                .latency_unit(LatencyUnit::Millis),
-        )
-        .on_failure(())
+/// Middleware on every route, after routing: notes the matched route template in the
+/// request's span and for its metrics.
+pub(crate) async fn note_route(request: Request, next: Next) -> Response {
+    if let Some(route) = request.extensions().get::<MatchedPath>() {
+        Span::current().record("route", route.as_str());
+        if let Some(slot) = request.extensions().get::<RouteSlot>() {
+            let _ = slot.0.set(route.clone());
+        }
+    }
+    next.run(request).await
+}
+
+/// Notes in the current request's span who the request is from, once that is known.
+pub(crate) fn note_user(id: UserId) {
+    Span::current().record("user_id", field::display(id));
 }
 
 #[cfg(test)]
@@ -99,7 +130,10 @@ mod tests {
     use axum::{body::Body, routing::get, Router};
     use http::header::COOKIE;
     use tower::ServiceExt;
+    use tracing::Level;
     use tracing_subscriber::fmt::MakeWriter;
+
+    use auth_testkit::memory::MemorySessionStore;
 
     use super::*;
     use crate::router::app;
@@ -148,12 +182,21 @@ mod tests {
         all_logs();
         let routes = Router::new()
             .route("/profile/{id}", get(|| async { "ok" }))
-            .route("/boom", get(|| async { panic!("kaboom") as &str }));
+            .route("/boom", get(|| async { panic!("kaboom") as &str }))
+            .route(
+                "/whoami",
+                get(|| async {
+                    note_user(UserId::generate());
+                    tracing::warn!("inside the handler");
+                    "you"
+                }),
+            )
+            .merge(probes::routes(MemorySessionStore::new()));
         let request = request
             .header(REQUEST_ID, request_id)
             .body(Body::empty())
             .unwrap();
-        app(routes).oneshot(request).await.unwrap();
+        observed(app(routes)).oneshot(request).await.unwrap();
         let tag = format!("request_id=\"{request_id}\"");
         all_logs()
             .lines()
@@ -168,12 +211,44 @@ mod tests {
             .header(COOKIE, "session=secret-cookie-value");
         let logs = logs_of("trace-test-1", request).await.join("\n");
         assert!(logs.contains("method=GET"), "{logs}");
-        assert!(logs.contains(r#"path="/profile/{id}""#), "{logs}");
+        assert!(logs.contains(r#"route="/profile/{id}""#), "{logs}");
         assert!(logs.contains("status=200"), "{logs}");
         assert!(!logs.contains("/profile/42"), "{logs}");
         let everything = all_logs();
         assert!(!everything.contains("secret-in-query"), "{everything}");
         assert!(!everything.contains("secret-cookie-value"), "{everything}");
+    }
+
+    #[tokio::test]
+    async fn every_line_of_a_request_and_its_access_line_name_the_user_once_known() {
+        let logs = logs_of("trace-test-3", Request::get("/whoami")).await;
+        let handler = logs.iter().find(|l| l.contains("inside the handler"));
+        assert!(
+            handler.is_some_and(|l| l.contains(r#"route="/whoami""#)),
+            "{logs:#?}"
+        );
+        let access: Vec<_> = logs
+            .iter()
+            .filter(|l| l.contains("request finished"))
+            .collect();
+        assert_eq!(access.len(), 1, "{logs:#?}");
+        assert!(access[0].contains(" INFO "), "{logs:#?}");
+        assert!(access[0].contains("user_id="), "{logs:#?}");
+        assert!(access[0].contains("status=200"), "{logs:#?}");
+        assert!(access[0].contains("latency_ms="), "{logs:#?}");
+    }
+
+    #[tokio::test]
+    async fn a_probe_writes_no_line_at_info() {
+        for (id, path) in [("trace-test-4", "/healthz"), ("trace-test-5", "/readyz")] {
+            let logs = logs_of(id, Request::get(path)).await;
+            assert!(
+                logs.iter()
+                    .any(|l| l.contains("DEBUG") && l.contains("status=200")),
+                "{logs:#?}"
+            );
+            assert!(!logs.iter().any(|l| l.contains(" INFO ")), "{logs:#?}");
+        }
     }
 
     #[test]
@@ -199,7 +274,7 @@ mod tests {
             .header(REQUEST_ID, "x".repeat(65))
             .body(Body::empty())
             .unwrap();
-        let response = app(Router::new()).oneshot(request).await.unwrap();
+        let response = observed(app(Router::new())).oneshot(request).await.unwrap();
         let id = response.headers()[REQUEST_ID].to_str().unwrap();
         assert_ne!(id, "x".repeat(65));
         assert!(is_well_formed(id.as_bytes()), "{id}");
@@ -211,7 +286,7 @@ mod tests {
         let errors: Vec<_> = logs.iter().filter(|l| l.contains("ERROR")).collect();
         assert_eq!(errors.len(), 1, "{logs:#?}");
         assert!(errors[0].contains("kaboom"), "{logs:#?}");
-        assert!(errors[0].contains(r#"path="/boom""#), "{logs:#?}");
+        assert!(errors[0].contains(r#"route="/boom""#), "{logs:#?}");
         assert!(logs.iter().any(|l| l.contains("status=500")), "{logs:#?}");
     }
 }

@@ -11,7 +11,7 @@ use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{error::DriverError, purge, timestamp};
+use crate::{error::repository_error, purge, timestamp};
 
 /// Field names, shared with the index declarations.
 pub(crate) mod fields {
@@ -24,10 +24,10 @@ pub(crate) mod fields {
 /// users' `_id`; `at` is the date for people, tools and the purge's index, `at_us` the
 /// instant read back.
 #[derive(Serialize, Deserialize)]
-struct EventDocument {
+pub(crate) struct EventDocument {
     #[serde(rename = "_id")]
     id: String,
-    at: DateTime,
+    pub(crate) at: DateTime,
     at_us: i64,
     kind: String,
     user_id: Option<String>,
@@ -86,7 +86,7 @@ impl TryFrom<EventDocument> for AuthEvent {
 /// The events collection as an [`AuditLog`]. Cheap to clone: clones share one client.
 #[derive(Clone)]
 pub struct MongoAuditLog {
-    events: Collection<EventDocument>,
+    pub(crate) events: Collection<EventDocument>,
 }
 
 impl MongoAuditLog {
@@ -113,7 +113,7 @@ impl AuditLog for MongoAuditLog {
         self.events
             .insert_one(EventDocument::try_from(event)?)
             .await
-            .map_err(|error| RepositoryError::new(DriverError::new("record event", &error)))?;
+            .map_err(|error| repository_error("record event", &error))?;
         Ok(())
     }
 
@@ -128,9 +128,7 @@ impl AuditLog for MongoAuditLog {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let driver = |error: mongodb::error::Error| {
-            RepositoryError::new(DriverError::new("list events", &error))
-        };
+        let driver = |error: mongodb::error::Error| repository_error("list events", &error);
         let mut cursor = self
             .events
             .find(doc! { fields::USER_ID: user.to_string() })

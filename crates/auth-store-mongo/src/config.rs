@@ -1,8 +1,11 @@
 use std::{fmt, num::NonZeroU32, time::Duration};
 
-use auth_domain::redact_url;
+use auth_domain::{redact_url, DEFAULT_STORAGE_TIMEOUT};
 use bson::doc;
-use mongodb::{options::ClientOptions, Client, Database};
+use mongodb::{
+    options::{Acknowledgment, ClientOptions, WriteConcern},
+    Client, Database,
+};
 
 use crate::{
     ensure_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError, MongoAuditLog,
@@ -24,10 +27,6 @@ pub const DEFAULT_EVENTS_COLLECTION: &str = "auth_events";
 /// The name the service gives itself in the server's logs and `currentOp`.
 pub const APP_NAME: &str = "auth-service";
 
-/// How long an operation waits for a reachable server unless the URL says otherwise: short,
-/// so that a missing server stops start-up within seconds instead of the driver's 30.
-pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Where the MongoDB data lives.
 #[derive(Clone, PartialEq, Eq)]
 pub struct MongoConfig {
@@ -46,6 +45,10 @@ pub struct MongoConfig {
     /// Connections per server at most (the driver's `max_pool_size`), unless the URL sets
     /// `maxPoolSize`.
     pub max_pool_size: NonZeroU32,
+    /// How long an operation waits for a reachable server, and a connection for its TCP
+    /// handshake, unless the URL sets `serverSelectionTimeoutMS` or `connectTimeoutMS`.
+    /// The driver has no socket timeout: callers bound each operation as well.
+    pub timeout: Duration,
 }
 
 impl MongoConfig {
@@ -59,6 +62,7 @@ impl MongoConfig {
             failures_collection: DEFAULT_FAILURES_COLLECTION.to_owned(),
             events_collection: DEFAULT_EVENTS_COLLECTION.to_owned(),
             max_pool_size: Self::default_max_pool_size(),
+            timeout: DEFAULT_STORAGE_TIMEOUT,
         }
     }
 
@@ -87,38 +91,62 @@ impl fmt::Debug for MongoConfig {
             .field("failures_collection", &self.failures_collection)
             .field("events_collection", &self.events_collection)
             .field("max_pool_size", &self.max_pool_size)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
 
 /// Opens a client on `url` and returns `database` once a server has answered a `ping`.
 ///
-/// The application name, a [`SERVER_SELECTION_TIMEOUT`] and a pool of
+/// The application name, a server selection and connect timeout of
+/// [`auth_domain::DEFAULT_STORAGE_TIMEOUT`] and a pool of
 /// [`MongoConfig::default_max_pool_size`] connections per server are set unless the URL sets
-/// them (`appName`, `serverSelectionTimeoutMS`, `maxPoolSize`).
+/// them (`appName`, `serverSelectionTimeoutMS`, `connectTimeoutMS`, `maxPoolSize`), and
+/// the write concern of [`durable_write_concern`] unless the URL sets `w` or `journal`.
 ///
 /// # Errors
 ///
 /// The URL is malformed, or no server answered in time.
 pub async fn connect(url: &str, database: &str) -> Result<Database, mongodb::error::Error> {
-    connect_with(url, database, MongoConfig::default_max_pool_size()).await
+    connect_with(
+        url,
+        database,
+        MongoConfig::default_max_pool_size(),
+        DEFAULT_STORAGE_TIMEOUT,
+    )
+    .await
 }
 
-/// [`connect`] with `max_pool_size` connections per server unless the URL says otherwise.
+/// The write concern of every write unless the URL sets one: acknowledged by the primary
+/// once it is in the on-disk journal (`w: 1, j: true`), so that a write we answered for
+/// survives the server's crash. `w: "majority"` would add the replicas' acknowledgement;
+/// it implies the journal on a replica set whose `writeConcernMajorityJournalDefault` is
+/// on (the default), and a URL can ask for it (`w=majority`).
+pub fn durable_write_concern() -> WriteConcern {
+    WriteConcern::builder()
+        .w(Acknowledgment::Nodes(1))
+        .journal(true)
+        .build()
+}
+
+/// [`connect`] with `max_pool_size` connections per server and `timeout` for server
+/// selection and TCP connects, unless the URL says otherwise.
 async fn connect_with(
     url: &str,
     database: &str,
     max_pool_size: NonZeroU32,
+    timeout: Duration,
 ) -> Result<Database, mongodb::error::Error> {
     let mut options = ClientOptions::parse(url).await?;
     options.app_name.get_or_insert_with(|| APP_NAME.to_owned());
-    options
-        .server_selection_timeout
-        .get_or_insert(SERVER_SELECTION_TIMEOUT);
-    options
-        .connect_timeout
-        .get_or_insert(SERVER_SELECTION_TIMEOUT);
+    // Short, so that a missing server fails an operation (or start-up) within seconds
+    // instead of the driver's 30.
+    options.server_selection_timeout.get_or_insert(timeout);
+    options.connect_timeout.get_or_insert(timeout);
     options.max_pool_size.get_or_insert(max_pool_size.get());
+    options
+        .write_concern
+        .get_or_insert_with(durable_write_concern);
     let client = Client::with_options(options)?;
     let database = client.database(database);
     // The driver connects lazily; pinging now turns "no server" into a start-up failure
@@ -147,9 +175,14 @@ impl MongoStores {
     ///
     /// See [`connect`], [`ensure_indexes`] and [`ensure_throttle_and_audit_indexes`].
     pub async fn open(config: &MongoConfig) -> Result<Self, OpenError> {
-        let database = connect_with(&config.url, &config.database, config.max_pool_size)
-            .await
-            .map_err(OpenError::Connect)?;
+        let database = connect_with(
+            &config.url,
+            &config.database,
+            config.max_pool_size,
+            config.timeout,
+        )
+        .await
+        .map_err(OpenError::Connect)?;
         ensure_indexes(
             &database,
             &config.users_collection,
@@ -184,6 +217,17 @@ pub enum OpenError {
     /// The server answered but refused an index.
     #[error(transparent)]
     Indexes(#[from] EnsureIndexesError),
+}
+
+impl OpenError {
+    /// Whether the server was out of reach (none answered in time, a connection was lost)
+    /// rather than the URL or the server's answer being wrong: trying again later may work.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Connect(error) => crate::error::is_unavailable(error),
+            Self::Indexes(error) => error.is_unavailable(),
+        }
+    }
 }
 
 #[cfg(test)]

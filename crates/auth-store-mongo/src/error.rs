@@ -1,6 +1,8 @@
 //! Driver errors, told apart and described without what the server echoed back.
 
+use auth_domain::RepositoryError;
 use mongodb::error::{ErrorKind, WriteFailure};
+use tower_sessions::session_store;
 
 /// The server code of a unique-index violation.
 const DUPLICATE_KEY: i32 = 11000;
@@ -22,6 +24,59 @@ impl DriverError {
             operation,
             detail: describe(error),
         }
+    }
+}
+
+/// The domain's error for `error`, raised while doing `operation`: "unavailable" when
+/// [`is_unavailable`] says so, an opaque storage failure otherwise.
+pub(crate) fn repository_error(
+    operation: &'static str,
+    error: &mongodb::error::Error,
+) -> RepositoryError {
+    let described = DriverError::new(operation, error);
+    if is_unavailable(error) {
+        RepositoryError::unavailable(described)
+    } else {
+        RepositoryError::new(described)
+    }
+}
+
+/// tower-sessions' error for `error`, raised while doing `operation`. Its errors are text
+/// only, so unavailability is marked in the text (see `auth_domain::unavailable_message`).
+pub(crate) fn session_error(
+    operation: &'static str,
+    error: &mongodb::error::Error,
+) -> session_store::Error {
+    let described = DriverError::new(operation, error);
+    session_store::Error::Backend(if is_unavailable(error) {
+        auth_domain::unavailable_message(described)
+    } else {
+        described.to_string()
+    })
+}
+
+/// Server codes that say "out of reach, try later": HostUnreachable 6, HostNotFound 7,
+/// MaxTimeMSExpired 50, WriteConcernFailed 64 (a write concern timeout), NetworkTimeout 89,
+/// ShutdownInProgress 91, PrimarySteppedDown 189, NotWritablePrimary 10107,
+/// InterruptedAtShutdown 11600, InterruptedDueToReplStateChange 11602,
+/// NotPrimaryNoSecondaryOk 13435, NotPrimaryOrSecondary 13436, OutOfDiskSpace 14031.
+const UNAVAILABLE_CODES: [i32; 13] = [
+    6, 7, 50, 64, 89, 91, 189, 10107, 11600, 11602, 13435, 13436, 14031,
+];
+
+/// Whether `error` says the server is out of reach rather than that the operation or the
+/// data is wrong: no server selected within the timeout, a connection lost or refused, a
+/// server shutting down or stepping down, a full disk. Retrying later may succeed.
+pub(crate) fn is_unavailable(error: &mongodb::error::Error) -> bool {
+    match error.kind.as_ref() {
+        ErrorKind::ServerSelection { .. }
+        | ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::DnsResolve { .. } => true,
+        ErrorKind::Command(e) => UNAVAILABLE_CODES.contains(&e.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(e)) => UNAVAILABLE_CODES.contains(&e.code),
+        ErrorKind::Write(WriteFailure::WriteError(e)) => UNAVAILABLE_CODES.contains(&e.code),
+        _ => false,
     }
 }
 
@@ -94,6 +149,21 @@ mod tests {
             Some("_id_")
         );
         assert_eq!(violated_index("something else entirely"), None);
+    }
+
+    #[test]
+    fn an_unreachable_server_is_unavailable_and_a_bad_document_is_not() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let error = mongodb::error::Error::from(refused);
+        assert!(is_unavailable(&error));
+        assert!(repository_error("find user", &error).is_unavailable());
+        assert!(auth_domain::is_unavailable(&session_error(
+            "load session",
+            &error
+        )));
+        let bad = mongodb::error::Error::custom("a stored document has an unexpected shape");
+        assert!(!is_unavailable(&bad));
+        assert!(!repository_error("find user", &bad).is_unavailable());
     }
 
     #[test]

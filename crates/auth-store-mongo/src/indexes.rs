@@ -163,6 +163,11 @@ pub struct EnsureIndexesError {
 }
 
 impl EnsureIndexesError {
+    /// Whether the server was out of reach rather than refusing an index.
+    pub fn is_unavailable(&self) -> bool {
+        crate::error::is_unavailable(&self.source)
+    }
+
     /// The collection whose indexes failed.
     pub fn collection(&self) -> &str {
         &self.collection

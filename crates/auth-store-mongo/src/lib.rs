@@ -2,7 +2,8 @@
 //! [`MongoUserRepository`] for [`auth_domain::UserRepository`], a [`MongoSessionStore`] for
 //! `tower_sessions::SessionStore`, a [`MongoFailureCounter`] for throttling
 //! (`auth_domain::throttle::FailureCounter`), a [`MongoAuditLog`] for the audit trail
-//! (`auth_domain::audit::AuditLog`), and [`ensure_indexes`] with
+//! (`auth_domain::audit::AuditLog`), a [`MongoAdministration`] for the admin CLI
+//! (`auth_domain::admin::Administration`), and [`ensure_indexes`] with
 //! [`ensure_throttle_and_audit_indexes`], the only place the collections' indexes are
 //! declared (the app calls them at start-up through [`MongoStores::open`], and so does
 //! `cargo xtask install`).
@@ -50,6 +51,7 @@
 //! date plus `*_sub_ms_ns`) still read back exactly; a saved session loses its
 //! `expires_at_sub_ms_ns`.
 
+mod admin;
 mod audit;
 mod config;
 mod error;
@@ -60,12 +62,13 @@ mod throttle;
 mod timestamp;
 mod users;
 
+pub use admin::MongoAdministration;
 pub use audit::MongoAuditLog;
 
 pub use config::{
-    connect, MongoConfig, MongoStores, OpenError, APP_NAME, DEFAULT_EVENTS_COLLECTION,
-    DEFAULT_FAILURES_COLLECTION, DEFAULT_SESSIONS_COLLECTION, DEFAULT_USERS_COLLECTION,
-    SERVER_SELECTION_TIMEOUT,
+    connect, durable_write_concern, MongoConfig, MongoStores, OpenError, APP_NAME,
+    DEFAULT_EVENTS_COLLECTION, DEFAULT_FAILURES_COLLECTION, DEFAULT_SESSIONS_COLLECTION,
+    DEFAULT_USERS_COLLECTION,
 };
 pub use indexes::{
     ensure_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError, EMAIL_INDEX,

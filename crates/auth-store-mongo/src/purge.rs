@@ -6,7 +6,7 @@ use bson::{doc, Bson, Document};
 use mongodb::Collection;
 use time::OffsetDateTime;
 
-use crate::{error::DriverError, timestamp};
+use crate::{error::repository_error, timestamp};
 
 /// The largest batch one purge statement deletes: the ids go into one `$in` of one
 /// command, which must stay far below the server's 16 MiB.
@@ -39,8 +39,7 @@ pub(crate) async fn purge_before(
         fields::AT_US: { "$lt": before_us },
     };
     let batch = batch.clamp(1, MAX_PURGE_BATCH_SIZE);
-    let driver =
-        |error: mongodb::error::Error| RepositoryError::new(DriverError::new(operation, &error));
+    let driver = |error: mongodb::error::Error| repository_error(operation, &error);
     let mut deleted = 0;
     loop {
         let mut cursor = collection

@@ -17,13 +17,14 @@ use tower_sessions::{
 };
 
 use crate::{
-    error::{duplicate_key_message, DriverError},
+    error::{duplicate_key_message, repository_error, session_error},
     timestamp,
 };
 
 /// Field names, shared with the index declarations.
 pub(crate) mod fields {
     pub(crate) const KEY: &str = "_id";
+    pub(crate) const CREATED_AT: &str = "created_at";
     pub(crate) const DATA: &str = "data";
     pub(crate) const USER_ID: &str = "user_id";
     pub(crate) const LAST_SEEN_AT: &str = "last_seen_at";
@@ -42,7 +43,7 @@ const CREATE_ATTEMPTS: usize = 8;
 
 /// A session as stored.
 #[derive(Serialize, Deserialize)]
-struct SessionDocument {
+pub(crate) struct SessionDocument {
     /// [`session::storage_key`] of the id: a stolen copy of the collection holds no
     /// cookie that could be replayed.
     #[serde(rename = "_id")]
@@ -51,7 +52,7 @@ struct SessionDocument {
     /// data key may start with `$` or hold a `.`, which BSON field names must not.
     data: String,
     /// Who is logged in on this session, as the UUID string form of the users' `_id`.
-    user_id: Option<String>,
+    pub(crate) user_id: Option<String>,
     created_at: DateTime,
     /// When the session was last saved.
     last_seen_at: DateTime,
@@ -84,7 +85,7 @@ impl SessionDocument {
 
     /// The session as its user sees it listed. Its creation and last write are known to
     /// the millisecond only (BSON dates), which is finer than a listing needs.
-    fn info(self) -> Result<SessionInfo, RepositoryError> {
+    pub(crate) fn info(self) -> Result<SessionInfo, RepositoryError> {
         let unreadable = |what: &str| {
             RepositoryError::new(format!(
                 "list user sessions failed: a stored session's {what} is unreadable"
@@ -129,7 +130,7 @@ pub struct OwnerEncodeError;
 /// share one client.
 #[derive(Clone)]
 pub struct MongoSessionStore {
-    sessions: Collection<SessionDocument>,
+    pub(crate) sessions: Collection<SessionDocument>,
 }
 
 impl MongoSessionStore {
@@ -156,7 +157,7 @@ impl MongoSessionStore {
             .delete_many(filter)
             .await
             .map(|deleted| deleted.deleted_count)
-            .map_err(|e| RepositoryError::new(DriverError::new(operation, &e)))
+            .map_err(|e| repository_error(operation, &e))
     }
 }
 
@@ -164,9 +165,7 @@ impl UserSessions for MongoSessionStore {
     /// One query on the indexed `user_id`; the expiry filter keeps out what the TTL
     /// monitor has not removed yet.
     async fn list_user_sessions(&self, user: UserId) -> Result<Vec<SessionInfo>, RepositoryError> {
-        let failed = |e: &mongodb::error::Error| {
-            RepositoryError::new(DriverError::new("list user sessions", e))
-        };
+        let failed = |e: &mongodb::error::Error| repository_error("list user sessions", e);
         let mut cursor = self
             .sessions
             .find(doc! {
@@ -211,7 +210,7 @@ impl UserSessions for MongoSessionStore {
             .delete_many(doc! { fields::USER_ID: user.to_string() })
             .await
             .map(|deleted| deleted.deleted_count)
-            .map_err(|e| RepositoryError::new(DriverError::new("delete user sessions", &e)))
+            .map_err(|e| repository_error("delete user sessions", &e))
     }
 }
 
@@ -266,7 +265,7 @@ impl Fields {
 }
 
 fn backend(operation: &'static str, error: &mongodb::error::Error) -> session_store::Error {
-    session_store::Error::Backend(DriverError::new(operation, error).to_string())
+    session_error(operation, error)
 }
 
 #[async_trait]
@@ -367,6 +366,8 @@ impl SessionStore for MongoSessionStore {
         Ok(())
     }
 }
+
+mod ping;
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ use mongodb::{Collection, Database};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::{error::DriverError, purge, timestamp};
+use crate::{error::repository_error, purge, timestamp};
 
 /// How long MongoDB keeps a failure before its TTL index deletes it: longer than any
 /// throttling window (15 minutes and an hour by default), so that expiry never shortens
@@ -85,9 +85,7 @@ impl FailureCounter for MongoFailureCounter {
                 "oldest_us": { "$min": format!("${}", fields::AT_US) },
             } },
         ];
-        let driver = |error: mongodb::error::Error| {
-            RepositoryError::new(DriverError::new("count failures", &error))
-        };
+        let driver = |error: mongodb::error::Error| repository_error("count failures", &error);
         let mut cursor = self
             .failures
             .aggregate(pipeline)
@@ -130,7 +128,7 @@ impl FailureCounter for MongoFailureCounter {
         self.failures
             .insert_many(documents)
             .await
-            .map_err(|error| RepositoryError::new(DriverError::new("record failures", &error)))?;
+            .map_err(|error| repository_error("record failures", &error))?;
         Ok(())
     }
 
@@ -138,7 +136,7 @@ impl FailureCounter for MongoFailureCounter {
         self.failures
             .delete_many(doc! { fields::KEY: key.as_str() })
             .await
-            .map_err(|error| RepositoryError::new(DriverError::new("reset failures", &error)))?;
+            .map_err(|error| repository_error("reset failures", &error))?;
         Ok(())
     }
 

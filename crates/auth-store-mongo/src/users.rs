@@ -11,7 +11,7 @@ use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    error::{duplicate_key_message, duplicated_field, violated_index, DriverError},
+    error::{duplicate_key_message, duplicated_field, repository_error, violated_index},
     sessions::fields as session_fields,
     timestamp, EMAIL_INDEX, USERNAME_INDEX,
 };
@@ -26,7 +26,7 @@ pub(crate) mod fields {
 
 /// A user as stored. `_id` is the UUID's string form, like the sessions' `user_id`.
 #[derive(Serialize, Deserialize)]
-struct UserDocument {
+pub(crate) struct UserDocument {
     #[serde(rename = "_id")]
     id: String,
     email: String,
@@ -86,7 +86,7 @@ impl TryFrom<UserDocument> for User {
 /// The users collection as a [`UserRepository`]. Cheap to clone: clones share one client.
 #[derive(Clone)]
 pub struct MongoUserRepository {
-    users: Collection<UserDocument>,
+    pub(crate) users: Collection<UserDocument>,
     /// The sessions, whose snapshots of their user this repository keeps current.
     sessions: Collection<Document>,
 }
@@ -112,7 +112,7 @@ impl MongoUserRepository {
         self.users
             .find_one(doc! { field: value })
             .await
-            .map_err(|e| RepositoryError::new(DriverError::new("find user", &e)))?
+            .map_err(|e| repository_error("find user", &e))?
             .map(User::try_from)
             .transpose()
     }
@@ -164,7 +164,7 @@ impl UserRepository for MongoUserRepository {
                 doc! { "$set": { fields::PASSWORD_HASH: new.as_str() } },
             )
             .await
-            .map_err(|e| RepositoryError::new(DriverError::new("update password hash", &e)))?;
+            .map_err(|e| repository_error("update password hash", &e))?;
         if result.matched_count != 1 {
             return Ok(false);
         }
@@ -176,7 +176,7 @@ impl UserRepository for MongoUserRepository {
                 doc! { "$set": { session_fields::OWNER_CREDENTIAL: Credential::of(new).as_str() } },
             )
             .await
-            .map_err(|e| RepositoryError::new(DriverError::new("update session owners", &e)))?;
+            .map_err(|e| repository_error("update session owners", &e))?;
         Ok(true)
     }
 
@@ -191,11 +191,11 @@ impl UserRepository for MongoUserRepository {
             .users
             .delete_one(doc! { fields::ID: id.to_string() })
             .await
-            .map_err(|e| RepositoryError::new(DriverError::new("delete user", &e)))?;
+            .map_err(|e| repository_error("delete user", &e))?;
         self.sessions
             .delete_many(doc! { session_fields::USER_ID: id.to_string() })
             .await
-            .map_err(|e| RepositoryError::new(DriverError::new("delete user sessions", &e)))?;
+            .map_err(|e| repository_error("delete user sessions", &e))?;
         Ok(deleted.deleted_count == 1)
     }
 }
@@ -218,7 +218,7 @@ fn insert_error(error: &mongodb::error::Error) -> InsertUserError {
             return taken;
         }
     }
-    InsertUserError::Unexpected(RepositoryError::new(DriverError::new("insert user", error)))
+    InsertUserError::Unexpected(repository_error("insert user", error))
 }
 
 #[cfg(test)]

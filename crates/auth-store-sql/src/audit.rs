@@ -6,13 +6,14 @@ use auth_domain::{
     RepositoryError, UserId,
 };
 use sea_orm::{
-    sea_query::Query, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Condition, IntoCondition, Query},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{entity::auth_events, error::StoreError, purge, timestamp};
+use crate::{entity::auth_events, error::repository_error, purge, timestamp};
 
 /// The audit trail in the `auth_events` table.
 #[derive(Debug, Clone)]
@@ -70,20 +71,14 @@ impl AuditLog for SqlAuditLog {
         user: UserId,
         limit: u64,
     ) -> Result<Vec<AuthEvent>, RepositoryError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        auth_events::Entity::find()
-            .filter(auth_events::Column::UserId.eq(user.as_uuid()))
-            .order_by_desc(auth_events::Column::At)
-            .order_by_desc(auth_events::Column::Id)
-            .limit(limit)
-            .all(&self.db)
-            .await
-            .map_err(|err| repository_error("list events", &err))?
-            .into_iter()
-            .map(into_event)
-            .collect()
+        recent(
+            &self.db,
+            auth_events::Column::UserId
+                .eq(user.as_uuid())
+                .into_condition(),
+            limit,
+        )
+        .await
     }
 
     async fn purge_before(
@@ -103,6 +98,29 @@ impl AuditLog for SqlAuditLog {
     }
 }
 
+/// The `limit` most recent events that `filter` picks, newest first; the id (a UUIDv7)
+/// orders events of the same microsecond.
+pub(crate) async fn recent(
+    db: &DatabaseConnection,
+    filter: Condition,
+    limit: u64,
+) -> Result<Vec<AuthEvent>, RepositoryError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    auth_events::Entity::find()
+        .filter(filter)
+        .order_by_desc(auth_events::Column::At)
+        .order_by_desc(auth_events::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(|err| repository_error("list events", &err))?
+        .into_iter()
+        .map(into_event)
+        .collect()
+}
+
 /// The event a row holds; a kind or address this version cannot read is a storage error
 /// (naming neither value).
 fn into_event(row: auth_events::Model) -> Result<AuthEvent, RepositoryError> {
@@ -119,8 +137,4 @@ fn into_event(row: auth_events::Model) -> Result<AuthEvent, RepositoryError> {
         ip,
         user_agent: row.user_agent,
     })
-}
-
-fn repository_error(operation: &'static str, err: &DbErr) -> RepositoryError {
-    RepositoryError::new(StoreError::new(operation, err))
 }

@@ -2,18 +2,20 @@
 
 use std::{num::NonZeroU32, str::FromStr, time::Duration};
 
+use auth_domain::DEFAULT_STORAGE_TIMEOUT;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     sqlx::{
         self,
+        mysql::{MySqlConnectOptions, MySqlPoolOptions},
+        pool::PoolOptions,
+        postgres::{PgConnectOptions, PgPoolOptions},
         sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-        ConnectOptions as _,
+        ConnectOptions as _, Executor as _,
     },
-    ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, SqlxSqliteConnector,
+    DatabaseConnection, DbErr, RuntimeErr, SqlxMySqlConnector, SqlxPostgresConnector,
+    SqlxSqliteConnector,
 };
-
-/// How long a SQLite statement waits for another connection's write lock before failing.
-pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The fewest connections a SQLite file gets, however few cores there are: the former fixed
 /// size, under which a write (a login, a renewal) could still leave readers room.
@@ -26,28 +28,32 @@ const SERVER_MIN_CONNECTIONS: NonZeroU32 = NonZeroU32::new(10).unwrap();
 /// PostgreSQL or MySQL connections per core of ours (see `server_max_connections`).
 const SERVER_CONNECTIONS_PER_CORE: NonZeroU32 = NonZeroU32::new(2).unwrap();
 
-/// How long a request waits for a free connection before it fails (fail fast rather than
-/// pile up requests behind a database that stopped answering).
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Opens a pool on `url` (`sqlite:`, `postgres:` or `mysql:`) of
-/// [`default_max_connections`] connections; see [`connect_with`].
+/// [`default_max_connections`] connections and the default timeout
+/// ([`auth_domain::DEFAULT_STORAGE_TIMEOUT`]); see [`connect_with`].
 ///
 /// # Errors
 ///
 /// The URL is malformed or the database cannot be reached.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, default_max_connections(url)).await
+    connect_with(url, default_max_connections(url), DEFAULT_STORAGE_TIMEOUT).await
 }
 
 /// Opens a pool of at most `max_connections` on `url` (`sqlite:`, `postgres:` or `mysql:`),
 /// with statement logging off: statements would carry password hashes and session keys.
 ///
-/// SQLite files are switched to WAL with `synchronous=NORMAL`, a busy timeout of
-/// [`SQLITE_BUSY_TIMEOUT`] and foreign keys on, so that concurrent requests wait for the
-/// write lock instead of failing with "database is locked". An in-memory SQLite database
-/// gets exactly one connection, whatever `max_connections` says, that is never recycled,
-/// since the database vanishes with its last connection.
+/// `timeout` bounds the waits the database side controls: for a pooled connection, for a
+/// SQLite write lock (the busy timeout), and for a PostgreSQL or MySQL statement (the
+/// server's `statement_timeout`, `max_statement_time` on MariaDB, `max_execution_time` on
+/// MySQL, which bounds reads only). A server that stops answering altogether (frozen, or
+/// cut off with the socket open) enforces nothing: callers bound each operation on their
+/// side as well.
+///
+/// SQLite files are switched to WAL with `synchronous=NORMAL` and foreign keys on, so that
+/// concurrent requests wait for the write lock instead of failing with "database is
+/// locked". An in-memory SQLite database gets exactly one connection, whatever
+/// `max_connections` says, that is never recycled, since the database vanishes with its
+/// last connection.
 ///
 /// # Errors
 ///
@@ -55,24 +61,76 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 pub async fn connect_with(
     url: &str,
     max_connections: NonZeroU32,
+    timeout: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
     if url.starts_with("sqlite:") {
-        connect_sqlite(url, max_connections).await
+        connect_sqlite(url, max_connections, timeout).await
+    } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        connect_mysql(url, max_connections, timeout).await
     } else {
-        let mut options = ConnectOptions::new(url);
-        options
-            .max_connections(max_connections.get())
-            .min_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .idle_timeout(Duration::from_secs(10 * 60))
-            .max_lifetime(Duration::from_secs(30 * 60))
-            // sqlx pings every connection it hands out by default: one more round trip per
-            // query. A dead connection surfaces as a failed query instead, and the pool
-            // replaces it.
-            .test_before_acquire(false)
-            .sqlx_logging(false);
-        Database::connect(options).await
+        connect_postgres(url, max_connections, timeout).await
     }
+}
+
+/// The pool settings PostgreSQL and MySQL share.
+fn server_pool<DB: sqlx::Database>(
+    max_connections: NonZeroU32,
+    timeout: Duration,
+) -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(max_connections.get())
+        .min_connections(1)
+        // Fail fast rather than pile up requests behind a database that stopped answering.
+        .acquire_timeout(timeout)
+        .idle_timeout(Duration::from_secs(10 * 60))
+        .max_lifetime(Duration::from_secs(30 * 60))
+        // sqlx pings every connection it hands out by default: one more round trip per
+        // query. A dead connection surfaces as a failed query instead, and the pool
+        // replaces it.
+        .test_before_acquire(false)
+}
+
+async fn connect_postgres(
+    url: &str,
+    max_connections: NonZeroU32,
+    timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
+    // A startup parameter: every connection has it from its first statement on.
+    let options = PgConnectOptions::from_str(url)
+        .map_err(connection_error)?
+        .options([("statement_timeout", timeout.as_millis().to_string())])
+        .disable_statement_logging();
+    let pool: PgPoolOptions = server_pool(max_connections, timeout);
+    let pool = pool.connect_with(options).await.map_err(connection_error)?;
+    Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+}
+
+async fn connect_mysql(
+    url: &str,
+    max_connections: NonZeroU32,
+    timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
+    let options = MySqlConnectOptions::from_str(url)
+        .map_err(connection_error)?
+        .disable_statement_logging();
+    let pool: MySqlPoolOptions = server_pool(max_connections, timeout);
+    let pool = pool
+        .after_connect(move |connection, _| {
+            Box::pin(async move {
+                // MariaDB (what we run on) bounds every statement, in seconds; MySQL
+                // knows only its own variable, in milliseconds, for reads.
+                let mariadb = format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64());
+                if connection.execute(mariadb.as_str()).await.is_err() {
+                    let mysql = format!("SET SESSION max_execution_time = {}", timeout.as_millis());
+                    connection.execute(mysql.as_str()).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+        .map_err(connection_error)?;
+    Ok(SqlxMySqlConnector::from_sqlx_mysql_pool(pool))
 }
 
 /// The pool size [`connect`] gives `url` on this machine: one connection for an in-memory
@@ -123,10 +181,11 @@ pub async fn install(db: &DatabaseConnection) -> Result<(), DbErr> {
 async fn connect_sqlite(
     url: &str,
     max_connections: NonZeroU32,
+    timeout: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(connection_error)?
-        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .busy_timeout(timeout)
         .foreign_keys(true)
         .disable_statement_logging();
     // The pool is built here rather than through sea-orm's ConnectOptions, which cannot
@@ -147,7 +206,7 @@ async fn connect_sqlite(
             // A ping per acquire would cost a hop to the connection's worker thread and
             // back on every query; a file database does not drop connections.
             .test_before_acquire(false)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(timeout)
             .connect_with(
                 options
                     .journal_mode(SqliteJournalMode::Wal)

@@ -4,7 +4,9 @@
 //! string value: '…'"), which here would be emails, session keys or session data. What
 //! leaves this crate names the operation, the error class and the engine's code only.
 
+use auth_domain::RepositoryError;
 use sea_orm::{sqlx, DbErr, RuntimeErr};
+use tower_sessions::session_store;
 
 /// A failed store operation, described safely (see the module docs).
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,86 @@ impl StoreError {
             description: describe(err),
         }
     }
+}
+
+/// The domain's error for `err`, raised while doing `operation`: "unavailable" when
+/// [`is_unavailable`] says so, an opaque storage failure otherwise.
+pub(crate) fn repository_error(operation: &'static str, err: &DbErr) -> RepositoryError {
+    let described = StoreError::new(operation, err);
+    if is_unavailable(err) {
+        RepositoryError::unavailable(described)
+    } else {
+        RepositoryError::new(described)
+    }
+}
+
+/// tower-sessions' error for `err`, raised while doing `operation`. Its errors are text
+/// only, so unavailability is marked in the text (see `auth_domain::unavailable_message`).
+pub(crate) fn session_error(operation: &'static str, err: &DbErr) -> session_store::Error {
+    let described = StoreError::new(operation, err);
+    session_store::Error::Backend(if is_unavailable(err) {
+        auth_domain::unavailable_message(described)
+    } else {
+        described.to_string()
+    })
+}
+
+/// Whether `err` says the database is out of reach rather than that the statement or the
+/// data is wrong: no connection within the timeout, a connection lost, a statement that
+/// ran past the statement timeout, a server shutting down, a disk that is full or
+/// read-only, a SQLite file locked past the busy timeout. Retrying later may succeed.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(err))
+        | DbErr::Exec(RuntimeErr::SqlxError(err))
+        | DbErr::Query(RuntimeErr::SqlxError(err)) => sqlx_unavailable(err),
+        _ => false,
+    }
+}
+
+fn sqlx_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => engine_unavailable(db.as_ref()),
+        _ => false,
+    }
+}
+
+/// The engines' codes for "out of reach" (see [`is_unavailable`]).
+fn engine_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
+    if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        // 1969: MariaDB's max_statement_time; 3024: MySQL's max_execution_time;
+        // 1205: lock wait timeout; 1040: too many connections; 1053: shutting down;
+        // 1021: disk full; 1290, 1836: read-only.
+        return matches!(
+            mysql.number(),
+            1969 | 3024 | 1205 | 1040 | 1053 | 1021 | 1290 | 1836
+        );
+    }
+    let Some(code) = db.code() else {
+        return false;
+    };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // The extended result code; its low byte is the primary code: BUSY 5, LOCKED 6,
+        // NOMEM 7, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
+        return code
+            .parse::<i32>()
+            .is_ok_and(|code| matches!(code & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14));
+    }
+    // PostgreSQL's SQLSTATE: class 08 connection exception, class 53 insufficient
+    // resources (disk full, too many connections), 57014 statement timeout, 57P01-57P03
+    // shutting down or starting up, 25006 read-only transaction (a standby).
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(
+            code.as_ref(),
+            "57014" | "57P01" | "57P02" | "57P03" | "25006"
+        )
 }
 
 /// The engine's own error behind `err`, if the engine refused the statement.
@@ -89,6 +171,27 @@ mod tests {
         assert!(!describe(&err).contains("secret"));
         let err = StoreError::new("load", &DbErr::Custom("the-session-data".into()));
         assert_eq!(err.to_string(), "load failed: unexpected database error");
+    }
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_and_a_bad_row_is_not() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for err in [
+            DbErr::Conn(RuntimeErr::SqlxError(sqlx::Error::PoolTimedOut)),
+            DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::Io(refused))),
+            DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout),
+        ] {
+            assert!(is_unavailable(&err), "{err}");
+            assert!(repository_error("load", &err).is_unavailable());
+            let session = session_error("load", &err);
+            assert!(auth_domain::is_unavailable(&session), "{session}");
+        }
+        let bad_row = DbErr::Type("a stored value".into());
+        assert!(!is_unavailable(&bad_row));
+        assert!(!repository_error("load", &bad_row).is_unavailable());
+        assert!(!auth_domain::is_unavailable(&session_error(
+            "load", &bad_row
+        )));
     }
 
     #[test]

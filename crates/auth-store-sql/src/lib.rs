@@ -11,6 +11,8 @@
 //!   in `login_failures`, one grouped query per check; [`SqlAuditLog`]
 //!   (`auth_domain::audit::AuditLog`) keeps the audit trail in `auth_events`. Both purge
 //!   old rows in batches.
+//! - [`SqlAdministration`] (`auth_domain::admin::Administration`) is the operator's view
+//!   across all users, for the admin CLI.
 //!
 //! ```no_run
 //! use auth_store_sql::{connect, install, SqlSessionStore, SqlUserRepository};
@@ -29,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
 mod audit;
 mod connect;
 // sea-orm's derives make public items that must stay `pub` (E0446 otherwise); the module
@@ -42,10 +45,12 @@ mod throttle;
 mod timestamp;
 mod users;
 
+pub use admin::SqlAdministration;
 pub use audit::SqlAuditLog;
-pub use connect::{
-    connect, connect_with, default_max_connections, install, ACQUIRE_TIMEOUT, SQLITE_BUSY_TIMEOUT,
+pub use connect::{connect, connect_with, default_max_connections, install};
+pub use error::is_unavailable;
+pub use sessions::{
+    SqlSessionStore, MAX_PURGE_BATCH_SIZE, PURGE_BATCH_SIZE, SESSIONS_PURGED_METRIC,
 };
-pub use sessions::{SqlSessionStore, MAX_PURGE_BATCH_SIZE, PURGE_BATCH_SIZE};
 pub use throttle::SqlFailureCounter;
 pub use users::SqlUserRepository;

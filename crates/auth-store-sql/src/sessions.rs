@@ -20,7 +20,7 @@ use tower_sessions::{
 
 use crate::{
     entity::sessions,
-    error::{describe, is_unique_violation, StoreError},
+    error::{describe, is_unique_violation, repository_error, session_error},
     timestamp,
 };
 
@@ -31,6 +31,10 @@ pub const PURGE_BATCH_SIZE: u64 = 1_000;
 /// The largest batch [`SqlSessionStore::purge_expired`] deletes in one statement: each key
 /// is a bound parameter, and SQLite allows 32 766 of them per statement.
 pub const MAX_PURGE_BATCH_SIZE: u64 = 10_000;
+
+/// The counter of sessions deleted by [`SqlSessionStore::purge_expired_periodically`],
+/// through the `metrics` facade (read when the application installs a recorder).
+pub const SESSIONS_PURGED_METRIC: &str = "sessions_purged_total";
 
 /// How many fresh ids `create` tries after collisions before giving up. With 128 random
 /// bits a second collision means the store is broken, not unlucky.
@@ -101,7 +105,10 @@ impl SqlSessionStore {
             ticks.tick().await;
             match self.purge_expired(PURGE_BATCH_SIZE).await {
                 Ok(0) => {}
-                Ok(deleted) => tracing::debug!(deleted, "purged expired sessions"),
+                Ok(deleted) => {
+                    metrics::counter!(SESSIONS_PURGED_METRIC).increment(deleted);
+                    tracing::debug!(deleted, "purged expired sessions");
+                }
                 Err(err) => tracing::error!(
                     error = %describe(&err),
                     "purging expired sessions failed; retrying at the next tick"
@@ -151,21 +158,7 @@ impl UserSessions for SqlSessionStore {
             .map_err(|err| repository_error("list user sessions", &err))?;
         let mut listed = rows
             .into_iter()
-            .map(|row| {
-                // serde's message could quote the data: it is left out.
-                let data: session::Data = serde_json::from_str(&row.data).map_err(|_| {
-                    RepositoryError::new(
-                        "list user sessions failed: stored session data is not a JSON object",
-                    )
-                })?;
-                Ok(SessionInfo::from_stored(
-                    SessionHandle::from_trusted(row.id),
-                    row.created_at,
-                    row.last_seen_at,
-                    row.expires_at,
-                    &data,
-                ))
-            })
+            .map(session_info)
             .collect::<Result<Vec<_>, RepositoryError>>()?;
         session::sort_for_listing(&mut listed);
         Ok(listed)
@@ -217,10 +210,6 @@ impl UserSessions for SqlSessionStore {
     }
 }
 
-fn repository_error(operation: &'static str, err: &DbErr) -> RepositoryError {
-    RepositoryError::new(StoreError::new(operation, err))
-}
-
 #[async_trait]
 impl SessionStore for SqlSessionStore {
     /// Stores a new session; on an id collision, moves the record to a fresh id rather than
@@ -231,7 +220,7 @@ impl SessionStore for SqlSessionStore {
             match self.insert(record, &data).await {
                 Ok(()) => return Ok(()),
                 Err(err) if is_unique_violation(&err) => record.id = Id::default(),
-                Err(err) => return Err(backend("create session", &err)),
+                Err(err) => return Err(session_error("create session", &err)),
             }
         }
         Err(session_store::Error::Backend(format!(
@@ -256,7 +245,7 @@ impl SessionStore for SqlSessionStore {
             .filter(sessions::Column::Id.eq(key(&record.id)))
             .exec(&self.db)
             .await
-            .map_err(|err| backend("save session", &err))?;
+            .map_err(|err| session_error("save session", &err))?;
         Ok(())
     }
 
@@ -274,7 +263,7 @@ impl SessionStore for SqlSessionStore {
             .db
             .query_one(statement)
             .await
-            .map_err(|err| backend("load session", &err))?;
+            .map_err(|err| session_error("load session", &err))?;
         row.map(|row| into_record(*session_id, &row)).transpose()
     }
 
@@ -283,9 +272,24 @@ impl SessionStore for SqlSessionStore {
         sessions::Entity::delete_by_id(key(session_id))
             .exec(&self.db)
             .await
-            .map_err(|err| backend("delete session", &err))?;
+            .map_err(|err| session_error("delete session", &err))?;
         Ok(())
     }
+}
+
+/// A stored session as listed: its key is its handle, its device is read from its data.
+pub(crate) fn session_info(row: sessions::Model) -> Result<SessionInfo, RepositoryError> {
+    // serde's message could quote the data: it is left out.
+    let data: session::Data = serde_json::from_str(&row.data).map_err(|_| {
+        RepositoryError::new("list sessions failed: stored session data is not a JSON object")
+    })?;
+    Ok(SessionInfo::from_stored(
+        SessionHandle::from_trusted(row.id),
+        row.created_at,
+        row.last_seen_at,
+        row.expires_at,
+        &data,
+    ))
 }
 
 /// The primary key of a session: a hash, so the table holds no usable cookie.
@@ -360,9 +364,7 @@ fn into_record(id: Id, row: &QueryResult) -> session_store::Result<Record> {
     })
 }
 
-fn backend(operation: &'static str, err: &DbErr) -> session_store::Error {
-    session_store::Error::Backend(StoreError::new(operation, err).to_string())
-}
+mod ping;
 
 #[cfg(test)]
 mod tests;

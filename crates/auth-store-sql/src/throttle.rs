@@ -8,11 +8,11 @@ use auth_domain::{
 };
 use sea_orm::{
     sea_query::{Expr, Query},
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
 };
 use time::OffsetDateTime;
 
-use crate::{entity::login_failures, error::StoreError, purge, timestamp};
+use crate::{entity::login_failures, error::repository_error, purge, timestamp};
 
 /// Failed attempts in the `login_failures` table, shared by every instance on the database.
 #[derive(Debug, Clone)]
@@ -114,8 +114,4 @@ impl FailureCounter for SqlFailureCounter {
         .await
         .map_err(|err| repository_error("purge failures", &err))
     }
-}
-
-fn repository_error(operation: &'static str, err: &DbErr) -> RepositoryError {
-    RepositoryError::new(StoreError::new(operation, err))
 }

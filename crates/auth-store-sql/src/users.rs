@@ -13,7 +13,7 @@ use sea_orm::{
 
 use crate::{
     entity::{sessions, users},
-    error::{database_error, StoreError},
+    error::{database_error, repository_error},
     timestamp,
 };
 
@@ -154,7 +154,7 @@ impl UserRepository for SqlUserRepository {
     }
 }
 
-fn into_user(row: users::Model) -> User {
+pub(crate) fn into_user(row: users::Model) -> User {
     User {
         id: UserId::from_uuid(row.id),
         email: Email::from_trusted(row.email),
@@ -162,10 +162,6 @@ fn into_user(row: users::Model) -> User {
         password_hash: PasswordHash::from_trusted(row.password_hash),
         created_at: row.created_at,
     }
-}
-
-fn repository_error(operation: &'static str, err: &DbErr) -> RepositoryError {
-    RepositoryError::new(StoreError::new(operation, err))
 }
 
 /// Which value of a new user is already taken.

@@ -10,6 +10,8 @@
 //!   the stores that need no database.
 //! - [`failures`] and [`audit`]: the suites of every `FailureCounter` and `AuditLog`
 //!   (`auth_domain::throttle`, `auth_domain::audit`); [`memory_audit`] has in-memory ones.
+//! - [`admin`]: the suite of every `auth_domain::admin::Administration`, with the stores
+//!   whose contents it shows; [`memory_admin`] has an in-memory one.
 //! - [`backend_tests!`]: the one way a test is expanded per backend. It puts the backend
 //!   in the test's path (`postgres::logout_ends_the_session`), so that a runner can tell
 //!   a backend's tests apart and skip them, by name, when the backend is not available:
@@ -28,12 +30,15 @@
 //! }
 //! ```
 
+pub mod admin;
 pub mod audit;
 pub mod db;
 pub mod failures;
 pub mod memory;
+pub mod memory_admin;
 pub mod memory_audit;
 pub mod owners;
+mod readiness;
 pub mod sessions;
 pub mod users;
 
@@ -196,6 +201,27 @@ macro_rules! audit_log_suite {
                 only_that_users_events_are_listed,
                 an_event_without_a_user_is_stored_but_listed_for_nobody,
                 a_purge_deletes_old_events_in_batches_and_keeps_new_ones,
+            ] },
+        }
+    };
+}
+
+/// The behaviours every `auth_domain::admin::Administration` must have, as
+/// `backend_tests!` expands them: `administration_suite!(backends: [..], setup: path)`,
+/// where `path(backend)` makes `((impl UserRepository, impl SessionStore + UserSessions,
+/// impl AuditLog, impl Administration), impl Teardown)`, all four on one database.
+#[macro_export]
+macro_rules! administration_suite {
+    (backends: $backends:tt, setup: $setup:path $(,)?) => {
+        $crate::backend_tests! {
+            backends: $backends,
+            setup: $setup,
+            tests: { $crate::admin => [
+                users_are_listed_newest_first_up_to_the_limit,
+                every_users_live_sessions_are_listed_with_their_owner_most_recently_used_first,
+                a_session_is_revoked_by_handle_whoever_owns_it_and_only_while_live,
+                purging_deletes_every_expired_session_now_and_keeps_live_ones,
+                everyones_events_come_newest_first_up_to_the_limit,
             ] },
         }
     };

@@ -35,14 +35,14 @@ const CREATE_ATTEMPTS: usize = 8;
 
 /// Locks `mutex`. Every operation leaves the state consistent before it could panic (the
 /// checks come first, the writes last), so a lock poisoned by a failed test is safe to use.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Users in memory, with the unique email and username of the real repositories.
 #[derive(Clone, Default)]
 pub struct MemoryUserRepository {
-    users: Arc<Mutex<Users>>,
+    pub(crate) users: Arc<Mutex<Users>>,
     /// The sessions of the stores that load their owners from here: a deleted user's
     /// sessions end with them, as the real stores make sure.
     sessions: Arc<Mutex<Vec<Weak<Mutex<Sessions>>>>>,
@@ -50,8 +50,8 @@ pub struct MemoryUserRepository {
 
 /// The users, and the two unique indexes.
 #[derive(Default)]
-struct Users {
-    by_id: HashMap<UserId, User>,
+pub(crate) struct Users {
+    pub(crate) by_id: HashMap<UserId, User>,
     by_email: HashMap<Email, UserId>,
     by_username: HashMap<Username, UserId>,
 }
@@ -170,30 +170,30 @@ impl UserRepository for MemoryUserRepository {
 /// nothing may be assumed to have purged them in a database either.
 #[derive(Clone, Default)]
 pub struct MemorySessionStore {
-    sessions: Arc<Mutex<Sessions>>,
+    pub(crate) sessions: Arc<Mutex<Sessions>>,
     /// The users a loaded session's owner is read from, as the SQL stores join them.
     users: Option<MemoryUserRepository>,
 }
 
 /// The sessions, and the index of them by user.
 #[derive(Default)]
-struct Sessions {
-    by_key: HashMap<String, Stored>,
+pub(crate) struct Sessions {
+    pub(crate) by_key: HashMap<String, Stored>,
     by_user: HashMap<UserId, HashSet<String>>,
 }
 
 /// A session as stored.
-struct Stored {
-    data: HashMap<String, serde_json::Value>,
-    user: Option<UserId>,
-    created_at: OffsetDateTime,
-    last_seen_at: OffsetDateTime,
-    expiry_date: OffsetDateTime,
+pub(crate) struct Stored {
+    pub(crate) data: HashMap<String, serde_json::Value>,
+    pub(crate) user: Option<UserId>,
+    pub(crate) created_at: OffsetDateTime,
+    pub(crate) last_seen_at: OffsetDateTime,
+    pub(crate) expiry_date: OffsetDateTime,
 }
 
 impl Stored {
     /// Whether it is still alive at `now`.
-    fn is_live(&self, now: OffsetDateTime) -> bool {
+    pub(crate) fn is_live(&self, now: OffsetDateTime) -> bool {
         self.expiry_date > now
     }
 }
@@ -212,7 +212,7 @@ impl Sessions {
     }
 
     /// Removes the session under `key`, if there is one.
-    fn remove(&mut self, key: &str) {
+    pub(crate) fn remove(&mut self, key: &str) {
         if let Some(previous) = self.by_key.remove(key) {
             self.unindex(key, previous.user);
         }

@@ -44,7 +44,7 @@ pub fn anonymous() -> Record {
     }
 }
 
-fn in_seconds(seconds: i64) -> OffsetDateTime {
+pub(crate) fn in_seconds(seconds: i64) -> OffsetDateTime {
     OffsetDateTime::now_utc() + Duration::seconds(seconds)
 }
 
@@ -229,13 +229,13 @@ fn device(user_agent: &str, ip: &str) -> Device {
     )
 }
 
-fn handle(record: &Record) -> SessionHandle {
+pub(crate) fn handle(record: &Record) -> SessionHandle {
     SessionHandle::of_session_id(&record.id.to_string())
 }
 
 /// Leaves the clock time to move past the millisecond, the coarsest precision a store keeps
 /// a session's times at, so that the writes around it are ordered.
-async fn tick() {
+pub(crate) async fn tick() {
     tokio::time::sleep(StdDuration::from_millis(10)).await;
 }
 

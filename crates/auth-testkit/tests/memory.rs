@@ -54,3 +54,25 @@ mod failures_suite {
 mod audit_suite {
     auth_testkit::audit_log_suite!(backends: [memory], setup: crate::audit);
 }
+
+async fn admin(
+    _: auth_testkit::Backend,
+) -> (
+    (
+        auth_testkit::memory::MemoryUserRepository,
+        auth_testkit::memory::MemorySessionStore,
+        auth_testkit::memory_audit::MemoryAuditLog,
+        auth_testkit::memory_admin::MemoryAdministration,
+    ),
+    (),
+) {
+    let users = auth_testkit::memory::MemoryUserRepository::default();
+    let sessions = auth_testkit::memory::MemorySessionStore::with_users(users.clone());
+    let events = auth_testkit::memory_audit::MemoryAuditLog::default();
+    let admin = auth_testkit::memory_admin::MemoryAdministration::new(&users, &sessions, &events);
+    ((users, sessions, events, admin), ())
+}
+
+mod admin_suite {
+    auth_testkit::administration_suite!(backends: [memory], setup: crate::admin);
+}

@@ -624,6 +624,7 @@ fn env_example_values_are_valid_and_show_the_defaults() {
         "SESSION_COOKIE_SECURE",
         "MAX_CONCURRENT_HASHES",
         "DATABASE_MAX_CONNECTIONS",
+        "HASH_QUEUE_LIMIT",
     ];
     let example = env_example();
     let all: Vec<(&str, &str)> = example
@@ -878,4 +879,97 @@ fn the_four_mongodb_collections_are_configurable_and_must_differ() {
         error.to_string(),
         "MONGODB_FAILURES_COLLECTION: must differ from MONGODB_SESSIONS_COLLECTION"
     );
+}
+
+#[test]
+fn metrics_are_off_unless_an_address_and_port_is_given() {
+    assert_eq!(config_with(&[]).unwrap().metrics_addr, None);
+    assert_eq!(
+        config_with(&[("METRICS_ADDR", "")]).unwrap().metrics_addr,
+        None
+    );
+    let on = config_with(&[("METRICS_ADDR", "127.0.0.1:9100")]).unwrap();
+    assert_eq!(on.metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
+    let v6 = config_with(&[("METRICS_ADDR", "[::1]:9100")]).unwrap();
+    assert_eq!(v6.metrics_addr, Some("[::1]:9100".parse().unwrap()));
+    for bad in ["9100", "localhost:9100", "127.0.0.1", "127.0.0.1:99999"] {
+        let error = config_with(&[("METRICS_ADDR", bad)]).unwrap_err();
+        assert_eq!(error.key(), "METRICS_ADDR", "{bad}");
+        assert!(error.to_string().contains("METRICS_ADDR"), "{error}");
+    }
+}
+
+#[test]
+fn the_log_format_is_text_by_default_or_json() {
+    assert_eq!(config_with(&[]).unwrap().log_format, crate::LogFormat::Text);
+    let json = config_with(&[("LOG_FORMAT", "json")]).unwrap();
+    assert_eq!(json.log_format, crate::LogFormat::Json);
+    let error = config_with(&[("LOG_FORMAT", "yaml")]).unwrap_err();
+    assert_eq!(error.key(), "LOG_FORMAT");
+}
+
+#[test]
+fn slow_client_and_shutdown_limits_have_their_defaults() {
+    let config = config_with(&[]).expect("defaults");
+    assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(config.body_read_timeout, Duration::from_secs(10));
+    assert_eq!(config.request_timeout, Duration::from_secs(30));
+    assert_eq!(config.shutdown_timeout, Duration::from_secs(30));
+    assert_eq!(config.max_connections, 10_000);
+    assert_eq!(
+        config.hash_queue_limit,
+        config.hashing.max_concurrent * auth_domain::DEFAULT_QUEUE_PER_SLOT
+    );
+}
+
+#[test]
+fn the_hash_queue_follows_the_hashing_slots_unless_set() {
+    let config = config_with(&[("MAX_CONCURRENT_HASHES", "3")]).expect("valid");
+    assert_eq!(
+        config.hash_queue_limit,
+        3 * auth_domain::DEFAULT_QUEUE_PER_SLOT
+    );
+    let config =
+        config_with(&[("MAX_CONCURRENT_HASHES", "3"), ("HASH_QUEUE_LIMIT", "0")]).expect("valid");
+    assert_eq!(config.hash_queue_limit, 0, "0: no waiting at all");
+}
+
+#[test]
+fn transport_limits_out_of_range_are_refused_naming_the_key() {
+    for (key, value) in [
+        ("HEADER_READ_TIMEOUT", "0"),
+        ("BODY_READ_TIMEOUT", "0"),
+        ("REQUEST_TIMEOUT", "601"),
+        ("SHUTDOWN_TIMEOUT", "-1"),
+        ("MAX_CONNECTIONS", "0"),
+        ("HASH_QUEUE_LIMIT", "lots"),
+    ] {
+        let error = config_with(&[(key, value)]).expect_err(key);
+        assert!(error.to_string().contains(key), "{key}: {error}");
+    }
+}
+
+#[test]
+fn database_and_start_up_timeouts_default_to_5_and_30_seconds() {
+    let config = config_with(&[]).expect("valid");
+    assert_eq!(config.database_timeout, Duration::from_secs(5));
+    assert_eq!(config.startup_timeout, Duration::from_secs(30));
+    let config =
+        config_with(&[("DATABASE_TIMEOUT", "2"), ("STARTUP_TIMEOUT", "0")]).expect("valid");
+    assert_eq!(config.database_timeout, Duration::from_secs(2));
+    assert_eq!(config.startup_timeout, Duration::ZERO);
+}
+
+#[test]
+fn a_database_timeout_of_zero_or_past_five_minutes_is_refused() {
+    for (key, value) in [
+        ("DATABASE_TIMEOUT", "0"),
+        ("DATABASE_TIMEOUT", "301"),
+        ("DATABASE_TIMEOUT", "5s"),
+        ("STARTUP_TIMEOUT", "-1"),
+        ("STARTUP_TIMEOUT", "3601"),
+    ] {
+        let error = config_with(&[(key, value)]).expect_err(value);
+        assert!(error.to_string().contains(key), "{key}: {error}");
+    }
 }

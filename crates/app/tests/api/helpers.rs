@@ -132,6 +132,11 @@ impl TestApp {
         panic!("the server did not start");
     }
 
+    /// The URL the service connects to: `DATABASE_URL`, or `MONGODB_URL` for MongoDB.
+    pub(crate) fn database_url(&self) -> &str {
+        self.database.url()
+    }
+
     /// Stops the server (letting in-flight requests finish) and, if no other instance
     /// uses it, drops the database.
     pub(crate) async fn stop(self) {

@@ -11,8 +11,10 @@ mod hardening;
 mod helpers;
 mod key_rotation;
 mod my_sessions;
+mod probes;
 mod remember;
 mod sessions;
+mod telemetry;
 mod throttling;
 
 auth_testkit::backend_tests! {
@@ -96,5 +98,24 @@ auth_testkit::backend_tests! {
             a_duplicate_json_key_is_422,
             every_response_carries_the_csp_and_referrer_policy,
         ],
+        crate::probes => [
+            the_probes_answer_ok_without_touching_a_session,
+        ],
+        crate::telemetry => [
+            metrics_are_served_apart_and_a_login_moves_the_login_counter,
+            a_request_id_is_kept_when_well_formed_and_made_up_otherwise,
+        ],
     },
+}
+
+/// Outages staged on the test's own database or connection.
+mod outage {
+    auth_testkit::backend_tests! {
+        backends: [sqlite, postgres, mysql, mongodb],
+        tests: {
+            crate::probes => [
+                readiness_is_503_while_the_database_is_down,
+            ],
+        },
+    }
 }

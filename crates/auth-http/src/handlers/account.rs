@@ -5,16 +5,38 @@ use auth_domain::{
     DeleteAccountError, Password, UserSessions, ValidationErrors,
 };
 use axum::{extract::State, http::StatusCode, Json};
-use serde_json::{json, Value};
 use time::OffsetDateTime;
 
+use super::MessageBody;
 use crate::{
     client::ClientDevice,
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{FromJsonObject, JsonBody, JsonObject},
     login::CurrentUser,
+    openapi::{BodyRejections, CrossOrigin, Throttled, Unauthenticated, Unavailable},
     state::{AppState, Stores},
 };
+
+// The request bodies as the OpenAPI document shows them. They are read field by field
+// (`FromJsonObject`), never deserialized into these types, which exist for the document.
+
+/// What `POST /v1/auth/password` takes.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only: see above.
+pub(crate) struct PasswordChangeRequest {
+    current_password: String,
+    /// The password policy of registration applies.
+    #[schema(min_length = 8, max_length = 128)]
+    new_password: String,
+}
+
+/// What `DELETE /v1/auth/account` takes.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Documentation only: see above.
+pub(crate) struct AccountDeletionRequest {
+    /// The current password, as proof.
+    password: String,
+}
 
 /// What `POST /v1/auth/password` submits.
 pub(crate) struct PasswordChange {
@@ -50,12 +72,32 @@ impl FromJsonObject for AccountDeletion {
 /// `POST /v1/auth/password`: replaces the password. Every other session of the user ends;
 /// this one goes on under a new id (and so a new cookie), bound to the new password. A
 /// wrong current password counts as a failed login of the account.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password",
+    tag = "account",
+    security(("session_cookie" = [])),
+    request_body = PasswordChangeRequest,
+    responses(
+        (status = 200, description = "Changed: every other session of the user ended, this \
+            one goes on under a new cookie", body = MessageBody,
+            headers(("Set-Cookie" = String, description = "The session cookie, re-issued"))),
+        (status = 400, description = "Malformed JSON (`malformed_json`), a wrong current \
+            password, or a new password the policy refuses (`validation_failed`, with \
+            `errors`)", body = ErrorBody),
+        Unauthenticated,
+        BodyRejections,
+        CrossOrigin,
+        Throttled,
+        Unavailable,
+    ),
+)]
 pub(crate) async fn change_password<B: Stores>(
     State(state): State<AppState<B>>,
     ClientDevice(device): ClientDevice,
     user: CurrentUser,
     JsonBody(change): JsonBody<PasswordChange>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MessageBody>, ApiError> {
     let attempt = guard(&state, &user, &device).await?;
     let updated = match state
         .service
@@ -93,11 +135,29 @@ pub(crate) async fn change_password<B: Stores>(
         .audit
         .record(EventKind::PasswordChanged, Some(updated.id), &device)
         .await;
-    Ok(Json(json!({"message": "Password changed."})))
+    Ok(MessageBody::new("Password changed."))
 }
 
 /// `DELETE /v1/auth/account`: deletes the user and every session of theirs. A wrong
 /// password counts as a failed login of the account.
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/account",
+    tag = "account",
+    security(("session_cookie" = [])),
+    request_body = AccountDeletionRequest,
+    responses(
+        (status = 204, description = "Deleted, with every session of the user; the cookie \
+            is expired"),
+        (status = 400, description = "Malformed JSON (`malformed_json`) or a wrong password \
+            (`validation_failed`, with `errors`)", body = ErrorBody),
+        Unauthenticated,
+        BodyRejections,
+        CrossOrigin,
+        Throttled,
+        Unavailable,
+    ),
+)]
 pub(crate) async fn delete_account<B: Stores>(
     State(state): State<AppState<B>>,
     ClientDevice(device): ClientDevice,

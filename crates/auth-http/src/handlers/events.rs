@@ -3,25 +3,36 @@
 use auth_domain::audit::{AuditLog, AuthEvent, EventKind};
 use axum::{extract::State, Json};
 use serde::Serialize;
-use serde_json::{json, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
     error::ApiError,
     login::CurrentUser,
+    openapi::{event_kind_schema, Unauthenticated, Unavailable},
     state::{AppState, Stores},
 };
 
 /// How many events `GET /v1/auth/events` shows.
 const RECENT_EVENTS: u64 = 50;
 
+/// What `GET /v1/auth/events` answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = EventList)]
+pub(crate) struct EventList {
+    /// Newest first.
+    events: Vec<EventBody>,
+}
+
 /// One event as its user sees it.
-#[derive(Debug, Serialize)]
-struct EventBody {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Event)]
+pub(crate) struct EventBody {
     id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     at: OffsetDateTime,
+    #[schema(schema_with = event_kind_schema)]
     kind: EventKind,
     ip: Option<String>,
     user_agent: Option<String>,
@@ -40,10 +51,22 @@ impl From<AuthEvent> for EventBody {
 }
 
 /// `GET /v1/auth/events`: the user's most recent events, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/events",
+    operation_id = "list_events",
+    tag = "audit",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The user's 50 most recent events", body = EventList),
+        Unauthenticated,
+        Unavailable,
+    ),
+)]
 pub(crate) async fn recent<B: Stores>(
     State(state): State<AppState<B>>,
     user: CurrentUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventList>, ApiError> {
     let events: Vec<EventBody> = state
         .audit
         .log()
@@ -53,5 +76,5 @@ pub(crate) async fn recent<B: Stores>(
         .into_iter()
         .map(EventBody::from)
         .collect();
-    Ok(Json(json!({ "events": events })))
+    Ok(Json(EventList { events }))
 }

@@ -1,14 +1,16 @@
 //! Request handlers, one module per concern.
 
-mod account;
-mod auth;
-mod events;
+// Visible to the crate so that `openapi` can name each handler's documentation.
+pub(crate) mod account;
+pub(crate) mod auth;
+pub(crate) mod events;
 pub(crate) mod my_sessions;
-mod profile;
+pub(crate) mod probes;
+pub(crate) mod profile;
 mod user_body;
 
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 pub(crate) use self::{
     account::{change_password, delete_account},
@@ -18,9 +20,29 @@ pub(crate) use self::{
 };
 use crate::error::ApiError;
 
+/// A body that only says what happened.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Message)]
+pub(crate) struct MessageBody {
+    #[schema(value_type = String)]
+    message: &'static str,
+}
+
+impl MessageBody {
+    pub(crate) fn new(message: &'static str) -> Json<Self> {
+        Json(Self { message })
+    }
+}
+
 /// `GET /`: public, proves the service is up.
-pub(crate) async fn index() -> Json<Value> {
-    Json(json!({"message": "Welcome to the authentication service."}))
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "service",
+    responses((status = 200, description = "The service is up", body = MessageBody)),
+)]
+pub(crate) async fn index() -> Json<MessageBody> {
+    MessageBody::new("Welcome to the authentication service.")
 }
 
 /// Every unknown path, and every known path with a method it does not serve.

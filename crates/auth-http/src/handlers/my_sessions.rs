@@ -11,27 +11,48 @@ use axum::{
     Json,
 };
 use serde::Serialize;
-use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use crate::{
     client::ClientDevice,
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     login::CurrentUser,
+    openapi::{CrossOrigin, Unauthenticated, Unavailable},
     state::{AppState, Stores},
 };
 
+/// What `GET /v1/auth/sessions` answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SessionList)]
+pub(crate) struct SessionList {
+    /// Most recently used first.
+    sessions: Vec<SessionBody>,
+}
+
+/// What `DELETE /v1/auth/sessions` answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Revoked)]
+pub(crate) struct Revoked {
+    /// How many sessions ended.
+    revoked: u64,
+}
+
 /// One session as its owner sees it.
-#[derive(Debug, Serialize)]
-struct SessionBody {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
+pub(crate) struct SessionBody {
     /// The handle: the stored key, which no one can turn into a cookie.
+    #[schema(value_type = String)]
     id: SessionHandle,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     created_at: OffsetDateTime,
     /// Approximate: it moves when the session is renewed, not at every request.
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     last_seen_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     expires_at: OffsetDateTime,
     user_agent: Option<String>,
     ip: Option<String>,
@@ -54,10 +75,27 @@ impl SessionBody {
 }
 
 /// `GET /v1/auth/sessions`: the user's live sessions, most recently used first.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/sessions",
+    operation_id = "list_sessions",
+    tag = "sessions",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The user's live sessions", body = SessionList,
+            links(("revoke" = (
+                operation_id = "revoke_session",
+                parameters(("id" = "$response.body#/sessions/0/id")),
+                description = "End the first session listed",
+            )))),
+        Unauthenticated,
+        Unavailable,
+    ),
+)]
 pub(crate) async fn list<B: Stores>(
     State(state): State<AppState<B>>,
     user: CurrentUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionList>, ApiError> {
     let current = user.session.handle();
     let sessions: Vec<SessionBody> = state
         .sessions
@@ -67,11 +105,26 @@ pub(crate) async fn list<B: Stores>(
         .into_iter()
         .map(|info| SessionBody::new(info, current.as_ref()))
         .collect();
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(SessionList { sessions }))
 }
 
 /// `DELETE /v1/auth/sessions/{id}`: ends one of the user's sessions; ending the current
 /// one logs out. Someone else's session and an unknown one get the same 404.
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/sessions/{id}",
+    operation_id = "revoke_session",
+    tag = "sessions",
+    security(("session_cookie" = [])),
+    params(("id" = String, Path, description = "A session's `id`, as `GET /v1/auth/sessions` lists it")),
+    responses(
+        (status = 204, description = "The session ended (the current one: logged out)"),
+        (status = 404, description = "No such session of this user (`not_found`)", body = ErrorBody),
+        Unauthenticated,
+        CrossOrigin,
+        Unavailable,
+    ),
+)]
 pub(crate) async fn revoke<B: Stores>(
     State(state): State<AppState<B>>,
     ClientDevice(device): ClientDevice,
@@ -104,11 +157,24 @@ pub(crate) async fn revoke<B: Stores>(
 }
 
 /// `DELETE /v1/auth/sessions`: ends every session of the user but this one.
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/sessions",
+    operation_id = "revoke_other_sessions",
+    tag = "sessions",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Every other session of the user ended", body = Revoked),
+        Unauthenticated,
+        CrossOrigin,
+        Unavailable,
+    ),
+)]
 pub(crate) async fn revoke_others<B: Stores>(
     State(state): State<AppState<B>>,
     ClientDevice(device): ClientDevice,
     user: CurrentUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Revoked>, ApiError> {
     let current = user
         .session
         .handle()
@@ -127,5 +193,5 @@ pub(crate) async fn revoke_others<B: Stores>(
             &device,
         )
         .await;
-    Ok(Json(json!({ "revoked": revoked })))
+    Ok(Json(Revoked { revoked }))
 }

@@ -3,12 +3,17 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 /// A user as the API shows them: never the password hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub(crate) struct UserBody {
+    #[schema(value_type = uuid::Uuid)]
     id: UserId,
+    /// Normalised: trimmed, lower case.
     email: String,
+    /// The email address unless one was chosen at registration.
     username: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     created_at: OffsetDateTime,
 }
 

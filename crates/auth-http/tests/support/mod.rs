@@ -103,6 +103,7 @@ impl TestApp {
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
             throttle: ThrottleLimits::default(),
+            timeouts: auth_http::RequestTimeouts::default(),
         };
         let backend = Backend {
             service,

@@ -78,3 +78,38 @@ mod without_indexes {
         },
     }
 }
+
+mod admin {
+    use auth_store_mongo::{
+        MongoAdministration, MongoAuditLog, MongoSessionStore, MongoUserRepository,
+    };
+    use auth_testkit::{Backend, TestDatabase};
+
+    use crate::common::{EVENTS, SESSIONS, USERS};
+
+    /// Every store on one fresh, indexed database, with the operator's view of them.
+    async fn stores(
+        backend: Backend,
+    ) -> (
+        (
+            MongoUserRepository,
+            MongoSessionStore,
+            MongoAuditLog,
+            MongoAdministration,
+        ),
+        TestDatabase,
+    ) {
+        let (db, database) = crate::common::database(backend).await;
+        (
+            (
+                MongoUserRepository::new(&db, USERS, SESSIONS),
+                MongoSessionStore::new(&db, SESSIONS),
+                MongoAuditLog::new(&db, EVENTS),
+                MongoAdministration::new(&db, USERS, SESSIONS, EVENTS),
+            ),
+            database,
+        )
+    }
+
+    auth_testkit::administration_suite!(backends: [mongodb], setup: crate::admin::stores);
+}

@@ -117,3 +117,37 @@ async fn an_in_memory_sqlite_database_keeps_its_data_across_statements() {
     let found = repo.find_by_id(user.id).await.expect("lookup works");
     assert_eq!(found, Some(user));
 }
+
+mod admin {
+    use auth_store_sql::{SqlAdministration, SqlAuditLog, SqlSessionStore, SqlUserRepository};
+    use auth_testkit::{Backend, TestDatabase};
+
+    /// Every store on one fresh database, with the operator's view of them.
+    async fn stores(
+        backend: Backend,
+    ) -> (
+        (
+            SqlUserRepository,
+            SqlSessionStore,
+            SqlAuditLog,
+            SqlAdministration,
+        ),
+        TestDatabase,
+    ) {
+        let (db, database) = crate::support::database(backend).await;
+        (
+            (
+                SqlUserRepository::new(db.clone()),
+                SqlSessionStore::new(db.clone()),
+                SqlAuditLog::new(db.clone()),
+                SqlAdministration::new(db),
+            ),
+            database,
+        )
+    }
+
+    auth_testkit::administration_suite!(
+        backends: [sqlite, postgres, mysql],
+        setup: crate::admin::stores,
+    );
+}

@@ -1,0 +1,306 @@
+//! Every store operation bounded by `DATABASE_TIMEOUT`, on our side of the socket.
+//!
+//! The database bounds what it controls (a statement timeout, a busy timeout, server
+//! selection), but a server that stops answering altogether (frozen, or cut off with its
+//! sockets open) enforces nothing, and neither sqlx nor the MongoDB driver bounds a read
+//! from a socket that stays open. So the composition root wraps each store in [`Bounded`]:
+//! an operation that has not finished after the timeout is dropped and reported as
+//! [`auth_domain::Unavailable`], which the HTTP layer answers with 503. Dropping is safe:
+//! a write that did not finish was never acknowledged, and a transaction cut short is
+//! rolled back.
+
+use std::{fmt, future::Future, time::Duration};
+
+use async_trait::async_trait;
+use auth_domain::{
+    audit::{AuditLog, AuthEvent},
+    readiness::Readiness,
+    session::{SessionHandle, SessionInfo},
+    throttle::{FailureCount, FailureCounter, ThrottleKey},
+    unavailable_message, Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User,
+    UserId, UserRepository, UserSessions, Username,
+};
+use time::OffsetDateTime;
+use tower_sessions::{
+    session::{Id, Record},
+    session_store, SessionStore,
+};
+
+/// A store whose every operation ends within `timeout` (see the module docs).
+#[derive(Clone)]
+pub(crate) struct Bounded<T> {
+    inner: T,
+    timeout: Duration,
+}
+
+impl<T> Bounded<T> {
+    /// `inner`, each operation bounded by `timeout`.
+    pub(crate) fn new(inner: T, timeout: Duration) -> Self {
+        Self { inner, timeout }
+    }
+
+    /// `operation`'s result, or `timed_out(description)` once the timeout has passed.
+    async fn run<O, E>(
+        &self,
+        what: &'static str,
+        operation: impl Future<Output = Result<O, E>>,
+        timed_out: impl FnOnce(TimedOut) -> E,
+    ) -> Result<O, E> {
+        match tokio::time::timeout(self.timeout, operation).await {
+            Ok(result) => result,
+            Err(_) => Err(timed_out(TimedOut {
+                what,
+                after: self.timeout,
+            })),
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Bounded<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bounded")
+            .field("inner", &self.inner)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// An operation that did not finish within the database timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} did not finish within {after:?} (DATABASE_TIMEOUT)")]
+pub(crate) struct TimedOut {
+    what: &'static str,
+    after: Duration,
+}
+
+fn repository(timed_out: TimedOut) -> RepositoryError {
+    RepositoryError::unavailable(timed_out)
+}
+
+fn session(timed_out: TimedOut) -> session_store::Error {
+    session_store::Error::Backend(unavailable_message(timed_out))
+}
+
+impl<R: UserRepository> UserRepository for Bounded<R> {
+    async fn insert(&self, user: NewUser) -> Result<User, InsertUserError> {
+        self.run("insert user", self.inner.insert(user), |t| {
+            InsertUserError::Unexpected(repository(t))
+        })
+        .await
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+        self.run("find user", self.inner.find_by_id(id), repository)
+            .await
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError> {
+        self.run("find user", self.inner.find_by_email(email), repository)
+            .await
+    }
+
+    async fn find_by_username(&self, username: &Username) -> Result<Option<User>, RepositoryError> {
+        self.run(
+            "find user",
+            self.inner.find_by_username(username),
+            repository,
+        )
+        .await
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        current: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, RepositoryError> {
+        self.run(
+            "replace password hash",
+            self.inner.replace_password_hash(id, current, new),
+            repository,
+        )
+        .await
+    }
+
+    async fn delete(&self, id: UserId) -> Result<bool, RepositoryError> {
+        self.run("delete user", self.inner.delete(id), repository)
+            .await
+    }
+}
+
+impl<S: UserSessions> UserSessions for Bounded<S> {
+    async fn list_user_sessions(&self, user: UserId) -> Result<Vec<SessionInfo>, RepositoryError> {
+        self.run(
+            "list user sessions",
+            self.inner.list_user_sessions(user),
+            repository,
+        )
+        .await
+    }
+
+    async fn delete_user_session(
+        &self,
+        user: UserId,
+        handle: &SessionHandle,
+    ) -> Result<bool, RepositoryError> {
+        self.run(
+            "delete user session",
+            self.inner.delete_user_session(user, handle),
+            repository,
+        )
+        .await
+    }
+
+    async fn delete_other_user_sessions(
+        &self,
+        user: UserId,
+        keep: &SessionHandle,
+    ) -> Result<u64, RepositoryError> {
+        self.run(
+            "delete other user sessions",
+            self.inner.delete_other_user_sessions(user, keep),
+            repository,
+        )
+        .await
+    }
+
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepositoryError> {
+        self.run(
+            "delete user sessions",
+            self.inner.delete_user_sessions(user),
+            repository,
+        )
+        .await
+    }
+}
+
+impl<S: Readiness> Readiness for Bounded<S> {
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        self.run("ping", self.inner.ping(), repository).await
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore + Clone> SessionStore for Bounded<S> {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.run("create session", self.inner.create(record), session)
+            .await
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.run("save session", self.inner.save(record), session)
+            .await
+    }
+
+    async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
+        self.run("load session", self.inner.load(session_id), session)
+            .await
+    }
+
+    async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
+        self.run("delete session", self.inner.delete(session_id), session)
+            .await
+    }
+}
+
+impl<F: FailureCounter> FailureCounter for Bounded<F> {
+    async fn failures(
+        &self,
+        keys: &[ThrottleKey],
+        since: OffsetDateTime,
+    ) -> Result<Vec<FailureCount>, RepositoryError> {
+        self.run(
+            "count failures",
+            self.inner.failures(keys, since),
+            repository,
+        )
+        .await
+    }
+
+    async fn record_failure(
+        &self,
+        keys: &[ThrottleKey],
+        at: OffsetDateTime,
+    ) -> Result<(), RepositoryError> {
+        self.run(
+            "record failures",
+            self.inner.record_failure(keys, at),
+            repository,
+        )
+        .await
+    }
+
+    async fn reset(&self, key: &ThrottleKey) -> Result<(), RepositoryError> {
+        self.run("reset failures", self.inner.reset(key), repository)
+            .await
+    }
+
+    /// Unbounded: a background purge of many batches, not a request.
+    async fn purge_before(
+        &self,
+        before: OffsetDateTime,
+        batch: u64,
+    ) -> Result<u64, RepositoryError> {
+        self.inner.purge_before(before, batch).await
+    }
+}
+
+impl<A: AuditLog> AuditLog for Bounded<A> {
+    async fn record(&self, event: &AuthEvent) -> Result<(), RepositoryError> {
+        self.run("record event", self.inner.record(event), repository)
+            .await
+    }
+
+    async fn recent_for_user(
+        &self,
+        user: UserId,
+        limit: u64,
+    ) -> Result<Vec<AuthEvent>, RepositoryError> {
+        self.run(
+            "list events",
+            self.inner.recent_for_user(user, limit),
+            repository,
+        )
+        .await
+    }
+
+    /// Unbounded: a background purge of many batches, not a request.
+    async fn purge_before(
+        &self,
+        before: OffsetDateTime,
+        batch: u64,
+    ) -> Result<u64, RepositoryError> {
+        self.inner.purge_before(before, batch).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use auth_testkit::memory::MemoryUserRepository;
+
+    use super::*;
+
+    /// A store whose every lookup hangs: a database frozen with its socket open.
+    #[derive(Clone)]
+    struct Frozen;
+
+    impl Readiness for Frozen {
+        async fn ping(&self) -> Result<(), RepositoryError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn an_operation_that_never_ends_is_unavailable_after_the_timeout() {
+        let bounded = Bounded::new(Frozen, Duration::from_millis(50));
+        let error = bounded.ping().await.expect_err("a frozen store times out");
+        assert!(error.is_unavailable(), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_operation_within_the_timeout_answers_as_the_store_does() {
+        let bounded = Bounded::new(MemoryUserRepository::default(), Duration::from_secs(5));
+        let id = UserId::generate();
+        assert!(bounded.find_by_id(id).await.expect("no timeout").is_none());
+    }
+}

@@ -1,0 +1,167 @@
+//! The command line, as clap parses it: bad usage exits with 2 before anything runs.
+
+use auth_domain::session::SessionHandle;
+use clap::{Args, Parser, Subcommand};
+
+/// How many rows a listing shows unless told otherwise.
+const DEFAULT_LIMIT: &str = "100";
+
+/// The authentication service: serves the API, and administers its users, sessions and
+/// events on the configured backend (App.toml, .env and the environment, as the server
+/// reads them).
+#[derive(Debug, Parser)]
+#[command(name = "app", version, propagate_version = true)]
+pub struct Cli {
+    /// Print one JSON document on stdout instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do; serving when none is given.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the binary does.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API on HOST:PORT until SIGINT or SIGTERM (what `app` alone does).
+    Serve,
+    /// Build the schema (SQL) or the indexes (MongoDB); what exists is left as it is.
+    Install,
+    /// List, show, create, reset or delete users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// List, revoke or purge sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Show the audit trail, newest first.
+    Events(EventsArgs),
+}
+
+/// `app users ...`
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// List users, newest first.
+    List {
+        /// Show at most this many.
+        #[arg(long, default_value = DEFAULT_LIMIT)]
+        limit: u64,
+    },
+    /// Show one user.
+    Show {
+        /// The user's id, email address or username.
+        user: String,
+    },
+    /// Create a user; the password is read from the terminal without echo, or as one
+    /// line from stdin when it is not a terminal (never from an argument).
+    Create {
+        /// The email address.
+        #[arg(long)]
+        email: String,
+        /// The username; the email address when absent.
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Give a user a new password (read as for `create`) and end all their sessions.
+    SetPassword {
+        /// The user's id, email address or username.
+        user: String,
+    },
+    /// Delete a user together with their sessions.
+    Delete {
+        /// The user's id, email address or username.
+        user: String,
+    },
+}
+
+/// `app sessions ...`
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List live sessions, the one used last first.
+    List {
+        /// Only this user's (id, email address or username).
+        #[arg(long)]
+        user: Option<String>,
+        /// Show at most this many.
+        #[arg(long, default_value = DEFAULT_LIMIT)]
+        limit: u64,
+    },
+    /// End one session by its handle, or all of a user's sessions.
+    Revoke(RevokeArgs),
+    /// Delete the expired sessions now.
+    Purge,
+}
+
+/// `app sessions revoke <handle> | --user U`
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RevokeArgs {
+    /// The session's handle (64 hexadecimal digits, as `sessions list` shows it).
+    pub handle: Option<SessionHandle>,
+    /// Every session of this user (id, email address or username).
+    #[arg(long)]
+    pub user: Option<String>,
+}
+
+/// `app events [--user U] [--limit N]`
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only this user's (id, email address or username).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Show at most this many.
+    #[arg(long, default_value = DEFAULT_LIMIT)]
+    pub limit: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{error::ErrorKind, CommandFactory};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("app").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_serving() {
+        assert!(parse(&[]).expect("valid").command.is_none());
+        assert!(matches!(
+            parse(&["serve"]).expect("valid").command,
+            Some(Command::Serve)
+        ));
+    }
+
+    #[test]
+    fn revoke_takes_a_handle_or_a_user_but_not_both_nor_neither() {
+        let handle = "a".repeat(64);
+        assert!(parse(&["sessions", "revoke", &handle]).is_ok());
+        assert!(parse(&["sessions", "revoke", "--user", "ada"]).is_ok());
+        for bad in [
+            vec!["sessions", "revoke"],
+            vec!["sessions", "revoke", &handle, "--user", "ada"],
+            vec!["sessions", "revoke", "not-a-handle"],
+        ] {
+            let error = parse(&bad).expect_err("bad usage");
+            assert_eq!(error.exit_code(), 2, "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_password_is_never_an_argument() {
+        let error = parse(&["users", "create", "--email", "a@b.c", "--password", "x"])
+            .expect_err("no such argument");
+        assert_eq!(error.kind(), ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn json_is_accepted_at_any_level() {
+        assert!(parse(&["--json", "users", "list"]).expect("valid").json);
+        assert!(parse(&["users", "list", "--json"]).expect("valid").json);
+    }
+}

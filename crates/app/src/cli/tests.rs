@@ -1,0 +1,283 @@
+//! The admin commands against the in-memory stores: what each prints, and how each fails.
+
+use auth_domain::{
+    admin::Administration as _,
+    session::{Login, SessionHandle},
+    AuthService, HashingConfig, Password, PasswordHasher, PasswordPolicy, UserId, UserSessions,
+};
+use auth_testkit::{
+    memory::{MemorySessionStore, MemoryUserRepository},
+    memory_admin::MemoryAdministration,
+    memory_audit::MemoryAuditLog,
+};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tower_sessions::{session::Record, SessionStore};
+
+use super::{commands::Stores, render::render, *};
+
+type Memory =
+    Stores<MemoryUserRepository, MemorySessionStore, MemoryAuditLog, MemoryAdministration>;
+
+fn stores() -> Memory {
+    let users = MemoryUserRepository::new();
+    let sessions = MemorySessionStore::with_users(users.clone());
+    let audit = MemoryAuditLog::new();
+    let hasher = PasswordHasher::new(&HashingConfig {
+        memory_kib: 1024,
+        iterations: 1,
+        ..HashingConfig::default()
+    })
+    .expect("valid parameters");
+    Stores {
+        admin: MemoryAdministration::new(&users, &sessions, &audit),
+        service: AuthService::new(users, hasher, PasswordPolicy::default()),
+        sessions,
+        audit,
+    }
+}
+
+async fn users(stores: &Memory, command: UsersCommand, password: &str) -> anyhow::Result<Value> {
+    let mut source = |_: &str| Ok(Password::new(password));
+    let output = stores.users(command, &mut source).await?;
+    Ok(serde_json::from_str(&render(&output, true)).expect("one JSON document"))
+}
+
+async fn create(stores: &Memory, email: &str) -> Value {
+    users(
+        stores,
+        UsersCommand::Create {
+            email: email.to_owned(),
+            username: None,
+        },
+        "velvet-otter-harbour",
+    )
+    .await
+    .expect("created")
+}
+
+/// A session of `user`, stored as a login stores it.
+async fn log_in(stores: &Memory, user: &str) -> Record {
+    let user = stores
+        .service
+        .get_user(user.parse::<UserId>().expect("an id"))
+        .await
+        .expect("lookup works")
+        .expect("exists");
+    let mut record = Record {
+        id: Default::default(),
+        data: Default::default(),
+        expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+    Login::new(&user, OffsetDateTime::now_utc()).write(&mut record.data);
+    stores.sessions.create(&mut record).await.expect("stored");
+    record
+}
+
+fn id(value: &Value) -> String {
+    value["id"].as_str().expect("an id").to_owned()
+}
+
+#[tokio::test]
+async fn a_created_user_is_shown_by_id_email_or_username_without_a_hash() {
+    let stores = stores();
+    let created = create(&stores, "Ada@Example.com").await;
+    assert_eq!(created["email"], "ada@example.com");
+    assert!(created.get("password_hash").is_none(), "{created}");
+    for reference in [
+        id(&created),
+        "ADA@example.com ".into(),
+        // The username, which defaults to the email address.
+        created["username"].as_str().expect("a username").to_owned(),
+    ] {
+        let shown = users(&stores, UsersCommand::Show { user: reference }, "")
+            .await
+            .expect("found");
+        assert_eq!(shown, created);
+    }
+    let listed = users(&stores, UsersCommand::List { limit: 10 }, "")
+        .await
+        .expect("listed");
+    assert_eq!(listed, Value::Array(vec![created]));
+}
+
+#[tokio::test]
+async fn a_password_the_policy_refuses_is_one_line_naming_the_rule() {
+    let stores = stores();
+    let error = users(
+        &stores,
+        UsersCommand::Create {
+            email: "ada@example.com".into(),
+            username: None,
+        },
+        "password",
+    )
+    .await
+    .expect_err("too common");
+    let line = crate::one_line(&error);
+    assert!(line.starts_with("refused: password: "), "{line}");
+    assert!(!line.contains('\n'));
+    assert!(stores
+        .admin
+        .list_users(10)
+        .await
+        .expect("listed")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_user_is_named_in_one_line() {
+    let stores = stores();
+    for command in [
+        UsersCommand::Show {
+            user: "nobody@example.com".into(),
+        },
+        UsersCommand::Delete {
+            user: UserId::generate().to_string(),
+        },
+        UsersCommand::SetPassword {
+            user: "nobody".into(),
+        },
+    ] {
+        let error = users(&stores, command, "velvet-otter-harbour")
+            .await
+            .expect_err("unknown");
+        assert!(
+            crate::one_line(&error).starts_with("no such user: "),
+            "{error:#}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn setting_a_password_ends_every_session_and_the_new_one_logs_in() {
+    let stores = stores();
+    let user = id(&create(&stores, "ada@example.com").await);
+    let session = log_in(&stores, &user).await;
+    let done = users(
+        &stores,
+        UsersCommand::SetPassword { user: user.clone() },
+        "a-brand-new-passphrase",
+    )
+    .await
+    .expect("set");
+    assert_eq!(done["sessions_ended"], 1);
+    assert_eq!(stores.sessions.load(&session.id).await.expect("load"), None);
+    stores
+        .service
+        .authenticate("ada@example.com", &Password::new("a-brand-new-passphrase"))
+        .await
+        .expect("the new password is the one on file");
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_revoked_by_handle_or_by_user() {
+    let stores = stores();
+    let ada = id(&create(&stores, "ada@example.com").await);
+    let grace = id(&create(&stores, "grace@example.com").await);
+    let first = log_in(&stores, &ada).await;
+    log_in(&stores, &ada).await;
+    let graces = log_in(&stores, &grace).await;
+
+    let listed = render(
+        &stores
+            .sessions(SessionsCommand::List {
+                user: None,
+                limit: 10,
+            })
+            .await
+            .expect("listed"),
+        true,
+    );
+    let listed: Value = serde_json::from_str(&listed).expect("JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(3));
+    let handle = SessionHandle::of_session_id(&first.id.to_string());
+    assert!(listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|s| s["handle"] == handle.as_str() && s["user_id"] == ada.as_str()));
+
+    stores
+        .sessions(SessionsCommand::Revoke(RevokeArgs {
+            handle: Some(handle.clone()),
+            user: None,
+        }))
+        .await
+        .expect("revoked");
+    assert_eq!(stores.sessions.load(&first.id).await.expect("load"), None);
+    let again = stores
+        .sessions(SessionsCommand::Revoke(RevokeArgs {
+            handle: Some(handle),
+            user: None,
+        }))
+        .await
+        .expect_err("gone");
+    assert!(crate::one_line(&again).starts_with("no live session with handle "));
+
+    stores
+        .sessions(SessionsCommand::Revoke(RevokeArgs {
+            handle: None,
+            user: Some("ada@example.com".into()),
+        }))
+        .await
+        .expect("revoked");
+    let ada_id: UserId = ada.parse().expect("an id");
+    assert!(stores
+        .sessions
+        .list_user_sessions(ada_id)
+        .await
+        .expect("listed")
+        .is_empty());
+    assert!(stores
+        .sessions
+        .load(&graces.id)
+        .await
+        .expect("load")
+        .is_some());
+}
+
+#[tokio::test]
+async fn deleting_a_user_takes_their_sessions_with_them() {
+    let stores = stores();
+    let ada = id(&create(&stores, "ada@example.com").await);
+    let session = log_in(&stores, &ada).await;
+    let done = users(&stores, UsersCommand::Delete { user: ada.clone() }, "")
+        .await
+        .expect("deleted");
+    assert_eq!(done["deleted"], ada.as_str());
+    assert_eq!(done["sessions_ended"], 1);
+    assert_eq!(stores.sessions.load(&session.id).await.expect("load"), None);
+    assert!(users(&stores, UsersCommand::Show { user: ada }, "")
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_reset_to_a_password_the_policy_refuses_changes_nothing() {
+    let stores = stores();
+    let ada = id(&create(&stores, "ada@example.com").await);
+    let session = log_in(&stores, &ada).await;
+    let error = users(
+        &stores,
+        UsersCommand::SetPassword { user: ada },
+        "ada@example.com",
+    )
+    .await
+    .expect_err("the email itself is refused");
+    assert!(
+        crate::one_line(&error).starts_with("refused: password: "),
+        "{error:#}"
+    );
+    assert!(stores
+        .sessions
+        .load(&session.id)
+        .await
+        .expect("load")
+        .is_some());
+    stores
+        .service
+        .authenticate("ada@example.com", &Password::new("velvet-otter-harbour"))
+        .await
+        .expect("the old password still holds");
+}
