@@ -16,10 +16,10 @@ use std::{
     io,
     net::SocketAddr,
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, Ordering},
         Arc,
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use axum::{extract::ConnectInfo, Router};
@@ -234,49 +234,8 @@ fn connection_failed(error: &hyper::Error, peer: SocketAddr, answered: bool) {
 /// `http_slow_clients_total`: connections closed for not sending their headers in time.
 const SLOW_CLIENTS_METRIC: &str = "http_slow_clients_total";
 
-static SLOW_CLIENT_LOG: LogLimiter = LogLimiter::new();
-static AT_CAPACITY_LOG: LogLimiter = LogLimiter::new();
-
-/// At most one line a second: two thousand stalled connections must not become two
-/// thousand lines.
-struct LogLimiter {
-    /// The second (since the Unix epoch) of the last line let through.
-    last: AtomicU64,
-    /// Lines refused since then.
-    suppressed: AtomicU64,
-}
-
-impl LogLimiter {
-    const fn new() -> Self {
-        Self {
-            last: AtomicU64::new(0),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
-    /// `Some(lines refused since the last one)` when a line may be logged now.
-    fn admit(&self) -> Option<u64> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_secs());
-        self.admit_at(now)
-    }
-
-    fn admit_at(&self, second: u64) -> Option<u64> {
-        let last = self.last.load(Ordering::Relaxed);
-        if last != second
-            && self
-                .last
-                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            Some(self.suppressed.swap(0, Ordering::Relaxed))
-        } else {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            None
-        }
-    }
-}
+static SLOW_CLIENT_LOG: auth_http::LogLimiter = auth_http::LogLimiter::new();
+static AT_CAPACITY_LOG: auth_http::LogLimiter = auth_http::LogLimiter::new();
 
 #[cfg(test)]
 mod tests {
@@ -288,13 +247,5 @@ mod tests {
         assert_eq!(connection_cap(10_000, Some(1024), 10), 1024 - 128 - 10);
         assert_eq!(connection_cap(10_000, None, 10), 10_000);
         assert_eq!(connection_cap(10_000, Some(16), 10), 1, "never zero");
-    }
-
-    #[test]
-    fn the_log_limiter_lets_one_line_a_second_through_and_counts_the_rest() {
-        let limiter = LogLimiter::new();
-        assert_eq!(limiter.admit_at(10), Some(0));
-        assert_eq!(limiter.admit_at(10), None);
-        assert_eq!(limiter.admit_at(11), Some(1));
     }
 }

@@ -2,8 +2,6 @@
 //! `{"message": "...", "code": "..."}`, plus `"errors": {"field": ["..."]}` when fields
 //! were refused.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use auth_domain::{throttle::Throttled, BoxError, RegisterError, ValidationErrors};
 use axum::{
     response::{IntoResponse, Response},
@@ -302,48 +300,7 @@ pub(crate) fn bare_status_response(status: StatusCode) -> Response {
 }
 
 /// Lets one "database unavailable" line a second through, counting the others.
-static UNAVAILABLE_LOG: LogLimiter = LogLimiter::new();
-
-/// At most one log line a second: an outage makes every request fail the same way, and
-/// one line per request would drown the log (and the disk) in identical lines.
-struct LogLimiter {
-    /// The second (since the Unix epoch) of the last line let through.
-    last: AtomicU64,
-    /// Lines refused since then.
-    suppressed: AtomicU64,
-}
-
-impl LogLimiter {
-    const fn new() -> Self {
-        Self {
-            last: AtomicU64::new(0),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
-    /// `Some(lines refused since the last one)` when a line may be logged now.
-    fn admit(&self) -> Option<u64> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_secs());
-        self.admit_at(now)
-    }
-
-    fn admit_at(&self, second: u64) -> Option<u64> {
-        let last = self.last.load(Ordering::Relaxed);
-        if last != second
-            && self
-                .last
-                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            Some(self.suppressed.swap(0, Ordering::Relaxed))
-        } else {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            None
-        }
-    }
-}
+static UNAVAILABLE_LOG: crate::LogLimiter = crate::LogLimiter::new();
 
 /// An error with its causes, `outer: inner: innermost`, for one log line.
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -487,16 +444,6 @@ mod tests {
             body,
             json!({"message": "Service unavailable", "code": "unavailable"})
         );
-    }
-
-    #[test]
-    fn the_unavailable_log_lets_one_line_a_second_through_and_counts_the_rest() {
-        let limiter = LogLimiter::new();
-        assert_eq!(limiter.admit_at(10), Some(0));
-        assert_eq!(limiter.admit_at(10), None);
-        assert_eq!(limiter.admit_at(10), None);
-        assert_eq!(limiter.admit_at(11), Some(2));
-        assert_eq!(limiter.admit_at(11), None);
     }
 
     #[tokio::test]

@@ -46,6 +46,7 @@ mod error;
 mod extract;
 mod handlers;
 mod headers;
+mod log_limiter;
 mod login;
 pub mod metrics;
 mod openapi;
@@ -58,6 +59,7 @@ mod timeouts;
 mod trace;
 
 pub use config::{HttpConfig, KeyTooShort, SessionKey};
+pub use log_limiter::LogLimiter;
 pub use router::{router, BODY_LIMIT_BYTES};
 pub use state::Backend;
 pub use timeouts::RequestTimeouts;
