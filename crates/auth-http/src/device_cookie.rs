@@ -30,7 +30,7 @@ pub(crate) fn proves(headers: &HeaderMap, keys: &CookieKeys, login: &str) -> boo
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| Cookie::parse_encoded(pair.trim().to_owned()).ok())
         .filter(|cookie| cookie.name() == DEVICE_COOKIE)
-        .filter_map(|cookie| keys.verify(&cookie))
+        .filter_map(|cookie| keys.verify(cookie))
         .any(|(tokens, _)| tokens.split('.').any(|token| token == expected))
 }
 

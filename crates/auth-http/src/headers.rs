@@ -38,15 +38,17 @@ where
 /// For routes whose answer depends on who asks: `Cache-Control: no-store`, so that a
 /// user's data stays in no shared or browser cache, and `Vary: Cookie`.
 pub(crate) fn private(routes: Router) -> Router {
-    routes
-        .layer(SetResponseHeaderLayer::overriding(
-            CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::appending(
-            VARY,
-            HeaderValue::from_static("cookie"),
-        ))
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::appending(
+                VARY,
+                HeaderValue::from_static("cookie"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            )),
+    )
 }
 
 /// A wrong method is answered as an unknown path (the contract's 404), so the `Allow`

@@ -12,7 +12,7 @@ use axum::{
     routing::{delete, get, post},
     Extension, Router,
 };
-use tower::Layer;
+use tower::{Layer, ServiceBuilder};
 use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer, SessionStore};
 
@@ -90,29 +90,34 @@ where
         .route("/v1/auth/account", delete(handlers::delete_account))
         .route("/v1/auth/events", get(handlers::events))
         .with_state(state)
-        .layer(Extension(SessionLifetimes(lifetimes)))
-        .layer(session_layer)
-        .layer(middleware::from_fn_with_state(
-            keys,
-            session_cookie::sign_and_verify,
-        ));
-    let app = app(headers::private(authenticated).merge(probes))
-        .layer(Extension(TrustedProxies::new(config.trusted_proxies)));
+        // Each `layer` call boxes every route once more, and a boxed level costs an
+        // allocation and a clone on every request: so one call per stack, outermost first.
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    keys,
+                    session_cookie::sign_and_verify,
+                ))
+                .layer(session_layer)
+                .layer(Extension(SessionLifetimes(lifetimes))),
+        );
     let origins = AllowedOrigins::new(&config.allowed_origins);
     let cors = origins.cors();
-    let app = app.layer(middleware::from_fn_with_state(
-        origins,
-        cross_origin::refuse_cross_origin,
-    ));
-    let app = match cors {
-        Some(cors) => app.layer(cors),
-        None => app,
-    };
-    // Deadlines on the body and the answer, around everything that reads or makes them.
-    let app = app.layer(middleware::from_fn_with_state(
-        config.timeouts,
-        timeouts::bounded,
-    ));
+    let app = app(headers::private(authenticated).merge(probes)).layer(
+        ServiceBuilder::new()
+            // Deadlines on the body and the answer, around everything that reads or
+            // makes them.
+            .layer(middleware::from_fn_with_state(
+                config.timeouts,
+                timeouts::bounded,
+            ))
+            .option_layer(cors)
+            .layer(middleware::from_fn_with_state(
+                origins,
+                cross_origin::refuse_cross_origin,
+            ))
+            .layer(Extension(TrustedProxies::new(config.trusted_proxies))),
+    );
     // Outermost, so that answers given before routing (a cross-origin refusal, a CORS
     // preflight) carry them too; and around them the request id, span and access line.
     trace::observed(headers::security(app))
@@ -128,10 +133,13 @@ pub(crate) fn app(authenticated: Router) -> Router {
         .fallback(handlers::not_found)
         // After every route is in place: it is set on each route present.
         .method_not_allowed_fallback(handlers::not_found)
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
-        .layer(CatchPanicLayer::custom(safety_net::panic_response))
-        .layer(middleware::from_fn(safety_net::json_error_bodies))
-        .layer(middleware::from_fn(trace::note_route));
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn(trace::note_route))
+                .layer(middleware::from_fn(safety_net::json_error_bodies))
+                .layer(CatchPanicLayer::custom(safety_net::panic_response))
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES)),
+        );
     // axum adds `Allow` to a wrong-method answer after every per-route layer has run, so
     // the only place to remove it is around the whole router.
     Router::new()

@@ -54,20 +54,23 @@ impl CookieKeys {
 
     /// The value that `cookie` carries, and whether a fallback key signed it; `None`
     /// when no key verifies it.
-    pub(crate) fn verify(&self, cookie: &Cookie<'static>) -> Option<(String, bool)> {
-        let verified_by = |key: &Key| {
-            let mut jar = CookieJar::new();
-            jar.add_original(cookie.clone());
+    pub(crate) fn verify(&self, cookie: Cookie<'static>) -> Option<(String, bool)> {
+        // An empty jar only lends its `SignedJar`: verifying needs no jar contents.
+        let jar = CookieJar::new();
+        let verified_by = |key: &Key, cookie: Cookie<'static>| {
             jar.signed(key)
-                .get(cookie.name())
-                .map(|c| c.value().to_owned())
+                .verify(cookie)
+                .map(|verified| verified.value().to_owned())
         };
-        if let Some(id) = verified_by(&self.current) {
+        if self.fallbacks.is_empty() {
+            return verified_by(&self.current, cookie).map(|id| (id, false));
+        }
+        if let Some(id) = verified_by(&self.current, cookie.clone()) {
             return Some((id, false));
         }
         self.fallbacks
             .iter()
-            .find_map(verified_by)
+            .find_map(|key| verified_by(key, cookie.clone()))
             .map(|id| (id, true))
     }
 
@@ -141,37 +144,58 @@ fn is_failed_session_save(response: &Response) -> bool {
 }
 
 /// Replaces the session cookie of every `Cookie` header with the bare id it carries, or
-/// removes it when no key verifies it; returns whether a fallback key verified it.
+/// removes it when no key verifies it; returns whether a fallback key verified it. Other
+/// cookies pass through as they came (trimmed); a header without a session cookie is not
+/// touched at all, which is every request of a client that is not logged in.
 fn unsign_request_cookies(keys: &CookieKeys, headers: &mut HeaderMap) -> bool {
     let mut fallback = false;
-    let rewritten: Vec<HeaderValue> = headers
-        .get_all(COOKIE)
-        .iter()
-        .map(|header| {
-            let Ok(text) = header.to_str() else {
-                return header.clone();
+    let mut rewritten: Vec<HeaderValue> = Vec::new();
+    let mut touched = false;
+    for header in headers.get_all(COOKIE) {
+        let Ok(text) = header.to_str() else {
+            rewritten.push(header.clone());
+            continue;
+        };
+        let is_session = |pair: &str| {
+            Cookie::parse_encoded(pair).is_ok_and(|cookie| cookie.name() == SESSION_COOKIE)
+        };
+        if !text.split(';').any(|pair| is_session(pair.trim())) {
+            rewritten.push(header.clone());
+            continue;
+        }
+        touched = true;
+        let mut kept = String::with_capacity(text.len());
+        for pair in text
+            .split(';')
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+        {
+            let pair = if is_session(pair) {
+                let Some((id, by_fallback)) = Cookie::parse_encoded(pair.to_owned())
+                    .ok()
+                    .and_then(|cookie| keys.verify(cookie))
+                else {
+                    continue;
+                };
+                fallback |= by_fallback;
+                std::borrow::Cow::Owned(format!("{SESSION_COOKIE}={id}"))
+            } else {
+                std::borrow::Cow::Borrowed(pair)
             };
-            let pairs: Vec<String> = text
-                .split(';')
-                .filter_map(|pair| {
-                    let Ok(cookie) = Cookie::parse_encoded(pair.trim().to_owned()) else {
-                        return Some(pair.trim().to_owned());
-                    };
-                    if cookie.name() != SESSION_COOKIE {
-                        return Some(pair.trim().to_owned());
-                    }
-                    let (id, by_fallback) = keys.verify(&cookie)?;
-                    fallback |= by_fallback;
-                    Some(format!("{SESSION_COOKIE}={id}"))
-                })
-                .filter(|pair| !pair.is_empty())
-                .collect();
-            HeaderValue::from_str(&pairs.join("; ")).unwrap_or_else(|_| header.clone())
-        })
-        .collect();
-    headers.remove(COOKIE);
-    for value in rewritten.into_iter().filter(|v| !v.is_empty()) {
-        headers.append(COOKIE, value);
+            if !kept.is_empty() {
+                kept.push_str("; ");
+            }
+            kept.push_str(&pair);
+        }
+        if !kept.is_empty() {
+            rewritten.push(HeaderValue::from_str(&kept).unwrap_or_else(|_| header.clone()));
+        }
+    }
+    if touched {
+        headers.remove(COOKIE);
+        for value in rewritten {
+            headers.append(COOKIE, value);
+        }
     }
     fallback
 }

@@ -172,11 +172,11 @@ impl Login {
     /// no login: the session is then anonymous.
     pub fn read(data: &Data) -> Option<Self> {
         if let Some(value) = data.get(LOGIN_KEY) {
-            return serde_json::from_value(value.clone()).ok();
+            return Self::deserialize(value).ok();
         }
         let legacy = data.get(LEGACY_LOGIN_KEY)?;
         let user_id = legacy.get("user_id")?.as_str()?.parse().ok()?;
-        let digest: Vec<u8> = serde_json::from_value(legacy.get("auth_hash")?.clone()).ok()?;
+        let digest = Vec::<u8>::deserialize(legacy.get("auth_hash")?).ok()?;
         // Missing or unreadable: renewing at once rewrites it.
         let renewed_at = data
             .get(LEGACY_RENEWED_AT_KEY)
@@ -277,7 +277,7 @@ impl Owner {
 
 /// The owner a store attached to `data` when it loaded the session.
 pub fn owner(data: &Data) -> Option<Owner> {
-    serde_json::from_value(data.get(OWNER_KEY)?.clone()).ok()
+    Owner::deserialize(data.get(OWNER_KEY)?).ok()
 }
 
 /// Attaches the session's owner, as loaded with it (stores call this in `load`).
