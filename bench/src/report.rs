@@ -7,8 +7,11 @@ use serde_json::{json, Value};
 
 use crate::{load::Measured, preload::Preloaded};
 
-/// Profile throughput must reach this share of the `GET /` floor.
-const PROFILE_SHARE_TARGET: f64 = 0.20;
+/// On SQLite, profile throughput must reach this share of the `GET /` floor (#7).
+const PROFILE_SHARE_TARGET: f64 = 0.30;
+/// On PostgreSQL and MySQL, profile throughput must reach this share of one bare read of
+/// the same database (#7): the session and login layers may add little to their one read.
+const PROFILE_VS_ONE_READ_TARGET: f64 = 0.90;
 /// p99 of `GET /profile` during the login storm must stay under this.
 const STORM_P99_TARGET_MS: f64 = 25.0;
 /// p99 of `GET /profile` while the app purges expired sessions must stay under this.
@@ -102,6 +105,16 @@ fn rps_ratio(a: &Measured, b: &Measured) -> f64 {
     a.rps() / b.rps().max(f64::EPSILON)
 }
 
+/// The server's CPU time per answered request, in microseconds: what a request costs the
+/// server whatever else the shared cores were doing, unlike req/s.
+fn server_us_per_request(measured: &Measured) -> Option<f64> {
+    let requests = measured.ok + measured.errors;
+    measured
+        .cpu
+        .filter(|_| requests > 0)
+        .map(|cpu| cpu.server_secs * 1e6 / requests as f64)
+}
+
 impl Report {
     fn rows(&self) -> Vec<(String, &Measured)> {
         let mut rows = vec![
@@ -144,13 +157,31 @@ impl Report {
 
     fn targets(&self) -> Vec<Target> {
         let share = self.profile_share();
+        let vs_one_read = rps_ratio(&self.profile, &self.baselines.one_read);
         let storm_p99 = self.storm_profile.quantile_ms(0.99);
+        // Each ratio is judged on the backends #7 sets it for, and shown on the others.
+        let judged = |on: &[&str], pass: bool| on.contains(&self.backend.as_str()).then_some(pass);
         let mut targets = vec![
             Target {
                 name: "profile req/s vs GET / req/s".to_owned(),
-                wanted: format!(">= {:.0}%", PROFILE_SHARE_TARGET * 100.0),
+                wanted: format!(">= {:.0}% on sqlite", PROFILE_SHARE_TARGET * 100.0),
                 got: format!("{:.1}%", share * 100.0),
-                pass: Some(share >= PROFILE_SHARE_TARGET && self.profile.ok > 0),
+                pass: judged(
+                    &["sqlite"],
+                    share >= PROFILE_SHARE_TARGET && self.profile.ok > 0,
+                ),
+            },
+            Target {
+                name: "profile req/s vs one bare read".to_owned(),
+                wanted: format!(
+                    ">= {:.0}% on postgres, mysql",
+                    PROFILE_VS_ONE_READ_TARGET * 100.0
+                ),
+                got: format!("{:.1}%", vs_one_read * 100.0),
+                pass: judged(
+                    &["postgres", "mysql"],
+                    vs_one_read >= PROFILE_VS_ONE_READ_TARGET && self.profile.ok > 0,
+                ),
             },
             Target {
                 name: "profile p99 during login storm".to_owned(),
@@ -205,19 +236,15 @@ impl Report {
             got: format!("{:.1}", self.profile.rps()),
             pass: None,
         });
-        // Shown, not judged: the claim is that the session and login layers add
-        // almost nothing to their two reads, and this is how close they come.
-        for (name, baseline) in [
-            ("profile req/s vs one bare read", &self.baselines.one_read),
-            ("profile req/s vs two bare reads", &self.baselines.two_reads),
-        ] {
-            targets.push(Target {
-                name: name.to_owned(),
-                wanted: "information".to_owned(),
-                got: format!("{:.1}%", rps_ratio(&self.profile, baseline) * 100.0),
-                pass: None,
-            });
-        }
+        targets.push(Target {
+            name: "profile req/s vs two bare reads".to_owned(),
+            wanted: "information".to_owned(),
+            got: format!(
+                "{:.1}%",
+                rps_ratio(&self.profile, &self.baselines.two_reads) * 100.0
+            ),
+            pass: None,
+        });
         targets
     }
 
@@ -231,8 +258,15 @@ impl Report {
             self.cores
         );
         println!(
-            "{:<47} {:>5} {:>10} {:>9} {:>9} {:>8}  {:>16}",
-            "scenario", "conc", "req/s", "p50 ms", "p99 ms", "errors", "cpu server/bench"
+            "{:<47} {:>5} {:>10} {:>9} {:>9} {:>8}  {:>16} {:>9}",
+            "scenario",
+            "conc",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "cpu server/bench",
+            "server µs"
         );
         for (name, measured) in self.rows() {
             let cpu = measured.cpu.map_or_else(
@@ -246,8 +280,10 @@ impl Report {
                     )
                 },
             );
+            let per_request = server_us_per_request(measured)
+                .map_or_else(|| "-".to_owned(), |us| format!("{us:.1}"));
             println!(
-                "{name:<47} {:>5} {:>10.1} {:>9.2} {:>9.2} {:>8}  {cpu:>16}",
+                "{name:<47} {:>5} {:>10.1} {:>9.2} {:>9.2} {:>8}  {cpu:>16} {per_request:>9}",
                 measured.concurrency,
                 measured.rps(),
                 measured.quantile_ms(0.5),
@@ -256,8 +292,11 @@ impl Report {
             );
         }
         println!(
-            "  (cpu: share of one core used by the server (the app, or the baseline on its rows) and by this load generator, of {} cores)",
+            "  (cpu: share of one core used by the server (the app, or the baseline on its rows) and by this load generator, of {} cores;",
             self.cores
+        );
+        println!(
+            "   server µs: the server's CPU time per request, which the other processes on the cores do not change as much as req/s)"
         );
         println!(
             "  (baseline: bare primary-key reads of a user with {}, no session or login layer)",
@@ -376,6 +415,7 @@ impl Report {
                 "max_ms": measured.latency_us.max() as f64 / 1000.0,
                 "server_cpu_secs": measured.cpu.map(|cpu| round3(cpu.server_secs)),
                 "load_generator_cpu_secs": measured.cpu.map(|cpu| round3(cpu.client_secs)),
+                "server_cpu_us_per_request": server_us_per_request(measured).map(round3),
             })
         };
         let mut scenarios: Vec<Value> = self
