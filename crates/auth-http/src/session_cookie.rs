@@ -282,6 +282,26 @@ mod tests {
         assert!(only.get(COOKIE).is_none());
     }
 
+    #[test]
+    fn a_header_without_a_session_cookie_is_left_as_it_came() {
+        let keys = CookieKeys::new(key(1), vec![key(2)]);
+        let mut headers = request_with("theme=dark;lang=en ;  x=1");
+        assert!(!unsign_request_cookies(&keys, &mut headers));
+        assert_eq!(headers[COOKIE], "theme=dark;lang=en ;  x=1");
+    }
+
+    #[test]
+    fn each_cookie_header_is_rewritten_on_its_own() {
+        let keys = CookieKeys::new(key(1), Vec::new());
+        let mut headers = request_with("a=1");
+        let signed = format!("session={}; b=2", signed_with(&key(1), "abc"));
+        headers.append(COOKIE, HeaderValue::from_str(&signed).unwrap());
+        headers.append(COOKIE, HeaderValue::from_static("session=forged"));
+        assert!(!unsign_request_cookies(&keys, &mut headers));
+        let values: Vec<_> = headers.get_all(COOKIE).iter().collect();
+        assert_eq!(values, ["a=1", "session=abc; b=2"]);
+    }
+
     fn response_with(set_cookie: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.append(SET_COOKIE, HeaderValue::from_str(set_cookie).unwrap());
