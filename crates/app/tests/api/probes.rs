@@ -59,9 +59,9 @@ pub(crate) async fn readiness_is_503_while_the_database_is_down(backend: Backend
     };
     assert_probe(app.get("/readyz").await, StatusCode::OK, "ok").await;
     let outage = match proxy {
-        Some(proxy) => {
+        Some(mut proxy) => {
             proxy.cut();
-            Outage::Cut
+            Outage::Cut(proxy)
         }
         None => Outage::start(backend, app.database_url()).await,
     };
@@ -75,9 +75,10 @@ pub(crate) async fn readiness_is_503_while_the_database_is_down(backend: Backend
     // Liveness is not readiness: the process still runs.
     assert_probe(app.get("/healthz").await, StatusCode::OK, "ok").await;
     if outage.end().await {
-        // Connections the outage broke are replaced as the pool meets them.
+        // Connections the outage broke are replaced as the pool meets them; MongoDB's
+        // driver first has to find its server again.
         let mut ready = false;
-        for _ in 0..50 {
+        for _ in 0..150 {
             if app.get("/readyz").await.status() == StatusCode::OK {
                 ready = true;
                 break;
@@ -100,8 +101,9 @@ enum Outage {
     Mysql { locker: DatabaseConnection },
     /// SQLite's files were overwritten: there is nothing to come back to.
     Sqlite,
-    /// The proxy to the server is gone, with every connection through it.
-    Cut,
+    /// The proxy to the server is gone, with every connection through it, until it is
+    /// restored on the same port.
+    Cut(Proxy),
 }
 
 impl Outage {
@@ -176,7 +178,11 @@ impl Outage {
                 let _ = locker.close().await;
                 true
             }
-            Self::Sqlite | Self::Cut => false,
+            Self::Cut(mut proxy) => {
+                proxy.restore().await;
+                true
+            }
+            Self::Sqlite => false,
         }
     }
 }
@@ -184,7 +190,8 @@ impl Outage {
 /// A TCP proxy to a server: the service's only way there, until cut.
 struct Proxy {
     address: SocketAddr,
-    task: JoinHandle<()>,
+    upstream: String,
+    task: Option<JoinHandle<()>>,
 }
 
 impl Proxy {
@@ -200,7 +207,18 @@ impl Proxy {
             .to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let address = listener.local_addr().expect("bound");
-        let task = tokio::spawn(async move {
+        let mut proxy = Self {
+            address,
+            upstream,
+            task: None,
+        };
+        proxy.forward(listener);
+        proxy
+    }
+
+    fn forward(&mut self, listener: TcpListener) {
+        let upstream = self.upstream.clone();
+        self.task = Some(tokio::spawn(async move {
             // Dropped with the task: every connection ends with it.
             let mut connections = JoinSet::new();
             while let Ok((mut inbound, _)) = listener.accept().await {
@@ -211,8 +229,7 @@ impl Proxy {
                     }
                 });
             }
-        });
-        Self { address, task }
+        }));
     }
 
     /// `MONGODB_URL` through the proxy.
@@ -221,8 +238,26 @@ impl Proxy {
     }
 
     /// Stops listening and drops every connection.
-    fn cut(self) {
-        self.task.abort();
+    fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// Listens again on the same port, as a server back from an outage would.
+    async fn restore(&mut self) {
+        let mut listener = None;
+        // The aborted task lets go of its socket at its next poll.
+        for _ in 0..50 {
+            match TcpListener::bind(self.address).await {
+                Ok(bound) => {
+                    listener = Some(bound);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        self.forward(listener.expect("the proxy's port is free again"));
     }
 }
 
