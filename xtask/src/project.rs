@@ -30,11 +30,60 @@ impl Project {
         Self { root, target_dir }
     }
 
-    /// A `cargo` command run from the workspace root, with the cargo that runs this xtask.
+    /// A `cargo` command run from the workspace root, with the cargo that runs this xtask,
+    /// without the variables `cargo run` set for this xtask (see [`is_set_by_cargo_run`]).
     pub(crate) fn cargo(&self) -> Command {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
         let mut command = Command::new(cargo);
         command.current_dir(&self.root);
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(is_set_by_cargo_run) {
+                command.env_remove(name);
+            }
+        }
         command
+    }
+}
+
+/// Whether `name` is one of the variables `cargo run` gives the program it runs. Passed
+/// on to a nested cargo they reach build scripts, and ring's tracks `CARGO_MANIFEST_DIR`:
+/// a build from `cargo xtask` then looked changed to a plain `cargo build` and the other
+/// way round, and each rebuilt ring and everything above it (rustls, sqlx, the app).
+fn is_set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variables_of_cargo_run_are_told_from_cargos_settings() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ] {
+            assert!(is_set_by_cargo_run(name), "{name}");
+        }
+        for name in [
+            "CARGO_TARGET_DIR",
+            "CARGO_HOME",
+            "CARGO_TERM_COLOR",
+            "CARGO_BUILD_JOBS",
+            "CARGO",
+            "PATH",
+        ] {
+            assert!(!is_set_by_cargo_run(name), "{name}");
+        }
     }
 }
