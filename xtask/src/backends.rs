@@ -25,6 +25,7 @@ use auth_testkit::Backend;
 use crate::{
     process::{free_port, log_tail, ChildGuard, TempDir},
     project::Project,
+    venv::PinnedTool,
 };
 
 /// The crate of the Rust SecantusDB (a MongoDB wire-protocol server), built with
@@ -36,6 +37,14 @@ const SECANTUS_RS_VERSION: &str = "0.5.3-beta.196";
 const SECANTUS_RS_BIN: &str = "secantusd-rs";
 /// The pinned release of the Python SecantusDB on PyPI, the fallback.
 const SECANTUS_PY_VERSION: &str = "0.7.0b3";
+/// The Python SecantusDB, the fallback when the Rust one cannot be built.
+const SECANTUS_PY: PinnedTool = PinnedTool {
+    package: "secantusdb",
+    version: SECANTUS_PY_VERSION,
+    venv: "secantusdb-venv",
+    program: "secantusd-py",
+    label: "SecantusDB",
+};
 /// How long SecantusDB may take to accept connections.
 const SECANTUS_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a TCP connect to a database server may take before it counts as unreachable.
@@ -472,7 +481,7 @@ fn reported_version(stdout: &str) -> Option<&str> {
 /// Installs the Python SecantusDB if needed, starts it on a free loopback port and waits
 /// for it.
 fn start_secantus_py(target_dir: &Path) -> Result<(ChildGuard, String)> {
-    let daemon = install_secantus_py(target_dir)?;
+    let daemon = SECANTUS_PY.install(target_dir)?;
     let dir = target_dir.join("secantusdb");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // An explicit, empty config: auto-discovery would pick up a developer's ~/.secantus one.
@@ -507,88 +516,6 @@ fn start_secantus_py(target_dir: &Path) -> Result<(ChildGuard, String)> {
         SECANTUS_START_TIMEOUT,
     )?;
     Ok((guard, format!("mongodb://127.0.0.1:{port}")))
-}
-
-/// The `secantusd-py` of a venv under the target dir, made and filled on first use.
-fn install_secantus_py(target_dir: &Path) -> Result<PathBuf> {
-    let venv = target_dir.join("secantusdb-venv");
-    let python = venv.join("bin").join("python");
-    let daemon = venv.join("bin").join("secantusd-py");
-    if installed_version(&python).as_deref() == Some(SECANTUS_PY_VERSION) && daemon.exists() {
-        return Ok(daemon);
-    }
-    println!(
-        "xtask: installing SecantusDB {SECANTUS_PY_VERSION} into {} (once)",
-        venv.display()
-    );
-    let started = std::time::Instant::now();
-    run_quietly(
-        Command::new("python3").arg("-m").arg("venv").arg(&venv),
-        "python3 -m venv",
-    )
-    .context("cannot create the SecantusDB venv (is python3 with its venv module installed?)")?;
-    run_quietly(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .arg(format!("secantusdb=={SECANTUS_PY_VERSION}")),
-        "pip install",
-    )
-    .context("cannot install SecantusDB from PyPI")?;
-    match installed_version(&python) {
-        Some(version) if version == SECANTUS_PY_VERSION && daemon.exists() => {
-            println!(
-                "xtask: SecantusDB installed in {}s",
-                started.elapsed().as_secs()
-            );
-            Ok(daemon)
-        }
-        other => bail!(
-            "pip reported success, yet {} has secantusdb {other:?} and no {}",
-            venv.display(),
-            daemon.display()
-        ),
-    }
-}
-
-/// The secantusdb version installed for `python`, if any.
-fn installed_version(python: &Path) -> Option<String> {
-    let output = Command::new(python)
-        .args([
-            "-c",
-            "import importlib.metadata as m; print(m.version('secantusdb'))",
-        ])
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-}
-
-/// Runs a command with its output captured, which is shown only when it fails.
-pub(crate) fn run_quietly(command: &mut Command, what: &str) -> Result<()> {
-    let output = command.output().with_context(|| {
-        format!(
-            "cannot run {what} ({})",
-            command.get_program().to_string_lossy()
-        )
-    })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
-        bail!(
-            "{what} failed ({}):\n{}",
-            output.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]

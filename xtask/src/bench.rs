@@ -16,16 +16,7 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     // features into the app's (hyper's client, say) and change the binary under test.
     // Built apart, the app is the one `cargo build --release -p app` makes.
     for package in ["app", "bench"] {
-        let args = ["build", "--release", "--package", package];
-        println!("xtask: cargo {}", args.join(" "));
-        let status = project
-            .cargo()
-            .args(args)
-            .status()
-            .context("cannot run cargo build")?;
-        if !status.success() {
-            bail!("cargo {} failed ({status})", args.join(" "));
-        }
+        project.build(&["--release", "--package", package])?;
     }
     // Kept until the bench ends: it may own the SecantusDB the app talks to.
     let mut backends = Backends::provide(&project, backend(args).as_slice());

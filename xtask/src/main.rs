@@ -19,6 +19,7 @@ mod process;
 mod project;
 mod schemathesis;
 mod test;
+mod venv;
 
 use std::process::ExitCode;
 

@@ -6,6 +6,8 @@ use std::{
     process::Command,
 };
 
+use anyhow::{bail, Context as _, Result};
+
 /// The workspace this xtask belongs to.
 #[derive(Debug, Clone)]
 pub(crate) struct Project {
@@ -42,6 +44,22 @@ impl Project {
             }
         }
         command
+    }
+
+    /// Runs `cargo build` with `args`, saying so first.
+    pub(crate) fn build(&self, args: &[&str]) -> Result<()> {
+        let line = format!("cargo build {}", args.join(" "));
+        println!("xtask: {line}");
+        let status = self
+            .cargo()
+            .arg("build")
+            .args(args)
+            .status()
+            .context("cannot run cargo build")?;
+        if !status.success() {
+            bail!("{line} failed ({status})");
+        }
+        Ok(())
     }
 }
 

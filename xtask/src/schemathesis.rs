@@ -31,13 +31,20 @@ use anyhow::{bail, Context as _, Result};
 use auth_testkit::db::in_ci;
 
 use crate::{
-    backends::run_quietly,
     process::{free_port, log_tail, ChildGuard, TempDir},
     project::Project,
+    venv::PinnedTool,
 };
 
 /// The schemathesis release from PyPI that the venv holds.
 const VERSION: &str = "4.32.5";
+const SCHEMATHESIS: PinnedTool = PinnedTool {
+    package: "schemathesis",
+    version: VERSION,
+    venv: "schemathesis-venv",
+    program: "schemathesis",
+    label: "schemathesis",
+};
 
 /// Test cases per operation and phase: a few minutes on two cores.
 const MAX_EXAMPLES: u32 = 100;
@@ -154,7 +161,7 @@ impl Report {
 
 /// Installs schemathesis if needed, starts the app, and runs schemathesis against it.
 pub(crate) fn run(project: &Project) -> Result<Outcome> {
-    let schemathesis = match install(&project.target_dir) {
+    let schemathesis = match SCHEMATHESIS.install(&project.target_dir) {
         Ok(schemathesis) => schemathesis,
         Err(error) if !in_ci() => {
             return Ok(Outcome::Skipped(format!(
@@ -240,72 +247,9 @@ retry_on = [401]
     config
 }
 
-/// The `schemathesis` of a venv under the target dir, made and filled on first use.
-fn install(target_dir: &Path) -> Result<PathBuf> {
-    let venv = target_dir.join("schemathesis-venv");
-    let python = venv.join("bin").join("python");
-    let schemathesis = venv.join("bin").join("schemathesis");
-    if installed_version(&python).as_deref() == Some(VERSION) && schemathesis.exists() {
-        return Ok(schemathesis);
-    }
-    println!(
-        "xtask: installing schemathesis {VERSION} into {} (once)",
-        venv.display()
-    );
-    run_quietly(
-        Command::new("python3").arg("-m").arg("venv").arg(&venv),
-        "python3 -m venv",
-    )
-    .context("cannot create the schemathesis venv (is python3 with its venv module installed?)")?;
-    run_quietly(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .arg(format!("schemathesis=={VERSION}")),
-        "pip install",
-    )
-    .context("cannot install schemathesis from PyPI")?;
-    match installed_version(&python) {
-        Some(version) if version == VERSION && schemathesis.exists() => Ok(schemathesis),
-        other => bail!(
-            "pip reported success, yet {} has schemathesis {other:?}",
-            venv.display()
-        ),
-    }
-}
-
-/// The schemathesis version installed for `python`, if any.
-fn installed_version(python: &Path) -> Option<String> {
-    let output = Command::new(python)
-        .args([
-            "-c",
-            "import importlib.metadata as m; print(m.version('schemathesis'))",
-        ])
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-}
-
 /// Builds the app's binary (debug) and returns its path.
 fn build_app(project: &Project) -> Result<PathBuf> {
-    let args = ["build", "--package", "app", "--bin", "app"];
-    println!("xtask: cargo {}", args.join(" "));
-    let status = project
-        .cargo()
-        .args(args)
-        .status()
-        .context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("cargo {} failed ({status})", args.join(" "));
-    }
+    project.build(&["--package", "app", "--bin", "app"])?;
     Ok(project.target_dir.join("debug").join("app"))
 }
 

@@ -86,39 +86,13 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        io,
-        sync::{Arc, Mutex},
-    };
-
+    use auth_testkit::logs::CapturedLogs;
     use serde_json::Value;
 
     use super::*;
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Captured {
-        type Writer = Self;
-
-        fn make_writer(&'a self) -> Self {
-            self.clone()
-        }
-    }
-
     fn lines_in(format: LogFormat) -> String {
-        let captured = Captured::default();
+        let captured = CapturedLogs::default();
         let subscriber = subscriber(EnvFilter::new("info"), format, captured.clone(), false);
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("request", request_id = "json-42", route = "/x");
@@ -128,8 +102,7 @@ mod tests {
             tracing::info!(status = 200, "request finished");
             tracing::debug!("left out at info");
         });
-        let bytes = captured.0.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
+        captured.text()
     }
 
     #[test]

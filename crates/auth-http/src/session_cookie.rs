@@ -14,9 +14,12 @@
 //! layer send a cookie) and whether it is a browser-session cookie ("remember me" off),
 //! which leaves out `Max-Age` and `Expires`.
 
-use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    Arc,
+use std::{
+    borrow::Cow,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
 };
 
 use axum::{
@@ -144,51 +147,26 @@ fn is_failed_session_save(response: &Response) -> bool {
 }
 
 /// Replaces the session cookie of every `Cookie` header with the bare id it carries, or
-/// removes it when no key verifies it; returns whether a fallback key verified it. Other
-/// cookies pass through as they came (trimmed); a header without a session cookie is not
-/// touched at all, which is every request of a client that is not logged in.
+/// removes it when no key verifies it; returns whether a fallback key verified it. A header
+/// without a session cookie is not touched at all, which is every request of a client that
+/// is not logged in.
 fn unsign_request_cookies(keys: &CookieKeys, headers: &mut HeaderMap) -> bool {
     let mut fallback = false;
     let mut rewritten: Vec<HeaderValue> = Vec::new();
     let mut touched = false;
     for header in headers.get_all(COOKIE) {
-        let Ok(text) = header.to_str() else {
-            rewritten.push(header.clone());
-            continue;
-        };
-        let is_session = |pair: &str| {
-            Cookie::parse_encoded(pair).is_ok_and(|cookie| cookie.name() == SESSION_COOKIE)
-        };
-        if !text.split(';').any(|pair| is_session(pair.trim())) {
-            rewritten.push(header.clone());
-            continue;
-        }
-        touched = true;
-        let mut kept = String::with_capacity(text.len());
-        for pair in text
-            .split(';')
-            .map(str::trim)
-            .filter(|pair| !pair.is_empty())
-        {
-            let pair = if is_session(pair) {
-                let Some((id, by_fallback)) = Cookie::parse_encoded(pair.to_owned())
-                    .ok()
-                    .and_then(|cookie| keys.verify(cookie))
-                else {
-                    continue;
-                };
-                fallback |= by_fallback;
-                std::borrow::Cow::Owned(format!("{SESSION_COOKIE}={id}"))
-            } else {
-                std::borrow::Cow::Borrowed(pair)
-            };
-            if !kept.is_empty() {
-                kept.push_str("; ");
+        let unsigned = header
+            .to_str()
+            .ok()
+            .and_then(|text| unsign_header(keys, text, &mut fallback));
+        match unsigned {
+            Some(kept) => {
+                touched = true;
+                if !kept.is_empty() {
+                    rewritten.push(HeaderValue::from_str(&kept).unwrap_or_else(|_| header.clone()));
+                }
             }
-            kept.push_str(&pair);
-        }
-        if !kept.is_empty() {
-            rewritten.push(HeaderValue::from_str(&kept).unwrap_or_else(|_| header.clone()));
+            None => rewritten.push(header.clone()),
         }
     }
     if touched {
@@ -198,6 +176,39 @@ fn unsign_request_cookies(keys: &CookieKeys, headers: &mut HeaderMap) -> bool {
         }
     }
     fallback
+}
+
+/// The cookies of one `Cookie` header (trimmed), its session cookie replaced by the bare id
+/// it carries or left out when no key verifies it; `None` when it holds no session cookie.
+/// Sets `fallback` when a fallback key verified it.
+fn unsign_header(keys: &CookieKeys, text: &str, fallback: &mut bool) -> Option<String> {
+    let mut kept = String::with_capacity(text.len());
+    let mut found = false;
+    for pair in text
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+    {
+        let session = Cookie::parse_encoded(pair)
+            .ok()
+            .filter(|cookie| cookie.name() == SESSION_COOKIE);
+        let pair = match session {
+            None => Cow::Borrowed(pair),
+            Some(cookie) => {
+                found = true;
+                let Some((id, by_fallback)) = keys.verify(cookie.into_owned()) else {
+                    continue;
+                };
+                *fallback |= by_fallback;
+                Cow::Owned(format!("{SESSION_COOKIE}={id}"))
+            }
+        };
+        if !kept.is_empty() {
+            kept.push_str("; ");
+        }
+        kept.push_str(&pair);
+    }
+    found.then_some(kept)
 }
 
 /// Signs every session cookie the session layer set, and makes it a browser-session

@@ -127,50 +127,24 @@ pub(crate) fn note_user(id: UserId) {
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        io,
-        sync::{Arc, Mutex, OnceLock},
-    };
+    use std::sync::OnceLock;
 
     use axum::{body::Body, routing::get, Router};
     use http::header::COOKIE;
     use tower::ServiceExt;
     use tracing::Level;
-    use tracing_subscriber::fmt::MakeWriter;
 
-    use auth_testkit::memory::MemorySessionStore;
+    use auth_testkit::{logs::CapturedLogs, memory::MemorySessionStore};
 
     use super::*;
     use crate::router::app;
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Captured {
-        type Writer = Self;
-
-        fn make_writer(&'a self) -> Self {
-            self.clone()
-        }
-    }
-
     /// Every log line of this test binary. A global subscriber, because a thread-local one
     /// races with tests on other threads over tracing's per-callsite interest cache.
     fn all_logs() -> String {
-        static CAPTURED: OnceLock<Captured> = OnceLock::new();
+        static CAPTURED: OnceLock<CapturedLogs> = OnceLock::new();
         let captured = CAPTURED.get_or_init(|| {
-            let captured = Captured::default();
+            let captured = CapturedLogs::default();
             let subscriber = tracing_subscriber::fmt()
                 .with_writer(captured.clone())
                 .with_ansi(false)
@@ -179,7 +153,7 @@ mod tests {
             tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
             captured
         });
-        String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+        captured.text()
     }
 
     /// The log lines of the request with this id.

@@ -34,6 +34,7 @@ pub mod admin;
 pub mod audit;
 pub mod db;
 pub mod failures;
+pub mod logs;
 pub mod memory;
 pub mod memory_admin;
 pub mod memory_audit;
