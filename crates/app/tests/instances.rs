@@ -2,6 +2,10 @@
 //! through one is valid on the others, and a logout through one is honoured at once by all.
 //! Each instance is a real `app` process, configured through its environment.
 //!
+//! A password changed or an account deleted through one instance ends the sessions it
+//! must end at the very next request to another: no instance keeps a session or a user
+//! in memory.
+//!
 //! Two instances with different hashing costs also show, end to end, that an outdated
 //! hash is upgraded at the next login and that a changed hash ends the user's sessions.
 
@@ -20,6 +24,7 @@ auth_testkit::backend_tests! {
     tests: {
         crate => [
             two_instances_share_sessions_and_logouts,
+            a_password_change_or_a_deletion_on_one_instance_ends_sessions_on_the_other,
             an_upgraded_hash_ends_the_older_sessions,
         ],
     },
@@ -175,6 +180,99 @@ async fn two_instances_share_sessions_and_logouts(backend: Backend) {
         after.status(),
         StatusCode::UNAUTHORIZED,
         "a logout on A is honoured at once by B"
+    );
+
+    drop((a, b));
+    database.drop_now().await;
+}
+
+/// Ada has a session made on A and another made on B. She changes her password through A:
+/// the session she used goes on, the one made on B ends at B's very next request. She then
+/// deletes her account through A: the session left ends on B too.
+async fn a_password_change_or_a_deletion_on_one_instance_ends_sessions_on_the_other(
+    backend: Backend,
+) {
+    let database = TestDatabase::create(backend).await;
+    let (a, b) = (
+        Instance::start(&database).await,
+        Instance::start(&database).await,
+    );
+    let http = reqwest::Client::new();
+    let credentials = json!({"email": "ada@example.com", "password": "velvet-otter-harbour"});
+    let login = json!({"email_or_username": "ada@example.com", "password": "velvet-otter-harbour"});
+    let registered = http
+        .post(a.url("/v1/auth/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let mut sessions = Vec::new();
+    for instance in [&a, &b] {
+        let logged_in = http
+            .post(instance.url("/v1/auth/login"))
+            .json(&login)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(logged_in.status(), StatusCode::OK);
+        sessions.push(session_pair(&logged_in));
+    }
+    let (on_a, on_b) = (sessions[0].clone(), sessions[1].clone());
+    let profile_status = |instance: &Instance, cookie: &str| {
+        let request = http
+            .get(instance.url("/profile"))
+            .header(header::COOKIE, cookie.to_owned());
+        async move { request.send().await.expect("sent").status() }
+    };
+    assert_eq!(profile_status(&b, &on_b).await, StatusCode::OK);
+
+    let changed = http
+        .post(a.url("/v1/auth/password"))
+        .header(header::COOKIE, &on_a)
+        .json(&json!({
+            "current_password": "velvet-otter-harbour",
+            "new_password": "copper-lantern-meadow",
+        }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(changed.status(), StatusCode::OK);
+    // The changing session may have been re-issued: the cookie that came back is the one
+    // that lives on.
+    let reissued = changed
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|value| value.as_bytes().starts_with(b"session="));
+    let on_a = if reissued {
+        session_pair(&changed)
+    } else {
+        on_a
+    };
+    assert_eq!(
+        profile_status(&b, &on_b).await,
+        StatusCode::UNAUTHORIZED,
+        "a password changed on A ends the session made on B, on B"
+    );
+    assert_eq!(
+        profile_status(&b, &on_a).await,
+        StatusCode::OK,
+        "the session that changed the password lives on, on B too"
+    );
+
+    let deleted = http
+        .delete(a.url("/v1/auth/account"))
+        .header(header::COOKIE, &on_a)
+        .json(&json!({"password": "copper-lantern-meadow"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        profile_status(&b, &on_a).await,
+        StatusCode::UNAUTHORIZED,
+        "an account deleted on A has no session left on B"
     );
 
     drop((a, b));
