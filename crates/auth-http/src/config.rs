@@ -1,23 +1,30 @@
 //! What the router needs to know from the application's configuration.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use auth_domain::throttle::ThrottleLimits;
 use ipnet::IpNet;
-use tower_sessions::cookie::Key;
 
-/// The key that signs session cookies; at least 64 bytes.
+/// The secret that signs cookies (`SECRET_KEY`), whole: each purpose signs with a key
+/// derived from all of its bytes (see `signing`). At least 64 bytes.
 #[derive(Clone)]
-pub struct SessionKey(Key);
+pub struct SessionKey(Arc<[u8]>);
+
+/// The shortest secret accepted.
+const MIN_SECRET_BYTES: usize = 64;
 
 impl SessionKey {
     /// Wraps the raw secret (`SECRET_KEY`); refuses one shorter than 64 bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyTooShort> {
-        Key::try_from(bytes).map(Self).map_err(|_| KeyTooShort)
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(KeyTooShort);
+        }
+        Ok(Self(bytes.into()))
     }
 
-    pub(crate) fn into_key(self) -> Key {
-        self.0
+    /// The secret's bytes, for key derivation only.
+    pub(crate) fn expose(&self) -> &[u8] {
+        &self.0
     }
 }
 

@@ -9,10 +9,10 @@
 //! either may be typed at the next login.
 
 use auth_domain::throttle::device_token;
-use http::{header::COOKIE, HeaderMap, HeaderValue};
-use tower_sessions::cookie::{time::Duration, Cookie, SameSite};
+use cookie::{time::Duration, Cookie, SameSite};
+use http::{HeaderMap, HeaderValue};
 
-use crate::session_cookie::CookieKeys;
+use crate::{cookies, signing::Signer};
 
 const DEVICE_COOKIE: &str = "device";
 /// How long a browser stays known: a year, like the device cookies OWASP describes.
@@ -21,40 +21,40 @@ const LIFETIME: Duration = Duration::days(365);
 const PATH: &str = "/v1/auth/login";
 
 /// Whether the request holds a valid device cookie of the account named `login`.
-pub(crate) fn proves(headers: &HeaderMap, keys: &CookieKeys, login: &str) -> bool {
+pub(crate) fn proves(headers: &HeaderMap, signer: &Signer, login: &str) -> bool {
     let expected = device_token(login);
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| Cookie::parse_encoded(pair.trim().to_owned()).ok())
-        .filter(|cookie| cookie.name() == DEVICE_COOKIE)
-        .filter_map(|cookie| keys.verify(cookie))
+    cookies::values(headers, DEVICE_COOKIE)
+        .filter_map(|value| signer.verify(DEVICE_COOKIE, value))
         .any(|(tokens, _)| tokens.split('.').any(|token| token == expected))
 }
 
 /// The `Set-Cookie` value of the device cookie for the account of these names.
-pub(crate) fn issue(keys: &CookieKeys, names: &[&str], secure: bool) -> Option<HeaderValue> {
+pub(crate) fn issue(signer: &Signer, names: &[&str], secure: bool) -> Option<HeaderValue> {
     let tokens: Vec<String> = names.iter().map(|name| device_token(name)).collect();
-    let cookie = Cookie::build((DEVICE_COOKIE, tokens.join(".")))
+    let cookie = Cookie::build((DEVICE_COOKIE, signer.sign(DEVICE_COOKIE, &tokens.join("."))))
         .http_only(true)
         .secure(secure)
         .same_site(SameSite::Lax)
         .path(PATH)
         .max_age(LIFETIME)
         .build();
-    HeaderValue::from_str(&keys.sign(cookie).to_string()).ok()
+    HeaderValue::from_str(&cookie.to_string()).ok()
 }
 
 #[cfg(test)]
 mod tests {
-    use tower_sessions::cookie::Key;
+    use http::header::COOKIE;
 
     use super::*;
+    use crate::{signing::Purpose, SessionKey};
 
-    fn keys() -> CookieKeys {
-        CookieKeys::new(Key::from(&[4; 64]), Vec::new())
+    fn signer_of(byte: u8) -> Signer {
+        let secret = SessionKey::from_bytes(&[byte; 64]).expect("64 bytes");
+        Signer::new(Purpose::DeviceCookie, &secret, &[])
+    }
+
+    fn keys() -> Signer {
+        signer_of(4)
     }
 
     fn presenting(set_cookie: &HeaderValue) -> HeaderMap {
@@ -90,7 +90,7 @@ mod tests {
         let forged = format!("device={}", device_token("ada@example.com"));
         headers.insert(COOKIE, HeaderValue::from_str(&forged).unwrap());
         assert!(!proves(&headers, &keys(), "ada@example.com"));
-        let other = CookieKeys::new(Key::from(&[5; 64]), Vec::new());
+        let other = signer_of(5);
         let issued = issue(&other, &["ada@example.com"], false).unwrap();
         assert!(!proves(&presenting(&issued), &keys(), "ada@example.com"));
     }

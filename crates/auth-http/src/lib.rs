@@ -40,6 +40,7 @@
 mod audit_trail;
 mod client;
 mod config;
+mod cookies;
 mod cross_origin;
 mod device_cookie;
 mod error;
@@ -52,7 +53,8 @@ pub mod metrics;
 mod openapi;
 mod router;
 mod safety_net;
-mod session_cookie;
+mod session_layer;
+mod signing;
 mod state;
 mod strict_json;
 mod timeouts;

@@ -16,7 +16,10 @@ use axum::{extract::FromRequestParts, http::request::Parts};
 use time::OffsetDateTime;
 use tower_sessions::{Expiry, Session};
 
-use crate::{error::ApiError, session_cookie::CookieDirectives};
+use crate::{
+    error::ApiError,
+    session_layer::{self, RequestSession},
+};
 
 /// What a login form submits.
 #[derive(Debug, Clone)]
@@ -29,39 +32,34 @@ pub(crate) struct Credentials {
     pub(crate) remember: bool,
 }
 
-/// The configured session lifetimes; set as a request extension by the router.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SessionLifetimes(pub(crate) Lifetimes);
-
 /// A request's session, with what the login manager needs to log someone in or out on it.
 #[derive(Clone)]
 pub(crate) struct LoginSession {
     session: Session,
     lifetimes: Lifetimes,
-    directives: CookieDirectives,
+    /// Whether only a fallback key verified the cookie.
+    signed_with_fallback: bool,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for LoginSession {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, why)| ApiError::internal(why))?;
-        let lifetimes = parts
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let RequestSession {
+            session,
+            signed_with_fallback,
+            lifetimes,
+        } = parts
             .extensions
-            .get::<SessionLifetimes>()
-            .ok_or_else(|| ApiError::internal("the router sets the session lifetimes"))?
-            .0;
-        let directives = parts
-            .extensions
-            .get::<CookieDirectives>()
+            .get::<RequestSession>()
             .cloned()
-            .ok_or_else(|| ApiError::internal("the router signs session cookies"))?;
+            .ok_or_else(|| {
+                ApiError::internal("the router puts the session layer around this route")
+            })?;
         Ok(Self {
             session,
             lifetimes,
-            directives,
+            signed_with_fallback,
         })
     }
 }
@@ -75,7 +73,10 @@ impl LoginSession {
         persistent: bool,
         device: Device,
     ) -> Result<(), ApiError> {
-        self.session.cycle_id().await.map_err(ApiError::internal)?;
+        self.session
+            .cycle_id()
+            .await
+            .map_err(session_layer::failed)?;
         self.session.clear().await;
         let now = OffsetDateTime::now_utc();
         let login = Login {
@@ -92,7 +93,7 @@ impl LoginSession {
             self.session
                 .insert_value(&key, value)
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(session_layer::failed)?;
         }
         self.expire_from(&login, now);
         Ok(())
@@ -100,7 +101,7 @@ impl LoginSession {
 
     /// Ends the session: deleted from the store, the cookie expired.
     pub(crate) async fn log_out(&self) -> Result<(), ApiError> {
-        self.session.flush().await.map_err(ApiError::internal)
+        self.session.flush().await.map_err(session_layer::failed)
     }
 
     /// The handle of this session, as its owner's list of sessions names it; `None` once
@@ -123,13 +124,13 @@ impl LoginSession {
                     self.session
                         .insert_value(key, value.clone())
                         .await
-                        .map_err(ApiError::internal)?;
+                        .map_err(session_layer::failed)?;
                 }
                 None if before.contains_key(key) => {
                     self.session
                         .remove_value(key)
                         .await
-                        .map_err(ApiError::internal)?;
+                        .map_err(session_layer::failed)?;
                 }
                 _ => {}
             }
@@ -148,15 +149,14 @@ impl LoginSession {
         } else {
             Expiry::AtDateTime(expiry)
         };
-        self.set_expiry(login, expiry);
+        self.set_expiry(expiry);
     }
 
-    /// Sets when the stored session and its cookie end, from what `login` allows: every
-    /// write goes through here with an expiry `Login` computed, so none can pass the
-    /// absolute deadline. It marks the session written, which sends the cookie.
-    fn set_expiry(&self, login: &Login, expiry: Expiry) {
+    /// Sets when the stored session and its cookie end: every write goes through here with
+    /// an expiry `Login` computed, so none can pass the absolute deadline. It marks the
+    /// session written, which makes the session layer save it and send the cookie.
+    fn set_expiry(&self, expiry: Expiry) {
         self.session.set_expiry(Some(expiry));
-        self.directives.set_browser_session(!login.persistent);
     }
 }
 
@@ -189,7 +189,6 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
         match session::owner(&data) {
             Some(owner) if owner.owns(&login) => {
                 crate::trace::note_user(owner.id);
-                session.directives.set_browser_session(!login.persistent);
                 // A steady request writes nothing; past half the idle lifetime, one write
                 // rolls the expiry of the stored session and of the cookie. A cookie signed
                 // with a fallback key is written too, to go out under the current key.
@@ -200,9 +199,9 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
                         renewed
                     }
                     None => {
-                        if session.directives.signed_with_fallback() {
+                        if session.signed_with_fallback {
                             let expiry = login.expires_at(session.lifetimes);
-                            session.set_expiry(&login, Expiry::AtDateTime(expiry));
+                            session.set_expiry(Expiry::AtDateTime(expiry));
                         }
                         login
                     }
@@ -226,9 +225,22 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
 async fn read(session: &Session) -> Result<Data, ApiError> {
     let mut data = Data::new();
     for key in session::KEYS {
-        if let Some(value) = session.get_value(key).await.map_err(ApiError::internal)? {
+        if let Some(value) = session
+            .get_value(key)
+            .await
+            .map_err(session_layer::failed)?
+        {
             data.insert(key.to_owned(), value);
         }
     }
     Ok(data)
+}
+
+/// Whether the session's cookie outlives the browser, as its login asked: for the session
+/// layer, when it writes the cookie. A session without a login keeps the default.
+pub(crate) async fn persistent(session: &Session) -> bool {
+    let Ok(data) = read(session).await else {
+        return true;
+    };
+    Login::read(&data).is_none_or(|login| login.persistent)
 }

@@ -28,7 +28,7 @@ use utoipa::{
 use crate::{
     error::ErrorBody,
     handlers::{self, account, auth, events, my_sessions, probes, profile},
-    session_cookie::SESSION_COOKIE,
+    session_layer::SESSION_COOKIE,
 };
 
 /// The name of the security scheme of the session cookie, as operations refer to it.

@@ -14,19 +14,17 @@ use axum::{
 };
 use tower::{Layer, ServiceBuilder};
 use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer};
-use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer, SessionStore};
+use tower_sessions::SessionStore;
 
 use crate::{
     audit_trail::AuditTrail,
     client::TrustedProxies,
-    config::SessionKey,
     cross_origin::{self, AllowedOrigins},
     handlers::{self, my_sessions, probes},
-    headers,
-    login::SessionLifetimes,
-    openapi, safety_net,
-    session_cookie::{self, CookieKeys},
-    state::{AppState, Backend, StoresOf},
+    headers, openapi, safety_net,
+    session_layer::SessionLayer,
+    signing::{Purpose, Signer},
+    state::{AppState, Backend, Shared, StoresOf},
     timeouts, trace, HttpConfig,
 };
 
@@ -46,34 +44,25 @@ where
 {
     // Outside the session layer: a probe never loads or creates a session.
     let probes = probes::routes(backend.sessions.clone());
-    // Unsigned here: `session_cookie` signs and verifies, with key rotation.
-    let session_layer = SessionManagerLayer::new(backend.sessions.clone())
-        .with_name(session_cookie::SESSION_COOKIE)
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_path("/")
-        .with_secure(config.secure_cookie)
-        .with_expiry(Expiry::OnInactivity(config.session_lifetime));
-    let keys = CookieKeys::new(
-        config.session_key.into_key(),
-        config
-            .fallback_keys
-            .into_iter()
-            .map(SessionKey::into_key)
-            .collect(),
-    );
+    let signer = |purpose| Signer::new(purpose, &config.session_key, &config.fallback_keys);
     let lifetimes = Lifetimes {
         idle: config.session_lifetime,
         absolute: config.absolute_lifetime.max(config.session_lifetime),
     };
-    let state: AppState<StoresOf<R, S, F, A>> = AppState {
+    let session_layer = SessionLayer::new(
+        backend.sessions.clone(),
+        signer(Purpose::SessionCookie),
+        config.secure_cookie,
+        lifetimes,
+    );
+    let state: AppState<StoresOf<R, S, F, A>> = AppState::new(Shared {
         service: backend.service,
         sessions: backend.sessions,
         throttle: Throttle::new(backend.failures, config.throttle),
         audit: AuditTrail::new(backend.audit),
-        keys: keys.clone(),
+        device_signer: signer(Purpose::DeviceCookie),
         secure_cookie: config.secure_cookie,
-    };
+    });
 
     // Only these routes touch the session store: a public page or a 404 costs no query.
     let authenticated = Router::new()
@@ -92,15 +81,7 @@ where
         .with_state(state)
         // Each `layer` call boxes every route once more, and a boxed level costs an
         // allocation and a clone on every request: so one call per stack, outermost first.
-        .layer(
-            ServiceBuilder::new()
-                .layer(middleware::from_fn_with_state(
-                    keys,
-                    session_cookie::sign_and_verify,
-                ))
-                .layer(session_layer)
-                .layer(Extension(SessionLifetimes(lifetimes))),
-        );
+        .layer(session_layer);
     let origins = AllowedOrigins::new(&config.allowed_origins);
     let cors = origins.cors();
     let app = app(headers::private(authenticated).merge(probes)).layer(

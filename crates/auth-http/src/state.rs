@@ -1,7 +1,7 @@
 //! What the handlers share: the auth service, the session store's user-facing side, login
 //! throttling and the audit trail, over whichever stores the application chose.
 
-use std::marker::PhantomData;
+use std::{marker::PhantomData, ops::Deref, sync::Arc};
 
 use auth_domain::{
     audit::AuditLog,
@@ -12,7 +12,7 @@ use auth_domain::{
 use axum::extract::FromRef;
 use tower_sessions::SessionStore;
 
-use crate::{audit_trail::AuditTrail, session_cookie::CookieKeys};
+use crate::{audit_trail::AuditTrail, signing::Signer};
 
 /// The stores the router runs on, all of one backend, built by the application.
 #[derive(Debug, Clone)]
@@ -55,8 +55,26 @@ where
     type Audit = A;
 }
 
-/// The router's state.
-pub(crate) struct AppState<B: Stores> {
+/// The router's state. axum clones it for every request to every route, whether the
+/// handler takes it or not: so it is one `Arc`, and a clone is one increment.
+pub(crate) struct AppState<B: Stores>(Arc<Shared<B>>);
+
+impl<B: Stores> AppState<B> {
+    pub(crate) fn new(shared: Shared<B>) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl<B: Stores> Deref for AppState<B> {
+    type Target = Shared<B>;
+
+    fn deref(&self) -> &Shared<B> {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub(crate) struct Shared<B: Stores> {
     /// Registers users and checks their passwords.
     pub(crate) service: AuthService<B::Users>,
     /// Lists and ends a user's sessions.
@@ -65,8 +83,8 @@ pub(crate) struct AppState<B: Stores> {
     pub(crate) throttle: Throttle<B::Failures>,
     /// Records what happens to accounts.
     pub(crate) audit: AuditTrail<B::Audit>,
-    /// Signs and verifies the device cookie (the session cookie has its middleware).
-    pub(crate) keys: CookieKeys,
+    /// Signs and verifies the device cookie (the session cookie has its layer).
+    pub(crate) device_signer: Signer,
     /// Whether cookies are only sent over HTTPS.
     pub(crate) secure_cookie: bool,
 }
@@ -74,14 +92,7 @@ pub(crate) struct AppState<B: Stores> {
 // By hand: a derive would ask `B: Clone`, which a marker type need not be.
 impl<B: Stores> Clone for AppState<B> {
     fn clone(&self) -> Self {
-        Self {
-            service: self.service.clone(),
-            sessions: self.sessions.clone(),
-            throttle: self.throttle.clone(),
-            audit: self.audit.clone(),
-            keys: self.keys.clone(),
-            secure_cookie: self.secure_cookie,
-        }
+        Self(Arc::clone(&self.0))
     }
 }
 

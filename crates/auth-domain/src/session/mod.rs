@@ -31,26 +31,17 @@ use crate::{Email, PasswordHash, User, UserId, Username};
 pub type Data = HashMap<String, Value>;
 
 const LOGIN_KEY: &str = "auth.login";
-/// Where sessions written before this module (by axum-login) keep the user, read so that
-/// an upgrade logs nobody out: `{"user_id": "...", "auth_hash": [bytes]}`.
-const LEGACY_LOGIN_KEY: &str = "auth.user";
-/// Where the renewal stamp of a legacy session lives (unix seconds).
-const LEGACY_RENEWED_AT_KEY: &str = "auth.renewed_at";
 const OWNER_KEY: &str = "auth.owner";
 
 /// Every key this module may read or write in a session's data. A session adapter that
 /// cannot hand over the whole data (tower-sessions' `Session`) copies these in and out;
 /// what they hold is this module's business alone.
-pub const KEYS: [&str; 4] = [
-    LOGIN_KEY,
-    LEGACY_LOGIN_KEY,
-    LEGACY_RENEWED_AT_KEY,
-    OWNER_KEY,
-];
+pub const KEYS: [&str; 2] = [LOGIN_KEY, OWNER_KEY];
 
 /// What ties a session to the password its user logged in with: the hex SHA-256 of the
 /// stored password hash. A new password (or a re-hash) changes it, which ends every
-/// session made before; the hash itself is never written into a session.
+/// session made before; the hash itself is never written into a session. Stores keep it
+/// beside the hash, written with it, so that loading a session computes no digest.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Credential(String);
@@ -82,22 +73,13 @@ pub struct Login {
     /// When the session was last written, in unix seconds.
     pub renewed_at: i64,
     /// When the user logged in, in unix milliseconds (the absolute deadline is kept to the
-    /// millisecond, not cut to a second). Absent from sessions made before it was kept;
-    /// [`Login::logged_in_at`] then falls back to the renewal stamp.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logged_in_at_ms: Option<i64>,
+    /// millisecond, not cut to a second).
+    pub logged_in_at_ms: i64,
     /// Whether the cookie outlives the browser ("remember me"); `false` makes it a browser
     /// session cookie. The stored session expires the same either way.
-    #[serde(default = "remembered")]
     pub persistent: bool,
     /// The device the login came from.
-    #[serde(default)]
     pub device: Device,
-}
-
-/// Sessions made before "remember me" existed had a persistent cookie.
-fn remembered() -> bool {
-    true
 }
 
 /// How long sessions live: idle, and in all.
@@ -116,19 +98,15 @@ impl Login {
             user_id: user.id,
             credential: Credential::of(&user.password_hash),
             renewed_at: now.unix_timestamp(),
-            logged_in_at_ms: Some(unix_millis(now)),
+            logged_in_at_ms: unix_millis(now),
             persistent: true,
             device: Device::default(),
         }
     }
 
-    /// When the user logged in (the epoch for a legacy session without any stamp).
+    /// When the user logged in (the epoch for a stamp out of range).
     pub fn logged_in_at(&self) -> OffsetDateTime {
-        self.logged_in_at_ms
-            .and_then(|ms| {
-                OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
-            })
-            .or_else(|| OffsetDateTime::from_unix_timestamp(self.renewed_at).ok())
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.logged_in_at_ms) * 1_000_000)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
@@ -155,47 +133,21 @@ impl Login {
         if !self.is_renewal_due(lifetimes.idle, now) {
             return None;
         }
-        // A legacy session without any readable stamp counts from now.
-        let logged_in_at = match self.logged_in_at() {
-            at if at == OffsetDateTime::UNIX_EPOCH => now,
-            at => at,
-        };
         let renewed = Self {
             renewed_at: now.unix_timestamp(),
-            logged_in_at_ms: Some(unix_millis(logged_in_at)),
             ..self.clone()
         };
         (renewed.expiry_from(now, lifetimes) > self.expires_at(lifetimes)).then_some(renewed)
     }
 
-    /// The login held by `data`, if any (a legacy one included). Anything unreadable is
-    /// no login: the session is then anonymous.
+    /// The login held by `data`, if any. Anything unreadable is no login: the session is
+    /// then anonymous.
     pub fn read(data: &Data) -> Option<Self> {
-        if let Some(value) = data.get(LOGIN_KEY) {
-            return Self::deserialize(value).ok();
-        }
-        let legacy = data.get(LEGACY_LOGIN_KEY)?;
-        let user_id = legacy.get("user_id")?.as_str()?.parse().ok()?;
-        let digest = Vec::<u8>::deserialize(legacy.get("auth_hash")?).ok()?;
-        // Missing or unreadable: renewing at once rewrites it.
-        let renewed_at = data
-            .get(LEGACY_RENEWED_AT_KEY)
-            .and_then(Value::as_i64)
-            .unwrap_or(i64::MIN);
-        Some(Self {
-            user_id,
-            credential: Credential(hex::encode(digest)),
-            renewed_at,
-            logged_in_at_ms: None,
-            persistent: true,
-            device: Device::default(),
-        })
+        Self::deserialize(data.get(LOGIN_KEY)?).ok()
     }
 
-    /// Writes this login into `data`, replacing any other (a legacy one included).
+    /// Writes this login into `data`, replacing any other.
     pub fn write(&self, data: &mut Data) {
-        data.remove(LEGACY_LOGIN_KEY);
-        data.remove(LEGACY_RENEWED_AT_KEY);
         let value = serde_json::to_value(self).expect("a login is plain JSON");
         data.insert(LOGIN_KEY.to_owned(), value);
     }
@@ -364,33 +316,6 @@ mod tests {
     }
 
     #[test]
-    fn a_session_written_by_axum_login_is_still_a_login() {
-        let ada = user("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
-        let digest = Sha256::digest(ada.password_hash.as_str().as_bytes()).to_vec();
-        let mut data = Data::from([
-            (
-                LEGACY_LOGIN_KEY.to_owned(),
-                serde_json::json!({"user_id": ada.id.to_string(), "auth_hash": digest}),
-            ),
-            (
-                LEGACY_RENEWED_AT_KEY.to_owned(),
-                serde_json::json!(1_700_000_000),
-            ),
-        ]);
-        let login = Login::read(&data).expect("a legacy login");
-        assert_eq!(login.user_id, ada.id);
-        assert!(
-            Owner::of(&ada).owns(&login),
-            "the same password still matches"
-        );
-        assert_eq!(login.renewed_at, 1_700_000_000);
-
-        login.write(&mut data);
-        assert_eq!(data.len(), 1, "the legacy keys are replaced: {data:?}");
-        assert_eq!(Login::read(&data), Some(login));
-    }
-
-    #[test]
     fn unreadable_login_data_is_no_login() {
         for value in [
             serde_json::json!(null),
@@ -399,8 +324,6 @@ mod tests {
         ] {
             let data = Data::from([(LOGIN_KEY.to_owned(), value.clone())]);
             assert_eq!(Login::read(&data), None, "{value}");
-            let legacy = Data::from([(LEGACY_LOGIN_KEY.to_owned(), value)]);
-            assert_eq!(Login::read(&legacy), None);
         }
     }
 
@@ -489,37 +412,6 @@ mod tests {
             login.expiry_from(at + Duration::seconds(6), lifetimes),
             at + Duration::seconds(8)
         );
-    }
-
-    #[test]
-    fn a_legacy_login_without_stamps_renews_and_counts_from_then() {
-        let lifetimes = Lifetimes {
-            idle: Duration::hours(1),
-            absolute: Duration::days(1),
-        };
-        let legacy = Login {
-            renewed_at: i64::MIN,
-            logged_in_at_ms: None,
-            ..Login::new(&user("$argon2id$x"), NOW)
-        };
-        let renewed = legacy.renewed(lifetimes, NOW).expect("renewed at once");
-        assert_eq!(renewed.expires_at(lifetimes), NOW + Duration::hours(1));
-        assert_eq!(renewed.logged_in_at(), NOW);
-    }
-
-    #[test]
-    fn login_data_without_the_newer_fields_reads_with_their_defaults() {
-        let ada = user("$argon2id$x");
-        let mut value = serde_json::to_value(Login::new(&ada, NOW)).unwrap();
-        let object = value.as_object_mut().unwrap();
-        for newer in ["logged_in_at_ms", "persistent", "device"] {
-            object.remove(newer);
-        }
-        let data = Data::from([(LOGIN_KEY.to_owned(), value)]);
-        let login = Login::read(&data).expect("still a login");
-        assert!(login.persistent);
-        assert_eq!(login.device, Device::default());
-        assert_eq!(login.logged_in_at().unix_timestamp(), login.renewed_at);
     }
 
     #[test]

@@ -162,7 +162,7 @@ pub(crate) async fn login<B: Stores>(
     headers: HeaderMap,
     JsonBody(credentials): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
-    let proven = device_cookie::proves(&headers, &state.keys, &credentials.login);
+    let proven = device_cookie::proves(&headers, &state.device_signer, &credentials.login);
     let attempt = LoginAttempt::new(&credentials.login, device.ip, proven);
     let now = OffsetDateTime::now_utc();
     let verdict = state
@@ -206,7 +206,7 @@ pub(crate) async fn login<B: Stores>(
         .record(EventKind::LoginSucceeded, Some(user.id), &device)
         .await;
     let device_cookie = device_cookie::issue(
-        &state.keys,
+        &state.device_signer,
         &[user.email.as_str(), user.username.as_str()],
         state.secure_cookie,
     );
