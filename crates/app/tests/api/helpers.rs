@@ -360,6 +360,17 @@ impl Browser {
         sessions
     }
 
+    /// GET `path` with exactly these `Cookie` headers, as raw bytes (any byte a client may
+    /// send), and no jar.
+    pub(crate) async fn get_with_cookie_bytes(&self, path: &str, cookies: &[&[u8]]) -> Response {
+        let mut request = reqwest::Client::new().get(self.url(path));
+        for cookie in cookies {
+            let value = header::HeaderValue::from_bytes(cookie).expect("a valid header value");
+            request = request.header(header::COOKIE, value);
+        }
+        request.send().await.expect("request sent")
+    }
+
     /// GET `path` with exactly this Cookie header and no jar.
     pub(crate) async fn get_with_cookie(&self, path: &str, cookie: &str) -> Response {
         reqwest::Client::new()

@@ -87,3 +87,47 @@ pub(crate) async fn a_restart_with_the_old_key_as_a_fallback_keeps_sessions_and_
     rotated.stop().await;
     old.stop().await;
 }
+
+/// Every byte of `SECRET_KEY` signs: a key that differs in its last byte only, with no
+/// fallback, ends every session, and no way of presenting the id brings it back.
+pub(crate) async fn a_restart_with_any_byte_of_the_key_changed_ends_every_session(
+    backend: Backend,
+) {
+    let old = TestApp::spawn(backend).await;
+    let ada = old.register_and_login("ada@example.com").await;
+    let mut changed = SECRET_KEY.to_owned();
+    let last = changed.pop().expect("a key");
+    changed.push(if last == 'x' { 'y' } else { 'x' });
+    let changed: &'static str = Box::leak(changed.into_boxed_str());
+    let restarted = old
+        .spawn_beside(Options {
+            secret_key: changed,
+            ..Options::default()
+        })
+        .await;
+    let id = ada
+        .strip_prefix("session=")
+        .and_then(|value| value.rsplit_once('.'))
+        .map(|(id, _)| id)
+        .expect("session=<id>.<tag>");
+    for cookie in [
+        ada.clone(),
+        format!("{ada}; x=\u{e9}"),
+        format!("session={id}"),
+        format!("session={id}; x=\u{e9}"),
+    ] {
+        let response = restarted
+            .get_with_cookie_bytes("/profile", &[cookie.as_bytes()])
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{cookie}");
+    }
+    assert_profile(
+        &old,
+        &ada,
+        StatusCode::OK,
+        "the old instance still verifies it",
+    )
+    .await;
+    restarted.stop().await;
+    old.stop().await;
+}

@@ -43,6 +43,7 @@ auth_testkit::backend_tests! {
             every_login_issues_a_fresh_session_id,
             a_cookie_replayed_after_logout_is_401,
             a_tampered_or_forged_cookie_is_401,
+            a_session_cookie_counts_only_when_a_key_verifies_it,
             a_steady_authenticated_request_sends_no_cookie,
             a_used_session_rolls_and_an_idle_one_dies,
         ],
@@ -71,6 +72,7 @@ auth_testkit::backend_tests! {
         ],
         crate::key_rotation => [
             a_restart_with_the_old_key_as_a_fallback_keeps_sessions_and_reissues_cookies,
+            a_restart_with_any_byte_of_the_key_changed_ends_every_session,
         ],
         crate::throttling => [
             the_sixth_wrong_password_is_429_and_so_is_the_right_one_then,

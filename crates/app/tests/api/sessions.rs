@@ -146,6 +146,65 @@ pub(crate) async fn a_tampered_or_forged_cookie_is_401(backend: Backend) {
     app.stop().await;
 }
 
+/// The session cookie is found on bytes and must verify, whatever else the request
+/// carries: a header with bytes above 0x7f, several `Cookie` headers, a repeated cookie,
+/// an empty, cut, doubled, percent-encoded or quoted value. What does not verify grants
+/// nothing, and sets or clears no cookie.
+pub(crate) async fn a_session_cookie_counts_only_when_a_key_verifies_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cookie = app.register_and_login("ada@example.com").await;
+    let value = cookie.strip_prefix("session=").expect("the session cookie");
+    let (id, tag) = value.rsplit_once('.').expect("<id>.<tag>");
+    let bare = format!("session={id}");
+
+    let refused: Vec<Vec<Vec<u8>>> = vec![
+        // The bypass of #17: a bare id beside a cookie that is not ASCII.
+        vec![format!("{bare}; x=\u{e9}").into_bytes()],
+        vec![[bare.as_bytes(), b"; x=\xff"].concat()],
+        vec![b"x=\xe9t\xe9".to_vec(), bare.clone().into_bytes()],
+        vec![format!("{bare}; {bare}").into_bytes()],
+        vec![bare.clone().into_bytes(), bare.clone().into_bytes()],
+        vec![b"session=".to_vec()],
+        vec![b"session".to_vec()],
+        vec![format!("session={}", &value[..value.len() - 1]).into_bytes()],
+        vec![format!("session={value}.{tag}").into_bytes()],
+        vec![format!("session={value}{tag}").into_bytes()],
+        vec![format!("session={}", value.replace('.', "%2E")).into_bytes()],
+        vec![format!("session=\"{value}\"").into_bytes()],
+        vec![format!("session={value}\u{e9}").into_bytes()],
+        vec![format!("session={tag}").into_bytes()],
+    ];
+    for headers in refused {
+        let headers: Vec<&[u8]> = headers.iter().map(Vec::as_slice).collect();
+        let response = app.get_with_cookie_bytes("/profile", &headers).await;
+        let shown: Vec<_> = headers.iter().map(|h| String::from_utf8_lossy(h)).collect();
+        assert_eq!(set_cookie(&response), None, "{shown:?}");
+        assert_error(response, StatusCode::UNAUTHORIZED, Some("Access denied!")).await;
+    }
+
+    let accepted: Vec<Vec<Vec<u8>>> = vec![
+        vec![cookie.clone().into_bytes()],
+        // A sibling site's cookie that is not ASCII does not log anyone out.
+        vec![format!("{cookie}; x=\u{e9}").into_bytes()],
+        vec![[cookie.as_bytes(), b"; y=\xff\xfe"].concat()],
+        vec![b"x=\xe9".to_vec(), cookie.clone().into_bytes()],
+        // The first session cookie that verifies is the session.
+        vec![format!("{bare}; {cookie}").into_bytes()],
+        vec![
+            bare.clone().into_bytes(),
+            format!("a=1;{cookie} ").into_bytes(),
+        ],
+    ];
+    for headers in accepted {
+        let headers: Vec<&[u8]> = headers.iter().map(Vec::as_slice).collect();
+        let response = app.get_with_cookie_bytes("/profile", &headers).await;
+        let shown: Vec<_> = headers.iter().map(|h| String::from_utf8_lossy(h)).collect();
+        assert_eq!(response.status(), StatusCode::OK, "{shown:?}");
+        assert_eq!(set_cookie(&response), None, "{shown:?}");
+    }
+    app.stop().await;
+}
+
 /// A proxy for "no write per request": the store is written only when the cookie is
 /// re-sent, and a session well within its lifetime is not.
 pub(crate) async fn a_steady_authenticated_request_sends_no_cookie(backend: Backend) {
