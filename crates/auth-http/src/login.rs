@@ -10,7 +10,7 @@ use std::fmt;
 
 use auth_domain::{
     session::{self, Data, Device, Lifetimes, Login, Owner, SessionHandle},
-    Password, User,
+    AuthService, Password, User, UserRepository,
 };
 use axum::{extract::FromRequestParts, http::request::Parts};
 use time::OffsetDateTime;
@@ -67,11 +67,18 @@ impl<S: Send + Sync> FromRequestParts<S> for LoginSession {
 impl LoginSession {
     /// Logs `user` in under a new session id: nothing of what the session held before
     /// (someone else's login, an id planted by an attacker) carries over.
-    pub(crate) async fn log_in(
+    ///
+    /// The session is stored at once, then the user is read again: a password change or an
+    /// account deletion that ran while the password was being verified is seen here, and
+    /// the session is deleted (401); one that runs after the read finds the session stored
+    /// and ends it. So no session made with an old password survives a change, on any
+    /// backend, whichever way the two interleave.
+    pub(crate) async fn log_in<R: UserRepository>(
         &self,
         user: &User,
         persistent: bool,
         device: Device,
+        users: &AuthService<R>,
     ) -> Result<(), ApiError> {
         self.session
             .cycle_id()
@@ -96,6 +103,12 @@ impl LoginSession {
                 .map_err(session_layer::failed)?;
         }
         self.expire_from(&login, now);
+        self.session.save().await.map_err(session_layer::failed)?;
+        let current = users.get_user(user.id).await.map_err(ApiError::internal)?;
+        if current.is_none_or(|now| now.password_hash.as_str() != user.password_hash.as_str()) {
+            self.log_out().await?;
+            return Err(ApiError::InvalidCredentials);
+        }
         Ok(())
     }
 

@@ -66,7 +66,7 @@ impl TryFrom<EventDocument> for AuthEvent {
         };
         Ok(AuthEvent {
             id: doc.id.parse().map_err(|_| malformed("_id"))?,
-            at: timestamp::read(Some(doc.at_us), None, 0).ok_or_else(|| malformed("at_us"))?,
+            at: timestamp::read(doc.at_us).ok_or_else(|| malformed("at_us"))?,
             kind: EventKind::parse(&doc.kind).ok_or_else(|| malformed("kind"))?,
             user_id: doc
                 .user_id

@@ -7,9 +7,10 @@ use auth_domain::{
     session::{self, Owner, SessionHandle, SessionInfo},
     RepositoryError, UserId, UserSessions,
 };
-use bson::{doc, Bson, DateTime, Document};
+use bson::{doc, DateTime, Document};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
+use session::Login;
 use time::OffsetDateTime;
 use tower_sessions::{
     session::{Id, Record},
@@ -30,11 +31,8 @@ pub(crate) mod fields {
     pub(crate) const LAST_SEEN_AT: &str = "last_seen_at";
     pub(crate) const EXPIRES_AT: &str = "expires_at";
     pub(crate) const EXPIRES_AT_US: &str = "expires_at_us";
-    pub(crate) const OWNER: &str = "owner";
     /// The owner's credential, which the user repository keeps current.
     pub(crate) const OWNER_CREDENTIAL: &str = "owner.credential";
-    /// Written by earlier versions only; removed whenever a session is saved.
-    pub(crate) const EXPIRES_AT_SUB_MS_NS: &str = "expires_at_sub_ms_ns";
 }
 
 /// How many fresh ids `create` tries before giving up. A collision of random 128-bit ids
@@ -60,12 +58,8 @@ pub(crate) struct SessionDocument {
     /// purges by and what `load` filters on.
     expires_at: DateTime,
     /// The record's expiry exactly, in microseconds since the Unix epoch (see
-    /// [`crate::timestamp`]); absent from documents written by earlier versions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    expires_at_us: Option<i64>,
-    /// Earlier versions only: what `expires_at` lost below the millisecond.
-    #[serde(default, skip_serializing)]
-    expires_at_sub_ms_ns: i64,
+    /// [`crate::timestamp`]).
+    expires_at_us: i64,
     /// A snapshot of the logged-in user, written at login and kept current by the user
     /// repository when the password changes, so that `load` brings the user in the same
     /// round trip (see [`auth_domain::session`]).
@@ -74,13 +68,9 @@ pub(crate) struct SessionDocument {
 }
 
 impl SessionDocument {
-    /// The record's expiry, whichever version wrote the document.
+    /// The record's expiry.
     fn expiry_date(&self) -> Option<OffsetDateTime> {
-        timestamp::read(
-            self.expires_at_us,
-            Some(self.expires_at),
-            self.expires_at_sub_ms_ns,
-        )
+        timestamp::read(self.expires_at_us)
     }
 
     /// The session as its user sees it listed. Its creation and last write are known to
@@ -128,6 +118,14 @@ pub struct OwnerEncodeError;
 
 /// The sessions collection as a tower-sessions [`SessionStore`]. Cheap to clone: clones
 /// share one client.
+///
+/// A session carries a snapshot of its user (see [`auth_domain::session`]), and MongoDB
+/// offers no transaction across the two collections on a standalone server. So the
+/// writes are ordered to fail safe, with the user repository's (see
+/// `MongoUserRepository`): a login's session is created with the credential the login
+/// verified, and the login manager reads the user again after the insert and deletes the
+/// session unless that is still their credential; `save` never writes the snapshot, which
+/// only the user repository keeps current.
 #[derive(Clone)]
 pub struct MongoSessionStore {
     pub(crate) sessions: Collection<SessionDocument>,
@@ -226,7 +224,7 @@ impl fmt::Debug for MongoSessionStore {
 struct Fields {
     data: String,
     owner: Option<Owner>,
-    user_id: Option<String>,
+    login: Option<Login>,
     expires_at: DateTime,
     expires_at_us: i64,
 }
@@ -242,10 +240,14 @@ impl Fields {
         Ok(Self {
             data,
             owner,
-            user_id: session::user_id(&record.data).map(|id| id.to_string()),
+            login: Login::read(&record.data),
             expires_at: timestamp::date(expires_at_us),
             expires_at_us,
         })
+    }
+
+    fn user_id(&self) -> Option<String> {
+        self.login.as_ref().map(|login| login.user_id.to_string())
     }
 
     /// The document of a new session stored under `key`, created and last seen `now`.
@@ -253,12 +255,11 @@ impl Fields {
         SessionDocument {
             key,
             data: self.data.clone(),
-            user_id: self.user_id.clone(),
+            user_id: self.user_id(),
             created_at: now,
             last_seen_at: now,
             expires_at: self.expires_at,
-            expires_at_us: Some(self.expires_at_us),
-            expires_at_sub_ms_ns: 0,
+            expires_at_us: self.expires_at_us,
             owner: self.owner.clone(),
         }
     }
@@ -291,15 +292,12 @@ impl SessionStore for MongoSessionStore {
         )))
     }
 
+    /// Never writes the owner snapshot: what this session loaded may be older than what
+    /// the user repository wrote since (a password change racing a renewal), and writing
+    /// it back would bring an ended session back to life. The user a session belongs to
+    /// never changes after its login either: a new login is a new session.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let fields = Fields::of(record)?;
-        let user_id = fields.user_id.map_or(Bson::Null, Bson::String);
-        let owner = match &fields.owner {
-            Some(owner) => Bson::Document(
-                owner_document(owner).map_err(|e| session_store::Error::Encode(e.to_string()))?,
-            ),
-            None => Bson::Null,
-        };
         // No upsert: a session deleted meanwhile (logout elsewhere, revocation, expiry)
         // must stay deleted, so a save that matches nothing is not an error either.
         self.sessions
@@ -308,14 +306,10 @@ impl SessionStore for MongoSessionStore {
                 doc! {
                     "$set": {
                         fields::DATA: fields.data,
-                        fields::USER_ID: user_id,
                         fields::LAST_SEEN_AT: DateTime::now(),
                         fields::EXPIRES_AT: fields.expires_at,
                         fields::EXPIRES_AT_US: fields.expires_at_us,
-                        fields::OWNER: owner,
                     },
-                    // An earlier version's field would contradict the new expiry.
-                    "$unset": { fields::EXPIRES_AT_SUB_MS_NS: "" },
                 },
             )
             .await
@@ -397,30 +391,9 @@ mod tests {
                 datetime!(2026-11-28 11:46:53.123 UTC)
             ))
         );
-        assert!(
-            !document.contains_key(fields::EXPIRES_AT_SUB_MS_NS),
-            "{document}"
-        );
         assert_eq!(
             decode(&document).expiry_date(),
             Some(datetime!(2026-11-28 11:46:53.123_456 UTC))
         );
-    }
-
-    #[test]
-    fn a_document_written_by_the_previous_version_keeps_its_exact_expiry() {
-        // As the previous version stored 2026-11-28 11:46:53.123456789: the driver's
-        // millisecond date, and the nanoseconds it lost.
-        let at = datetime!(2026-11-28 11:46:53.123_456_789 UTC);
-        let document = doc! {
-            "_id": "0".repeat(64),
-            "data": "{}",
-            "user_id": Bson::Null,
-            "created_at": DateTime::now(),
-            "last_seen_at": DateTime::now(),
-            "expires_at": DateTime::from_time_0_3(at),
-            "expires_at_sub_ms_ns": 456_789_i64,
-        };
-        assert_eq!(decode(&document).expiry_date(), Some(at));
     }
 }

@@ -95,7 +95,7 @@ impl FailureCounter for MongoFailureCounter {
         let mut counted = HashMap::new();
         while cursor.advance().await.map_err(driver)? {
             let group = cursor.deserialize_current().map_err(driver)?;
-            let oldest = timestamp::read(Some(group.oldest_us), None, 0).ok_or_else(|| {
+            let oldest = timestamp::read(group.oldest_us).ok_or_else(|| {
                 RepositoryError::new("count failures: a stored failure has a malformed at_us")
             })?;
             let count = FailureCount {

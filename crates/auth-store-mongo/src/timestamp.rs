@@ -4,14 +4,10 @@
 //! instant this store reads back is kept as an Int64 of microseconds since the Unix epoch,
 //! in a field named `*_us`. A BSON date is written only where the server itself needs a
 //! date: the sessions' `expires_at`, for the TTL index and the expiry filter of `load`.
-//!
-//! Documents written by earlier versions hold a BSON date and the nanoseconds it lost
-//! (`*_sub_ms_ns`) instead; [`read`] still turns them into the instant they always read
-//! back as, and nothing writes that form any more.
 
 use auth_domain::timestamp::truncate_to_micros;
 use bson::DateTime;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 const NANOS_PER_MICRO: i128 = 1_000;
 const MICROS_PER_MILLI: i64 = 1_000;
@@ -29,22 +25,9 @@ pub(crate) fn date(micros: i64) -> DateTime {
     DateTime::from_millis(micros.div_euclid(MICROS_PER_MILLI))
 }
 
-/// The instant a document holds: its `*_us` field when it has one, else the BSON date
-/// and `*_sub_ms_ns` of the earlier form. None if neither is there or makes an instant.
-pub(crate) fn read(
-    micros: Option<i64>,
-    legacy_date: Option<DateTime>,
-    legacy_sub_ms_ns: i64,
-) -> Option<OffsetDateTime> {
-    match (micros, legacy_date) {
-        (Some(micros), _) => {
-            OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * NANOS_PER_MICRO).ok()
-        }
-        (None, Some(date)) => date
-            .to_time_0_3()
-            .checked_add(Duration::nanoseconds(legacy_sub_ms_ns)),
-        (None, None) => None,
-    }
+/// The instant of a `*_us` field; None if it makes no instant.
+pub(crate) fn read(micros: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * NANOS_PER_MICRO).ok()
 }
 
 #[cfg(test)]
@@ -53,15 +36,8 @@ mod tests {
 
     use super::*;
 
-    /// How the previous version wrote an instant: the driver's date and what it lost.
-    fn legacy_split(at: OffsetDateTime) -> (DateTime, i64) {
-        let date = DateTime::from_time_0_3(at);
-        let lost = (at - date.to_time_0_3()).whole_nanoseconds();
-        (date, i64::try_from(lost).expect("under a millisecond"))
-    }
-
     #[test]
-    fn an_instant_reads_back_exactly_in_either_form() {
+    fn an_instant_reads_back_exactly() {
         for at in [
             datetime!(2026-11-28 11:46:53.123_456 UTC),
             datetime!(1969-12-31 23:59:59.999_999 UTC),
@@ -69,11 +45,7 @@ mod tests {
             OffsetDateTime::UNIX_EPOCH,
         ] {
             let stored = micros(at).expect("in range");
-            assert_eq!(read(Some(stored), None, 0), Some(at), "{at}");
-            // The previous version kept nanoseconds: finer instants read back too.
-            let finer = at + Duration::nanoseconds(789);
-            let (date, sub_ms_ns) = legacy_split(finer);
-            assert_eq!(read(None, Some(date), sub_ms_ns), Some(finer), "{finer}");
+            assert_eq!(read(stored), Some(at), "{at}");
         }
     }
 
@@ -81,16 +53,7 @@ mod tests {
     fn a_finer_instant_is_cut_by_the_domains_rule() {
         let at = datetime!(2026-11-28 13:46:53.123_456_789 +02:00);
         let stored = micros(at).expect("in range");
-        assert_eq!(read(Some(stored), None, 0), Some(truncate_to_micros(at)));
-    }
-
-    #[test]
-    fn a_date_without_the_nanoseconds_field_reads_back_as_it_is() {
-        let whole = datetime!(2026-11-28 11:46:53.123 UTC);
-        assert_eq!(
-            read(None, Some(DateTime::from_time_0_3(whole)), 0),
-            Some(whole)
-        );
+        assert_eq!(read(stored), Some(truncate_to_micros(at)));
     }
 
     #[test]
@@ -102,14 +65,9 @@ mod tests {
             let stored = micros(at).expect("in range");
             let shown = date(stored).to_time_0_3();
             assert!(
-                shown <= at && at - shown < Duration::milliseconds(1),
+                shown <= at && at - shown < time::Duration::milliseconds(1),
                 "{at}"
             );
         }
-    }
-
-    #[test]
-    fn a_document_with_no_time_at_all_is_refused() {
-        assert_eq!(read(None, None, 0), None);
     }
 }

@@ -6,7 +6,7 @@ use auth_domain::{
     session::Credential, Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User,
     UserId, UserRepository, Username,
 };
-use bson::{doc, DateTime, Document};
+use bson::{doc, Document};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,9 @@ pub(crate) mod fields {
     pub(crate) const EMAIL: &str = "email";
     pub(crate) const USERNAME: &str = "username";
     pub(crate) const PASSWORD_HASH: &str = "password_hash";
+    /// [`Credential::of`] the password hash, written with it: what a login's session is
+    /// checked against.
+    pub(crate) const CREDENTIAL: &str = "credential";
 }
 
 /// A user as stored. `_id` is the UUID's string form, like the sessions' `user_id`.
@@ -32,16 +35,11 @@ pub(crate) struct UserDocument {
     email: String,
     username: String,
     password_hash: String,
+    /// [`Credential::of`] the password hash.
+    credential: String,
     /// When the user registered, in microseconds since the Unix epoch (see
-    /// [`crate::timestamp`]); absent from documents written by earlier versions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    created_at_us: Option<i64>,
-    /// Earlier versions only: the registration time as a BSON date...
-    #[serde(default, skip_serializing)]
-    created_at: Option<DateTime>,
-    /// ... and what that date lost below the millisecond.
-    #[serde(default, skip_serializing)]
-    created_at_sub_ms_ns: i64,
+    /// [`crate::timestamp`]).
+    created_at_us: i64,
 }
 
 impl TryFrom<&User> for UserDocument {
@@ -55,9 +53,8 @@ impl TryFrom<&User> for UserDocument {
             email: user.email.as_str().to_owned(),
             username: user.username.as_str().to_owned(),
             password_hash: user.password_hash.as_str().to_owned(),
-            created_at_us: Some(created_at_us),
-            created_at: None,
-            created_at_sub_ms_ns: 0,
+            credential: Credential::of(&user.password_hash).as_str().to_owned(),
+            created_at_us,
         })
     }
 }
@@ -70,9 +67,8 @@ impl TryFrom<UserDocument> for User {
             .id
             .parse()
             .map_err(|_| RepositoryError::new("a stored user has a malformed _id"))?;
-        let created_at =
-            timestamp::read(doc.created_at_us, doc.created_at, doc.created_at_sub_ms_ns)
-                .ok_or_else(|| RepositoryError::new("a stored user has a malformed created_at"))?;
+        let created_at = timestamp::read(doc.created_at_us)
+            .ok_or_else(|| RepositoryError::new("a stored user has a malformed created_at"))?;
         Ok(User {
             id,
             email: Email::from_trusted(doc.email),
@@ -118,6 +114,37 @@ impl MongoUserRepository {
     }
 }
 
+impl MongoUserRepository {
+    /// Hands the sessions of `id` logged in with `old` the credential `new`, which ends
+    /// them at their next request.
+    async fn rebind_sessions(
+        &self,
+        id: UserId,
+        old: &Credential,
+        new: &Credential,
+    ) -> Result<(), RepositoryError> {
+        self.sessions
+            .update_many(
+                doc! {
+                    session_fields::USER_ID: id.to_string(),
+                    session_fields::OWNER_CREDENTIAL: old.as_str(),
+                },
+                doc! { "$set": { session_fields::OWNER_CREDENTIAL: new.as_str() } },
+            )
+            .await
+            .map_err(|e| repository_error("update session owners", &e))?;
+        Ok(())
+    }
+
+    async fn delete_sessions(&self, id: UserId) -> Result<(), RepositoryError> {
+        self.sessions
+            .delete_many(doc! { session_fields::USER_ID: id.to_string() })
+            .await
+            .map_err(|e| repository_error("delete user sessions", &e))?;
+        Ok(())
+    }
+}
+
 impl fmt::Debug for MongoUserRepository {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MongoUserRepository")
@@ -149,53 +176,57 @@ impl UserRepository for MongoUserRepository {
         self.find_one_by(fields::USERNAME, username.as_str()).await
     }
 
+    /// Ordered to fail safe, with `MongoSessionStore::create` (no transaction spans two
+    /// collections on a standalone server):
+    /// 1. every session bound to `current` is handed the new credential, which no login
+    ///    made with `current` carries: they end now, and stay ended if what follows fails
+    ///    or loses a race (then the hash is not `current` any more either);
+    /// 2. the hash and its credential are swapped, compare-and-set;
+    /// 3. step 1 again, for the sessions of logins that verified `current` and were
+    ///    inserted meanwhile. A login inserted after step 3 reads the new credential when
+    ///    it checks its session, and deletes it.
     async fn replace_password_hash(
         &self,
         id: UserId,
         current: &PasswordHash,
         new: &PasswordHash,
     ) -> Result<bool, RepositoryError> {
-        // Compare-and-set in one statement: the filter only matches while the hash is
-        // still the one the caller verified.
+        let (old_credential, new_credential) = (Credential::of(current), Credential::of(new));
+        self.rebind_sessions(id, &old_credential, &new_credential)
+            .await?;
         let result = self
             .users
             .update_one(
                 doc! { fields::ID: id.to_string(), fields::PASSWORD_HASH: current.as_str() },
-                doc! { "$set": { fields::PASSWORD_HASH: new.as_str() } },
+                doc! { "$set": {
+                    fields::PASSWORD_HASH: new.as_str(),
+                    fields::CREDENTIAL: new_credential.as_str(),
+                } },
             )
             .await
             .map_err(|e| repository_error("update password hash", &e))?;
         if result.matched_count != 1 {
             return Ok(false);
         }
-        // The sessions' snapshots learn the new credential, which no login made before
-        // carries: every older session ends at its next request, on every instance.
-        self.sessions
-            .update_many(
-                doc! { session_fields::USER_ID: id.to_string() },
-                doc! { "$set": { session_fields::OWNER_CREDENTIAL: Credential::of(new).as_str() } },
-            )
-            .await
-            .map_err(|e| repository_error("update session owners", &e))?;
+        self.rebind_sessions(id, &old_credential, &new_credential)
+            .await?;
         Ok(true)
     }
 
     /// A session loads with the snapshot of its user kept in its own document, never with
     /// the user's document: left alone, the sessions would stay logged in after the user
-    /// is gone. So they are deleted too, after the user (without a transaction, which a
-    /// standalone server does not offer): once the user is gone no login can find them,
-    /// so no session made later survives the second step; deleting the sessions first
-    /// would let a login between the two steps keep a session of a deleted user.
+    /// is gone. So they are deleted before the user (if the rest fails, nobody stays
+    /// logged in) and again after, for the logins that read the user before it went and
+    /// inserted their session in between; a login inserted later finds no user when it
+    /// checks its session (`MongoSessionStore::create`), and deletes it.
     async fn delete(&self, id: UserId) -> Result<bool, RepositoryError> {
+        self.delete_sessions(id).await?;
         let deleted = self
             .users
             .delete_one(doc! { fields::ID: id.to_string() })
             .await
             .map_err(|e| repository_error("delete user", &e))?;
-        self.sessions
-            .delete_many(doc! { session_fields::USER_ID: id.to_string() })
-            .await
-            .map_err(|e| repository_error("delete user sessions", &e))?;
+        self.delete_sessions(id).await?;
         Ok(deleted.deleted_count == 1)
     }
 }
@@ -224,7 +255,7 @@ fn insert_error(error: &mongodb::error::Error) -> InsertUserError {
 #[cfg(test)]
 mod tests {
     use auth_domain::timestamp::truncate_to_micros;
-    use bson::{doc, Document};
+    use bson::Document;
     use time::macros::datetime;
 
     use super::*;
@@ -251,17 +282,6 @@ mod tests {
         User::try_from(document).expect("a valid user")
     }
 
-    /// `user` as the previous version stored it, without `created_at_sub_ms_ns`.
-    fn previous_version_document(user: &User, created_at: DateTime) -> Document {
-        doc! {
-            "_id": user.id.to_string(),
-            "email": user.email.as_str(),
-            "username": user.username.as_str(),
-            "password_hash": user.password_hash.as_str(),
-            "created_at": created_at,
-        }
-    }
-
     #[test]
     fn a_user_document_holds_microseconds_and_reads_back_exactly() {
         let user = user();
@@ -273,30 +293,6 @@ mod tests {
         );
         assert!(!document.contains_key("created_at"), "{document}");
         assert_eq!(decode(&document), user);
-    }
-
-    #[test]
-    fn a_document_written_by_the_previous_version_reads_back_to_the_same_instant() {
-        // The previous version stored 11:46:53.123456789 as the driver's millisecond date
-        // and the nanoseconds it lost.
-        let at = datetime!(2026-11-28 11:46:53.123_456_789 UTC);
-        let user = user();
-        let mut document = previous_version_document(&user, DateTime::from_time_0_3(at));
-        document.insert("created_at_sub_ms_ns", 456_789_i64);
-        assert_eq!(
-            decode(&document),
-            User {
-                created_at: at,
-                ..user
-            }
-        );
-    }
-
-    #[test]
-    fn a_document_without_the_nanoseconds_reads_back_to_the_millisecond() {
-        let at = datetime!(2026-11-28 11:46:53.123 UTC);
-        let document = previous_version_document(&user(), DateTime::from_time_0_3(at));
-        assert_eq!(decode(&document).created_at, at);
     }
 
     #[test]

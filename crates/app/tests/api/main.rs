@@ -13,6 +13,7 @@ mod key_rotation;
 mod my_sessions;
 mod probes;
 mod remember;
+mod revocation_races;
 mod sessions;
 mod telemetry;
 mod throttling;
@@ -61,6 +62,9 @@ auth_testkit::backend_tests! {
             a_password_change_needs_both_fields_as_strings,
             deleting_the_account_ends_every_session_and_frees_the_email,
             deleting_the_account_needs_the_right_password,
+        ],
+        crate::revocation_races => [
+            logins_racing_a_password_change_or_a_deletion_leave_no_session,
         ],
         crate::remember => [
             remember_false_gives_a_cookie_that_ends_with_the_browser,

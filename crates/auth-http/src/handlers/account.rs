@@ -128,7 +128,12 @@ pub(crate) async fn change_password<B: Stores>(
         }
     }
     user.session
-        .log_in(&updated, user.login.persistent, user.login.device.clone())
+        .log_in(
+            &updated,
+            user.login.persistent,
+            user.login.device.clone(),
+            &state.service,
+        )
         .await?;
     tracing::info!(user.id = %updated.id, "user changed their password");
     state

@@ -198,7 +198,7 @@ pub(crate) async fn login<B: Stores>(
         tracing::warn!(%error, "could not reset the failed logins of a client");
     }
     session
-        .log_in(&user, credentials.remember, device.clone())
+        .log_in(&user, credentials.remember, device.clone(), &state.service)
         .await?;
     tracing::info!(user.id = %user.id, "user logged in");
     state
