@@ -170,7 +170,7 @@ impl<S: SessionStore> Shared<S> {
             if session.is_empty().await {
                 // Logged out: the stored session is gone, the cookie goes too.
                 if presented {
-                    self.set_cookie(&mut response, self.removal());
+                    self.set_cookie(&mut response, &self.removal());
                 }
                 return response;
             }
@@ -183,11 +183,11 @@ impl<S: SessionStore> Shared<S> {
             };
             let persistent = login::persistent(session).await;
             let cookie = self.cookie(id, session.expiry(), persistent);
-            self.set_cookie(&mut response, cookie);
+            self.set_cookie(&mut response, &cookie);
         } else if presented && session.id().is_none() {
             // The cookie verified but its session is gone (expired, logged out elsewhere,
             // revoked): the browser may forget it.
-            self.set_cookie(&mut response, self.removal());
+            self.set_cookie(&mut response, &self.removal());
         }
         response
     }
@@ -225,7 +225,7 @@ impl<S: SessionStore> Shared<S> {
 
     /// Adds `cookie` as the response's first `Set-Cookie`: a client that reads only one
     /// (many do) gets the one that matters, not the device cookie a login also sets.
-    fn set_cookie(&self, response: &mut Response, cookie: Cookie<'static>) {
+    fn set_cookie(&self, response: &mut Response, cookie: &Cookie<'static>) {
         let Ok(value) = HeaderValue::try_from(cookie.to_string()) else {
             return;
         };
