@@ -7,7 +7,7 @@ use auth_domain::{
     session::{self, Owner, SessionHandle, SessionInfo},
     RepositoryError, UserId, UserSessions,
 };
-use bson::{doc, DateTime, Document};
+use bson::{doc, Bson, DateTime, Document};
 use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 use session::Login;
@@ -294,10 +294,12 @@ impl SessionStore for MongoSessionStore {
 
     /// Never writes the owner snapshot: what this session loaded may be older than what
     /// the user repository wrote since (a password change racing a renewal), and writing
-    /// it back would bring an ended session back to life. The user a session belongs to
-    /// never changes after its login either: a new login is a new session.
+    /// it back would bring an ended session back to life. The user id follows the data (a
+    /// session whose login was cleared belongs to nobody); a new login is a new session,
+    /// created with its own snapshot.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let fields = Fields::of(record)?;
+        let user_id = fields.user_id().map_or(Bson::Null, Bson::String);
         // No upsert: a session deleted meanwhile (logout elsewhere, revocation, expiry)
         // must stay deleted, so a save that matches nothing is not an error either.
         self.sessions
@@ -306,6 +308,7 @@ impl SessionStore for MongoSessionStore {
                 doc! {
                     "$set": {
                         fields::DATA: fields.data,
+                        fields::USER_ID: user_id,
                         fields::LAST_SEEN_AT: DateTime::now(),
                         fields::EXPIRES_AT: fields.expires_at,
                         fields::EXPIRES_AT_US: fields.expires_at_us,

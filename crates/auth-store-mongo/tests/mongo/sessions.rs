@@ -70,6 +70,7 @@ pub(crate) async fn undecodable_stored_data_is_an_error_that_quotes_neither_id_n
             "created_at": bson::DateTime::now(),
             "last_seen_at": bson::DateTime::now(),
             "expires_at": bson::DateTime::from_time_0_3(OffsetDateTime::now_utc() + Duration::hours(1)),
+            "expires_at_us": (OffsetDateTime::now_utc() + Duration::hours(1)).unix_timestamp() * 1_000_000,
         })
         .await
         .expect("raw insert works");
@@ -135,6 +136,7 @@ pub(crate) async fn a_document_written_with_owner_document_loads_with_its_owner(
             "created_at": bson::DateTime::now(),
             "last_seen_at": bson::DateTime::now(),
             "expires_at": expires_at,
+            "expires_at_us": expires_at.timestamp_millis() * 1_000,
             "owner": owner_document(&Owner::of(&user)).expect("encodable"),
         })
         .await
