@@ -27,7 +27,8 @@
 //!
 //! # Documents
 //!
-//! - users: `{_id, email, username, password_hash, created_at_us}`;
+//! - users: `{_id, email, username, password_hash, credential, created_at_us}`
+//!   (`credential` is `auth_domain::session::Credential` of the hash, written with it);
 //!   `_id` is the [`auth_domain::UserId`] in its canonical string form, the same form the
 //!   sessions' `user_id` field holds, so that the two compare without conversion (and
 //!   string order is creation order, as UUIDv7 is).
@@ -47,9 +48,7 @@
 //! Int64 of microseconds since the Unix epoch (`*_us`). The sessions' `expires_at` is a
 //! BSON date as well, rounded down to the millisecond, for the TTL index; their
 //! `created_at` and `last_seen_at` are dates only, read back to the millisecond for the
-//! user's list of sessions, which needs no more. Documents written by earlier versions (a
-//! date plus `*_sub_ms_ns`) still read back exactly; a saved session loses its
-//! `expires_at_sub_ms_ns`.
+//! user's list of sessions, which needs no more.
 
 mod admin;
 mod audit;
