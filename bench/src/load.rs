@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result};
+use anyhow::{ensure, Context as _, Result};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt as _, Full};
@@ -273,6 +273,44 @@ async fn one_client(
         }
     }
     part
+}
+
+/// Sends each template its count of times, in order, one after the other on one kept-alive
+/// connection, failing at the first answer that is not the template's: for counting what
+/// a fixed number of requests costs the server, where only the count matters.
+pub(crate) async fn send_in_turn(addr: SocketAddr, requests: &[(&Template, u64)]) -> Result<()> {
+    let (mut sender, connection) = open(addr).await?;
+    // Ends when the sender is dropped, below.
+    let connection = tokio::spawn(connection);
+    for (template, count) in requests {
+        for sent in 0..*count {
+            let what = || {
+                format!(
+                    "{} {} (request {} of {count})",
+                    template.method,
+                    template.uri,
+                    sent + 1
+                )
+            };
+            let status =
+                tokio::time::timeout(REQUEST_TIMEOUT, exchange(&mut sender, template.build()))
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "{}: no answer within {}s",
+                            what(),
+                            REQUEST_TIMEOUT.as_secs()
+                        )
+                    })?
+                    .with_context(what)?;
+            ensure!(template.answered(status), "{} answered {status}", what());
+        }
+    }
+    drop(sender);
+    connection
+        .await
+        .context("the connection task panicked")?
+        .context("the connection failed")
 }
 
 /// Sends a request and reads the whole response, so the connection can carry the next.

@@ -13,6 +13,7 @@
 // Printing progress and the report to the terminal is what this binary is for.
 #![allow(clippy::print_stdout)]
 
+mod instructions;
 mod load;
 mod preload;
 mod report;
@@ -39,11 +40,12 @@ use hyper::{
 use load::{drive, drive_until, send_once, CpuTime, Measured, Template};
 use preload::{Expiry, Preloaded, Preloader};
 use report::{Baselines, Purge, PurgeRun, Report};
-use server::{Paths, SecretKey, Server};
+use server::{Launch, Paths, SecretKey, Server};
 
 const USAGE: &str = "\
 usage: bench [--backend sqlite|postgres|mysql|mongodb] [--duration SECS] [--concurrency N]
              [--sessions N] [--purge-sessions M]
+       bench --instructions [--backend sqlite|postgres|mysql|mongodb] [--requests N]
 
 Load-tests the release app over loopback on a throwaway database (defaults: sqlite, 10 s
 per scenario, 32 clients for GET / and GET /profile; logins always use 8), then the baseline
@@ -56,6 +58,13 @@ database before measuring (default 1000).
 scenarios are over, and the app is restarted with SESSION_PURGE_INTERVAL=1, so that its
 purge runs over them while GET /profile is measured (default: N when N >= 100000, else 0,
 which skips this scenario; MongoDB purges by its TTL monitor and never runs it).
+
+--instructions: instead of the load test, counts the instructions the server executes per
+request under valgrind's callgrind, which repeat exactly where req/s moves by 20%: GET /,
+an authenticated GET /profile and the baseline's GET /one-read, each the difference between
+a run with N requests on one connection (default 2000) and a run with none, on SQLite and
+PostgreSQL unless --backend names one; on PostgreSQL also the transactions and rows written
+per GET /profile, as the server counts them. Needs valgrind (`apt-get install valgrind`).
 
 It runs the release `app` and `baseline` binaries found in the directory of this executable
 (<target-dir>/release/): build them with `cargo build --release -p app` and then
@@ -92,6 +101,11 @@ const PASSWORD: &str = "loopback-benchmark-passphrase-7319";
 #[derive(Debug, Clone, Copy)]
 struct Options {
     backend: Backend,
+    /// Whether `--backend` said which.
+    backend_named: bool,
+    /// `--instructions`: count instructions per request instead of measuring load, this
+    /// many requests per run.
+    instructions: Option<u64>,
     duration: Duration,
     concurrency: usize,
     /// Live sessions of other users preloaded.
@@ -106,12 +120,16 @@ impl Options {
     fn parse(args: &[String]) -> Result<Self> {
         let mut options = Self {
             backend: Backend::Sqlite,
+            backend_named: false,
+            instructions: None,
             duration: Duration::from_secs(10),
             concurrency: 32,
             sessions: DEFAULT_SESSIONS,
             purge_sessions: 0,
         };
         let mut purge_sessions = None;
+        let mut requests = None;
+        let mut instructions = false;
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -127,6 +145,7 @@ impl Options {
             match flag {
                 "--backend" => {
                     let name = value()?;
+                    options.backend_named = true;
                     options.backend = Backend::from_name(&name)
                         // The kit's in-memory stores are no backend of the app.
                         .filter(|backend| *backend != Backend::Memory)
@@ -159,9 +178,23 @@ impl Options {
                             .context("--purge-sessions takes a whole number")?,
                     );
                 }
+                "--instructions" if inline.is_none() => instructions = true,
+                "--requests" => {
+                    let count: u64 = value()?
+                        .parse()
+                        .context("--requests takes a whole number")?;
+                    ensure!(count > 0, "--requests must be at least 1");
+                    requests = Some(count);
+                }
                 _ => bail!("unknown bench option `{arg}` (try `bench --help`)"),
             }
         }
+        ensure!(
+            instructions || requests.is_none(),
+            "--requests counts the requests of --instructions"
+        );
+        options.instructions =
+            instructions.then(|| requests.unwrap_or(instructions::DEFAULT_REQUESTS));
         options.purge_sessions = purge_sessions.unwrap_or(if options.sessions >= LARGE_SESSIONS {
             options.sessions
         } else {
@@ -200,9 +233,30 @@ fn run(args: &[String]) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
+    if let Some(requests) = options.instructions {
+        let backends = if options.backend_named {
+            vec![options.backend]
+        } else {
+            vec![Backend::Sqlite, Backend::Postgres]
+        };
+        let counts = runtime.block_on(instructions::count_all(&paths, &backends, requests))?;
+        instructions::print(&counts);
+        for path in instructions::write(&counts, &paths.out, unix_time())? {
+            println!("wrote {}", path.display());
+        }
+        return Ok(());
+    }
     let report = runtime.block_on(measure(&paths, options))?;
     report.print();
     report.write(&paths.out)
+}
+
+/// Seconds since the epoch, to stamp reports with.
+fn unix_time() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_secs())
+        .unwrap_or_default()
 }
 
 async fn measure(paths: &Paths, options: Options) -> Result<Report> {
@@ -218,17 +272,14 @@ async fn measure(paths: &Paths, options: Options) -> Result<Report> {
 }
 
 async fn measure_on(paths: &Paths, database: &TestDatabase, options: Options) -> Result<Report> {
-    let unix_time = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|since| since.as_secs())
-        .unwrap_or_default();
+    let unix_time = unix_time();
     println!(
         "bench: starting the app on a fresh {} database",
         options.backend
     );
     // One key for every start of the app, so that the bench user's cookie outlives a restart.
     let secret = SecretKey::random()?;
-    let server = Server::app(paths, database, &secret, None).await?;
+    let server = Server::app(paths, database, &secret, None, Launch::Direct).await?;
     println!(
         "bench: app up at http://{} (log {})",
         server.addr,
@@ -362,6 +413,7 @@ async fn purge_scenario(
         setup.database,
         setup.secret,
         Some(PURGE_INTERVAL),
+        Launch::Direct,
     )
     .await?;
     let (addr, pid) = (server.addr, server.pid());
@@ -441,7 +493,7 @@ async fn baselines(
     duration: Duration,
 ) -> Result<Baselines> {
     println!("bench: starting the baseline server on the same database");
-    let baseline = Server::baseline(paths, database).await?;
+    let baseline = Server::baseline(paths, database, Launch::Direct).await?;
     let (addr, pid) = (baseline.addr, baseline.pid());
     let one = Arc::new(Template::new(Method::GET, addr, "/one-read"));
     let two = Arc::new(Template::new(Method::GET, addr, "/two-reads"));

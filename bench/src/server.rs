@@ -1,6 +1,7 @@
 //! The servers under test: the release app and the `baseline` server, found beside this
-//! executable, each started on a free port with its output in a log file, and killed when
-//! stopped or dropped.
+//! executable, each started on a free port with its output in a log file, directly or
+//! under callgrind, and killed when stopped or dropped (or asked to exit, when callgrind
+//! must write what it counted).
 
 use std::{
     fmt::Write as _,
@@ -19,8 +20,38 @@ use tokio::process::{Child, Command};
 
 use crate::load::{send_once, Template};
 
-/// How long a server may take to answer its first request.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a server may take to answer its first request (under callgrind, which runs
+/// it some fifty times slower, the migrations included).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long a server asked to exit may take to do so (callgrind writes its counts then).
+const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How a server is started.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Launch<'a> {
+    /// As itself.
+    Direct,
+    /// Under `valgrind --tool=callgrind`, which writes the instructions it counted to this
+    /// file when the server exits.
+    Callgrind(&'a Path),
+}
+
+impl Launch<'_> {
+    fn command(self, program: &Path) -> Command {
+        match self {
+            Self::Direct => Command::new(program),
+            Self::Callgrind(out) => {
+                let mut command = Command::new("valgrind");
+                command
+                    .arg("--tool=callgrind")
+                    .arg(format!("--callgrind-out-file={}", out.display()))
+                    .arg(program);
+                command
+            }
+        }
+    }
+}
 
 /// Where the bench finds what it runs and puts what it writes.
 #[derive(Debug)]
@@ -100,13 +131,14 @@ impl Server {
         database: &TestDatabase,
         secret: &SecretKey,
         purge_every: Option<Duration>,
+        launch: Launch<'_>,
     ) -> Result<Self> {
         // An empty working directory: a developer's `.env` or `App.toml` must not change
         // what is measured (argon2 parameters, say).
         let workdir = paths.out.join("workdir");
         std::fs::create_dir_all(&workdir)
             .with_context(|| format!("cannot create {}", workdir.display()))?;
-        let mut command = Command::new(&paths.app);
+        let mut command = launch.command(&paths.app);
         // Likewise the app's settings in this shell: the bench sets the ones it needs and
         // leaves the rest at their defaults.
         for key in app::config::KEYS {
@@ -143,8 +175,12 @@ impl Server {
     /// Starts the `baseline` server on `database`, which must hold a user, and waits until
     /// `GET /one-read` answers: it fails until the user is found, so an answer means the
     /// database is reachable too.
-    pub(crate) async fn baseline(paths: &Paths, database: &TestDatabase) -> Result<Self> {
-        let mut command = Command::new(&paths.baseline);
+    pub(crate) async fn baseline(
+        paths: &Paths,
+        database: &TestDatabase,
+        launch: Launch<'_>,
+    ) -> Result<Self> {
+        let mut command = launch.command(&paths.baseline);
         command
             .current_dir(&paths.out)
             .env_remove("DATABASE_URL")
@@ -178,9 +214,13 @@ impl Server {
             .port();
         let output = File::create(log)
             .with_context(|| format!("cannot create the log file {}", log.display()))?;
-        let program = Path::new(command.as_std().get_program())
-            .display()
-            .to_string();
+        let program = command
+            .as_std()
+            .get_args()
+            .last()
+            .unwrap_or_else(|| command.as_std().get_program())
+            .to_string_lossy()
+            .into_owned();
         let child = command
             .env("PORT", port.to_string())
             .stdin(Stdio::null())
@@ -263,6 +303,38 @@ impl Server {
     /// Where the server's output goes.
     pub(crate) fn log(&self) -> &Path {
         &self.log
+    }
+
+    /// Asks the server to exit (SIGTERM, which both servers answer by finishing what is in
+    /// flight) and waits until it has: callgrind writes its counts only then.
+    pub(crate) async fn terminate(mut self) -> Result<()> {
+        // `kill(1)` rather than `libc::kill`: this workspace forbids `unsafe`.
+        let signalled = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .with_context(|| format!("cannot run kill(1) to stop {}", self.name))?;
+        if !signalled.success() {
+            bail!("kill -TERM {} failed: has {} exited?", self.pid, self.name);
+        }
+        let exited = tokio::time::timeout(EXIT_TIMEOUT, self.child.wait())
+            .await
+            .with_context(|| {
+                format!(
+                    "{} did not exit within {}s of SIGTERM; see {}",
+                    self.name,
+                    EXIT_TIMEOUT.as_secs(),
+                    self.log.display()
+                )
+            })?
+            .with_context(|| format!("cannot wait for {}", self.name))?;
+        if !exited.success() {
+            bail!(
+                "{} exited with {exited} after SIGTERM; see {}",
+                self.name,
+                self.log.display()
+            );
+        }
+        Ok(())
     }
 
     /// Kills the server and waits for it to exit: the measurement is over and the

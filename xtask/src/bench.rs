@@ -19,7 +19,7 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         project.build(&["--release", "--package", package])?;
     }
     // Kept until the bench ends: it may own the SecantusDB the app talks to.
-    let mut backends = Backends::provide(&project, backend(args).as_slice());
+    let mut backends = Backends::provide(&project, &backends(args));
     if let Some((backend, why)) = backends.not_run().next() {
         bail!("the {} backend cannot be provided: {why}", backend.name());
     }
@@ -35,6 +35,18 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         None => ExitCode::FAILURE,
     })
+}
+
+/// The backends whose servers the bench needs: the one `--backend` names, else SQLite (the
+/// bench's default), and PostgreSQL too for `--instructions`, which counts on both.
+fn backends(args: &[String]) -> Vec<Backend> {
+    match backend(args) {
+        Some(backend) => vec![backend],
+        None if args.iter().any(|arg| arg == "--instructions") => {
+            vec![Backend::Sqlite, Backend::Postgres]
+        }
+        None => vec![Backend::Sqlite],
+    }
 }
 
 /// The backend that `--backend` (or `--backend=`) asks for, if any. The flags are the

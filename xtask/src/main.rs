@@ -6,8 +6,9 @@
 //!   left out reported as skipped; then schemathesis against the app on SQLite (see
 //!   `schemathesis`).
 //! - `bench [--backend B] [--duration SECS] [--concurrency N] [--sessions N]
-//!   [--purge-sessions M]`: provides the database server, builds the app and the `bench`
-//!   crate in release, and runs the benchmark.
+//!   [--purge-sessions M]` or `bench --instructions [--backend B] [--requests N]`: provides
+//!   the database server, builds the app and the `bench` crate in release, and runs the
+//!   benchmark (load over loopback, or instructions per request counted by callgrind).
 
 // Printing progress, banners and reports to the terminal is what this binary is for.
 #![allow(clippy::print_stdout)]
@@ -45,7 +46,12 @@ tasks:
                               --help tells the defaults): GET /, GET /profile, logins, a login
                               storm, with N stored sessions of other users, a purge of M
                               expired ones, and the one- and two-read baselines; reports go to
-                              <target-dir>/bench/";
+                              <target-dir>/bench/
+  bench --instructions [--backend B] [--requests N]
+                              count the instructions per request under valgrind's callgrind
+                              (GET /, GET /profile, the one-read baseline; each N requests on
+                              one connection minus a run with none), on SQLite and PostgreSQL
+                              unless --backend names one";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -166,6 +166,23 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
-    axum::serve(listener, app).await?;
+    // Exits on SIGTERM or Ctrl-C like the app, so that a profiler around it (the bench's
+    // callgrind) sees it end and writes what it counted.
+    axum::serve(listener, app)
+        .with_graceful_shutdown(terminated())
+        .await?;
     Ok(())
+}
+
+/// Completes at the first SIGTERM or Ctrl-C.
+async fn terminated() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        // Without the handler, SIGTERM still ends the process, only less politely.
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }
