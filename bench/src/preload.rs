@@ -22,7 +22,7 @@ use anyhow::{bail, ensure, Context as _, Result};
 use auth_domain::{
     session::{self, storage_key, Login, Owner},
     timestamp::truncate_to_micros,
-    UserId,
+    OwnedSessions as _, UserId,
 };
 use auth_store_mongo::{owner_document, MongoSessionStore, DEFAULT_SESSIONS_COLLECTION};
 use auth_store_sql::SqlSessionStore;
@@ -40,10 +40,7 @@ use time::{
     format_description::BorrowedFormatItem, macros::format_description, OffsetDateTime,
     PrimitiveDateTime, UtcOffset,
 };
-use tower_sessions::{
-    session::{Id, Record},
-    SessionStore as _,
-};
+use tower_sessions::session::{Id, Record};
 
 /// Rows per `INSERT`: six parameters a row keeps a statement under SQLite's 32 766.
 const ROWS_PER_STATEMENT: usize = 5_000;
@@ -191,10 +188,14 @@ impl Preloader {
     /// user and expiry, an expired one not at all.
     async fn check(&self, sample: &Sample, expiry: Expiry) -> Result<()> {
         let loaded = match &self.target {
-            Target::Sql(db) => SqlSessionStore::new(db.clone()).load(&sample.id).await,
+            Target::Sql(db) => {
+                SqlSessionStore::new(db.clone())
+                    .load_owned(&sample.id.to_string())
+                    .await
+            }
             Target::Mongo(db) => {
                 MongoSessionStore::new(db, DEFAULT_SESSIONS_COLLECTION)
-                    .load(&sample.id)
+                    .load_owned(&sample.id.to_string())
                     .await
             }
         }
@@ -209,7 +210,7 @@ impl Preloader {
                 // Only MongoDB keeps the owner in the session; SQL joins a user row, which
                 // the fake users do not have.
                 if let Target::Mongo(_) = &self.target {
-                    let owned = session::owner(&record.data).is_some_and(|owner| {
+                    let owned = record.owner.as_ref().is_some_and(|owner| {
                         Login::read(&record.data).is_some_and(|login| owner.owns(&login))
                     });
                     ensure!(
@@ -218,7 +219,7 @@ impl Preloader {
                          bench no longer writes sessions as the store does"
                     );
                 }
-                let drift = (record.expiry_date - sample.expires_at).abs();
+                let drift = (record.expires_at - sample.expires_at).abs();
                 ensure!(
                     drift < time::Duration::milliseconds(1),
                     "a preloaded session loads back with its expiry {drift} off: the bench \

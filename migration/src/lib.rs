@@ -1,6 +1,6 @@
 //! The SQL schema of the authentication service, as sea-orm migrations: the `users` and
-//! `sessions` tables, then `login_failures` and `auth_events`, and their indexes, for
-//! SQLite, PostgreSQL and MySQL/MariaDB.
+//! `sessions` tables, then `login_failures` and `auth_events`, and their indexes, then the
+//! users' `credential`, for SQLite, PostgreSQL and MySQL/MariaDB.
 //!
 //! The app and `cargo xtask install` both run [`Migrator`] (through
 //! `auth_store_sql::install`), so there is one definition of the schema. Migrations
@@ -19,6 +19,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_users_and_sessions;
 mod m20261203_000001_create_login_failures_and_auth_events;
+mod m20261207_000001_add_users_credential;
 
 pub mod names;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_create_users_and_sessions::Migration),
             Box::new(m20261203_000001_create_login_failures_and_auth_events::Migration),
+            Box::new(m20261207_000001_add_users_credential::Migration),
         ]
     }
 }

@@ -15,10 +15,10 @@ use async_trait::async_trait;
 use auth_domain::{
     audit::{AuditLog, AuthEvent},
     readiness::Readiness,
-    session::{SessionHandle, SessionInfo},
+    session::{OwnedSession, SessionHandle, SessionInfo},
     throttle::{FailureCount, FailureCounter, ThrottleKey},
-    unavailable_message, Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User,
-    UserId, UserRepository, UserSessions, Username,
+    unavailable_message, Email, InsertUserError, NewUser, OwnedSessions, PasswordHash,
+    RepositoryError, User, UserId, UserRepository, UserSessions, Username,
 };
 use time::OffsetDateTime;
 use tower_sessions::{
@@ -177,6 +177,17 @@ impl<S: UserSessions> UserSessions for Bounded<S> {
 impl<S: Readiness> Readiness for Bounded<S> {
     async fn ping(&self) -> Result<(), RepositoryError> {
         self.run("ping", self.inner.ping(), repository).await
+    }
+}
+
+impl<S: OwnedSessions> OwnedSessions for Bounded<S> {
+    async fn load_owned(&self, session_id: &str) -> Result<Option<OwnedSession>, RepositoryError> {
+        self.run(
+            "load session",
+            self.inner.load_owned(session_id),
+            repository,
+        )
+        .await
     }
 }
 

@@ -37,7 +37,7 @@ use auth_domain::{
     readiness::Readiness,
     redact_url,
     throttle::{FailureCounter, REGISTRATION_WINDOW},
-    AuthService, HashingConfig, PasswordHasher, UserRepository, UserSessions,
+    AuthService, HashingConfig, OwnedSessions, PasswordHasher, UserRepository, UserSessions,
 };
 use auth_http::{Backend, HttpConfig, SessionKey};
 use auth_store_mongo::{MongoConfig, MongoStores};
@@ -187,7 +187,7 @@ async fn serve<R, S, F, A>(
 ) -> anyhow::Result<()>
 where
     R: UserRepository,
-    S: SessionStore + UserSessions + Readiness,
+    S: SessionStore + OwnedSessions + UserSessions + Readiness,
     F: FailureCounter,
     A: AuditLog,
 {

@@ -57,7 +57,7 @@ pub use password::{
     Password, PasswordPolicy, PasswordPolicyError, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
 pub use redact::redact_url;
-pub use repository::{UserRepository, UserSessions};
+pub use repository::{OwnedSessions, UserRepository, UserSessions};
 pub use service::{AuthService, Registration};
 pub use user::{NewUser, User, UserId};
 pub use username::Username;

@@ -1,7 +1,7 @@
 use std::future::Future;
 
 use crate::{
-    session::{SessionHandle, SessionInfo},
+    session::{OwnedSession, SessionHandle, SessionInfo},
     Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User, UserId, Username,
 };
 
@@ -90,4 +90,25 @@ pub trait UserSessions: Clone + Send + Sync + 'static {
         &self,
         user: UserId,
     ) -> impl Future<Output = Result<u64, RepositoryError>> + Send;
+}
+
+/// Loading a session for a request, with its owner, in one round trip: the read behind
+/// every authenticated request. The session layer calls it; tower-sessions'
+/// `SessionStore` (which a store also implements) does the writes.
+///
+/// # Errors
+///
+/// Every adapter MUST answer an unknown or expired session (purged yet or not) with
+/// `Ok(None)`, read the owner as stored now (never what the session was written with, save
+/// a snapshot that the user repository keeps current), give no owner for a session whose
+/// user is gone, and wrap every driver error in [`RepositoryError`] ([`unavailable`] when
+/// the storage is out of reach).
+///
+/// [`unavailable`]: RepositoryError::unavailable
+pub trait OwnedSessions: Send + Sync + 'static {
+    /// The live session `session_id` (the id its cookie carries), with its owner.
+    fn load_owned(
+        &self,
+        session_id: &str,
+    ) -> impl Future<Output = Result<Option<OwnedSession>, RepositoryError>> + Send;
 }

@@ -10,7 +10,8 @@
 //! # fn demo<R, S, F, A>(backend: auth_http::Backend<R, S, F, A>) -> Result<(), Box<dyn std::error::Error>>
 //! # where
 //! #     R: auth_domain::UserRepository,
-//! #     S: tower_sessions::SessionStore + auth_domain::UserSessions + auth_domain::readiness::Readiness,
+//! #     S: tower_sessions::SessionStore + auth_domain::OwnedSessions + auth_domain::UserSessions
+//! #         + auth_domain::readiness::Readiness,
 //! #     F: auth_domain::throttle::FailureCounter,
 //! #     A: auth_domain::audit::AuditLog,
 //! # {

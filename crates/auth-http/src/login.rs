@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use std::sync::Arc;
+
 use auth_domain::{
     session::{self, Data, Device, Lifetimes, Login, Owner, SessionHandle},
     AuthService, Password, User, UserRepository,
@@ -18,7 +20,7 @@ use tower_sessions::{Expiry, Session};
 
 use crate::{
     error::ApiError,
-    session_layer::{self, RequestSession},
+    session_layer::{self, LoadedOwner, RequestSession},
 };
 
 /// What a login form submits.
@@ -36,6 +38,8 @@ pub(crate) struct Credentials {
 #[derive(Clone)]
 pub(crate) struct LoginSession {
     session: Session,
+    /// The owner of the cookie's session, once loaded.
+    loaded: Option<Arc<dyn LoadedOwner>>,
     lifetimes: Lifetimes,
     /// Whether only a fallback key verified the cookie.
     signed_with_fallback: bool,
@@ -47,6 +51,7 @@ impl<S: Send + Sync> FromRequestParts<S> for LoginSession {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let RequestSession {
             session,
+            loaded,
             signed_with_fallback,
             lifetimes,
         } = parts
@@ -58,6 +63,7 @@ impl<S: Send + Sync> FromRequestParts<S> for LoginSession {
             })?;
         Ok(Self {
             session,
+            loaded,
             lifetimes,
             signed_with_fallback,
         })
@@ -199,8 +205,10 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
         let session = LoginSession::from_request_parts(parts, state).await?;
         let data = read(&session.session).await?;
         let login = Login::read(&data).ok_or(ApiError::AccessDenied)?;
-        match session::owner(&data) {
+        let owner = session.loaded.as_ref().and_then(|loaded| loaded.owner());
+        match owner {
             Some(owner) if owner.owns(&login) => {
+                let owner = owner.clone();
                 crate::trace::note_user(owner.id);
                 // A steady request writes nothing; past half the idle lifetime, one write
                 // rolls the expiry of the stored session and of the cookie. A cookie signed

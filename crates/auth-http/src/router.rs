@@ -5,7 +5,7 @@ use auth_domain::{
     readiness::Readiness,
     session::Lifetimes,
     throttle::{FailureCounter, Throttle},
-    UserRepository, UserSessions,
+    OwnedSessions, UserRepository, UserSessions,
 };
 use axum::{
     middleware,
@@ -38,7 +38,7 @@ pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 pub fn router<R, S, F, A>(backend: Backend<R, S, F, A>, config: HttpConfig) -> Router
 where
     R: UserRepository,
-    S: SessionStore + UserSessions + Readiness,
+    S: SessionStore + OwnedSessions + UserSessions + Readiness,
     F: FailureCounter,
     A: AuditLog,
 {

@@ -12,14 +12,24 @@
 //! request goes on without a session, and nothing else about it changes. When the client
 //! sends several session cookies (one per path or domain, say), the first that verifies
 //! is the session.
+//!
+//! The session of a verified cookie is loaded, when a handler first asks for it, through
+//! the store's [`OwnedSessions::load_owned`]: the session's owner comes back typed, in the
+//! same round trip, and waits for the login manager beside the session ([`LoadedOwner`]),
+//! instead of travelling inside the session's JSON data.
 
 use std::{
     convert::Infallible,
-    sync::Arc,
+    fmt,
+    sync::{Arc, OnceLock},
     task::{Context, Poll},
 };
 
-use auth_domain::session::Lifetimes;
+use async_trait::async_trait;
+use auth_domain::{
+    session::{Lifetimes, Owner},
+    OwnedSessions, RepositoryError,
+};
 use axum::{
     extract::Request,
     response::{IntoResponse as _, Response},
@@ -30,7 +40,7 @@ use http::{header::SET_COOKIE, HeaderValue};
 use time::OffsetDateTime;
 use tower::{Layer, Service};
 use tower_sessions::{
-    session::{self, Id},
+    session::{self, Id, Record},
     session_store, Expiry, Session, SessionStore,
 };
 
@@ -49,6 +59,9 @@ pub(crate) const SESSION_COOKIE: &str = "session";
 pub(crate) struct RequestSession {
     /// The session of the cookie, or a new, empty one.
     pub(crate) session: Session,
+    /// Where the owner of the cookie's session is found once the session is loaded;
+    /// `None` without a verified cookie.
+    pub(crate) loaded: Option<Arc<dyn LoadedOwner>>,
     /// Whether only a fallback key verified the cookie: the login manager then writes the
     /// session, so that a cookie signed with the current key goes out.
     pub(crate) signed_with_fallback: bool,
@@ -77,7 +90,7 @@ struct Shared<S> {
     lifetimes: Lifetimes,
 }
 
-impl<S: SessionStore> SessionLayer<S> {
+impl<S: SessionStore + OwnedSessions> SessionLayer<S> {
     /// Sessions in `store`, their cookie signed by `signer`.
     pub(crate) fn new(store: S, signer: Signer, secure: bool, lifetimes: Lifetimes) -> Self {
         Self {
@@ -119,7 +132,7 @@ impl<S, I: Clone> Clone for SessionService<S, I> {
 
 impl<S, I> Service<Request> for SessionService<S, I>
 where
-    S: SessionStore,
+    S: SessionStore + OwnedSessions,
     I: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     I::Future: Send + 'static,
 {
@@ -134,13 +147,22 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         let shared = Arc::clone(&self.shared);
         let presented = shared.presented(&request);
-        let session = Session::new(
-            presented.map(|(id, _)| id),
-            Arc::clone(&shared.store),
-            Some(Expiry::OnInactivity(shared.lifetimes.idle)),
-        );
+        let expiry = Some(Expiry::OnInactivity(shared.lifetimes.idle));
+        let (session, loaded) = match presented {
+            Some((id, _)) => {
+                let store = Arc::new(RequestStore {
+                    store: Arc::clone(&shared.store),
+                    owner: OnceLock::new(),
+                });
+                let session = Session::new(Some(id), Arc::clone(&store), expiry);
+                (session, Some(store as Arc<dyn LoadedOwner>))
+            }
+            // Nothing to load: the shared store takes what a login creates.
+            None => (Session::new(None, Arc::clone(&shared.store), expiry), None),
+        };
         request.extensions_mut().insert(RequestSession {
             session: session.clone(),
+            loaded,
             signed_with_fallback: matches!(presented, Some((_, Verified::Fallback))),
             lifetimes: shared.lifetimes,
         });
@@ -155,7 +177,7 @@ where
     }
 }
 
-impl<S: SessionStore> Shared<S> {
+impl<S: SessionStore + OwnedSessions> Shared<S> {
     /// The session id of the request's first session cookie that a key verifies.
     fn presented(&self, request: &Request) -> Option<(Id, Verified)> {
         cookies::values(request.headers(), SESSION_COOKIE).find_map(|value| {
@@ -235,6 +257,78 @@ impl<S: SessionStore> Shared<S> {
         for other in others {
             headers.append(SET_COOKIE, other);
         }
+    }
+}
+
+/// The owner of a request's session, as its load found it.
+pub(crate) trait LoadedOwner: Send + Sync + fmt::Debug {
+    /// The owner, once the session is loaded; `None` before, or when it has none.
+    fn owner(&self) -> Option<&Owner>;
+}
+
+/// The store one request's session is loaded from: the shared store, read through
+/// [`OwnedSessions::load_owned`], keeping the owner it returns for [`LoadedOwner`]. Writes
+/// go to the shared store unchanged.
+struct RequestStore<S> {
+    store: Arc<S>,
+    owner: OnceLock<Option<Owner>>,
+}
+
+// By hand: the owner is personal data, and the shared store says enough.
+impl<S: fmt::Debug> fmt::Debug for RequestStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestStore")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Send + Sync + fmt::Debug> LoadedOwner for RequestStore<S> {
+    fn owner(&self) -> Option<&Owner> {
+        self.owner.get().and_then(Option::as_ref)
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore + OwnedSessions> SessionStore for RequestStore<S> {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.store.create(record).await
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.store.save(record).await
+    }
+
+    async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
+        let Some(owned) = self
+            .store
+            .load_owned(&session_id.to_string())
+            .await
+            .map_err(|error| load_failed(&error))?
+        else {
+            return Ok(None);
+        };
+        // A session loads once per request; should it load again, the first owner stays.
+        let _ = self.owner.set(owned.owner);
+        Ok(Some(Record {
+            id: *session_id,
+            data: owned.data,
+            expiry_date: owned.expires_at,
+        }))
+    }
+
+    async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
+        self.store.delete(session_id).await
+    }
+}
+
+/// A failed load as tower-sessions carries it: a store out of reach is a backend error
+/// ([`failed`] makes it a 503), anything else a session that cannot be read (a 500).
+fn load_failed(error: &RepositoryError) -> session_store::Error {
+    if error.is_unavailable() {
+        session_store::Error::Backend(error.to_string())
+    } else {
+        session_store::Error::Decode(error.to_string())
     }
 }
 

@@ -7,7 +7,7 @@ use auth_domain::{
     audit::AuditLog,
     readiness::Readiness,
     throttle::{FailureCounter, Throttle},
-    AuthService, UserRepository, UserSessions,
+    AuthService, OwnedSessions, UserRepository, UserSessions,
 };
 use axum::extract::FromRef;
 use tower_sessions::SessionStore;
@@ -31,7 +31,7 @@ pub struct Backend<R, S, F, A> {
 /// The types of one backend's stores, named once so that handlers take one parameter.
 pub(crate) trait Stores: Send + Sync + 'static {
     type Users: UserRepository;
-    type Sessions: SessionStore + UserSessions + Readiness;
+    type Sessions: SessionStore + OwnedSessions + UserSessions + Readiness;
     type Failures: FailureCounter;
     type Audit: AuditLog;
 }
@@ -45,7 +45,7 @@ type Produces<T> = fn() -> T;
 impl<R, S, F, A> Stores for StoresOf<R, S, F, A>
 where
     R: UserRepository,
-    S: SessionStore + UserSessions + Readiness,
+    S: SessionStore + OwnedSessions + UserSessions + Readiness,
     F: FailureCounter,
     A: AuditLog,
 {

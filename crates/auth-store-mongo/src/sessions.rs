@@ -4,8 +4,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 use auth_domain::{
-    session::{self, Owner, SessionHandle, SessionInfo},
-    RepositoryError, UserId, UserSessions,
+    session::{self, OwnedSession, Owner, SessionHandle, SessionInfo},
+    OwnedSessions, RepositoryError, UserId, UserSessions,
 };
 use bson::{doc, Bson, DateTime, Document};
 use mongodb::{Collection, Database};
@@ -269,6 +269,55 @@ fn backend(operation: &'static str, error: &mongodb::error::Error) -> session_st
     session_error(operation, error)
 }
 
+impl MongoSessionStore {
+    /// The live document of session `session_id`. The TTL monitor runs about once a
+    /// minute, so an expired document may still be there: the filter, not the purge,
+    /// decides.
+    async fn find_live(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<SessionDocument>, mongodb::error::Error> {
+        self.sessions
+            .find_one(doc! {
+                fields::KEY: session::storage_key(session_id),
+                fields::EXPIRES_AT: { "$gt": DateTime::now() },
+            })
+            .await
+    }
+}
+
+impl OwnedSessions for MongoSessionStore {
+    /// One read: the owner is the snapshot in the session document, which the user
+    /// repository keeps current.
+    async fn load_owned(&self, session_id: &str) -> Result<Option<OwnedSession>, RepositoryError> {
+        let found = self
+            .find_live(session_id)
+            .await
+            .map_err(|e| repository_error("load session", &e))?;
+        found.map(owned).transpose()
+    }
+}
+
+/// A stored session as loaded: its data, its expiry and its owner snapshot.
+fn owned(document: SessionDocument) -> Result<OwnedSession, RepositoryError> {
+    let data = serde_json::from_str(&document.data).map_err(|e| {
+        // Position only: serde's message can quote the data.
+        RepositoryError::new(format!(
+            "load session failed: stored session data is not a JSON object (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let expires_at = document.expiry_date().ok_or_else(|| {
+        RepositoryError::new("load session failed: stored session expiry is out of range")
+    })?;
+    Ok(OwnedSession {
+        data,
+        expires_at,
+        owner: document.owner,
+    })
+}
+
 #[async_trait]
 impl SessionStore for MongoSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
@@ -320,38 +369,21 @@ impl SessionStore for MongoSessionStore {
         Ok(())
     }
 
+    /// The session, unless it is unknown or expired; its owner comes with
+    /// [`OwnedSessions::load_owned`], which the session layer uses.
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
-        // The TTL monitor runs about once a minute, so an expired document may still be
-        // there: the filter, not the purge, decides.
         let found = self
-            .sessions
-            .find_one(doc! {
-                fields::KEY: session::storage_key(&session_id.to_string()),
-                fields::EXPIRES_AT: { "$gt": DateTime::now() },
-            })
+            .find_live(&session_id.to_string())
             .await
             .map_err(|e| backend("load session", &e))?;
         let Some(document) = found else {
             return Ok(None);
         };
-        let mut data = serde_json::from_str(&document.data).map_err(|e| {
-            // Position only: serde's message can quote the data.
-            session_store::Error::Decode(format!(
-                "stored session data is not a JSON object (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })?;
-        let expiry_date = document.expiry_date().ok_or_else(|| {
-            session_store::Error::Decode("stored session expiry is out of range".into())
-        })?;
-        if let Some(owner) = &document.owner {
-            session::put_owner(&mut data, owner);
-        }
+        let owned = owned(document).map_err(|e| session_store::Error::Decode(e.to_string()))?;
         Ok(Some(Record {
             id: *session_id,
-            data,
-            expiry_date,
+            data: owned.data,
+            expiry_date: owned.expires_at,
         }))
     }
 

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_domain::{
-    session::{self, Credential, Owner, SessionHandle, SessionInfo},
-    PasswordHash, RepositoryError, UserId, UserSessions,
+    session::{self, Credential, OwnedSession, Owner, SessionHandle, SessionInfo},
+    OwnedSessions, RepositoryError, UserId, UserSessions,
 };
 use sea_orm::{
     sea_query::{Expr, Query},
@@ -117,6 +117,18 @@ impl SqlSessionStore {
         }
     }
 
+    /// The row of the live session `session_id` joined with its user's, if any.
+    async fn load_row(&self, session_id: &str) -> Result<Option<QueryResult>, DbErr> {
+        let backend = self.db.get_database_backend();
+        let now = timestamp::value(backend, timestamp::now());
+        let statement = Statement::from_sql_and_values(
+            backend,
+            load_statement(backend),
+            [session::storage_key(session_id).into(), now],
+        );
+        self.db.query_one(statement).await
+    }
+
     async fn insert(&self, record: &Record, data: &str) -> Result<(), DbErr> {
         let backend = self.db.get_database_backend();
         let now = timestamp::value(backend, timestamp::now());
@@ -142,6 +154,18 @@ impl SqlSessionStore {
             .map_err(|err| DbErr::Custom(err.to_string()))?;
         self.db.execute(backend.build(&statement)).await?;
         Ok(())
+    }
+}
+
+impl OwnedSessions for SqlSessionStore {
+    /// One statement: the session row joined with its user's, the owner's credential read
+    /// as the user repository stored it.
+    async fn load_owned(&self, session_id: &str) -> Result<Option<OwnedSession>, RepositoryError> {
+        let row = self
+            .load_row(session_id)
+            .await
+            .map_err(|err| repository_error("load session", &err))?;
+        row.map(|row| owned(&row)).transpose()
     }
 }
 
@@ -249,22 +273,23 @@ impl SessionStore for SqlSessionStore {
         Ok(())
     }
 
-    /// The session, unless it is unknown or expired (purged yet or not), with its owner as
-    /// stored now: one statement, the session row joined with its user's.
+    /// The session, unless it is unknown or expired (purged yet or not); its owner comes
+    /// with [`OwnedSessions::load_owned`], which the session layer uses.
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
-        let backend_kind = self.db.get_database_backend();
-        let now = timestamp::value(backend_kind, timestamp::now());
-        let statement = Statement::from_sql_and_values(
-            backend_kind,
-            load_statement(backend_kind),
-            [key(session_id).into(), now],
-        );
         let row = self
-            .db
-            .query_one(statement)
+            .load_row(&session_id.to_string())
             .await
             .map_err(|err| session_error("load session", &err))?;
-        row.map(|row| into_record(*session_id, &row)).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let owned = owned(&row)
+            .map_err(|_| session_store::Error::Decode("a stored session is unreadable".into()))?;
+        Ok(Some(Record {
+            id: *session_id,
+            data: owned.data,
+            expiry_date: owned.expires_at,
+        }))
     }
 
     /// Removes the session; removing one that is gone is not an error.
@@ -313,54 +338,56 @@ fn encode(data: &session::Data) -> session_store::Result<String> {
 
 /// The statement of `load`: the live session by key, and its user if any. The user id is
 /// kept as text beside the session, so the join converts it to the type of `users.id`.
+/// [`owned`] reads the columns in this order.
 fn load_statement(backend: DbBackend) -> &'static str {
     match backend {
         DbBackend::Postgres => {
             "SELECT s.data, s.expires_at, u.id AS owner_id, u.email, u.username, \
-             u.password_hash, u.created_at \
+             u.credential, u.created_at \
              FROM sessions s LEFT JOIN users u ON u.id = CAST(s.user_id AS uuid) \
              WHERE s.id = $1 AND s.expires_at > $2"
         }
         DbBackend::MySql => {
             "SELECT s.data, s.expires_at, u.id AS owner_id, u.email, u.username, \
-             u.password_hash, u.created_at \
+             u.credential, u.created_at \
              FROM sessions s LEFT JOIN users u ON u.id = UNHEX(REPLACE(s.user_id, '-', '')) \
              WHERE s.id = ? AND s.expires_at > ?"
         }
         DbBackend::Sqlite => {
             "SELECT s.data, s.expires_at, u.id AS owner_id, u.email, u.username, \
-             u.password_hash, u.created_at \
+             u.credential, u.created_at \
              FROM sessions s LEFT JOIN users u ON u.id = unhex(replace(s.user_id, '-', '')) \
              WHERE s.id = ? AND s.expires_at > ?"
         }
     }
 }
 
-fn into_record(id: Id, row: &QueryResult) -> session_store::Result<Record> {
-    let undecodable = |_| session_store::Error::Decode("a stored session is unreadable".to_owned());
-    let data: String = row.try_get("", "data").map_err(undecodable)?;
+/// A row of [`load_statement`] as the session and its owner. Columns are read by position,
+/// in the statement's order.
+fn owned(row: &QueryResult) -> Result<OwnedSession, RepositoryError> {
+    let undecodable =
+        |_| RepositoryError::new("load session failed: a stored session is unreadable");
+    let data: String = row.try_get_by_index(0).map_err(undecodable)?;
     // serde's message could quote the data: it is left out.
-    let mut data: session::Data = serde_json::from_str(&data).map_err(|_| {
-        session_store::Error::Decode("stored session data is not a JSON object".to_owned())
+    let data: session::Data = serde_json::from_str(&data).map_err(|_| {
+        RepositoryError::new("load session failed: stored session data is not a JSON object")
     })?;
-    let expiry_date: OffsetDateTime = row.try_get("", "expires_at").map_err(undecodable)?;
-    let owner_id: Option<uuid::Uuid> = row.try_get("", "owner_id").map_err(undecodable)?;
-    if let Some(owner_id) = owner_id {
-        let owner = Owner::from_stored(
+    let expires_at: OffsetDateTime = row.try_get_by_index(1).map_err(undecodable)?;
+    let owner_id: Option<uuid::Uuid> = row.try_get_by_index(2).map_err(undecodable)?;
+    let owner = match owner_id {
+        Some(owner_id) => Some(Owner::from_stored(
             UserId::from_uuid(owner_id),
-            row.try_get("", "email").map_err(undecodable)?,
-            row.try_get("", "username").map_err(undecodable)?,
-            row.try_get("", "created_at").map_err(undecodable)?,
-            Credential::of(&PasswordHash::from_trusted(
-                row.try_get("", "password_hash").map_err(undecodable)?,
-            )),
-        );
-        session::put_owner(&mut data, &owner);
-    }
-    Ok(Record {
-        id,
+            row.try_get_by_index(3).map_err(undecodable)?,
+            row.try_get_by_index(4).map_err(undecodable)?,
+            row.try_get_by_index(6).map_err(undecodable)?,
+            Credential::from_trusted(row.try_get_by_index(5).map_err(undecodable)?),
+        )),
+        None => None,
+    };
+    Ok(OwnedSession {
         data,
-        expiry_date,
+        expires_at,
+        owner,
     })
 }
 

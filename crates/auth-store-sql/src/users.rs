@@ -1,8 +1,8 @@
 //! The [`UserRepository`] adapter.
 
 use auth_domain::{
-    Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User, UserId, UserRepository,
-    Username,
+    session::Credential, Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User,
+    UserId, UserRepository, Username,
 };
 use migration::names::{USERS_EMAIL_UNIQUE, USERS_USERNAME_UNIQUE};
 use sea_orm::{
@@ -67,6 +67,7 @@ impl UserRepository for SqlUserRepository {
                 users::Column::Email,
                 users::Column::Username,
                 users::Column::PasswordHash,
+                users::Column::Credential,
                 users::Column::CreatedAt,
             ])
             .values([
@@ -74,6 +75,7 @@ impl UserRepository for SqlUserRepository {
                 user.email.as_str().into(),
                 user.username.as_str().into(),
                 user.password_hash.as_str().into(),
+                Credential::of(&user.password_hash).as_str().into(),
                 timestamp::value(backend, user.created_at).into(),
             ])
             .map_err(|err| RepositoryError::new(format!("insert user: {err}")))?;
@@ -115,10 +117,14 @@ impl UserRepository for SqlUserRepository {
         current: &PasswordHash,
         new: &PasswordHash,
     ) -> Result<bool, RepositoryError> {
-        // Compare-and-set in one statement. Rows matched, not rows changed, even on MySQL:
-        // sqlx connects with CLIENT_FOUND_ROWS.
+        // Compare-and-set in one statement, the credential with the hash. Rows matched, not
+        // rows changed, even on MySQL: sqlx connects with CLIENT_FOUND_ROWS.
         let result = users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::value(new.as_str()))
+            .col_expr(
+                users::Column::Credential,
+                Expr::value(Credential::of(new).as_str()),
+            )
             .filter(users::Column::Id.eq(id.as_uuid()))
             .filter(users::Column::PasswordHash.eq(current.as_str()))
             .exec(&self.db)

@@ -19,9 +19,9 @@ use std::{
 
 use async_trait::async_trait;
 use auth_domain::{
-    session::{self, SessionHandle, SessionInfo},
-    timestamp, Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User, UserId,
-    UserRepository, UserSessions, Username,
+    session::{self, OwnedSession, SessionHandle, SessionInfo},
+    timestamp, Email, InsertUserError, NewUser, OwnedSessions, PasswordHash, RepositoryError, User,
+    UserId, UserRepository, UserSessions, Username,
 };
 use time::OffsetDateTime;
 use tower_sessions::{
@@ -314,7 +314,7 @@ fn key(id: &Id) -> String {
     session::storage_key(&id.to_string())
 }
 
-/// The record as stored at `now`, first stored at `created_at`: without the owner a load
+/// The record as stored at `now`, first stored at `created_at`: without the owner a login
 /// attached.
 fn stored(record: &Record, created_at: OffsetDateTime, now: OffsetDateTime) -> Stored {
     let mut data = record.data.clone();
@@ -325,6 +325,33 @@ fn stored(record: &Record, created_at: OffsetDateTime, now: OffsetDateTime) -> S
         created_at,
         last_seen_at: now,
         expiry_date: record.expiry_date,
+    }
+}
+
+impl MemorySessionStore {
+    /// The live session `session_id`, with its owner when this store knows the users.
+    fn live(&self, session_id: &str) -> Option<OwnedSession> {
+        let now = OffsetDateTime::now_utc();
+        let (data, expires_at) = lock(&self.sessions)
+            .by_key
+            .get(&session::storage_key(session_id))
+            .filter(|stored| stored.is_live(now))
+            .map(|stored| (stored.data.clone(), stored.expiry_date))?;
+        let owner = self.users.as_ref().and_then(|users| {
+            let user = session::user_id(&data)?;
+            lock(&users.users).by_id.get(&user).map(session::Owner::of)
+        });
+        Some(OwnedSession {
+            data,
+            expires_at,
+            owner,
+        })
+    }
+}
+
+impl OwnedSessions for MemorySessionStore {
+    async fn load_owned(&self, session_id: &str) -> Result<Option<OwnedSession>, RepositoryError> {
+        Ok(self.live(session_id))
     }
 }
 
@@ -405,30 +432,13 @@ impl SessionStore for MemorySessionStore {
         Ok(())
     }
 
-    /// The session, unless it is unknown or expired, with its owner when this store knows
-    /// the users.
+    /// The session, unless it is unknown or expired.
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
-        let now = OffsetDateTime::now_utc();
-        let Some(mut record) = lock(&self.sessions)
-            .by_key
-            .get(&key(session_id))
-            .filter(|stored| stored.is_live(now))
-            .map(|stored| Record {
-                id: *session_id,
-                data: stored.data.clone(),
-                expiry_date: stored.expiry_date,
-            })
-        else {
-            return Ok(None);
-        };
-        let owner = self.users.as_ref().and_then(|users| {
-            let user = session::user_id(&record.data)?;
-            lock(&users.users).by_id.get(&user).map(session::Owner::of)
-        });
-        if let Some(owner) = owner {
-            session::put_owner(&mut record.data, &owner);
-        }
-        Ok(Some(record))
+        Ok(self.live(&session_id.to_string()).map(|owned| Record {
+            id: *session_id,
+            data: owned.data,
+            expiry_date: owned.expires_at,
+        }))
     }
 
     /// Removes the session; removing one that is gone is not an error.

@@ -1,10 +1,11 @@
 //! What every session store must do with a session's owner, on the database it shares with
 //! the user repository: load the user with the session, as stored now, in the same round
-//! trip (see `auth_domain::session`).
+//! trip, typed beside the data and never inside it (see `auth_domain::session` and
+//! `OwnedSessions`).
 
 use auth_domain::{
     session::{self, Credential, Login, Owner},
-    PasswordHash, User, UserRepository, UserSessions,
+    OwnedSessions, PasswordHash, User, UserRepository, UserSessions,
 };
 use time::OffsetDateTime;
 use tower_sessions::{session::Record, SessionStore};
@@ -19,18 +20,20 @@ fn logged_in(user: &User) -> Record {
     record
 }
 
-async fn owner_after_load(store: &impl SessionStore, record: &Record) -> Option<Owner> {
-    let loaded = store
-        .load(&record.id)
+async fn owner_after_load(store: &impl OwnedSessions, record: &Record) -> Option<Owner> {
+    store
+        .load_owned(&record.id.to_string())
         .await
         .expect("load works")
-        .expect("the session exists");
-    session::owner(&loaded.data)
+        .expect("the session exists")
+        .owner
 }
 
-/// A logged-in session loads with its user, and the login it holds is the one written.
+/// A logged-in session loads with its user, and the login it holds is the one written;
+/// the owner comes beside the data, which holds the login and nothing of the owner, and a
+/// plain `load` reads the same data and expiry.
 pub async fn a_session_loads_with_its_owner(
-    (users, store): (impl UserRepository, impl SessionStore),
+    (users, store): (impl UserRepository, impl SessionStore + OwnedSessions),
 ) {
     let user = users
         .insert(new_user("ada@example.com", "ada_l"))
@@ -40,20 +43,41 @@ pub async fn a_session_loads_with_its_owner(
     store.create(&mut record).await.expect("create works");
 
     let loaded = store
+        .load_owned(&record.id.to_string())
+        .await
+        .expect("load works")
+        .expect("exists");
+    let owner = loaded.owner.expect("the owner comes with the session");
+    assert_eq!(owner, Owner::of(&user));
+    let login = Login::read(&loaded.data).expect("still logged in");
+    assert!(owner.owns(&login));
+    let mut written = record.data.clone();
+    session::take_owner(&mut written);
+    assert_eq!(
+        loaded.data, written,
+        "the data is what was written, no owner in it"
+    );
+
+    let plain = store
         .load(&record.id)
         .await
         .expect("load works")
         .expect("exists");
-    let owner = session::owner(&loaded.data).expect("the owner comes with the session");
-    assert_eq!(owner, Owner::of(&user));
-    let login = Login::read(&loaded.data).expect("still logged in");
-    assert!(owner.owns(&login));
+    assert_eq!(plain.data, loaded.data);
+    assert_eq!(plain.expiry_date, loaded.expires_at);
+    assert_eq!(
+        store
+            .load_owned("no-such-session")
+            .await
+            .expect("load works"),
+        None
+    );
 }
 
 /// A new password reaches the loaded owner at once, so every older login ends; the owner
 /// is never served from what the session was written with.
 pub async fn a_changed_password_reaches_the_loaded_owner_at_once(
-    (users, store): (impl UserRepository, impl SessionStore),
+    (users, store): (impl UserRepository, impl SessionStore + OwnedSessions),
 ) {
     let user = users
         .insert(new_user("ada@example.com", "ada_l"))
@@ -83,7 +107,7 @@ pub async fn a_changed_password_reaches_the_loaded_owner_at_once(
 /// A session whose user is unknown to the repository loads without an owner, which the
 /// login manager treats as logged out.
 pub async fn a_session_of_an_unknown_user_loads_without_an_owner(
-    (_users, store): (impl UserRepository, impl SessionStore),
+    (_users, store): (impl UserRepository, impl SessionStore + OwnedSessions),
 ) {
     let stranger = new_user("grace@example.com", "grace_h").into_user();
     let mut record = sessions::anonymous();
@@ -95,7 +119,10 @@ pub async fn a_session_of_an_unknown_user_loads_without_an_owner(
 /// Deleting a user ends every session of theirs, whatever the store keeps of the user in
 /// them, and leaves everyone else's; the email can be registered again afterwards.
 pub async fn deleting_a_user_ends_all_their_sessions_and_only_theirs(
-    (users, store): (impl UserRepository, impl SessionStore + UserSessions),
+    (users, store): (
+        impl UserRepository,
+        impl SessionStore + OwnedSessions + UserSessions,
+    ),
 ) {
     let ada = users
         .insert(new_user("ada@example.com", "ada_l"))

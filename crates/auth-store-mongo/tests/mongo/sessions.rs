@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use auth_domain::{
     session::{self, Login, Owner, SessionHandle},
-    UserId, UserSessions,
+    OwnedSessions as _, UserId, UserSessions,
 };
 use auth_store_mongo::{owner_document, MongoSessionStore};
 use auth_testkit::sessions::{logged_in_as, stand_in};
@@ -143,11 +143,11 @@ pub(crate) async fn a_document_written_with_owner_document_loads_with_its_owner(
         .expect("raw insert works");
 
     let loaded = store
-        .load(&record.id)
+        .load_owned(&record.id.to_string())
         .await
         .expect("load works")
         .expect("the session is live");
-    let owner = session::owner(&loaded.data).expect("the owner comes with the session");
+    let owner = loaded.owner.expect("the owner comes with the session");
     assert_eq!(owner, Owner::of(&user));
     assert!(owner.owns(&Login::read(&loaded.data).expect("logged in")));
 }

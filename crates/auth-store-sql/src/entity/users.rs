@@ -15,6 +15,9 @@ pub struct Model {
     pub username: String,
     /// The argon2id PHC string.
     pub password_hash: String,
+    /// The hex SHA-256 of `password_hash` (`auth_domain::session::Credential`), written
+    /// with it, so that loading a session computes no digest.
+    pub credential: String,
     /// Registration time, UTC, microseconds.
     pub created_at: TimeDateTimeWithTimeZone,
 }

@@ -61,7 +61,7 @@ auth_testkit::backend_tests! {
         crate::schema => [
             installing_twice_changes_nothing,
             down_drops_both_tables_and_up_builds_them_again,
-            the_second_migration_goes_down_and_up_alone,
+            the_later_migrations_go_down_and_up_one_at_a_time,
         ],
     },
 }

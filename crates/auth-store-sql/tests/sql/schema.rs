@@ -1,10 +1,17 @@
 //! The schema as the migrations build it, and the connection settings.
 
-use auth_domain::{session, timestamp, UserRepository};
+use auth_domain::{
+    session::{self, Credential, Login, Owner},
+    timestamp, OwnedSessions, User, UserRepository,
+};
 use auth_store_sql::{install, SqlSessionStore, SqlUserRepository};
 use auth_testkit::{sessions::logged_in_as, users::new_user};
 use migration::{Migrator, MigratorTrait, SchemaManager};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::{
+    sea_query::{Alias, Query},
+    ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value,
+};
+use time::PrimitiveDateTime;
 use tower_sessions::SessionStore;
 
 async fn has_tables(db: &DatabaseConnection) -> (bool, bool) {
@@ -38,22 +45,25 @@ pub(crate) async fn down_drops_both_tables_and_up_builds_them_again(db: Database
 }
 
 /// A database made by the first release (users and sessions only) is brought up to date
-/// by the next start, and keeps what it held.
+/// by the next start, and keeps what it held: its users get the credential of their
+/// password hash, so that their sessions stay logged in.
 pub(crate) async fn a_database_of_the_first_schema_upgrades_and_keeps_its_data(
     db: DatabaseConnection,
 ) {
     let manager = SchemaManager::new(&db);
     assert!(!has_table(&manager, "login_failures").await);
     let pending = Migrator::get_pending_migrations(&db).await.expect("status");
-    assert_eq!(pending.len(), 1, "only the second migration is pending");
+    assert_eq!(
+        pending.len(),
+        Migrator::migrations().len() - 1,
+        "all but the first migration are pending"
+    );
 
-    let users = SqlUserRepository::new(db.clone());
+    let user = new_user("ada@example.com", "ada_l").into_user();
+    insert_as_the_first_release_did(&db, &user).await;
     let sessions = SqlSessionStore::new(db.clone());
-    let user = users
-        .insert(new_user("ada@example.com", "ada_l"))
-        .await
-        .expect("the first schema takes a user");
     let mut record = logged_in_as(user.id);
+    Login::new(&user, time::OffsetDateTime::now_utc()).write(&mut record.data);
     SessionStore::create(&sessions, &mut record)
         .await
         .expect("the first schema takes a session");
@@ -67,25 +77,71 @@ pub(crate) async fn a_database_of_the_first_schema_upgrades_and_keeps_its_data(
     for table in ["login_failures", "auth_events"] {
         assert!(has_table(&manager, table).await, "{table}");
     }
+    let users = SqlUserRepository::new(db.clone());
     assert_eq!(
         users.find_by_id(user.id).await.expect("lookup works"),
         Some(user.clone())
     );
-    let loaded = SessionStore::load(&sessions, &record.id)
+    let loaded = sessions
+        .load_owned(&record.id.to_string())
         .await
         .expect("load works")
         .expect("the session survived the upgrade");
     assert_eq!(session::user_id(&loaded.data), Some(user.id));
     assert_eq!(
-        loaded.expiry_date,
+        loaded.expires_at,
         timestamp::truncate_to_micros(record.expiry_date)
+    );
+    let owner = loaded.owner.expect("the session loads with its user");
+    assert_eq!(owner, Owner::of(&user));
+    assert_eq!(owner.credential, Credential::of(&user.password_hash));
+    assert!(
+        owner.owns(&Login::read(&loaded.data).expect("logged in")),
+        "the upgrade keeps the user logged in"
     );
 }
 
-/// The second migration has a real `down` of its own: it drops its tables and leaves the
-/// first migration's alone.
-pub(crate) async fn the_second_migration_goes_down_and_up_alone(db: DatabaseConnection) {
+/// `user` as a row of the first schema, which has no `credential`.
+async fn insert_as_the_first_release_did(db: &DatabaseConnection, user: &User) {
+    let backend = db.get_database_backend();
+    let at = user.created_at;
+    let created_at = match backend {
+        DbBackend::Sqlite => Value::from(
+            at.format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+            ))
+            .expect("formats"),
+        ),
+        DbBackend::MySql => Value::from(PrimitiveDateTime::new(at.date(), at.time())),
+        DbBackend::Postgres => Value::from(at),
+    };
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new("users"))
+        .columns(["id", "email", "username", "password_hash", "created_at"].map(Alias::new))
+        .values_panic([
+            user.id.as_uuid().into(),
+            user.email.as_str().into(),
+            user.username.as_str().into(),
+            user.password_hash.as_str().into(),
+            created_at.into(),
+        ]);
+    db.execute(backend.build(&insert))
+        .await
+        .expect("the first schema takes a user");
+}
+
+/// Each later migration has a real `down` of its own, undone newest first: the third drops
+/// `users.credential` and nothing else, the second its tables and leaves the first
+/// migration's alone; `up` then builds them again.
+pub(crate) async fn the_later_migrations_go_down_and_up_one_at_a_time(db: DatabaseConnection) {
     let manager = SchemaManager::new(&db);
+    assert!(has_credential(&manager).await);
+    Migrator::down(&db, Some(1)).await.expect("down runs");
+    assert!(!has_credential(&manager).await);
+    for table in ["login_failures", "auth_events"] {
+        assert!(has_table(&manager, table).await, "{table}");
+    }
     Migrator::down(&db, Some(1)).await.expect("down runs");
     for table in ["login_failures", "auth_events"] {
         assert!(!has_table(&manager, table).await, "{table}");
@@ -95,6 +151,14 @@ pub(crate) async fn the_second_migration_goes_down_and_up_alone(db: DatabaseConn
     for table in ["login_failures", "auth_events"] {
         assert!(has_table(&manager, table).await, "{table}");
     }
+    assert!(has_credential(&manager).await);
+}
+
+async fn has_credential(manager: &SchemaManager<'_>) -> bool {
+    manager
+        .has_column("users", "credential")
+        .await
+        .expect("the catalogue answers")
 }
 
 async fn has_table(manager: &SchemaManager<'_>, table: &str) -> bool {
