@@ -20,7 +20,7 @@ use std::{
 
 use anyhow::{bail, ensure, Context as _, Result};
 use auth_domain::{
-    session::{self, storage_key, Login, Owner},
+    session::{self, storage_key, Owner},
     timestamp::truncate_to_micros,
     OwnedSessions as _, UserId,
 };
@@ -202,17 +202,19 @@ impl Preloader {
         .context("the store cannot load a preloaded session")?;
         match (expiry, loaded) {
             (Expiry::Live, Some(record)) => {
+                let login = record.data.login();
                 ensure!(
-                    session::user_id(&record.data) == Some(sample.user),
+                    login.as_ref().map(|login| login.user_id) == Some(sample.user),
                     "a preloaded session loads back with another user: the bench no longer \
                      writes sessions as the store does"
                 );
                 // Only MongoDB keeps the owner in the session; SQL joins a user row, which
                 // the fake users do not have.
                 if let Target::Mongo(_) = &self.target {
-                    let owned = record.owner.as_ref().is_some_and(|owner| {
-                        Login::read(&record.data).is_some_and(|login| owner.owns(&login))
-                    });
+                    let owned = record
+                        .owner
+                        .as_ref()
+                        .is_some_and(|owner| login.as_ref().is_some_and(|login| owner.owns(login)));
                     ensure!(
                         owned,
                         "a preloaded session loads back without the owner of its login: the \

@@ -20,7 +20,7 @@ use tower_sessions::{Expiry, Session};
 
 use crate::{
     error::ApiError,
-    session_layer::{self, LoadedOwner, RequestSession},
+    session_layer::{self, LoadedSession, RequestSession},
 };
 
 /// What a login form submits.
@@ -38,8 +38,8 @@ pub(crate) struct Credentials {
 #[derive(Clone)]
 pub(crate) struct LoginSession {
     session: Session,
-    /// The owner of the cookie's session, once loaded.
-    loaded: Option<Arc<dyn LoadedOwner>>,
+    /// The cookie's session as loaded, with its owner.
+    loaded: Option<Arc<dyn LoadedSession>>,
     lifetimes: Lifetimes,
     /// Whether only a fallback key verified the cookie.
     signed_with_fallback: bool,
@@ -203,10 +203,17 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let session = LoginSession::from_request_parts(parts, state).await?;
-        let data = read(&session.session).await?;
-        let login = Login::read(&data).ok_or(ApiError::AccessDenied)?;
-        let owner = session.loaded.as_ref().and_then(|loaded| loaded.owner());
-        match owner {
+        // No verified cookie, or its session is gone: nobody is logged in.
+        let Some(loaded) = session.loaded.clone() else {
+            return Err(ApiError::AccessDenied);
+        };
+        let Some(owned) = loaded.fetch().await? else {
+            return Err(ApiError::AccessDenied);
+        };
+        // The login alone, read from the stored text: a request that does not write the
+        // session never builds its map.
+        let login = owned.data.login().ok_or(ApiError::AccessDenied)?;
+        match &owned.owner {
             Some(owner) if owner.owns(&login) => {
                 let owner = owner.clone();
                 crate::trace::note_user(owner.id);

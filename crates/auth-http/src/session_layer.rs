@@ -13,21 +13,22 @@
 //! sends several session cookies (one per path or domain, say), the first that verifies
 //! is the session.
 //!
-//! The session of a verified cookie is loaded, when a handler first asks for it, through
-//! the store's [`OwnedSessions::load_owned`]: the session's owner comes back typed, in the
-//! same round trip, and waits for the login manager beside the session ([`LoadedOwner`]),
-//! instead of travelling inside the session's JSON data.
+//! The session of a verified cookie is loaded once, when a handler first asks for it,
+//! through the store's [`OwnedSessions::load_owned`] ([`LoadedSession`]): its owner comes
+//! back typed in the same round trip, and the login manager reads the login alone from
+//! the stored text. tower-sessions' [`Session`] reads the same load, parsed into its map,
+//! only when the request writes the session (a login, a renewal, a logout).
 
 use std::{
     convert::Infallible,
     fmt,
-    sync::{Arc, OnceLock},
+    sync::Arc,
     task::{Context, Poll},
 };
 
 use async_trait::async_trait;
 use auth_domain::{
-    session::{Lifetimes, Owner},
+    session::{Lifetimes, OwnedSession},
     OwnedSessions, RepositoryError,
 };
 use axum::{
@@ -38,6 +39,7 @@ use cookie::{Cookie, SameSite};
 use futures::future::BoxFuture;
 use http::{header::SET_COOKIE, HeaderValue};
 use time::OffsetDateTime;
+use tokio::sync::OnceCell;
 use tower::{Layer, Service};
 use tower_sessions::{
     session::{self, Id, Record},
@@ -59,9 +61,9 @@ pub(crate) const SESSION_COOKIE: &str = "session";
 pub(crate) struct RequestSession {
     /// The session of the cookie, or a new, empty one.
     pub(crate) session: Session,
-    /// Where the owner of the cookie's session is found once the session is loaded;
-    /// `None` without a verified cookie.
-    pub(crate) loaded: Option<Arc<dyn LoadedOwner>>,
+    /// The cookie's session as loaded for this request, with its owner; `None` without a
+    /// verified cookie.
+    pub(crate) loaded: Option<Arc<dyn LoadedSession>>,
     /// Whether only a fallback key verified the cookie: the login manager then writes the
     /// session, so that a cookie signed with the current key goes out.
     pub(crate) signed_with_fallback: bool,
@@ -152,17 +154,18 @@ where
             Some((id, _)) => {
                 let store = Arc::new(RequestStore {
                     store: Arc::clone(&shared.store),
-                    owner: OnceLock::new(),
+                    id,
+                    loaded: OnceCell::new(),
                 });
                 let session = Session::new(Some(id), Arc::clone(&store), expiry);
-                (session, Some(store as Arc<dyn LoadedOwner>))
+                (session, Some(store as Arc<dyn LoadedSession>))
             }
             // Nothing to load: the shared store takes what a login creates.
             None => (Session::new(None, Arc::clone(&shared.store), expiry), None),
         };
         request.extensions_mut().insert(RequestSession {
             session: session.clone(),
-            loaded,
+            loaded: loaded.clone(),
             signed_with_fallback: matches!(presented, Some((_, Verified::Fallback))),
             lifetimes: shared.lifetimes,
         });
@@ -172,7 +175,10 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let response = inner.call(request).await?;
-            Ok(shared.finish(&session, presented.is_some(), response).await)
+            let gone = loaded.is_some_and(|loaded| loaded.is_gone());
+            Ok(shared
+                .finish(&session, presented.is_some(), gone, response)
+                .await)
         })
     }
 }
@@ -187,7 +193,13 @@ impl<S: SessionStore + OwnedSessions> Shared<S> {
     }
 
     /// Saves what the handler changed and sets the cookie to match.
-    async fn finish(&self, session: &Session, presented: bool, mut response: Response) -> Response {
+    async fn finish(
+        &self,
+        session: &Session,
+        presented: bool,
+        gone: bool,
+        mut response: Response,
+    ) -> Response {
         if session.is_modified() && !response.status().is_server_error() {
             if session.is_empty().await {
                 // Logged out: the stored session is gone, the cookie goes too.
@@ -206,7 +218,7 @@ impl<S: SessionStore + OwnedSessions> Shared<S> {
             let persistent = login::persistent(session).await;
             let cookie = self.cookie(id, session.expiry(), persistent);
             self.set_cookie(&mut response, &cookie);
-        } else if presented && session.id().is_none() {
+        } else if presented && (gone || session.id().is_none()) {
             // The cookie verified but its session is gone (expired, logged out elsewhere,
             // revoked): the browser may forget it.
             self.set_cookie(&mut response, &self.removal());
@@ -260,21 +272,29 @@ impl<S: SessionStore + OwnedSessions> Shared<S> {
     }
 }
 
-/// The owner of a request's session, as its load found it.
-pub(crate) trait LoadedOwner: Send + Sync + fmt::Debug {
-    /// The owner, once the session is loaded; `None` before, or when it has none.
-    fn owner(&self) -> Option<&Owner>;
+/// A request's session as its store loaded it, with its owner: what the login manager
+/// reads.
+#[async_trait]
+pub(crate) trait LoadedSession: Send + Sync + fmt::Debug {
+    /// The session and its owner, loaded at the first call (one round trip per request,
+    /// shared with tower-sessions' `Session`); `None` when it is gone.
+    async fn fetch(&self) -> Result<Option<&OwnedSession>, ApiError>;
+
+    /// Whether the session was looked for and is gone (expired, logged out, revoked).
+    fn is_gone(&self) -> bool;
 }
 
 /// The store one request's session is loaded from: the shared store, read through
-/// [`OwnedSessions::load_owned`], keeping the owner it returns for [`LoadedOwner`]. Writes
-/// go to the shared store unchanged.
+/// [`OwnedSessions::load_owned`] once, for the login manager ([`LoadedSession`]) and for
+/// tower-sessions alike. Writes go to the shared store unchanged.
 struct RequestStore<S> {
     store: Arc<S>,
-    owner: OnceLock<Option<Owner>>,
+    /// The id of the cookie's session.
+    id: Id,
+    loaded: OnceCell<Option<OwnedSession>>,
 }
 
-// By hand: the owner is personal data, and the shared store says enough.
+// By hand: the loaded session holds personal data, and the shared store says enough.
 impl<S: fmt::Debug> fmt::Debug for RequestStore<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestStore")
@@ -283,9 +303,25 @@ impl<S: fmt::Debug> fmt::Debug for RequestStore<S> {
     }
 }
 
-impl<S: Send + Sync + fmt::Debug> LoadedOwner for RequestStore<S> {
-    fn owner(&self) -> Option<&Owner> {
-        self.owner.get().and_then(Option::as_ref)
+impl<S: OwnedSessions> RequestStore<S> {
+    async fn loaded(&self) -> Result<Option<&OwnedSession>, RepositoryError> {
+        self.loaded
+            .get_or_try_init(|| async { self.store.load_owned(&self.id.to_string()).await })
+            .await
+            .map(Option::as_ref)
+    }
+}
+
+#[async_trait]
+impl<S: OwnedSessions + fmt::Debug> LoadedSession for RequestStore<S> {
+    async fn fetch(&self) -> Result<Option<&OwnedSession>, ApiError> {
+        self.loaded()
+            .await
+            .map_err(|error| failed(session::Error::Store(load_failed(&error))))
+    }
+
+    fn is_gone(&self) -> bool {
+        matches!(self.loaded.get(), Some(None))
     }
 }
 
@@ -300,19 +336,20 @@ impl<S: SessionStore + OwnedSessions> SessionStore for RequestStore<S> {
     }
 
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
-        let Some(owned) = self
-            .store
-            .load_owned(&session_id.to_string())
-            .await
-            .map_err(|error| load_failed(&error))?
-        else {
+        if *session_id != self.id {
+            // Not the cookie's session: nothing of this request's load applies.
+            return self.store.load(session_id).await;
+        }
+        let Some(owned) = self.loaded().await.map_err(|error| load_failed(&error))? else {
             return Ok(None);
         };
-        // A session loads once per request; should it load again, the first owner stays.
-        let _ = self.owner.set(owned.owner);
+        let data = owned
+            .data
+            .parse()
+            .map_err(|error| session_store::Error::Decode(error.to_string()))?;
         Ok(Some(Record {
             id: *session_id,
-            data: owned.data,
+            data,
             expiry_date: owned.expires_at,
         }))
     }

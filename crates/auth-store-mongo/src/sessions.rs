@@ -4,7 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use auth_domain::{
-    session::{self, OwnedSession, Owner, SessionHandle, SessionInfo},
+    session::{self, OwnedSession, Owner, SessionHandle, SessionInfo, StoredData},
     OwnedSessions, RepositoryError, UserId, UserSessions,
 };
 use bson::{doc, Bson, DateTime, Document};
@@ -298,21 +298,14 @@ impl OwnedSessions for MongoSessionStore {
     }
 }
 
-/// A stored session as loaded: its data, its expiry and its owner snapshot.
+/// A stored session as loaded: its data (read no further: a request that only reads the
+/// session needs its login alone), its expiry and its owner snapshot.
 fn owned(document: SessionDocument) -> Result<OwnedSession, RepositoryError> {
-    let data = serde_json::from_str(&document.data).map_err(|e| {
-        // Position only: serde's message can quote the data.
-        RepositoryError::new(format!(
-            "load session failed: stored session data is not a JSON object (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })?;
     let expires_at = document.expiry_date().ok_or_else(|| {
         RepositoryError::new("load session failed: stored session expiry is out of range")
     })?;
     Ok(OwnedSession {
-        data,
+        data: StoredData::from_json(document.data),
         expires_at,
         owner: document.owner,
     })
@@ -380,9 +373,13 @@ impl SessionStore for MongoSessionStore {
             return Ok(None);
         };
         let owned = owned(document).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let data = owned
+            .data
+            .parse()
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         Ok(Some(Record {
             id: *session_id,
-            data: owned.data,
+            data,
             expiry_date: owned.expires_at,
         }))
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_domain::{
-    session::{self, Credential, OwnedSession, Owner, SessionHandle, SessionInfo},
+    session::{self, Credential, OwnedSession, Owner, SessionHandle, SessionInfo, StoredData},
     OwnedSessions, RepositoryError, UserId, UserSessions,
 };
 use sea_orm::{
@@ -285,9 +285,13 @@ impl SessionStore for SqlSessionStore {
         };
         let owned = owned(&row)
             .map_err(|_| session_store::Error::Decode("a stored session is unreadable".into()))?;
+        let data = owned
+            .data
+            .parse()
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
         Ok(Some(Record {
             id: *session_id,
-            data: owned.data,
+            data,
             expiry_date: owned.expires_at,
         }))
     }
@@ -367,11 +371,8 @@ fn load_statement(backend: DbBackend) -> &'static str {
 fn owned(row: &QueryResult) -> Result<OwnedSession, RepositoryError> {
     let undecodable =
         |_| RepositoryError::new("load session failed: a stored session is unreadable");
-    let data: String = row.try_get_by_index(0).map_err(undecodable)?;
-    // serde's message could quote the data: it is left out.
-    let data: session::Data = serde_json::from_str(&data).map_err(|_| {
-        RepositoryError::new("load session failed: stored session data is not a JSON object")
-    })?;
+    // Read no further here: a request that only reads the session needs its login alone.
+    let data = StoredData::from_json(row.try_get_by_index(0).map_err(undecodable)?);
     let expires_at: OffsetDateTime = row.try_get_by_index(1).map_err(undecodable)?;
     let owner_id: Option<uuid::Uuid> = row.try_get_by_index(2).map_err(undecodable)?;
     let owner = match owner_id {

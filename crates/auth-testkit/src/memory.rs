@@ -19,7 +19,7 @@ use std::{
 
 use async_trait::async_trait;
 use auth_domain::{
-    session::{self, OwnedSession, SessionHandle, SessionInfo},
+    session::{self, OwnedSession, SessionHandle, SessionInfo, StoredData},
     timestamp, Email, InsertUserError, NewUser, OwnedSessions, PasswordHash, RepositoryError, User,
     UserId, UserRepository, UserSessions, Username,
 };
@@ -342,7 +342,7 @@ impl MemorySessionStore {
             lock(&users.users).by_id.get(&user).map(session::Owner::of)
         });
         Some(OwnedSession {
-            data,
+            data: StoredData::of(&data),
             expires_at,
             owner,
         })
@@ -434,11 +434,18 @@ impl SessionStore for MemorySessionStore {
 
     /// The session, unless it is unknown or expired.
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
-        Ok(self.live(&session_id.to_string()).map(|owned| Record {
-            id: *session_id,
-            data: owned.data,
-            expiry_date: owned.expires_at,
-        }))
+        self.live(&session_id.to_string())
+            .map(|owned| {
+                Ok(Record {
+                    id: *session_id,
+                    data: owned
+                        .data
+                        .parse()
+                        .map_err(|e| session_store::Error::Decode(e.to_string()))?,
+                    expiry_date: owned.expires_at,
+                })
+            })
+            .transpose()
     }
 
     /// Removes the session; removing one that is gone is not an error.

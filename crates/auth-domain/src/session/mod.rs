@@ -17,7 +17,7 @@
 mod device;
 mod listing;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, fmt};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -236,12 +236,65 @@ impl Owner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedSession {
     /// The session's data, as written.
-    pub data: Data,
+    pub data: StoredData,
     /// When the stored session expires.
     pub expires_at: OffsetDateTime,
     /// The logged-in user, read in the same round trip.
     pub owner: Option<Owner>,
 }
+
+/// A session's data as stores keep it, JSON text, read no further than a request needs:
+/// the login alone ([`login`](Self::login)) for a request that only reads, the whole map
+/// ([`parse`](Self::parse)) only for one that writes the session.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredData(String);
+
+// Never the text: the login's credential and device are in it.
+impl fmt::Debug for StoredData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredData")
+            .field("bytes", &self.0.len())
+            .finish()
+    }
+}
+
+impl StoredData {
+    /// The data of a session as a store read it.
+    pub fn from_json(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The data, to store (for a store that keeps the map itself).
+    pub fn of(data: &Data) -> Self {
+        Self(serde_json::to_string(data).expect("session data is plain JSON"))
+    }
+
+    /// The login the session holds, read straight from the text; anything unreadable, as
+    /// with [`Login::read`], is no login.
+    pub fn login(&self) -> Option<Login> {
+        #[derive(Deserialize)]
+        struct LoginOnly {
+            #[serde(rename = "auth.login")]
+            login: Option<Login>,
+        }
+        serde_json::from_str::<LoginOnly>(&self.0).ok()?.login
+    }
+
+    /// The whole data, as tower-sessions keeps it.
+    ///
+    /// # Errors
+    ///
+    /// The text is not a JSON object; serde's error, which may quote the text, is not
+    /// passed on.
+    pub fn parse(&self) -> Result<Data, NotSessionData> {
+        serde_json::from_str(&self.0).map_err(|_| NotSessionData)
+    }
+}
+
+/// Stored session data that is not a JSON object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("stored session data is not a JSON object")]
+pub struct NotSessionData;
 
 /// Hands a new session's owner to the store that creates it (a login calls this): a store
 /// that keeps a snapshot of the user in the session takes it out with [`take_owner`].
@@ -343,6 +396,34 @@ mod tests {
         assert_ne!(first, other);
         assert!(!first.as_str().contains("argon2"));
         assert_eq!(first.as_str().len(), 64);
+    }
+
+    #[test]
+    fn stored_data_reads_its_login_as_the_map_does() {
+        let ada = user("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
+        let mut data = logged_in(&ada, NOW);
+        data.insert("other".to_owned(), serde_json::json!({"kept": [1, 2]}));
+        let stored = StoredData::of(&data);
+        assert_eq!(stored.login(), Login::read(&data));
+        assert_eq!(stored.parse(), Ok(data));
+        assert!(!format!("{stored:?}").contains("argon2"));
+        for (text, login) in [
+            ("{}", None),
+            (r#"{"auth.login": null}"#, None),
+            (r#"{"auth.login": {"user_id": "not-a-uuid"}}"#, None),
+            ("[]", None),
+            ("not json", None),
+        ] {
+            assert_eq!(
+                StoredData::from_json(text.to_owned()).login(),
+                login,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            StoredData::from_json("[]".to_owned()).parse(),
+            Err(NotSessionData)
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
 use auth_domain::{
-    session::{self, Login, Owner, SessionHandle},
+    session::{self, Owner, SessionHandle},
     OwnedSessions as _, UserId, UserSessions,
 };
 use auth_store_mongo::{owner_document, MongoSessionStore};
@@ -149,5 +149,5 @@ pub(crate) async fn a_document_written_with_owner_document_loads_with_its_owner(
         .expect("the session is live");
     let owner = loaded.owner.expect("the owner comes with the session");
     assert_eq!(owner, Owner::of(&user));
-    assert!(owner.owns(&Login::read(&loaded.data).expect("logged in")));
+    assert!(owner.owns(&loaded.data.login().expect("logged in")));
 }

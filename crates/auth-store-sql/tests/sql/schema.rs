@@ -87,7 +87,8 @@ pub(crate) async fn a_database_of_the_first_schema_upgrades_and_keeps_its_data(
         .await
         .expect("load works")
         .expect("the session survived the upgrade");
-    assert_eq!(session::user_id(&loaded.data), Some(user.id));
+    let data = loaded.data.parse().expect("a JSON object");
+    assert_eq!(session::user_id(&data), Some(user.id));
     assert_eq!(
         loaded.expires_at,
         timestamp::truncate_to_micros(record.expiry_date)
@@ -96,7 +97,7 @@ pub(crate) async fn a_database_of_the_first_schema_upgrades_and_keeps_its_data(
     assert_eq!(owner, Owner::of(&user));
     assert_eq!(owner.credential, Credential::of(&user.password_hash));
     assert!(
-        owner.owns(&Login::read(&loaded.data).expect("logged in")),
+        owner.owns(&loaded.data.login().expect("logged in")),
         "the upgrade keeps the user logged in"
     );
 }
