@@ -11,28 +11,26 @@ use http::{
 use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::router::Stage;
+
 /// On every response: `X-Content-Type-Options: nosniff`; a Content-Security-Policy that
 /// allows nothing, since the API serves no page (a JSON body opened in a browser can run
 /// nothing and be framed nowhere); and `Referrer-Policy: no-referrer`.
-pub(crate) fn security<S>(routes: Router<S>) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    routes.layer(
-        ServiceBuilder::new()
-            .layer(SetResponseHeaderLayer::overriding(
-                X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            .layer(SetResponseHeaderLayer::overriding(
-                CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-            ))
-            .layer(SetResponseHeaderLayer::overriding(
-                REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            )),
-    )
+pub(crate) fn security(inner: impl Stage) -> impl Stage {
+    ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .service(inner)
 }
 
 /// For routes whose answer depends on who asks: `Cache-Control: no-store`, so that a
@@ -53,7 +51,7 @@ pub(crate) fn private(routes: Router) -> Router {
 
 /// A wrong method is answered as an unknown path (the contract's 404), so the `Allow`
 /// header axum adds to it must go too: it would tell the two apart.
-pub(crate) async fn no_allow_on_not_found(mut response: Response) -> Response {
+pub(crate) fn no_allow_on_not_found(mut response: Response) -> Response {
     if response.status() == StatusCode::NOT_FOUND {
         response.headers_mut().remove(ALLOW);
     }

@@ -7,12 +7,16 @@ use auth_domain::{
     throttle::{FailureCounter, Throttle},
     OwnedSessions, UserRepository, UserSessions,
 };
+use std::convert::Infallible;
+
 use axum::{
+    extract::Request,
     middleware,
+    response::Response,
     routing::{delete, get, post},
     Extension, Router,
 };
-use tower::{Layer, ServiceBuilder};
+use tower::{util::MapResponseLayer, Layer, Service, ServiceBuilder};
 use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer};
 use tower_sessions::SessionStore;
 
@@ -84,29 +88,54 @@ where
         .layer(session_layer);
     let origins = AllowedOrigins::new(&config.allowed_origins);
     let cors = origins.cors();
-    let app = app(headers::private(authenticated).merge(probes)).layer(
-        ServiceBuilder::new()
-            // Deadlines on the body and the answer, around everything that reads or
-            // makes them.
-            .layer(middleware::from_fn_with_state(
-                config.timeouts,
-                timeouts::bounded,
-            ))
-            .option_layer(cors)
-            .layer(middleware::from_fn_with_state(
-                origins,
-                cross_origin::refuse_cross_origin,
-            ))
-            .layer(Extension(TrustedProxies::new(config.trusted_proxies))),
-    );
+    let app = ServiceBuilder::new()
+        // Deadlines on the body and the answer, around everything that reads or makes
+        // them.
+        .layer(middleware::from_fn_with_state(
+            config.timeouts,
+            timeouts::bounded,
+        ))
+        .option_layer(cors)
+        .layer(middleware::from_fn_with_state(
+            origins,
+            cross_origin::refuse_cross_origin,
+        ))
+        .layer(Extension(TrustedProxies::new(config.trusted_proxies)))
+        .service(app(headers::private(authenticated).merge(probes)));
     // Outermost, so that answers given before routing (a cross-origin refusal, a CORS
     // preflight) carry them too; and around them the request id, span and access line.
-    trace::observed(headers::security(app))
+    whole(trace::observed(headers::security(app)))
+}
+
+/// A stage of the middleware around the routes: a service of axum requests that answers
+/// every one. The stages are composed as services, not with `Router::layer`, which would
+/// box each of them once more: one box in all ([`whole`]).
+pub(crate) trait Stage:
+    Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Stage for T where
+    T: Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The composed stages as the one router the server runs.
+pub(crate) fn whole(stages: impl Stage) -> Router {
+    Router::new().fallback_service(stages)
 }
 
 /// The public routes, the 404s and the outer middleware around `authenticated`. Split
 /// out so that tests can drive the stack without a repository.
-pub(crate) fn app(authenticated: Router) -> Router {
+pub(crate) fn app(authenticated: Router) -> impl Stage {
     let routed = Router::new()
         .route("/", get(handlers::index))
         .route("/openapi.json", get(openapi::serve))
@@ -116,15 +145,14 @@ pub(crate) fn app(authenticated: Router) -> Router {
         .method_not_allowed_fallback(handlers::not_found)
         .layer(
             ServiceBuilder::new()
-                .layer(middleware::from_fn(trace::note_route))
-                .layer(middleware::from_fn(safety_net::json_error_bodies))
+                .map_request(trace::note_route)
+                .map_response(safety_net::json_error_bodies)
                 .layer(CatchPanicLayer::custom(safety_net::panic_response))
                 .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES)),
         );
     // axum adds `Allow` to a wrong-method answer after every per-route layer has run, so
     // the only place to remove it is around the whole router.
-    Router::new()
-        .fallback_service(middleware::map_response(headers::no_allow_on_not_found).layer(routed))
+    MapResponseLayer::new(headers::no_allow_on_not_found).layer(routed)
 }
 
 #[cfg(test)]
@@ -174,7 +202,9 @@ mod tests {
                     "/v1/auth/bare",
                     get(|| async { (StatusCode::BAD_GATEWAY, "upstream said no").into_response() }),
                 );
-        trace::observed(headers::security(app(headers::private(routes))))
+        whole(trace::observed(headers::security(app(headers::private(
+            routes,
+        )))))
     }
 
     async fn call(app: &Router, request: Request) -> (StatusCode, http::HeaderMap, Value) {

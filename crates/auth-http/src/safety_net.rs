@@ -3,19 +3,21 @@
 use std::any::Any;
 
 use axum::{
-    extract::Request,
-    middleware::Next,
+    body::{Body, Bytes},
     response::{IntoResponse, Response},
 };
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 
 use crate::error::{bare_status_response, ApiError};
 
-/// Middleware: gives a JSON body to any error response that has none (the bare 500s of
-/// the session and login layers, the 413 of the body limit), keeping its status and
-/// other headers.
-pub(crate) async fn json_error_bodies(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+/// On every response: gives a JSON body to any error response that has none (the 413 of
+/// the body limit, axum's own rejections), keeping its status and other headers.
+pub(crate) fn json_error_bodies<B>(response: http::Response<B>) -> Response
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let response = response.map(Body::new);
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
         return response;

@@ -18,13 +18,12 @@ use axum::{
     extract::{MatchedPath, Request},
     middleware::{self, Next},
     response::Response,
-    Router,
 };
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::{field, Instrument as _, Span};
 
-use crate::{handlers::probes, metrics};
+use crate::{handlers::probes, metrics, router::Stage};
 
 /// The header carrying the request id, set by us when the client sent none.
 pub(crate) const REQUEST_ID: &str = "x-request-id";
@@ -32,24 +31,22 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
 /// The longest request id kept from a client.
 const MAX_REQUEST_ID_CHARS: usize = 64;
 
-/// Wraps the whole router, outermost, so that every request (a cross-origin refusal, a
-/// CORS preflight, a 404) gets an id, a span, an access line and a count.
-pub(crate) fn observed(router: Router) -> Router {
-    // One `layer` call, outermost first: each call boxes every route once more, and a
-    // boxed level costs an allocation and a clone on every request.
-    router.layer(
-        ServiceBuilder::new()
-            .layer(middleware::from_fn(drop_malformed_request_id))
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(middleware::from_fn(observe))
-            .layer(PropagateRequestIdLayer::x_request_id()),
-    )
+/// Wraps everything, outermost, so that every request (a cross-origin refusal, a CORS
+/// preflight, a 404) gets an id, a span, an access line and a count.
+pub(crate) fn observed(inner: impl Stage) -> impl Stage {
+    ServiceBuilder::new()
+        .map_request(drop_malformed_request_id)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn(observe))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .service(inner)
 }
 
-/// Middleware, outermost: a client's `X-Request-Id` is kept only when it is 1 to 64
+/// Outermost, on the request: a client's `X-Request-Id` is kept only when it is 1 to 64
 /// characters of `[A-Za-z0-9._-]`; anything else is dropped, and a fresh id is made for
-/// the request, so that no client can put what it likes into our logs.
-pub(crate) async fn drop_malformed_request_id(mut request: Request, next: Next) -> Response {
+/// the request, so that no client can put what it likes into our logs. A plain function
+/// (tower's `map_request`), not a `from_fn` middleware: nothing to box per request.
+pub(crate) fn drop_malformed_request_id(mut request: Request) -> Request {
     let malformed = request
         .headers()
         .get_all(REQUEST_ID)
@@ -59,7 +56,7 @@ pub(crate) async fn drop_malformed_request_id(mut request: Request, next: Next) 
     if malformed {
         request.headers_mut().remove(REQUEST_ID);
     }
-    next.run(request).await
+    request
 }
 
 fn is_well_formed(id: &[u8]) -> bool {
@@ -108,16 +105,16 @@ async fn observe(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Middleware on every route, after routing: notes the matched route template in the
-/// request's span and for its metrics.
-pub(crate) async fn note_route(request: Request, next: Next) -> Response {
+/// On every route, after routing: notes the matched route template in the request's span
+/// and for its metrics (a plain function, tower's `map_request`).
+pub(crate) fn note_route(request: Request) -> Request {
     if let Some(route) = request.extensions().get::<MatchedPath>() {
         Span::current().record("route", route.as_str());
         if let Some(slot) = request.extensions().get::<RouteSlot>() {
             let _ = slot.0.set(route.clone());
         }
     }
-    next.run(request).await
+    request
 }
 
 /// Notes in the current request's span who the request is from, once that is known.
