@@ -3,10 +3,13 @@
 //! - [`connect`] opens a pool tuned for the engine (WAL and a busy timeout on SQLite) and
 //!   [`install`] builds the schema by running the `migration` crate.
 //! - [`SqlUserRepository`] is the [`auth_domain::UserRepository`] adapter: the unique
-//!   indexes decide whether an email or username is taken.
-//! - [`SqlSessionStore`] is the `tower_sessions::SessionStore` adapter: sessions are keyed
-//!   by the SHA-256 of their id, `create` never overwrites, `save` never resurrects, `load`
-//!   ignores expired rows, and [`SqlSessionStore::purge_expired_periodically`] removes them.
+//!   indexes decide whether an email or username is taken; each user's `credential` (the
+//!   digest of their hash) is written with the hash.
+//! - [`SqlSessionStore`] is the `tower_sessions::SessionStore` and
+//!   [`auth_domain::OwnedSessions`] adapter: sessions are keyed by the SHA-256 of their id,
+//!   `create` never overwrites, `save` never resurrects, a load ignores expired rows and
+//!   joins the session's user (its credential as stored) in the same statement, and
+//!   [`SqlSessionStore::purge_expired_periodically`] removes expired rows.
 //! - [`SqlFailureCounter`] (`auth_domain::throttle::FailureCounter`) counts failed attempts
 //!   in `login_failures`, one grouped query per check; [`SqlAuditLog`]
 //!   (`auth_domain::audit::AuditLog`) keeps the audit trail in `auth_events`. Both purge

@@ -331,8 +331,8 @@ fn user_id(data: &session::Data) -> Option<String> {
     session::user_id(data).map(|user| user.to_string())
 }
 
-/// The data as stored: without the owner that `load` attached, which is the user's row,
-/// read afresh at every load.
+/// The data as stored: without the owner a login attached, which is the user's row, read
+/// afresh at every load.
 fn encode(data: &session::Data) -> session_store::Result<String> {
     let mut data = data.clone();
     session::take_owner(&mut data);
