@@ -8,17 +8,22 @@
 //! do not send that, when its `Origin` is neither this service's nor an allowed one. A
 //! request with neither header comes from no browser (curl, a server) and passes.
 
-use std::sync::Arc;
+use std::{
+    convert::Infallible,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::{
-    extract::{Request, State},
-    middleware::Next,
+    extract::Request,
     response::{IntoResponse, Response},
 };
+use futures::future::{self, Either, Ready};
 use http::{
     header::{CONTENT_TYPE, HOST, ORIGIN},
     HeaderName, HeaderValue, Method,
 };
+use tower::Service;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::error::ApiError;
@@ -63,16 +68,40 @@ impl AllowedOrigins {
     }
 }
 
-/// The middleware: a refused request is answered 403 and goes no further.
-pub(crate) async fn refuse_cross_origin(
-    State(allowed): State<AllowedOrigins>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if is_cross_origin(&allowed, &request) {
-        return ApiError::CrossOrigin.into_response();
+/// The stage that refuses: a refused request is answered 403 at once and goes no
+/// further. A service of its own rather than a `from_fn` middleware, which would clone
+/// and box everything inside it on every request.
+#[derive(Debug, Clone)]
+pub(crate) struct RefuseCrossOrigin<S> {
+    allowed: AllowedOrigins,
+    inner: S,
+}
+
+impl<S> RefuseCrossOrigin<S> {
+    /// `inner`, behind the refusal of what `allowed` does not allow.
+    pub(crate) fn new(allowed: AllowedOrigins, inner: S) -> Self {
+        Self { allowed, inner }
     }
-    next.run(request).await
+}
+
+impl<S> Service<Request> for RefuseCrossOrigin<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if is_cross_origin(&self.allowed, &request) {
+            return Either::Left(future::ready(Ok(ApiError::CrossOrigin.into_response())));
+        }
+        Either::Right(self.inner.call(request))
+    }
 }
 
 fn is_cross_origin(allowed: &AllowedOrigins, request: &Request) -> bool {

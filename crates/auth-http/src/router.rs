@@ -11,7 +11,6 @@ use std::convert::Infallible;
 
 use axum::{
     extract::Request,
-    middleware,
     response::Response,
     routing::{delete, get, post},
     Extension, Router,
@@ -91,15 +90,9 @@ where
     let app = ServiceBuilder::new()
         // Deadlines on the body and the answer, around everything that reads or makes
         // them.
-        .layer(middleware::from_fn_with_state(
-            config.timeouts,
-            timeouts::bounded,
-        ))
+        .layer_fn(|inner| timeouts::Deadlines::new(config.timeouts, inner))
         .option_layer(cors)
-        .layer(middleware::from_fn_with_state(
-            origins,
-            cross_origin::refuse_cross_origin,
-        ))
+        .layer_fn(|inner| cross_origin::RefuseCrossOrigin::new(origins.clone(), inner))
         .layer(Extension(TrustedProxies::new(config.trusted_proxies)))
         .service(app(headers::private(authenticated).merge(probes)));
     // Outermost, so that answers given before routing (a cross-origin refusal, a CORS

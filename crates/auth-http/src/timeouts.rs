@@ -8,6 +8,7 @@
 //! is not deliberately dripping exceeds by orders of magnitude.
 
 use std::{
+    convert::Infallible,
     future::Future,
     pin::Pin,
     sync::{
@@ -20,12 +21,13 @@ use std::{
 
 use axum::{
     body::{Body, Bytes, HttpBody},
-    extract::{Request, State},
-    middleware::Next,
+    extract::Request,
     response::{IntoResponse, Response},
 };
 use http_body::{Frame, SizeHint};
-use tokio::time::{Instant, Sleep};
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep, Timeout};
+use tower::Service;
 
 use crate::error::ApiError;
 
@@ -54,38 +56,89 @@ impl Default for RequestTimeouts {
     }
 }
 
-/// Middleware: puts a deadline on reading the body and on the whole answer.
-pub(crate) async fn bounded(
-    State(timeouts): State<RequestTimeouts>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let expired = Arc::new(AtomicBool::new(false));
-    let deadline = Instant::now() + timeouts.body;
-    let request = request.map(|body| {
-        Body::new(DeadlineBody {
-            inner: body,
-            deadline,
-            sleep: None,
-            expired: Arc::clone(&expired),
-        })
-    });
-    let answered = tokio::time::timeout(timeouts.request, next.run(request)).await;
-    // Whatever the handler made of a body cut short (a 400 `unreadable_body`, most
-    // likely), the client's fault was slowness.
-    if expired.load(Ordering::Acquire) {
-        tracing::info!(
-            timeout = ?timeouts.body,
-            "request body did not arrive in time, answered 408"
-        );
-        return ApiError::BodyTimeout.into_response();
+/// The stage that puts a deadline on reading the body and on the whole answer. A service
+/// of its own rather than a `from_fn` middleware, which would clone and box everything
+/// inside it on every request.
+#[derive(Debug, Clone)]
+pub(crate) struct Deadlines<S> {
+    timeouts: RequestTimeouts,
+    inner: S,
+}
+
+impl<S> Deadlines<S> {
+    /// `inner`, its requests bounded by `timeouts`.
+    pub(crate) fn new(timeouts: RequestTimeouts, inner: S) -> Self {
+        Self { timeouts, inner }
     }
-    match answered {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(timeout = ?timeouts.request, "request took too long, answered 503");
-            ApiError::RequestTimeout.into_response()
+}
+
+impl<S> Service<Request> for Deadlines<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Bounded<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let expired = Arc::new(AtomicBool::new(false));
+        let deadline = Instant::now() + self.timeouts.body;
+        let request = request.map(|body| {
+            Body::new(DeadlineBody {
+                inner: body,
+                deadline,
+                sleep: None,
+                expired: Arc::clone(&expired),
+            })
+        });
+        Bounded {
+            answer: tokio::time::timeout(self.timeouts.request, self.inner.call(request)),
+            expired,
+            timeouts: self.timeouts,
         }
+    }
+}
+
+pin_project! {
+    /// The answer of a [`Deadlines`] stage.
+    pub(crate) struct Bounded<F> {
+        #[pin]
+        answer: Timeout<F>,
+        expired: Arc<AtomicBool>,
+        timeouts: RequestTimeouts,
+    }
+}
+
+impl<F> Future for Bounded<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let answered = ready!(this.answer.poll(cx));
+        // Whatever the handler made of a body cut short (a 400 `unreadable_body`, most
+        // likely), the client's fault was slowness.
+        if this.expired.load(Ordering::Acquire) {
+            tracing::info!(
+                timeout = ?this.timeouts.body,
+                "request body did not arrive in time, answered 408"
+            );
+            return Poll::Ready(Ok(ApiError::BodyTimeout.into_response()));
+        }
+        Poll::Ready(Ok(match answered {
+            Ok(Ok(response)) => response,
+            Ok(Err(never)) => match never {},
+            Err(_) => {
+                tracing::warn!(timeout = ?this.timeouts.request, "request took too long, answered 503");
+                ApiError::RequestTimeout.into_response()
+            }
+        }))
     }
 }
 
@@ -135,7 +188,7 @@ impl HttpBody for DeadlineBody {
 
 #[cfg(test)]
 mod tests {
-    use axum::{middleware, routing::post, Router};
+    use axum::{routing::post, Router};
     use http::StatusCode;
     use http_body_util::BodyExt;
     use serde_json::Value;
@@ -153,7 +206,9 @@ mod tests {
                     "never"
                 }),
             )
-            .layer(middleware::from_fn_with_state(timeouts, bounded))
+            .layer(tower::layer::layer_fn(move |inner| {
+                Deadlines::new(timeouts, inner)
+            }))
     }
 
     async fn json(response: Response) -> Value {

@@ -9,19 +9,24 @@
 //! the raw path or the query string.
 
 use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
     sync::{Arc, OnceLock},
+    task::{ready, Context, Poll},
     time::Instant,
 };
 
 use auth_domain::UserId;
 use axum::{
     extract::{MatchedPath, Request},
-    middleware::{self, Next},
     response::Response,
 };
-use tower::ServiceBuilder;
+use http::Method;
+use pin_project_lite::pin_project;
+use tower::{Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tracing::{field, Instrument as _, Span};
+use tracing::{field, instrument::Instrumented, Instrument as _, Span};
 
 use crate::{handlers::probes, metrics, router::Stage};
 
@@ -37,7 +42,7 @@ pub(crate) fn observed(inner: impl Stage) -> impl Stage {
     ServiceBuilder::new()
         .map_request(drop_malformed_request_id)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(middleware::from_fn(observe))
+        .layer_fn(|inner| Observe { inner })
         .layer(PropagateRequestIdLayer::x_request_id())
         .service(inner)
 }
@@ -71,38 +76,104 @@ fn is_well_formed(id: &[u8]) -> bool {
 #[derive(Debug, Clone, Default)]
 struct RouteSlot(Arc<OnceLock<MatchedPath>>);
 
-/// Middleware around the whole router: the request's span, its access line and its
-/// metrics.
-async fn observe(mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let slot = RouteSlot::default();
-    request.extensions_mut().insert(slot.clone());
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|value| value.to_str().ok());
-    let span = tracing::info_span!(
-        "request",
-        method = %method,
-        request_id,
-        route = field::Empty,
-        user_id = field::Empty,
-    );
-    let response = next.run(request).instrument(span.clone()).await;
-    let latency = started.elapsed();
-    let route = slot.0.get().map(MatchedPath::as_str);
-    let status = response.status();
-    metrics::request_finished(&method, route, status, latency);
-    let latency_ms = latency.as_secs_f64() * 1000.0;
-    span.in_scope(|| {
-        if route.is_some_and(|route| probes::PATHS.contains(&route)) {
-            tracing::debug!(status = status.as_u16(), latency_ms, "request finished");
-        } else {
-            tracing::info!(status = status.as_u16(), latency_ms, "request finished");
+/// The stage around everything: the request's span, its access line and its metrics. A
+/// service of its own rather than a `from_fn` middleware, which would clone and box
+/// everything inside it on every request.
+#[derive(Debug, Clone)]
+struct Observe<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Observed<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let slot = RouteSlot::default();
+        request.extensions_mut().insert(slot.clone());
+        let request_id = request
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|value| value.to_str().ok());
+        let span = tracing::info_span!(
+            "request",
+            method = %method,
+            request_id,
+            route = field::Empty,
+            user_id = field::Empty,
+        );
+        // What the inner stages do when called belongs to the request too.
+        let answer = span.in_scope(|| self.inner.call(request));
+        Observed {
+            answer: answer.instrument(span.clone()),
+            finish: Some(Finish {
+                started,
+                method,
+                slot,
+                span,
+            }),
         }
-    });
-    response
+    }
+}
+
+pin_project! {
+    /// The answer of an [`Observe`] stage.
+    struct Observed<F> {
+        #[pin]
+        answer: Instrumented<F>,
+        finish: Option<Finish>,
+    }
+}
+
+/// What the access line and the metrics need once the answer is ready.
+struct Finish {
+    started: Instant,
+    method: Method,
+    slot: RouteSlot,
+    span: Span,
+}
+
+impl Finish {
+    fn log(self, response: &Response) {
+        let latency = self.started.elapsed();
+        let route = self.slot.0.get().map(MatchedPath::as_str);
+        let status = response.status();
+        metrics::request_finished(&self.method, route, status, latency);
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        self.span.in_scope(|| {
+            if route.is_some_and(|route| probes::PATHS.contains(&route)) {
+                tracing::debug!(status = status.as_u16(), latency_ms, "request finished");
+            } else {
+                tracing::info!(status = status.as_u16(), latency_ms, "request finished");
+            }
+        });
+    }
+}
+
+impl<F> Future for Observed<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(response) = ready!(this.answer.poll(cx));
+        if let Some(finish) = this.finish.take() {
+            finish.log(&response);
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// On every route, after routing: notes the matched route template in the request's span
