@@ -217,8 +217,9 @@ impl UserRepository for MongoUserRepository {
     /// the user's document: left alone, the sessions would stay logged in after the user
     /// is gone. So they are deleted before the user (if the rest fails, nobody stays
     /// logged in) and again after, for the logins that read the user before it went and
-    /// inserted their session in between; a login inserted later finds no user when it
-    /// checks its session (`MongoSessionStore::create`), and deletes it.
+    /// inserted their session in between; a login that inserts later finds no user when it
+    /// reads the user again after storing its session (the login manager does), and
+    /// deletes it.
     async fn delete(&self, id: UserId) -> Result<bool, RepositoryError> {
         self.delete_sessions(id).await?;
         let deleted = self

@@ -145,8 +145,8 @@ macro_rules! session_store_suite {
 
 /// The behaviours every session store must have with the users it shares a database with,
 /// as `backend_tests!` expands them: `session_owner_suite!(backends: [..], setup: path)`,
-/// where `path(backend)` makes `((impl UserRepository, impl SessionStore + UserSessions),
-/// impl Teardown)`.
+/// where `path(backend)` makes `((impl UserRepository, impl SessionStore + OwnedSessions +
+/// UserSessions), impl Teardown)`.
 #[macro_export]
 macro_rules! session_owner_suite {
     (backends: $backends:tt, setup: $setup:path $(,)?) => {
@@ -156,6 +156,7 @@ macro_rules! session_owner_suite {
             tests: { $crate::owners => [
                 a_session_loads_with_its_owner,
                 a_changed_password_reaches_the_loaded_owner_at_once,
+                a_save_in_flight_across_a_password_change_does_not_revive_the_old_login,
                 a_session_of_an_unknown_user_loads_without_an_owner,
                 deleting_a_user_ends_all_their_sessions_and_only_theirs,
             ] },

@@ -106,6 +106,45 @@ pub async fn a_changed_password_reaches_the_loaded_owner_at_once(
     );
 }
 
+/// A request that loaded the session before a password change and saves it after (a
+/// renewal in flight) writes back what it loaded, and that must not bring the old login
+/// back: the owner still loads as stored now, with the new credential.
+pub async fn a_save_in_flight_across_a_password_change_does_not_revive_the_old_login(
+    (users, store): (impl UserRepository, impl SessionStore + OwnedSessions),
+) {
+    let user = users
+        .insert(new_user("ada@example.com", "ada_l"))
+        .await
+        .expect("insert works");
+    let mut record = logged_in(&user);
+    store.create(&mut record).await.expect("create works");
+    let in_flight = store
+        .load(&record.id)
+        .await
+        .expect("load works")
+        .expect("the session exists");
+
+    let new = PasswordHash::from_trusted("$argon2id$v=19$m=19456,t=2,p=1$bmV3$changed".into());
+    assert!(users
+        .replace_password_hash(user.id, &user.password_hash, &new)
+        .await
+        .expect("update works"));
+    store.save(&in_flight).await.expect("the late save works");
+
+    let loaded = store
+        .load_owned(&record.id.to_string())
+        .await
+        .expect("load works")
+        .expect("a save keeps the session, ended or not");
+    let owner = loaded.owner.expect("the user still exists");
+    assert_eq!(owner.credential, Credential::of(&new));
+    let login = loaded.data.login().expect("the login is what was saved");
+    assert!(
+        !owner.owns(&login),
+        "the login made with the old password stays over"
+    );
+}
+
 /// A session whose user is unknown to the repository loads without an owner, which the
 /// login manager treats as logged out.
 pub async fn a_session_of_an_unknown_user_loads_without_an_owner(

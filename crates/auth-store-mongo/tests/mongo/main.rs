@@ -4,6 +4,7 @@
 mod common;
 mod connection;
 mod indexes;
+mod revocation;
 mod sessions;
 mod throttle_audit;
 mod users;
@@ -52,6 +53,9 @@ mod indexed {
                 undecodable_stored_data_is_an_error_that_quotes_neither_id_nor_data,
                 an_expired_session_is_neither_listed_nor_deleted_before_the_ttl_monitor_runs,
                 a_document_written_with_owner_document_loads_with_its_owner,
+            ],
+            crate::revocation => [
+                a_password_change_cut_short_after_the_rebind_leaves_old_sessions_refused,
             ],
             crate::indexes => [
                 ensure_indexes_can_run_again_and_declares_what_the_adapters_rely_on,
