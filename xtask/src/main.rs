@@ -38,7 +38,9 @@ tasks:
                               out are skipped, and with CI=true one that cannot be provided
                               is an error; then schemathesis checks the app, live on
                               SQLite, against its OpenAPI document (unless --backend leaves
-                              out sqlite or nextest arguments are given)
+                              out sqlite or nextest arguments are given); outside CI every
+                              test runs whatever fails, and the summary lists the failed
+                              tests with the command that reruns each
   bench [--backend sqlite|postgres|mysql|mongodb] [--duration SECS] [--concurrency N]
         [--sessions N] [--purge-sessions M]
                               provide the database server, build the app and the bench crate

@@ -7,16 +7,20 @@
 //! them as skipped, and the summary says which backends were left out, why, and how many
 //! tests that skipped. With `CI=true` a backend that cannot be provided fails the run.
 //!
-//! The runners' output is passed through unchanged and scanned for their summary lines,
-//! so that the run ends with one line of totals for every runner together. Last,
-//! schemathesis checks the live app against its OpenAPI document (`crate::schemathesis`).
+//! The runners' output is passed through unchanged and scanned for their summary lines
+//! and failed tests, so that the run ends with one line of totals for every runner
+//! together, the failures with the command that reruns each, and how long the build and
+//! each runner took. Outside CI every test runs whatever fails (`--no-fail-fast`): a
+//! newcomer learns about every problem at once; `CI=true` keeps nextest's fail-fast, which
+//! saves CI time. Last, schemathesis checks the live app against its OpenAPI document
+//! (`crate::schemathesis`).
 
 use std::{
     io::{BufRead as _, BufReader, IsTerminal as _, Read, Write},
     path::Path,
     process::{Command, ExitCode, ExitStatus, Stdio},
     thread,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context as _, Result};
@@ -104,9 +108,13 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     let no_tmpfs = tmpfs_unavailable();
     let mut steps = Vec::new();
     let mut skipped_by_backend = None;
+    // The build on its own, so that the summary can tell its time from the tests'; the
+    // runners below then find every test binary built (nextest builds as `cargo test`).
+    let build = build_tests(&project)?;
     if nextest_available(&project) {
         let excluded: Vec<Backend> = left_out.iter().map(|(backend, _)| *backend).collect();
-        let mut nextest = with_backends_left_out(&options.nextest, &excluded);
+        let mut nextest =
+            with_backends_left_out(&with_fail_fast_policy(&options.nextest, in_ci()), &excluded);
         if let Some(why) = &no_tmpfs {
             nextest = with_tests_left_out(&nextest, TMPFS_TESTS);
             println!("{}", tmpfs_banner(why));
@@ -126,6 +134,9 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         )?);
         let mut command = project.cargo();
         command.args(["test", "--workspace", "--doc"]);
+        if !in_ci() {
+            command.arg("--no-fail-fast");
+        }
         steps.push(Step::run(
             "doc tests",
             Runner::Libtest,
@@ -168,6 +179,15 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         started.elapsed().as_secs()
     );
     print!("backends:\n{}", backends.describe());
+    println!(
+        "build (cargo test --workspace --no-run): {} in {}s",
+        if build.status.success() {
+            "done"
+        } else {
+            "FAILED"
+        },
+        build.took.as_secs()
+    );
     let mut total = Counts::default();
     for step in &steps {
         let verdict = if step.status.success() {
@@ -175,14 +195,34 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         } else {
             format!("FAILED ({})", step.status)
         };
+        let took = step.took.as_secs();
         match step.counts {
             Some(counts) => println!(
-                "{}: {verdict}: {} passed, {} failed, {} skipped",
+                "{}: {verdict}: {} passed, {} failed, {} skipped, in {took}s",
                 step.name, counts.passed, counts.failed, counts.skipped
             ),
-            None => println!("{}: {verdict} (no test summary seen)", step.name),
+            None => println!(
+                "{}: {verdict} (no test summary seen), in {took}s",
+                step.name
+            ),
         }
         total.add(step.counts.unwrap_or_default());
+    }
+    let failures: Vec<&Failure> = steps.iter().flat_map(|step| &step.failures).collect();
+    if !failures.is_empty() {
+        println!(
+            "\nfailed tests ({}), each with the command that reruns it:",
+            failures.len()
+        );
+        for failure in &failures {
+            println!("  {}\n      {}", failure.shown(), failure.rerun());
+        }
+    }
+    if steps
+        .iter()
+        .any(|step| step.name == "doc tests" && !step.status.success())
+    {
+        println!("doc tests failed: rerun them with `cargo test --workspace --doc`");
     }
     if !left_out.is_empty() {
         println!(
@@ -194,7 +234,9 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         println!("{}", tmpfs_banner(why));
     }
     println!("{}", schemathesis.summary());
-    let success = steps.iter().all(|step| step.status.success()) && schemathesis.passed();
+    let success = build.status.success()
+        && steps.iter().all(|step| step.status.success())
+        && schemathesis.passed();
     if steps.iter().all(|step| step.counts.is_some()) {
         println!(
             "tests: {} passed, {} failed, {} skipped",
@@ -378,6 +420,112 @@ struct Step {
     status: ExitStatus,
     /// `None` when the runner printed no summary (it did not get to run tests).
     counts: Option<Counts>,
+    /// The tests that failed, as nextest named them.
+    failures: Vec<Failure>,
+    took: Duration,
+}
+
+/// The build of every test binary, before any runs.
+#[derive(Debug)]
+struct Build {
+    status: ExitStatus,
+    took: Duration,
+}
+
+/// `cargo test --workspace --no-run`: the test binaries nextest and the doc tests use.
+/// Its output is passed through; a failed build is reported, and the runners then show
+/// the same errors.
+fn build_tests(project: &Project) -> Result<Build> {
+    let started = Instant::now();
+    println!("xtask: building the tests (cargo test --workspace --no-run)");
+    let status = project
+        .cargo()
+        .args(["test", "--workspace", "--no-run"])
+        .status()
+        .context("cannot run cargo test --no-run")?;
+    let took = started.elapsed();
+    println!("xtask: the build finished in {}s: {status}", took.as_secs());
+    Ok(Build { status, took })
+}
+
+/// `nextest` arguments with the fail-fast policy of this run: outside CI every test runs
+/// (`--no-fail-fast`) unless the arguments say otherwise; in CI nextest's default stays.
+fn with_fail_fast_policy(nextest: &[String], in_ci: bool) -> Vec<String> {
+    let decided = nextest.iter().any(|arg| {
+        matches!(arg.as_str(), "--fail-fast" | "--no-fail-fast") || arg.starts_with("--max-fail")
+    });
+    let mut args = nextest.to_vec();
+    if !in_ci && !decided {
+        args.push("--no-fail-fast".to_owned());
+    }
+    args
+}
+
+/// A test nextest reported as failed (or timed out, or killed by a signal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
+    /// How nextest ended it: `FAIL`, `TIMEOUT`, `SIGSEGV`...
+    how: String,
+    /// The test binary, as nextest's `binary_id` (`app::api`, `auth-domain`).
+    binary: String,
+    /// The test's path within the binary (`sqlite::a_test`).
+    name: String,
+}
+
+impl Failure {
+    /// The failure in a nextest status line (`FAIL [ 0.2s] (3/9) app::api sqlite::x`),
+    /// if `line` is one.
+    fn parse(line: &str) -> Option<Self> {
+        let line = strip_ansi(line);
+        let mut words = line.split_whitespace();
+        let how = words.next()?;
+        if !matches!(
+            how,
+            "FAIL"
+                | "TIMEOUT"
+                | "SIGSEGV"
+                | "SIGABRT"
+                | "SIGKILL"
+                | "SIGBUS"
+                | "ABORT"
+                | "LEAK-FAIL"
+        ) {
+            return None;
+        }
+        // `[   0.276s]`, possibly split by its padding, then `(344/369)`, then the names.
+        let rest: Vec<&str> = words.collect();
+        let at = rest.iter().position(|word| word.ends_with(']'))?;
+        let mut rest = rest[at + 1..].iter();
+        let mut binary = rest.next()?;
+        if binary.starts_with('(') && binary.ends_with(')') {
+            binary = rest.next()?;
+        }
+        let name = rest.next()?;
+        Some(Self {
+            how: how.to_owned(),
+            binary: (*binary).to_owned(),
+            name: (*name).to_owned(),
+        })
+    }
+
+    fn shown(&self) -> String {
+        format!("{} {} {}", self.how, self.binary, self.name)
+    }
+
+    /// The command that runs this test alone, with the backend it needs provided.
+    fn rerun(&self) -> String {
+        let backend = Backend::ALL.into_iter().find(|backend| {
+            let segment = format!("{}::", backend.name());
+            self.name.starts_with(&segment) || self.name.contains(&format!("::{segment}"))
+        });
+        let flag = backend.map_or_else(String::new, |backend| {
+            format!("--backend {} ", backend.name())
+        });
+        format!(
+            "cargo xtask test {flag}-- -E 'binary_id({}) & test(={})'",
+            self.binary, self.name
+        )
+    }
 }
 
 impl Step {
@@ -413,40 +561,62 @@ impl Step {
             .wait()
             .with_context(|| format!("cannot wait for {shown}"))?;
         let mut counts: Option<Counts> = None;
+        let mut failures: Vec<Failure> = Vec::new();
         for part in [out, err] {
             let part = part
                 .map_err(|_| anyhow::anyhow!("relaying the output of {shown} panicked"))?
                 .with_context(|| format!("cannot relay the output of {shown}"))?;
-            if let Some(part) = part {
+            if let Some(part) = part.counts {
                 counts.get_or_insert_with(Counts::default).add(part);
             }
+            // nextest names a failure as it happens and again in its final list.
+            for failure in part.failures {
+                if !failures.contains(&failure) {
+                    failures.push(failure);
+                }
+            }
         }
-        println!(
-            "xtask: {shown} finished in {}s: {status}",
-            started.elapsed().as_secs()
-        );
+        let took = started.elapsed();
+        println!("xtask: {shown} finished in {}s: {status}", took.as_secs());
         Ok(Self {
             name,
             status,
             counts,
+            failures,
+            took,
         })
     }
 }
 
-/// Copies `from` to `to` line by line, adding up the test summaries it sees.
-fn relay(runner: Runner, from: impl Read, mut to: impl Write) -> std::io::Result<Option<Counts>> {
+/// What a runner's output said, as [`relay`] saw it.
+#[derive(Debug, Default)]
+struct Relayed {
+    counts: Option<Counts>,
+    failures: Vec<Failure>,
+}
+
+/// Copies `from` to `to` line by line, adding up the test summaries it sees and noting the
+/// tests nextest says failed.
+fn relay(runner: Runner, from: impl Read, mut to: impl Write) -> std::io::Result<Relayed> {
     let mut from = BufReader::new(from);
     let mut line = Vec::new();
-    let mut counts = None;
+    let mut relayed = Relayed::default();
     while from.read_until(b'\n', &mut line)? > 0 {
         to.write_all(&line)?;
         to.flush()?;
-        if let Some(found) = summary_counts(runner, &String::from_utf8_lossy(&line)) {
-            counts.get_or_insert_with(Counts::default).add(found);
+        let text = String::from_utf8_lossy(&line);
+        if let Some(found) = summary_counts(runner, &text) {
+            relayed
+                .counts
+                .get_or_insert_with(Counts::default)
+                .add(found);
+        }
+        if matches!(runner, Runner::Nextest) {
+            relayed.failures.extend(Failure::parse(&text));
         }
         line.clear();
     }
-    Ok(counts)
+    Ok(relayed)
 }
 
 /// Which test runner's summary lines to count.
@@ -553,7 +723,9 @@ fn left_out_banner(left_out: &[(Backend, String)], counts: Option<&[(Backend, us
 mod tests {
     use auth_testkit::Backend;
 
-    use super::{summary_counts, with_backends_left_out, Options, Runner};
+    use super::{
+        summary_counts, with_backends_left_out, with_fail_fast_policy, Failure, Options, Runner,
+    };
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|arg| (*arg).to_owned()).collect()
@@ -616,6 +788,46 @@ mod tests {
     fn nothing_left_out_leaves_the_arguments_alone() {
         let given = strings(&["-E", "binary(api)"]);
         assert_eq!(with_backends_left_out(&given, &[]), given);
+    }
+
+    #[test]
+    fn outside_ci_every_test_runs_unless_the_arguments_decide() {
+        assert_eq!(
+            with_fail_fast_policy(&strings(&["-E", "all()"]), false),
+            strings(&["-E", "all()", "--no-fail-fast"])
+        );
+        assert_eq!(with_fail_fast_policy(&[], true), Vec::<String>::new());
+        for decided in ["--fail-fast", "--no-fail-fast", "--max-fail=3"] {
+            assert_eq!(
+                with_fail_fast_policy(&strings(&[decided]), false),
+                strings(&[decided])
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_test_is_read_from_nextest_with_a_rerun_command() {
+        let failure = Failure::parse(
+            "        FAIL [   0.276s] (344/369) app::instances mongodb::two_instances_share_sessions\n",
+        )
+        .expect("a failure");
+        assert_eq!(failure.binary, "app::instances");
+        assert_eq!(failure.name, "mongodb::two_instances_share_sessions");
+        assert_eq!(
+            failure.rerun(),
+            "cargo xtask test --backend mongodb -- -E 'binary_id(app::instances) & test(=mongodb::two_instances_share_sessions)'"
+        );
+        let coloured = Failure::parse(
+            "\u{1b}[31;1m     TIMEOUT\u{1b}[0m [  60.001s] auth-domain service::tests::slow",
+        )
+        .expect("a timeout");
+        assert_eq!(coloured.how, "TIMEOUT");
+        assert_eq!(
+            coloured.rerun(),
+            "cargo xtask test -- -E 'binary_id(auth-domain) & test(=service::tests::slow)'"
+        );
+        assert!(Failure::parse("        PASS [   0.010s] auth-domain email::tests::x").is_none());
+        assert!(Failure::parse("test result: FAILED. 0 passed; 1 failed").is_none());
     }
 
     #[test]
