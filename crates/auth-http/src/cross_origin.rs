@@ -20,7 +20,9 @@ use axum::{
 };
 use futures::future::{self, Either, Ready};
 use http::{
-    header::{CONTENT_TYPE, HOST, ORIGIN},
+    header::{
+        ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE, HOST, ORIGIN,
+    },
     HeaderName, HeaderValue, Method,
 };
 use tower::Service;
@@ -102,6 +104,19 @@ where
         }
         Either::Right(self.inner.call(request))
     }
+}
+
+/// Around the CORS layer: `Access-Control-Allow-Credentials` only beside an
+/// `Access-Control-Allow-Origin`, which the CORS layer sets for an allowed origin alone.
+/// tower-http sends the credentials header on every response, even to a request with no
+/// `Origin`; alone it grants nothing, but it tells everyone the API takes credentials
+/// cross-origin, and scanners flag it.
+pub(crate) fn credentials_only_for_an_allowed_origin(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN) {
+        headers.remove(ACCESS_CONTROL_ALLOW_CREDENTIALS);
+    }
+    response
 }
 
 fn is_cross_origin(allowed: &AllowedOrigins, request: &Request) -> bool {

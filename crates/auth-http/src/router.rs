@@ -91,6 +91,7 @@ where
         // Deadlines on the body and the answer, around everything that reads or makes
         // them.
         .layer_fn(|inner| timeouts::Deadlines::new(config.timeouts, inner))
+        .map_response(cross_origin::credentials_only_for_an_allowed_origin)
         .option_layer(cors)
         .layer_fn(|inner| cross_origin::RefuseCrossOrigin::new(origins.clone(), inner))
         .layer(Extension(TrustedProxies::new(config.trusted_proxies)))

@@ -104,6 +104,16 @@ fn assert_cors(response: &Response, origin: &str) {
     );
 }
 
+/// Asserts no CORS at all: no origin allowed, no credentials header.
+fn assert_no_cors(response: &Response) {
+    assert!(
+        header_text(response, ALLOW_ORIGIN).is_none()
+            && header_text(response, "access-control-allow-credentials").is_none(),
+        "{:?}",
+        response.headers()
+    );
+}
+
 /// A preflight for a JSON POST to the login route from `origin`.
 async fn preflight(app: &TestApp, origin: &str) -> Response {
     let headers = [
@@ -130,9 +140,13 @@ pub(crate) async fn an_allowed_origin_gets_cors_with_credentials_and_no_other_do
     let headers = header_text(&allowed, "access-control-allow-headers").unwrap_or_default();
     assert!(headers.to_lowercase().contains("content-type"), "{headers}");
     let foreign = preflight(&app, EVIL_ORIGIN).await;
-    // Without `Access-Control-Allow-Origin` the browser refuses it (tower-http sends
-    // `Access-Control-Allow-Credentials` to everyone, which grants nothing alone).
-    assert!(header_text(&foreign, ALLOW_ORIGIN).is_none());
+    // Neither header for anyone else: no origin granted, and no credentials advertised.
+    assert_no_cors(&foreign);
+    for headers in [&[][..], &[("origin", EVIL_ORIGIN)]] {
+        let page = app.send_with_headers(Method::GET, "/", headers, None).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_no_cors(&page);
+    }
 
     // A browser on the allowed origin says cross-site, and is let through.
     let from_app = [("origin", APP_ORIGIN), ("sec-fetch-site", "cross-site")];
