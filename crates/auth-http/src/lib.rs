@@ -52,6 +52,7 @@ mod log_limiter;
 mod login;
 pub mod metrics;
 mod openapi;
+mod plain_http;
 mod router;
 mod safety_net;
 mod session_layer;

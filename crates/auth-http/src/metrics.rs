@@ -25,6 +25,11 @@ pub const AUTH_REGISTRATIONS: &str = "auth_registrations_total";
 /// panic included).
 pub const DATABASE_ERRORS: &str = "database_errors_total";
 
+/// `auth_secure_cookie_over_http_total`: logins that set a `Secure` session cookie on a
+/// request that visibly came over plain http, which browsers drop (see the README's
+/// "Deploying").
+pub const SECURE_COOKIE_OVER_HTTP: &str = "auth_secure_cookie_over_http_total";
+
 /// The route label of a request that matched no route: one value for every unknown path.
 pub(crate) const UNMATCHED: &str = "unmatched";
 

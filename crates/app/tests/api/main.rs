@@ -110,6 +110,7 @@ auth_testkit::backend_tests! {
         crate::telemetry => [
             metrics_are_served_apart_and_a_login_moves_the_login_counter,
             a_request_id_is_kept_when_well_formed_and_made_up_otherwise,
+            logins_setting_a_secure_cookie_over_plain_http_are_counted,
         ],
     },
 }

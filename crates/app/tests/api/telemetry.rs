@@ -152,3 +152,50 @@ pub(crate) async fn a_request_id_is_kept_when_well_formed_and_made_up_otherwise(
     assert_eq!(seen.len(), 5, "each request gets its own id");
     app.stop().await;
 }
+
+/// A login that sets a `Secure` cookie over plain http is counted (#22): an http page of
+/// another host, or a trusted proxy saying `X-Forwarded-Proto: http`. https and loopback
+/// pages are not. (An untrusted peer's `X-Forwarded-Proto` is left to the unit tests: a
+/// second app in this process could not install its own metrics recorder.)
+pub(crate) async fn logins_setting_a_secure_cookie_over_plain_http_are_counted(backend: Backend) {
+    let metrics = free_address();
+    let options = Options {
+        secure_cookie: true,
+        ..Options::with(&[
+            ("METRICS_ADDR", &metrics),
+            ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ])
+    };
+    let app = TestApp::spawn_with(backend, options).await;
+    app.register_user("ada@example.com").await;
+    let same_origin = ("sec-fetch-site", "same-origin");
+    for fine in [
+        &[][..],
+        &[("origin", "https://app.example.test"), same_origin],
+        &[("origin", "http://localhost:8080"), same_origin],
+        &[("x-forwarded-proto", "https")],
+    ] {
+        log_in_with(&app, fine).await;
+    }
+    let counted = |page: &str| sample(page, "auth_secure_cookie_over_http_total", &[]);
+    assert_eq!(counted(&scrape(&metrics).await), 0.0);
+
+    for over_http in [
+        &[("origin", "http://app.example.test"), same_origin][..],
+        &[("referer", "http://app.example.test/login")],
+        &[("x-forwarded-proto", "http")],
+    ] {
+        log_in_with(&app, over_http).await;
+    }
+    assert_eq!(counted(&scrape(&metrics).await), 3.0);
+    app.stop().await;
+}
+
+/// Logs ada in with these headers, expecting a 200.
+async fn log_in_with(app: &TestApp, headers: &[(&str, &str)]) {
+    let body = serde_json::json!({"email_or_username": "ada@example.com", "password": PASSWORD});
+    let response = app
+        .send_with_headers(Method::POST, "/v1/auth/login", headers, Some(&body))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "{headers:?}");
+}

@@ -19,6 +19,7 @@ use crate::{
     extract::{FromJsonObject, JsonBody, JsonObject},
     login::{Credentials, CurrentUser, LoginSession},
     openapi::{BodyRejections, CrossOrigin, Throttled, Unauthenticated, Unavailable},
+    plain_http::{self, PlainHttp},
     state::{AppState, Stores},
 };
 
@@ -159,6 +160,7 @@ pub(crate) async fn login<B: Stores>(
     State(state): State<AppState<B>>,
     session: LoginSession,
     ClientDevice(device): ClientDevice,
+    PlainHttp(plain_http): PlainHttp,
     headers: HeaderMap,
     JsonBody(credentials): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
@@ -201,6 +203,9 @@ pub(crate) async fn login<B: Stores>(
         .log_in(&user, credentials.remember, device.clone(), &state.service)
         .await?;
     tracing::info!(user.id = %user.id, "user logged in");
+    if state.secure_cookie && plain_http {
+        plain_http::secure_cookie_over_plain_http();
+    }
     state
         .audit
         .record(EventKind::LoginSucceeded, Some(user.id), &device)
