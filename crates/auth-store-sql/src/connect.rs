@@ -4,6 +4,8 @@ use std::{num::NonZeroU32, str::FromStr, time::Duration};
 
 use auth_domain::DEFAULT_STORAGE_TIMEOUT;
 use migration::{Migrator, MigratorTrait};
+
+use crate::sqlite_faults;
 use sea_orm::{
     sqlx::{
         self,
@@ -206,6 +208,21 @@ async fn connect_sqlite(
             // A ping per acquire would cost a hop to the connection's worker thread and
             // back on every query; a file database does not drop connections.
             .test_before_acquire(false)
+            // A connection opened while the file cannot be written stays read-only for
+            // life, and keeps the WAL index it opened read-only for every connection of
+            // this process that comes after: so a new connection must take the write lock
+            // once (writing nothing) or is refused, and no connection opened before the
+            // last read-only or I/O fault is handed out again (see `sqlite_faults`).
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    connection.execute("BEGIN IMMEDIATE").await?;
+                    connection.execute("ROLLBACK").await?;
+                    Ok(())
+                })
+            })
+            .before_acquire(|_, meta| {
+                Box::pin(async move { Ok(sqlite_faults::opened_since_the_last_fault(meta.age)) })
+            })
             .acquire_timeout(timeout)
             .connect_with(
                 options

@@ -29,6 +29,7 @@ impl StoreError {
 /// The domain's error for `err`, raised while doing `operation`: "unavailable" when
 /// [`is_unavailable`] says so, an opaque storage failure otherwise.
 pub(crate) fn repository_error(operation: &'static str, err: &DbErr) -> RepositoryError {
+    crate::sqlite_faults::record(err);
     let described = StoreError::new(operation, err);
     if is_unavailable(err) {
         RepositoryError::unavailable(described)
@@ -40,6 +41,7 @@ pub(crate) fn repository_error(operation: &'static str, err: &DbErr) -> Reposito
 /// tower-sessions' error for `err`, raised while doing `operation`. Its errors are text
 /// only, so unavailability is marked in the text (see `auth_domain::unavailable_message`).
 pub(crate) fn session_error(operation: &'static str, err: &DbErr) -> session_store::Error {
+    crate::sqlite_faults::record(err);
     let described = StoreError::new(operation, err);
     session_store::Error::Backend(if is_unavailable(err) {
         auth_domain::unavailable_message(described)

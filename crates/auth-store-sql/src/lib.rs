@@ -44,6 +44,7 @@ mod entity;
 mod error;
 mod purge;
 mod sessions;
+mod sqlite_faults;
 mod throttle;
 mod timestamp;
 mod users;

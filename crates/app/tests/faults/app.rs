@@ -2,6 +2,7 @@
 
 use std::{
     net::TcpListener,
+    os::unix::process::CommandExt as _,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -93,7 +94,27 @@ impl App {
     /// Starts the service on `database` and waits until it serves.
     pub(crate) async fn start(database: &Database) -> Self {
         let port = free_port();
-        let child = command(database, port)
+        Self::spawn(command(database, port), port).await
+    }
+
+    /// Starts the service on `database` as a user without privileges, whose file
+    /// permissions apply (root's do not): `nobody`, running a copy of the binary put in
+    /// `dir` (the build's own may sit where `nobody` cannot reach), when this runs as root;
+    /// this process's user otherwise.
+    pub(crate) async fn start_unprivileged(database: &Database, dir: &Path) -> Self {
+        let port = free_port();
+        if !is_root() {
+            return Self::spawn(command(database, port), port).await;
+        }
+        let binary = dir.join("app");
+        std::fs::copy(env!("CARGO_BIN_EXE_app"), &binary).expect("a copy of the app binary");
+        let mut unprivileged = command_of(&binary, database, port);
+        unprivileged.current_dir(dir).uid(NOBODY).gid(NOBODY);
+        Self::spawn(unprivileged, port).await
+    }
+
+    async fn spawn(mut command: Command, port: u16) -> Self {
+        let child = command
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the app binary starts");
@@ -165,6 +186,56 @@ impl App {
         session_cookie(&login).expect("a session cookie")
     }
 
+    /// The status of `GET /readyz`.
+    pub(crate) async fn readiness(&self) -> StatusCode {
+        self.client
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .expect("GET /readyz")
+            .status()
+    }
+
+    /// Waits until `in_a_row` registrations, each followed by the new user's login, all
+    /// succeed one after the other, and `/readyz` is 200; fails if that takes longer than
+    /// `within`. Returns how long it took.
+    pub(crate) async fn wait_for_writes(&self, in_a_row: usize, within: Duration) -> Duration {
+        let started = Instant::now();
+        let mut streak = 0;
+        let mut attempt = 0;
+        while streak < in_a_row {
+            assert!(
+                started.elapsed() < within,
+                "{in_a_row} registrations and logins in a row did not succeed within {within:?} \
+                 (the last streak was {streak})"
+            );
+            attempt += 1;
+            let email = format!("writer{attempt}@example.com");
+            let registered = self.register(&email).await.expect("answered").status();
+            let logged_in = if registered == StatusCode::CREATED {
+                self.login(&email).await.expect("answered").status()
+            } else {
+                registered
+            };
+            match (registered, logged_in) {
+                (StatusCode::CREATED, StatusCode::OK) => streak += 1,
+                (StatusCode::SERVICE_UNAVAILABLE, _) | (_, StatusCode::SERVICE_UNAVAILABLE) => {
+                    streak = 0;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => panic!("while recovering: {other:?}"),
+            }
+        }
+        while self.readiness().await != StatusCode::OK {
+            assert!(
+                started.elapsed() < within,
+                "/readyz did not come back within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        started.elapsed()
+    }
+
     /// `GET /` answers 200: the public route does not need the database.
     pub(crate) async fn assert_public_route_answers(&self) {
         let index = self.client.get(self.url("/")).send().await.expect("GET /");
@@ -233,7 +304,12 @@ impl Drop for App {
 
 /// The `app` binary configured for `database`, to listen on `port`.
 pub(crate) fn command(database: &Database, port: u16) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_app"));
+    command_of(Path::new(env!("CARGO_BIN_EXE_app")), database, port)
+}
+
+/// The app binary at `binary` configured as [`command`] does.
+fn command_of(binary: &Path, database: &Database, port: u16) -> Command {
+    let mut command = Command::new(binary);
     command
         .current_dir(std::env::temp_dir())
         .env("HOST", "127.0.0.1")
@@ -280,6 +356,9 @@ pub(crate) fn session_cookie(response: &reqwest::Response) -> Option<String> {
 pub(crate) fn report(what: &str, took: Duration) {
     eprintln!("fault timing: {what}: {:.2}s", took.as_secs_f64());
 }
+
+/// The uid and gid of `nobody` (and `nogroup`) on Debian.
+pub(crate) const NOBODY: u32 = 65534;
 
 /// Whether this process runs as root (then database servers run as another user).
 pub(crate) fn is_root() -> bool {

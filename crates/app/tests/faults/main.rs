@@ -80,6 +80,11 @@ mod sqlite {
         crate::filesystem::read_only().await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_only_spell_under_a_running_service_recovers_without_a_restart() {
+        crate::filesystem::read_only_spell().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_crash_mid_storm_loses_no_answered_registration() {
         crate::crash::sqlite().await;
