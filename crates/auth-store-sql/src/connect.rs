@@ -208,15 +208,23 @@ async fn connect_sqlite(
             // A ping per acquire would cost a hop to the connection's worker thread and
             // back on every query; a file database does not drop connections.
             .test_before_acquire(false)
-            // A connection opened while the file cannot be written stays read-only for
-            // life, and keeps the WAL index it opened read-only for every connection of
-            // this process that comes after: so a new connection must take the write lock
-            // once (writing nothing) or is refused, and no connection opened before the
-            // last read-only or I/O fault is handed out again (see `sqlite_faults`).
+            // A connection opened while the file cannot be written is read-only for life,
+            // and one that also opened the WAL index read-only makes every connection of
+            // this process that shares it read-only as long as any of them lives: it must
+            // take the write lock once or is refused (closed, and the index with it). One
+            // that only writes the file read-only is told by a write that writes nothing
+            // (before the first migration, the missing table fails it too, harmlessly):
+            // it serves the request it was opened for, and is then closed instead of
+            // reused, as is every connection opened before the last read-only or I/O
+            // error (see `sqlite_faults`).
             .after_connect(|connection, _| {
                 Box::pin(async move {
                     connection.execute("BEGIN IMMEDIATE").await?;
                     connection.execute("ROLLBACK").await?;
+                    if let Err(error) = connection.execute("DELETE FROM sessions WHERE 1 = 0").await
+                    {
+                        sqlite_faults::record_sqlx(&error);
+                    }
                     Ok(())
                 })
             })

@@ -3,12 +3,12 @@
 //!
 //! A SQLite connection opened while its file or directory is read-only opens read-only,
 //! and stays so for life: after the spell the pool would keep handing out connections
-//! that fail every write, for as long as the process runs. So the pool refuses a new
-//! connection that cannot take the write lock (`connect`'s `after_connect`), every store
-//! error is [`record`]ed, and a read-only, I/O or cannot-open error marks the moment; the
-//! pool then closes, instead of handing out, every connection opened before the last such
-//! moment ([`opened_since_the_last_fault`]), and opens fresh ones, which see the file as it
-//! is now. A full disk poisons no connection, but like the others it makes readiness fail for
+//! that fail every write, for as long as the process runs. So every store error is
+//! [`record`]ed, and so is the outcome of a write that writes nothing, which the pool runs
+//! on every new connection (`connect`'s `after_connect`): a read-only, I/O or cannot-open
+//! error marks the moment, and the pool closes, instead of handing out, every connection
+//! opened before the last such moment ([`opened_since_the_last_fault`]), and opens fresh
+//! ones, which see the file as it is now. A full disk poisons no connection, but like the others it makes readiness fail for
 //! [`READINESS_WINDOW`] after the last write it refused ([`writes_failed_lately`]).
 //!
 //! The marks are per process, not per pool: a process serves one database, and a spurious
@@ -57,11 +57,23 @@ fn now() -> u64 {
 
 /// Notes `err` if SQLite refused a write for want of a writable file (see the module).
 pub(crate) fn record(err: &DbErr) {
-    let Some(code) = database_error(err)
-        .filter(|db| db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some())
-        .and_then(|db| db.code())
-        .and_then(|code| code.parse::<i32>().ok())
-    else {
+    if let Some(db) = database_error(err) {
+        record_code(db);
+    }
+}
+
+/// [`record`] for an error straight from sqlx (the pool's own statements).
+pub(crate) fn record_sqlx(err: &sqlx::Error) {
+    if let sqlx::Error::Database(db) = err {
+        record_code(db.as_ref());
+    }
+}
+
+fn record_code(db: &dyn sqlx::error::DatabaseError) {
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_none() {
+        return;
+    }
+    let Some(code) = db.code().and_then(|code| code.parse::<i32>().ok()) else {
         return;
     };
     let now = now();
