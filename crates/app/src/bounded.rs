@@ -13,6 +13,7 @@ use std::{fmt, future::Future, time::Duration};
 
 use async_trait::async_trait;
 use auth_domain::{
+    admin::{Administration, UserSession},
     audit::{AuditLog, AuthEvent},
     readiness::Readiness,
     session::{OwnedSession, SessionHandle, SessionInfo},
@@ -253,6 +254,37 @@ impl<F: FailureCounter> FailureCounter for Bounded<F> {
         batch: u64,
     ) -> Result<u64, RepositoryError> {
         self.inner.purge_before(before, batch).await
+    }
+}
+
+impl<D: Administration> Administration for Bounded<D> {
+    async fn list_users(&self, limit: u64) -> Result<Vec<User>, RepositoryError> {
+        self.run("list users", self.inner.list_users(limit), repository)
+            .await
+    }
+
+    async fn list_sessions(&self, limit: u64) -> Result<Vec<UserSession>, RepositoryError> {
+        self.run("list sessions", self.inner.list_sessions(limit), repository)
+            .await
+    }
+
+    async fn revoke_session(&self, handle: &SessionHandle) -> Result<bool, RepositoryError> {
+        self.run(
+            "revoke session",
+            self.inner.revoke_session(handle),
+            repository,
+        )
+        .await
+    }
+
+    /// Unbounded: a purge of every expired session runs as many batches as it takes.
+    async fn purge_expired_sessions(&self) -> Result<u64, RepositoryError> {
+        self.inner.purge_expired_sessions().await
+    }
+
+    async fn recent_events(&self, limit: u64) -> Result<Vec<AuthEvent>, RepositoryError> {
+        self.run("list events", self.inner.recent_events(limit), repository)
+            .await
     }
 }
 

@@ -160,6 +160,7 @@ pub async fn run(
             // No session purge: the TTL index on `expires_at` has MongoDB delete expired
             // sessions.
             let MongoStores {
+                client,
                 users,
                 sessions,
                 failures,
@@ -172,7 +173,10 @@ pub async fn run(
                 failures: Bounded::new(failures, timeout),
                 audit: Bounded::new(events, timeout),
             };
-            serve(backend, http, &config, listener, shutdown).await
+            let served = serve(backend, http, &config, listener, shutdown).await;
+            // The driver's tasks end before the runtime does (see `MongoStores::client`).
+            client.shutdown().await;
+            served
         }
     }
 }

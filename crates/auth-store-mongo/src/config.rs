@@ -158,6 +158,9 @@ async fn connect_with(
 /// Every adapter, on one connected database with its indexes in place.
 #[derive(Debug, Clone)]
 pub struct MongoStores {
+    /// The driver's client: shut it down ([`mongodb::Client::shutdown`]) once done with
+    /// the stores, so that none of its background tasks outlives the runtime.
+    pub client: mongodb::Client,
     /// The users collection.
     pub users: MongoUserRepository,
     /// The sessions collection.
@@ -196,6 +199,7 @@ impl MongoStores {
         )
         .await?;
         Ok(Self {
+            client: database.client().clone(),
             users: MongoUserRepository::new(
                 &database,
                 &config.users_collection,

@@ -26,7 +26,7 @@ use self::{
     commands::Stores,
     render::{render, Output},
 };
-use crate::{Config, Storage};
+use crate::{bounded::Bounded, Config, Storage};
 
 /// Runs what `cli` asks for and says how it went, as the process's exit code.
 pub fn main(cli: Cli) -> ExitCode {
@@ -86,14 +86,21 @@ async fn administer(config: &Config, command: Command) -> anyhow::Result<Output>
     }
     let hasher = crate::password_hasher(config.hashing).await?;
     let policy = config.password_policy;
+    // Every operation bounded as when serving: against a database that stopped answering,
+    // a command gives up after DATABASE_TIMEOUT instead of hanging.
+    let timeout = config.database_timeout;
     match config.storage {
         Storage::Sql => {
             let db = crate::open_sql(config).await?;
             let stores = Stores {
-                service: AuthService::new(SqlUserRepository::new(db.clone()), hasher, policy),
-                sessions: SqlSessionStore::new(db.clone()),
-                audit: SqlAuditLog::new(db.clone()),
-                admin: SqlAdministration::new(db.clone()),
+                service: AuthService::new(
+                    Bounded::new(SqlUserRepository::new(db.clone()), timeout),
+                    hasher,
+                    policy,
+                ),
+                sessions: Bounded::new(SqlSessionStore::new(db.clone()), timeout),
+                audit: Bounded::new(SqlAuditLog::new(db.clone()), timeout),
+                admin: Bounded::new(SqlAdministration::new(db.clone()), timeout),
             };
             let output = execute(&stores, command).await;
             if let Err(e) = db.close().await {
@@ -103,13 +110,19 @@ async fn administer(config: &Config, command: Command) -> anyhow::Result<Output>
         }
         Storage::Mongodb => {
             let opened = crate::open_mongo(config).await?;
+            let client = opened.client.clone();
             let stores = Stores {
-                admin: MongoAdministration::of(&opened),
-                service: AuthService::new(opened.users, hasher, policy),
-                sessions: opened.sessions,
-                audit: opened.events,
+                admin: Bounded::new(MongoAdministration::of(&opened), timeout),
+                service: AuthService::new(Bounded::new(opened.users, timeout), hasher, policy),
+                sessions: Bounded::new(opened.sessions, timeout),
+                audit: Bounded::new(opened.events, timeout),
             };
-            execute(&stores, command).await
+            let output = execute(&stores, command).await;
+            drop(stores);
+            // The driver's background tasks end here, not when the runtime is dropped
+            // under them (a worker could then panic after the answer was printed).
+            client.shutdown().await;
+            output
         }
     }
 }
