@@ -151,9 +151,7 @@ pub async fn run(
                 audit: Bounded::new(SqlAuditLog::new(db.clone()), timeout),
             };
             let served = serve(backend, http, &config, listener, shutdown).await;
-            if let Err(e) = db.close().await {
-                tracing::warn!("closing the SQL connection: {e}");
-            }
+            close_sql(db, config.database_timeout).await;
             served
         }
         Storage::Mongodb => {
@@ -174,8 +172,7 @@ pub async fn run(
                 audit: Bounded::new(events, timeout),
             };
             let served = serve(backend, http, &config, listener, shutdown).await;
-            // The driver's tasks end before the runtime does (see `MongoStores::client`).
-            client.shutdown().await;
+            shut_down_mongo(client, config.database_timeout).await;
             served
         }
     }
@@ -228,6 +225,28 @@ where
     transport::serve(listener, router, limits, shutdown).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Closes the SQL pool, waiting at most `timeout`: a server that stopped answering would
+/// keep a graceful close waiting for ever, and the process has answered already.
+pub(crate) async fn close_sql(db: sea_orm::DatabaseConnection, timeout: std::time::Duration) {
+    match tokio::time::timeout(timeout, db.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("closing the SQL connection: {e}"),
+        Err(_) => tracing::debug!("the SQL connections did not close within DATABASE_TIMEOUT"),
+    }
+}
+
+/// Shuts the MongoDB driver down, waiting at most `timeout`: its background tasks end
+/// here rather than when the runtime is dropped under them (a worker could then panic
+/// after the answer was given; see `MongoStores::client`).
+pub(crate) async fn shut_down_mongo(client: mongodb::Client, timeout: std::time::Duration) {
+    if tokio::time::timeout(timeout, client.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::debug!("the MongoDB driver did not shut down within DATABASE_TIMEOUT");
+    }
 }
 
 /// Connects to `DATABASE_URL` (a pool of `DATABASE_MAX_CONNECTIONS`, bounded by

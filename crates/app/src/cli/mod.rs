@@ -103,8 +103,10 @@ async fn administer(config: &Config, command: Command) -> anyhow::Result<Output>
                 admin: Bounded::new(SqlAdministration::new(db.clone()), timeout),
             };
             let output = execute(&stores, command).await;
-            if let Err(e) = db.close().await {
-                tracing::warn!("closing the SQL connection: {e}");
+            // A failed command (perhaps on a database that stopped answering) does not
+            // wait for a graceful close: dropping the pool is enough, and its answer is due.
+            if output.is_ok() {
+                crate::close_sql(db, timeout).await;
             }
             output
         }
@@ -119,9 +121,7 @@ async fn administer(config: &Config, command: Command) -> anyhow::Result<Output>
             };
             let output = execute(&stores, command).await;
             drop(stores);
-            // The driver's background tasks end here, not when the runtime is dropped
-            // under them (a worker could then panic after the answer was printed).
-            client.shutdown().await;
+            crate::shut_down_mongo(client, timeout).await;
             output
         }
     }

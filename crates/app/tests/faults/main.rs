@@ -51,6 +51,11 @@ mod postgres {
         crate::private_postgres::frozen_then_thawed().await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_admin_command_gives_up_within_the_timeout_on_a_frozen_database() {
+        crate::private_postgres::an_admin_command_gives_up_on_a_frozen_database().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_crash_mid_storm_loses_no_answered_registration() {
         crate::crash::postgres().await;

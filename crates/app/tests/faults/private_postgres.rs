@@ -1,7 +1,11 @@
 //! A PostgreSQL cluster of the test's own: initdb into a temporary directory, on a free
 //! port, stopped and started, frozen and thawed. Never the shared server.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
 
 use crate::app::{self, is_root, report, App, Database, TempDir};
 
@@ -274,4 +278,91 @@ pub(crate) async fn start_up_gives_up_after_the_startup_timeout() {
         "{last}"
     );
     assert!(last.contains("STARTUP_TIMEOUT=5s"), "{last}");
+}
+
+/// An admin command whose database stops answering in the middle of it gives up within
+/// `DATABASE_TIMEOUT` with one line on stderr, instead of hanging (#18). The command is
+/// `users set-password`, which reads the new password from stdin after looking the user
+/// up: the database is frozen while it waits there, so its next statements meet a server
+/// that answers nothing.
+pub(crate) async fn an_admin_command_gives_up_on_a_frozen_database() {
+    let postgres = PrivatePostgres::start();
+    let database = Database::Sql(postgres.url());
+    let app = App::start(&database).await;
+    app.user_with_session("ada@example.com").await;
+    app.kill();
+
+    let mut cli = app::command(&database, app::free_port())
+        .args(["users", "set-password", "ada@example.com"])
+        // Should the freeze come before the command has connected, it must not wait out
+        // a long start-up budget either.
+        .env("STARTUP_TIMEOUT", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the admin command starts");
+    wait_until_reading_stdin(cli.id());
+    for pid in postgres.processes() {
+        app::signal(pid, "STOP");
+    }
+    let started = Instant::now();
+    {
+        use std::io::Write as _;
+        let mut stdin = cli.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(b"a-brand-new-passphrase-for-ada-42\n")
+            .expect("the password is written");
+    }
+    let bound = Duration::from_secs(crate::DATABASE_TIMEOUT_SECS + crate::MARGIN_SECS);
+    let status = loop {
+        if let Some(status) = cli.try_wait().expect("the command can be waited for") {
+            break status;
+        }
+        if started.elapsed() > bound {
+            let _ = cli.kill();
+            for pid in postgres.processes() {
+                app::signal(pid, "CONT");
+            }
+            panic!("the admin command still runs {bound:?} after the database froze");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    report(
+        "PostgreSQL frozen, an admin command gave up after",
+        started.elapsed(),
+    );
+    for pid in postgres.processes() {
+        app::signal(pid, "CONT");
+    }
+    let output = cli.wait_with_output().expect("its output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "one line, no panic: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+}
+
+/// Waits until a thread of process `pid` is blocked reading its stdin (Linux: the `read`
+/// system call, number 0, on file descriptor 0, as `/proc/<pid>/task/*/syscall` shows).
+fn wait_until_reading_stdin(pid: u32) {
+    let started = Instant::now();
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process runs");
+        let reading = tasks.filter_map(Result::ok).any(|task| {
+            std::fs::read_to_string(task.path().join("syscall"))
+                .is_ok_and(|syscall| syscall.starts_with("0 0x0 "))
+        });
+        if reading {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the admin command never got to read its password"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
