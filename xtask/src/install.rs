@@ -1,31 +1,43 @@
-//! `cargo xtask install`: builds (or updates) the schema of the configured storage with the
-//! app's own configuration and install code, so there is exactly one definition of it.
+//! `cargo xtask install`: builds (or updates) the schema of the configured storage by
+//! running the app's own `app install`, with the configuration it finds from where xtask
+//! was run (`App.toml`, `.env`, environment): one definition of both, and xtask needs none
+//! of the app's code.
 
-use std::{process::ExitCode, time::Instant};
+use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 
-/// Loads the app's configuration and runs `app::install` on it. Running it twice is fine.
+use crate::project::Project;
+
+/// Runs `app install` (built if needed) and answers with its exit code.
 pub(crate) fn run() -> Result<ExitCode> {
-    let config = app::Config::load()
-        .context("cannot load the configuration (App.toml, .env, environment)")?;
-    let target = config.redacted_storage_url();
-    let what = match config.storage {
-        app::Storage::Sql => "SQL schema",
-        app::Storage::Mongodb => "MongoDB indexes",
-    };
-    println!("xtask: installing the {what} on {target}");
-    let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
-    runtime
-        .block_on(app::install(&config))
-        .with_context(|| format!("install on {target} failed"))?;
-    println!(
-        "xtask: {what} ready on {target} ({} ms)",
-        started.elapsed().as_millis()
-    );
-    Ok(ExitCode::SUCCESS)
+    let project = Project::locate();
+    let mut command = project.cargo();
+    command
+        .arg("run")
+        .arg("--manifest-path")
+        .arg(project.root.join("Cargo.toml"))
+        .args([
+            "--quiet",
+            "--package",
+            "app",
+            "--bin",
+            "app",
+            "--",
+            "install",
+        ]);
+    // The app reads App.toml and .env from its working directory: the caller's, as when
+    // it is run by hand.
+    if let Ok(here) = std::env::current_dir() {
+        command.current_dir(here);
+    }
+    println!("xtask: running `app install`");
+    let status = command
+        .status()
+        .context("cannot run `cargo run -p app -- install`")?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
 }

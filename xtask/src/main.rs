@@ -1,6 +1,6 @@
 //! Project tasks, run as `cargo xtask <task>` (see `.cargo/config.toml`).
 //!
-//! - `install`: builds the storage schema with the app's own code and configuration.
+//! - `install`: builds the storage schema by running the app's own `app install`.
 //! - `test [--backend B]... [-- <nextest args>]`: provides PostgreSQL, MariaDB and MongoDB
 //!   (SecantusDB), then runs the test suite and the doc tests, the tests of the backends
 //!   left out reported as skipped; then schemathesis against the app on SQLite (see
@@ -72,7 +72,7 @@ fn main() -> ExitCode {
     };
     // Returned, not `process::exit`ed, so that guards (database servers) are dropped first.
     outcome.unwrap_or_else(|error| {
-        eprintln!("error: {}", app::one_line(&error));
+        eprintln!("error: {error:#}");
         ExitCode::FAILURE
     })
 }

@@ -74,7 +74,7 @@ impl Outcome {
     /// The outcome of a run that could not be made.
     pub(crate) fn error(error: &anyhow::Error) -> Self {
         println!("xtask: schemathesis could not run: {error:#}");
-        Self::Error(app::one_line(error))
+        Self::Error(format!("{error:#}").replace('\n', " "))
     }
 
     /// Whether the run may pass: a finding, or a run without a report, fails it.
@@ -166,7 +166,7 @@ pub(crate) fn run(project: &Project) -> Result<Outcome> {
         Err(error) if !in_ci() => {
             return Ok(Outcome::Skipped(format!(
                 "cannot install it ({}); with CI=true this fails the run",
-                app::one_line(&error)
+                format!("{error:#}").replace('\n', " ")
             )))
         }
         Err(error) => return Err(error.context("CI=true and schemathesis cannot be installed")),
@@ -253,15 +253,12 @@ fn build_app(project: &Project) -> Result<PathBuf> {
     Ok(project.target_dir.join("debug").join("app"))
 }
 
-/// Starts the app on a fresh SQLite database in `dir`, configured by its environment
-/// alone: every key the app reads is removed first, so that the caller's settings (and any
-/// `.env`, since it runs in `dir`) cannot change what is tested.
+/// Starts the app on a fresh SQLite database in `dir`, configured by exactly the
+/// environment set here: the caller's is cleared, so that its settings (and any `.env`,
+/// since it runs in `dir`) cannot change what is tested.
 fn start_app(app: &Path, dir: &Path, port: u16) -> Result<ChildGuard> {
     let mut command = Command::new(app);
-    command.current_dir(dir);
-    for key in app::config::KEYS {
-        command.env_remove(key);
-    }
+    command.current_dir(dir).env_clear();
     let database = dir.join("schemathesis.db");
     command
         .env("SECRET_KEY", "schemathesis-only-".repeat(5))
