@@ -55,6 +55,9 @@ impl Instance {
         let mut command = Command::new(env!("CARGO_BIN_EXE_app"));
         command
             .current_dir(workdir)
+            // Exactly the settings below: none of the caller's (a developer's LOG or
+            // DATABASE_URL, say) reaches the instance.
+            .env_clear()
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("SECRET_KEY", SECRET_KEY)

@@ -307,10 +307,12 @@ pub(crate) fn command(database: &Database, port: u16) -> Command {
     command_of(Path::new(env!("CARGO_BIN_EXE_app")), database, port)
 }
 
-/// The app binary at `binary` configured as [`command`] does.
+/// The app binary at `binary` configured as [`command`] does: with exactly these
+/// settings, none of the caller's environment.
 fn command_of(binary: &Path, database: &Database, port: u16) -> Command {
     let mut command = Command::new(binary);
     command
+        .env_clear()
         .current_dir(std::env::temp_dir())
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
