@@ -6,9 +6,7 @@
 //! second read, and a changed password or a deleted user ends the session at the very next
 //! request, on every instance.
 
-use std::fmt;
-
-use std::sync::Arc;
+use std::{fmt, sync::Arc};
 
 use auth_domain::{
     session::{self, Data, Device, Lifetimes, Login, Owner, SessionHandle},

@@ -4,8 +4,6 @@ use std::{num::NonZeroU32, str::FromStr, time::Duration};
 
 use auth_domain::DEFAULT_STORAGE_TIMEOUT;
 use migration::{Migrator, MigratorTrait};
-
-use crate::sqlite_faults;
 use sea_orm::{
     sqlx::{
         self,
@@ -18,6 +16,8 @@ use sea_orm::{
     DatabaseConnection, DbErr, RuntimeErr, SqlxMySqlConnector, SqlxPostgresConnector,
     SqlxSqliteConnector,
 };
+
+use crate::sqlite_faults;
 
 /// The fewest connections a SQLite file gets, however few cores there are: the former fixed
 /// size, under which a write (a login, a renewal) could still leave readers room.
