@@ -20,6 +20,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_users_and_sessions;
 mod m20261203_000001_create_login_failures_and_auth_events;
 mod m20261207_000001_add_users_credential;
+mod m20261207_000002_add_auth_events_actor;
 
 pub mod names;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_users_and_sessions::Migration),
             Box::new(m20261203_000001_create_login_failures_and_auth_events::Migration),
             Box::new(m20261207_000001_add_users_credential::Migration),
+            Box::new(m20261207_000002_add_auth_events_actor::Migration),
         ]
     }
 }

@@ -28,8 +28,8 @@ pub struct UserSession {
 /// - list users newest first by id (a UUIDv7 orders by creation), using the primary key;
 /// - list only live sessions that a user is logged in on (never an anonymous or an expired
 ///   one, purged yet or not), ordered as [`crate::session::sort_for_listing`] orders them;
-/// - revoke a session by its handle only while it is live, whoever's it is, and report an
-///   unknown or expired handle as `Ok(false)`;
+/// - revoke a session by its handle only while it is live and logged in, whoever's it is,
+///   answer whose it was, and report an unknown or expired handle as `Ok(None)`;
 /// - purge every expired session when asked, whatever a background purge or a TTL index
 ///   would do later, and leave every live session alone;
 /// - list events of every user (and of none) newest first, the id ordering events of the
@@ -49,11 +49,12 @@ pub trait Administration: Clone + Send + Sync + 'static {
         limit: u64,
     ) -> impl Future<Output = Result<Vec<UserSession>, RepositoryError>> + Send;
 
-    /// Deletes the live session `handle`, whoever's it is; returns whether there was one.
+    /// Deletes the live session `handle`, whoever's it is; returns whose it was, or
+    /// `None` when there was none.
     fn revoke_session(
         &self,
         handle: &SessionHandle,
-    ) -> impl Future<Output = Result<bool, RepositoryError>> + Send;
+    ) -> impl Future<Output = Result<Option<UserId>, RepositoryError>> + Send;
 
     /// Deletes every expired session now; returns how many.
     fn purge_expired_sessions(&self) -> impl Future<Output = Result<u64, RepositoryError>> + Send;

@@ -28,13 +28,15 @@ pub enum EventKind {
     OtherSessionsRevoked,
     /// A user changed their password.
     PasswordChanged,
-    /// A user deleted their account.
+    /// A user deleted their account, or an admin deleted it.
     AccountDeleted,
+    /// Every session of a user was ended at once (by an admin).
+    SessionsRevoked,
 }
 
 impl EventKind {
     /// Every kind, for stores that check what they read back.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Registered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -44,6 +46,7 @@ impl EventKind {
         Self::OtherSessionsRevoked,
         Self::PasswordChanged,
         Self::AccountDeleted,
+        Self::SessionsRevoked,
     ];
 
     /// The stored and shown name (`login_succeeded`, ...).
@@ -58,6 +61,7 @@ impl EventKind {
             Self::OtherSessionsRevoked => "other_sessions_revoked",
             Self::PasswordChanged => "password_changed",
             Self::AccountDeleted => "account_deleted",
+            Self::SessionsRevoked => "sessions_revoked",
         }
     }
 
@@ -73,6 +77,48 @@ impl fmt::Display for EventKind {
     }
 }
 
+/// Who acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    /// A client of the API: the user themselves, or whoever tried to be them (a failed
+    /// login).
+    User,
+    /// An operator, through the admin command line.
+    Admin,
+    /// The service itself.
+    System,
+}
+
+impl Actor {
+    /// Every actor, for stores that check what they read back.
+    pub const ALL: [Self; 3] = [Self::User, Self::Admin, Self::System];
+
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+            Self::System => "system",
+        }
+    }
+
+    /// The actor stored as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|actor| actor.as_str() == name)
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The longest request id an event keeps; a longer one is cut (the HTTP layer accepts
+/// no longer ones anyway).
+pub const MAX_REQUEST_ID_CHARS: usize = 64;
+
 /// One entry of the audit trail. A failed login for an identifier that matches no account
 /// carries no user and no identifier: nothing personal about strangers is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +131,10 @@ pub struct AuthEvent {
     pub kind: EventKind,
     /// Whose account, when known.
     pub user_id: Option<UserId>,
+    /// Who acted.
+    pub actor: Actor,
+    /// The id of the HTTP request that caused it, when one did.
+    pub request_id: Option<String>,
     /// The client's address.
     pub ip: Option<IpAddr>,
     /// The client's User-Agent, cleaned and cut like a session's.
@@ -92,20 +142,25 @@ pub struct AuthEvent {
 }
 
 impl AuthEvent {
-    /// An event of `kind` happening now.
-    pub fn now(
+    /// An event of `kind` about `user_id`, caused by `context`, happening `at`.
+    pub fn new(
         kind: EventKind,
         user_id: Option<UserId>,
-        ip: Option<IpAddr>,
-        user_agent: Option<String>,
+        context: &crate::accounts::Context,
+        at: OffsetDateTime,
     ) -> Self {
         Self {
             id: Uuid::now_v7(),
-            at: timestamp::now(),
+            at: timestamp::truncate_to_micros(at),
             kind,
             user_id,
-            ip,
-            user_agent,
+            actor: context.actor,
+            request_id: context
+                .request_id
+                .as_deref()
+                .map(|id| id.chars().take(MAX_REQUEST_ID_CHARS).collect()),
+            ip: context.device.ip,
+            user_agent: context.device.user_agent.clone(),
         }
     }
 }
@@ -151,5 +206,12 @@ mod tests {
             );
         }
         assert_eq!(EventKind::parse("nope"), None);
+        for actor in Actor::ALL {
+            assert_eq!(Actor::parse(actor.as_str()), Some(actor));
+            assert_eq!(
+                serde_json::to_value(actor).unwrap(),
+                serde_json::json!(actor.as_str())
+            );
+        }
     }
 }

@@ -1,4 +1,4 @@
-use crate::{UserId, ValidationErrors};
+use crate::{throttle::Throttled, UserId, ValidationErrors};
 
 /// An error from beneath the domain, kept opaque: callers log it, they do not match on it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -90,6 +90,9 @@ pub enum RegisterError {
     /// The username belongs to another user.
     #[error("username already taken")]
     UsernameTaken,
+    /// Too many registrations from this address.
+    #[error("too many registrations")]
+    Throttled(Throttled),
     /// Storage or hashing failed.
     #[error("registration failed")]
     Unexpected(#[source] BoxError),
@@ -120,6 +123,9 @@ pub enum ChangePasswordError {
     /// The user is gone (deleted since the session was loaded).
     #[error("no such user")]
     UnknownUser,
+    /// Too many wrong passwords from this client.
+    #[error("too many failed attempts")]
+    Throttled(Throttled),
     /// Storage or hashing failed.
     #[error("password change failed")]
     Unexpected(#[source] BoxError),
@@ -134,6 +140,9 @@ pub enum DeleteAccountError {
     /// The user is gone already.
     #[error("no such user")]
     UnknownUser,
+    /// Too many wrong passwords from this client.
+    #[error("too many failed attempts")]
+    Throttled(Throttled),
     /// Storage or hashing failed.
     #[error("account deletion failed")]
     Unexpected(#[source] BoxError),

@@ -26,8 +26,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod clock;
 mod email;
 mod error;
 mod hashing;
@@ -37,6 +39,7 @@ mod redact;
 mod repository;
 mod service;
 pub mod session;
+pub mod stores;
 pub mod throttle;
 pub mod timestamp;
 mod user;
@@ -59,6 +62,7 @@ pub use password::{
 pub use redact::redact_url;
 pub use repository::{OwnedSessions, UserRepository, UserSessions};
 pub use service::{AuthService, Registration};
+pub use stores::Stores;
 pub use user::{NewUser, User, UserId};
 pub use username::Username;
 pub use validation::{FieldError, ValidationErrors};

@@ -1,6 +1,7 @@
 use std::{fmt, sync::Arc};
 
 use crate::{
+    clock::Clock,
     validation::collect, AuthenticateError, BoxError, ChangePasswordError, DeleteAccountError,
     Email, FieldError, InsertUserError, NewUser, Password, PasswordHasher, PasswordPolicy,
     RegisterError, RepositoryError, User, UserId, UserRepository, Username, ValidationErrors,
@@ -28,6 +29,7 @@ pub struct AuthService<R> {
     repo: R,
     hasher: Arc<PasswordHasher>,
     policy: PasswordPolicy,
+    clock: Clock,
 }
 
 impl<R: Clone> Clone for AuthService<R> {
@@ -36,6 +38,7 @@ impl<R: Clone> Clone for AuthService<R> {
             repo: self.repo.clone(),
             hasher: Arc::clone(&self.hasher),
             policy: self.policy,
+            clock: self.clock.clone(),
         }
     }
 }
@@ -55,7 +58,14 @@ impl<R: UserRepository> AuthService<R> {
             repo,
             hasher: Arc::new(hasher),
             policy,
+            clock: Clock::system(),
         }
+    }
+
+    /// The same service, stamping new users with `clock`'s time.
+    #[must_use]
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
     }
 
     /// Parses, checks and stores a new user. Every invalid field is reported at once.
@@ -67,7 +77,7 @@ impl<R: UserRepository> AuthService<R> {
             .hash(&registration.password)
             .await
             .map_err(RegisterError::Unexpected)?;
-        let new_user = NewUser::new(new_user.0, new_user.1, password_hash);
+        let new_user = NewUser::new(new_user.0, new_user.1, password_hash, self.clock.now());
         self.repo.insert(new_user).await.map_err(|e| match e {
             InsertUserError::EmailTaken => RegisterError::EmailTaken,
             InsertUserError::UsernameTaken => RegisterError::UsernameTaken,

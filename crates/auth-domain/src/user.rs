@@ -82,14 +82,19 @@ pub struct NewUser {
 }
 
 impl NewUser {
-    /// Assembles a user from parsed parts, stamped with a fresh id and the current time.
-    pub fn new(email: Email, username: Username, password_hash: PasswordHash) -> Self {
+    /// Assembles a user from parsed parts, stamped with a fresh id, registered `at`.
+    pub fn new(
+        email: Email,
+        username: Username,
+        password_hash: PasswordHash,
+        at: OffsetDateTime,
+    ) -> Self {
         Self {
             id: UserId::generate(),
             email,
             username,
             password_hash,
-            created_at: timestamp::now(),
+            created_at: timestamp::truncate_to_micros(at),
         }
     }
 

@@ -4,17 +4,19 @@ use std::{cmp::Reverse, fmt};
 
 use auth_domain::{
     admin::{Administration, UserSession},
+    clock::Clock,
     audit::AuthEvent,
     session::SessionHandle,
     RepositoryError, User, UserId,
 };
-use bson::{doc, Bson, DateTime};
+use bson::{doc, Bson};
 use mongodb::{Collection, Database};
 
 use crate::{
     audit::{fields as event_fields, EventDocument},
     error::DriverError,
     sessions::{fields as session_fields, SessionDocument},
+    timestamp,
     users::{fields as user_fields, UserDocument},
     MongoStores,
 };
@@ -25,6 +27,8 @@ pub struct MongoAdministration {
     users: Collection<UserDocument>,
     sessions: Collection<SessionDocument>,
     events: Collection<EventDocument>,
+    /// What decides whether a session has expired.
+    clock: Clock,
 }
 
 impl MongoAdministration {
@@ -34,16 +38,25 @@ impl MongoAdministration {
             users: db.collection(users),
             sessions: db.collection(sessions),
             events: db.collection(events),
+            clock: Clock::system(),
         }
     }
 
-    /// The operator's view of the collections `stores` work on, sharing their client.
+    /// The operator's view of the collections `stores` work on, sharing their client
+    /// and the sessions' clock.
     pub fn of(stores: &MongoStores) -> Self {
         Self {
             users: stores.users.users.clone(),
             sessions: stores.sessions.sessions.clone(),
             events: stores.events.events.clone(),
+            clock: stores.sessions.clock.clone(),
         }
+    }
+
+    /// The same view, telling expired sessions by `clock`.
+    #[must_use]
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
     }
 }
 
@@ -100,7 +113,7 @@ impl Administration for MongoAdministration {
             .sessions
             .find(doc! {
                 session_fields::USER_ID: { "$ne": Bson::Null },
-                session_fields::EXPIRES_AT: { "$gt": DateTime::now() },
+                session_fields::EXPIRES_AT: { "$gt": timestamp::now(&self.clock) },
             })
             .sort(doc! {
                 session_fields::LAST_SEEN_AT: -1,
@@ -128,22 +141,35 @@ impl Administration for MongoAdministration {
         Ok(listed)
     }
 
-    async fn revoke_session(&self, handle: &SessionHandle) -> Result<bool, RepositoryError> {
+    /// One `findOneAndDelete` of a live, logged-in session: whose it was comes back with
+    /// the deletion.
+    async fn revoke_session(
+        &self,
+        handle: &SessionHandle,
+    ) -> Result<Option<UserId>, RepositoryError> {
         let deleted = self
             .sessions
-            .delete_one(doc! {
+            .find_one_and_delete(doc! {
                 session_fields::KEY: handle.as_str(),
-                session_fields::EXPIRES_AT: { "$gt": DateTime::now() },
+                session_fields::USER_ID: { "$type": "string" },
+                session_fields::EXPIRES_AT: { "$gt": timestamp::now(&self.clock) },
             })
             .await
             .map_err(|e| RepositoryError::new(DriverError::new("revoke session", &e)))?;
-        Ok(deleted.deleted_count > 0)
+        deleted
+            .and_then(|document| document.user_id)
+            .map(|user| {
+                user.parse().map_err(|_| {
+                    RepositoryError::new("revoke session: a stored session names a malformed user id")
+                })
+            })
+            .transpose()
     }
 
     /// What the TTL monitor would do within a minute or so, done now, on the TTL index.
     async fn purge_expired_sessions(&self) -> Result<u64, RepositoryError> {
         self.sessions
-            .delete_many(doc! { session_fields::EXPIRES_AT: { "$lte": DateTime::now() } })
+            .delete_many(doc! { session_fields::EXPIRES_AT: { "$lte": timestamp::now(&self.clock) } })
             .await
             .map(|deleted| deleted.deleted_count)
             .map_err(|e| RepositoryError::new(DriverError::new("purge sessions", &e)))

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use auth_domain::{
-    audit::{AuditLog, AuthEvent, EventKind},
+    audit::{Actor, AuditLog, AuthEvent, EventKind},
     RepositoryError, UserId,
 };
 use bson::{doc, DateTime, Document};
@@ -31,8 +31,17 @@ pub(crate) struct EventDocument {
     at_us: i64,
     kind: String,
     user_id: Option<String>,
+    /// Absent on events stored before actors were recorded: those were all a user's.
+    #[serde(default = "user_actor")]
+    actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
+}
+
+fn user_actor() -> String {
+    Actor::User.as_str().to_owned()
 }
 
 impl TryFrom<&AuthEvent> for EventDocument {
@@ -47,6 +56,8 @@ impl TryFrom<&AuthEvent> for EventDocument {
             at_us,
             kind: event.kind.as_str().to_owned(),
             user_id: event.user_id.map(|user| user.to_string()),
+            actor: event.actor.as_str().to_owned(),
+            request_id: event.request_id.clone(),
             ip: event.ip.map(|ip| ip.to_string()),
             user_agent: event.user_agent.clone(),
         })
@@ -73,6 +84,8 @@ impl TryFrom<EventDocument> for AuthEvent {
                 .map(|user| user.parse::<UserId>())
                 .transpose()
                 .map_err(|_| malformed("user_id"))?,
+            actor: Actor::parse(&doc.actor).ok_or_else(|| malformed("actor"))?,
+            request_id: doc.request_id,
             ip: doc
                 .ip
                 .map(|ip| ip.parse())

@@ -1,6 +1,6 @@
 use std::{fmt, num::NonZeroU32, time::Duration};
 
-use auth_domain::{redact_url, DEFAULT_STORAGE_TIMEOUT};
+use auth_domain::{clock::Clock, redact_url, Stores, DEFAULT_STORAGE_TIMEOUT};
 use bson::doc;
 use mongodb::{
     options::{Acknowledgment, ClientOptions, WriteConcern},
@@ -8,8 +8,8 @@ use mongodb::{
 };
 
 use crate::{
-    ensure_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError, MongoAuditLog,
-    MongoFailureCounter, MongoSessionStore, MongoUserRepository,
+    ensure_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError, MongoAdministration,
+    MongoAuditLog, MongoFailureCounter, MongoSessionStore, MongoUserRepository,
 };
 
 /// Collection of users unless configured otherwise.
@@ -169,6 +169,8 @@ pub struct MongoStores {
     pub failures: MongoFailureCounter,
     /// The audit events collection.
     pub events: MongoAuditLog,
+    /// The operator's view of all of them.
+    pub admin: MongoAdministration,
 }
 
 impl MongoStores {
@@ -198,17 +200,75 @@ impl MongoStores {
             &config.events_collection,
         )
         .await?;
+        let sessions = MongoSessionStore::new(&database, &config.sessions_collection);
         Ok(Self {
+            admin: MongoAdministration::new(
+                &database,
+                &config.users_collection,
+                &config.sessions_collection,
+                &config.events_collection,
+            ),
             client: database.client().clone(),
             users: MongoUserRepository::new(
                 &database,
                 &config.users_collection,
                 &config.sessions_collection,
             ),
-            sessions: MongoSessionStore::new(&database, &config.sessions_collection),
+            sessions,
             failures: MongoFailureCounter::new(&database, &config.failures_collection),
             events: MongoAuditLog::new(&database, &config.events_collection),
         })
+    }
+}
+
+impl MongoStores {
+    /// The same stores, telling expired sessions by `clock`.
+    #[must_use]
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self {
+            sessions: self.sessions.with_clock(clock.clone()),
+            admin: self.admin.with_clock(clock),
+            ..self
+        }
+    }
+}
+
+impl Stores for MongoStores {
+    type Users = MongoUserRepository;
+    type Sessions = MongoSessionStore;
+    type Failures = MongoFailureCounter;
+    type Audit = MongoAuditLog;
+    type Admin = MongoAdministration;
+
+    fn users(&self) -> &MongoUserRepository {
+        &self.users
+    }
+
+    fn sessions(&self) -> &MongoSessionStore {
+        &self.sessions
+    }
+
+    fn failures(&self) -> &MongoFailureCounter {
+        &self.failures
+    }
+
+    fn audit(&self) -> &MongoAuditLog {
+        &self.events
+    }
+
+    fn admin(&self) -> &MongoAdministration {
+        &self.admin
+    }
+
+    /// Shuts the driver down: its background tasks end here rather than when the runtime
+    /// is dropped under them, where a worker could panic after the answer was given. A
+    /// server that stopped answering is given up on after `timeout`.
+    async fn close(self, timeout: std::time::Duration) {
+        let client = self.client.clone();
+        drop(self);
+        if tokio::time::timeout(timeout, client.shutdown()).await.is_err() {
+            tracing::debug!("the MongoDB driver did not shut down within the timeout");
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use auth_domain::{
+    clock::Clock,
     session::{self, OwnedSession, Owner, SessionHandle, SessionInfo, StoredData},
     OwnedSessions, RepositoryError, UserId, UserSessions,
 };
@@ -129,6 +130,8 @@ pub struct OwnerEncodeError;
 #[derive(Clone)]
 pub struct MongoSessionStore {
     pub(crate) sessions: Collection<SessionDocument>,
+    /// What decides whether a session has expired.
+    pub(crate) clock: Clock,
 }
 
 impl MongoSessionStore {
@@ -137,7 +140,14 @@ impl MongoSessionStore {
     pub fn new(db: &Database, collection: &str) -> Self {
         Self {
             sessions: db.collection(collection),
+            clock: Clock::system(),
         }
+    }
+
+    /// The same store, telling expired sessions by `clock`.
+    #[must_use]
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
     }
 
     /// Deletes the sessions `filter` matches among `user`'s live ones: the TTL monitor
@@ -150,7 +160,7 @@ impl MongoSessionStore {
         mut filter: Document,
     ) -> Result<u64, RepositoryError> {
         filter.insert(fields::USER_ID, user.to_string());
-        filter.insert(fields::EXPIRES_AT, doc! { "$gt": DateTime::now() });
+        filter.insert(fields::EXPIRES_AT, doc! { "$gt": timestamp::now(&self.clock) });
         self.sessions
             .delete_many(filter)
             .await
@@ -168,7 +178,7 @@ impl UserSessions for MongoSessionStore {
             .sessions
             .find(doc! {
                 fields::USER_ID: user.to_string(),
-                fields::EXPIRES_AT: { "$gt": DateTime::now() },
+                fields::EXPIRES_AT: { "$gt": timestamp::now(&self.clock) },
             })
             .await
             .map_err(|e| failed(&e))?;
@@ -280,7 +290,7 @@ impl MongoSessionStore {
         self.sessions
             .find_one(doc! {
                 fields::KEY: session::storage_key(session_id),
-                fields::EXPIRES_AT: { "$gt": DateTime::now() },
+                fields::EXPIRES_AT: { "$gt": timestamp::now(&self.clock) },
             })
             .await
     }
@@ -317,7 +327,7 @@ impl SessionStore for MongoSessionStore {
         let fields = Fields::of(record)?;
         for _ in 0..CREATE_ATTEMPTS {
             let key = session::storage_key(&record.id.to_string());
-            let document = fields.new_document(key, DateTime::now());
+            let document = fields.new_document(key, timestamp::now(&self.clock));
             // An insert, never an upsert: an id already in use is someone else's session.
             match self.sessions.insert_one(document).await {
                 Ok(_) => return Ok(()),
@@ -351,7 +361,7 @@ impl SessionStore for MongoSessionStore {
                     "$set": {
                         fields::DATA: fields.data,
                         fields::USER_ID: user_id,
-                        fields::LAST_SEEN_AT: DateTime::now(),
+                        fields::LAST_SEEN_AT: timestamp::now(&self.clock),
                         fields::EXPIRES_AT: fields.expires_at,
                         fields::EXPIRES_AT_US: fields.expires_at_us,
                     },
@@ -415,7 +425,7 @@ mod tests {
             expiry_date: datetime!(2026-11-28 11:46:53.123_456_789 UTC),
         };
         let fields = Fields::of(&record).expect("encodable");
-        let document = bson::to_document(&fields.new_document("key".into(), DateTime::now()))
+        let document = bson::to_document(&fields.new_document("key".into(), timestamp::now(&self.clock)))
             .expect("encodes");
         assert_eq!(
             document.get_datetime(fields::EXPIRES_AT),

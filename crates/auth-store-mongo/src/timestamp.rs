@@ -26,6 +26,14 @@ pub(crate) fn date(micros: i64) -> DateTime {
 }
 
 /// The instant of a `*_us` field; None if it makes no instant.
+/// `clock`'s current instant, as a BSON date (to the millisecond): what expiry filters
+/// compare with.
+pub(crate) fn now(clock: &auth_domain::clock::Clock) -> DateTime {
+    DateTime::from_millis(
+        i64::try_from(clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
+    )
+}
+
 pub(crate) fn read(micros: i64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * NANOS_PER_MICRO).ok()
 }

@@ -1,6 +1,7 @@
 //! The [`Administration`] adapter: the operator's queries across all users.
 
 use auth_domain::{
+    clock::Clock,
     admin::{Administration, UserSession},
     audit::AuthEvent,
     session::SessionHandle,
@@ -25,12 +26,23 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct SqlAdministration {
     db: DatabaseConnection,
+    /// What decides whether a session has expired.
+    clock: Clock,
 }
 
 impl SqlAdministration {
-    /// The operator's view of an open pool (see [`crate::connect`]).
+    /// The operator's view of an open pool (see [`crate::connect`]), on the system clock.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            clock: Clock::system(),
+        }
+    }
+
+    /// The same view, telling expired sessions by `clock`.
+    #[must_use]
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
     }
 }
 
@@ -57,7 +69,7 @@ impl Administration for SqlAdministration {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let now = timestamp::value(self.db.get_database_backend(), timestamp::now());
+        let now = timestamp::value(self.db.get_database_backend(), self.clock.now());
         let rows = sessions::Entity::find()
             .filter(sessions::Column::UserId.is_not_null())
             .filter(sessions::Column::ExpiresAt.gt(now))
@@ -85,20 +97,42 @@ impl Administration for SqlAdministration {
         Ok(listed)
     }
 
-    async fn revoke_session(&self, handle: &SessionHandle) -> Result<bool, RepositoryError> {
-        let now = timestamp::value(self.db.get_database_backend(), timestamp::now());
+    /// Reads whose the session is, then deletes it if it is still theirs and live: a
+    /// session that changed hands or expired in between is left alone.
+    async fn revoke_session(
+        &self,
+        handle: &SessionHandle,
+    ) -> Result<Option<UserId>, RepositoryError> {
+        let now = timestamp::value(self.db.get_database_backend(), self.clock.now());
+        let owner: Option<Option<String>> = sessions::Entity::find()
+            .select_only()
+            .column(sessions::Column::UserId)
+            .filter(sessions::Column::Id.eq(handle.as_str()))
+            .filter(sessions::Column::ExpiresAt.gt(now.clone()))
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(|err| repository_error("revoke session", &err))?;
+        let Some(Some(owner)) = owner else {
+            return Ok(None);
+        };
+        let user: UserId = owner
+            .parse()
+            .map_err(|_| RepositoryError::new("a stored session names a malformed user id"))?;
         let deleted = sessions::Entity::delete_many()
             .filter(sessions::Column::Id.eq(handle.as_str()))
+            .filter(sessions::Column::UserId.eq(owner))
             .filter(sessions::Column::ExpiresAt.gt(now))
             .exec(&self.db)
             .await
             .map_err(|err| repository_error("revoke session", &err))?;
-        Ok(deleted.rows_affected > 0)
+        Ok((deleted.rows_affected > 0).then_some(user))
     }
 
     /// The periodic purge's own code, run once now.
     async fn purge_expired_sessions(&self) -> Result<u64, RepositoryError> {
         SqlSessionStore::new(self.db.clone())
+            .with_clock(self.clock.clone())
             .purge_expired(PURGE_BATCH_SIZE)
             .await
             .map_err(|err| repository_error("purge sessions", &err))

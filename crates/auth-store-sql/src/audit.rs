@@ -1,7 +1,7 @@
 //! The [`AuditLog`] adapter: one row of `auth_events` per event.
 
 use auth_domain::{
-    audit::{AuditLog, AuthEvent, EventKind},
+    audit::{Actor, AuditLog, AuthEvent, EventKind},
     session::MAX_USER_AGENT_CHARS,
     RepositoryError, UserId,
 };
@@ -46,6 +46,8 @@ impl AuditLog for SqlAuditLog {
                 auth_events::Column::At,
                 auth_events::Column::Kind,
                 auth_events::Column::UserId,
+                auth_events::Column::Actor,
+                auth_events::Column::RequestId,
                 auth_events::Column::Ip,
                 auth_events::Column::UserAgent,
             ])
@@ -54,6 +56,8 @@ impl AuditLog for SqlAuditLog {
                 timestamp::value(backend, event.at).into(),
                 event.kind.as_str().into(),
                 event.user_id.map(|user| user.as_uuid()).into(),
+                event.actor.as_str().into(),
+                event.request_id.clone().into(),
                 event.ip.map(|ip| ip.to_string()).into(),
                 user_agent.into(),
             ])
@@ -126,6 +130,8 @@ pub(crate) async fn recent(
 fn into_event(row: auth_events::Model) -> Result<AuthEvent, RepositoryError> {
     let kind = EventKind::parse(&row.kind)
         .ok_or_else(|| RepositoryError::new("list events: a stored event has an unknown kind"))?;
+    let actor = Actor::parse(&row.actor)
+        .ok_or_else(|| RepositoryError::new("list events: a stored event has an unknown actor"))?;
     let ip = row.ip.map(|ip| ip.parse()).transpose().map_err(|_| {
         RepositoryError::new("list events: a stored event has an unreadable address")
     })?;
@@ -134,6 +140,8 @@ fn into_event(row: auth_events::Model) -> Result<AuthEvent, RepositoryError> {
         at: row.at,
         kind,
         user_id: row.user_id.map(UserId::from_uuid),
+        actor,
+        request_id: row.request_id,
         ip,
         user_agent: row.user_agent,
     })

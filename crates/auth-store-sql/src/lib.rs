@@ -45,6 +45,7 @@ mod error;
 mod purge;
 mod sessions;
 mod sqlite_faults;
+mod stores;
 mod throttle;
 mod timestamp;
 mod users;
@@ -56,5 +57,6 @@ pub use error::is_unavailable;
 pub use sessions::{
     SqlSessionStore, MAX_PURGE_BATCH_SIZE, PURGE_BATCH_SIZE, SESSIONS_PURGED_METRIC,
 };
+pub use stores::SqlStores;
 pub use throttle::SqlFailureCounter;
 pub use users::SqlUserRepository;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_domain::{
+    clock::Clock,
     session::{self, Credential, OwnedSession, Owner, SessionHandle, SessionInfo, StoredData},
     OwnedSessions, RepositoryError, UserId, UserSessions,
 };
@@ -44,12 +45,23 @@ const CREATE_ATTEMPTS: usize = 8;
 #[derive(Debug, Clone)]
 pub struct SqlSessionStore {
     db: DatabaseConnection,
+    /// What decides whether a session has expired.
+    clock: Clock,
 }
 
 impl SqlSessionStore {
-    /// A store on an open pool (see [`crate::connect`]).
+    /// A store on an open pool (see [`crate::connect`]), on the system clock.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            clock: Clock::system(),
+        }
+    }
+
+    /// The same store, telling expired sessions by `clock`.
+    #[must_use]
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
     }
 
     /// Deletes sessions whose expiry has passed, `batch_size` rows at a time (at least 1,
@@ -65,7 +77,7 @@ impl SqlSessionStore {
         let backend = self.db.get_database_backend();
         // One cut-off for the whole purge, so that it ends even while sessions keep
         // expiring.
-        let cutoff = timestamp::value(backend, timestamp::now());
+        let cutoff = timestamp::value(backend, self.clock.now());
         let mut deleted = 0;
         loop {
             let keys: Vec<String> = sessions::Entity::find()
@@ -120,7 +132,7 @@ impl SqlSessionStore {
     /// The row of the live session `session_id` joined with its user's, if any.
     async fn load_row(&self, session_id: &str) -> Result<Option<QueryResult>, DbErr> {
         let backend = self.db.get_database_backend();
-        let now = timestamp::value(backend, timestamp::now());
+        let now = timestamp::value(backend, self.clock.now());
         let statement = Statement::from_sql_and_values(
             backend,
             load_statement(backend),
@@ -131,7 +143,7 @@ impl SqlSessionStore {
 
     async fn insert(&self, record: &Record, data: &str) -> Result<(), DbErr> {
         let backend = self.db.get_database_backend();
-        let now = timestamp::value(backend, timestamp::now());
+        let now = timestamp::value(backend, self.clock.now());
         let mut statement = Query::insert();
         statement
             .into_table(sessions::Entity)
@@ -173,7 +185,7 @@ impl UserSessions for SqlSessionStore {
     /// One indexed query on `user_id`; the expiry filter keeps out what the purge has not
     /// reached yet.
     async fn list_user_sessions(&self, user: UserId) -> Result<Vec<SessionInfo>, RepositoryError> {
-        let now = timestamp::value(self.db.get_database_backend(), timestamp::now());
+        let now = timestamp::value(self.db.get_database_backend(), self.clock.now());
         let rows = sessions::Entity::find()
             .filter(sessions::Column::UserId.eq(user.to_string()))
             .filter(sessions::Column::ExpiresAt.gt(now))
@@ -195,7 +207,7 @@ impl UserSessions for SqlSessionStore {
         user: UserId,
         handle: &SessionHandle,
     ) -> Result<bool, RepositoryError> {
-        let now = timestamp::value(self.db.get_database_backend(), timestamp::now());
+        let now = timestamp::value(self.db.get_database_backend(), self.clock.now());
         let deleted = sessions::Entity::delete_many()
             .filter(sessions::Column::Id.eq(handle.as_str()))
             .filter(sessions::Column::UserId.eq(user.to_string()))
@@ -213,7 +225,7 @@ impl UserSessions for SqlSessionStore {
         user: UserId,
         keep: &SessionHandle,
     ) -> Result<u64, RepositoryError> {
-        let now = timestamp::value(self.db.get_database_backend(), timestamp::now());
+        let now = timestamp::value(self.db.get_database_backend(), self.clock.now());
         sessions::Entity::delete_many()
             .filter(sessions::Column::UserId.eq(user.to_string()))
             .filter(sessions::Column::Id.ne(keep.as_str()))
@@ -260,7 +272,7 @@ impl SessionStore for SqlSessionStore {
             .col_expr(sessions::Column::UserId, Expr::value(user_id(&record.data)))
             .col_expr(
                 sessions::Column::LastSeenAt,
-                Expr::value(timestamp::value(backend_kind, timestamp::now())),
+                Expr::value(timestamp::value(backend_kind, self.clock.now())),
             )
             .col_expr(
                 sessions::Column::ExpiresAt,

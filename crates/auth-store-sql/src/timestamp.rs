@@ -23,9 +23,6 @@ use time::{
     PrimitiveDateTime,
 };
 
-/// The current instant, as it will be stored.
-pub(crate) use auth_domain::timestamp::now;
-
 const SQLITE_FORMAT: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 

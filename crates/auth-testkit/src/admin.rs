@@ -2,10 +2,10 @@
 //! repository, the session store and the audit log whose contents it shows.
 
 use auth_domain::{
+    clock::Clock,
     admin::{Administration, UserSession},
     audit::{AuditLog, EventKind},
-    session::SessionHandle,
-    timestamp, User, UserId, UserRepository, UserSessions,
+    session::SessionHandle, User, UserId, UserRepository, UserSessions,
 };
 use time::Duration;
 use tower_sessions::{session::Record, SessionStore};
@@ -121,8 +121,9 @@ pub async fn every_users_live_sessions_are_listed_with_their_owner_most_recently
         .is_empty());
 }
 
-/// Any live session is revoked by its handle alone, whoever's it is; an unknown, an
-/// expired or an already revoked handle revokes nothing and says so.
+/// Any live session is revoked by its handle alone, whoever's it is, and the revocation
+/// says whose it was; an unknown, an expired or an already revoked handle revokes nothing
+/// and says so.
 pub async fn a_session_is_revoked_by_handle_whoever_owns_it_and_only_while_live(
     (_, store, _, admin): (
         impl UserRepository,
@@ -141,19 +142,21 @@ pub async fn a_session_is_revoked_by_handle_whoever_owns_it_and_only_while_live(
         let admin = &admin;
         async move { admin.revoke_session(&handle).await.expect("revoke works") }
     };
-    assert!(revoke(&adas).await);
+    assert_eq!(revoke(&adas).await, Some(ada), "the owner is told");
     assert!(!loads(&store, &adas).await);
     assert!(
         loads(&store, &graces).await,
         "only the one named is revoked"
     );
-    assert!(!revoke(&adas).await, "a revoked session is gone");
-    assert!(
-        !revoke(&dead).await,
+    assert_eq!(revoke(&adas).await, None, "a revoked session is gone");
+    assert_eq!(
+        revoke(&dead).await,
+        None,
         "an expired session counts for nothing"
     );
-    assert!(
-        !revoke(&anonymous()).await,
+    assert_eq!(
+        revoke(&anonymous()).await,
+        None,
         "an unknown handle revokes nothing"
     );
     assert_eq!(
@@ -214,7 +217,7 @@ pub async fn everyones_events_come_newest_first_up_to_the_limit(
     let ada = insert(&users, "ada@example.com", "ada_l").await.id;
     let grace = UserId::generate();
     // Three events within one millisecond, ordered by their microseconds and ids only.
-    let now = timestamp::now();
+    let now = Clock::system().now();
     let t = now.replace_microsecond(123_400).unwrap_or(now);
     let oldest = audit::event(EventKind::Registered, Some(ada), t - Duration::seconds(3));
     let stranger = audit::event(EventKind::LoginFailed, None, t - Duration::seconds(2));

@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 
 use auth_domain::{
-    audit::{AuditLog, AuthEvent, EventKind},
+    audit::{Actor, AuditLog, AuthEvent, EventKind},
+    clock::Clock,
     timestamp, UserId,
 };
 use time::{Duration, OffsetDateTime};
@@ -16,6 +17,8 @@ pub fn event(kind: EventKind, user: Option<UserId>, at: OffsetDateTime) -> AuthE
         at,
         kind,
         user_id: user,
+        actor: Actor::User,
+        request_id: Some(Uuid::new_v4().to_string()),
         ip: Some(IpAddr::from([203, 0, 113, 7])),
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Firefox/140.0".to_owned()),
     }
@@ -24,7 +27,7 @@ pub fn event(kind: EventKind, user: Option<UserId>, at: OffsetDateTime) -> AuthE
 /// The current instant at the stored precision, with microseconds to lose if a store kept
 /// less.
 fn now() -> OffsetDateTime {
-    let now = timestamp::now();
+    let now = Clock::system().now();
     now.replace_microsecond(654_321).unwrap_or(now)
 }
 
@@ -51,15 +54,26 @@ pub async fn an_event_reads_back_exactly_as_recorded(log: impl AuditLog) {
     );
     ipv6.ip = Some("2001:db8::ff00:42:8329".parse().expect("an address"));
     ipv6.user_agent = Some("curl/8.14 ünïcödé ✓".to_owned());
+    let mut by_admin = event(
+        EventKind::PasswordChanged,
+        Some(user),
+        t + Duration::seconds(3),
+    );
+    by_admin.actor = Actor::Admin;
+    by_admin.request_id = None;
+    by_admin.ip = None;
+    by_admin.user_agent = None;
     let bare = AuthEvent {
         ip: None,
         user_agent: None,
+        actor: Actor::System,
+        request_id: None,
         ..event(EventKind::LoggedOut, Some(user), t + Duration::seconds(2))
     };
-    for event in [&full, &ipv6, &bare] {
+    for event in [&full, &ipv6, &bare, &by_admin] {
         record(&log, event).await;
     }
-    assert_eq!(recent(&log, user, 10).await, [bare, ipv6, full]);
+    assert_eq!(recent(&log, user, 10).await, [by_admin, bare, ipv6, full]);
 }
 
 /// Every kind is stored under its name and reads back as itself.

@@ -4,8 +4,8 @@
 //! (MongoDB's TTL index) well after any window, never within the last hours.
 
 use auth_domain::{
+    clock::Clock,
     throttle::{FailureCount, FailureCounter, ThrottleKey},
-    timestamp,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -17,7 +17,7 @@ pub fn key(name: &str) -> ThrottleKey {
 /// The current instant at the stored precision, with microseconds to lose if a store kept
 /// less.
 fn now() -> OffsetDateTime {
-    let now = timestamp::now();
+    let now = Clock::system().now();
     now.replace_microsecond(123_457).unwrap_or(now)
 }
 

@@ -7,7 +7,7 @@
 //! - [`owners`]: the suite of a session store and a user repository together: a session
 //!   loads with its owner as stored now.
 //! - [`memory`]: in-memory stores that pass those suites, for tests of the layers above
-//!   the stores that need no database.
+//!   the stores that need no database; [`memory_stores`] bundles them as one backend.
 //! - [`failures`] and [`audit`]: the suites of every `FailureCounter` and `AuditLog`
 //!   (`auth_domain::throttle`, `auth_domain::audit`); [`memory_audit`] has in-memory ones.
 //! - [`admin`]: the suite of every `auth_domain::admin::Administration`, with the stores
@@ -38,6 +38,7 @@ pub mod logs;
 pub mod memory;
 pub mod memory_admin;
 pub mod memory_audit;
+pub mod memory_stores;
 pub mod owners;
 mod readiness;
 pub mod sessions;

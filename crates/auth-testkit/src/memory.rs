@@ -20,7 +20,7 @@ use std::{
 use async_trait::async_trait;
 use auth_domain::{
     session::{self, OwnedSession, SessionHandle, SessionInfo, StoredData},
-    timestamp, Email, InsertUserError, NewUser, OwnedSessions, PasswordHash, RepositoryError, User,
+    clock::Clock, Email, InsertUserError, NewUser, OwnedSessions, PasswordHash, RepositoryError, User,
     UserId, UserRepository, UserSessions, Username,
 };
 use time::OffsetDateTime;
@@ -173,6 +173,8 @@ pub struct MemorySessionStore {
     pub(crate) sessions: Arc<Mutex<Sessions>>,
     /// The users a loaded session's owner is read from, as the SQL stores join them.
     users: Option<MemoryUserRepository>,
+    /// What decides whether a session has expired.
+    pub(crate) clock: Clock,
 }
 
 /// The sessions, and the index of them by user.
@@ -230,8 +232,12 @@ impl Sessions {
     /// Removes the live sessions of `user` that `pick` picks by key; returns how many.
     /// Expired ones stay, as they do in a database until the purge: they count for
     /// nothing, whenever the purge runs.
-    fn remove_live(&mut self, user: UserId, pick: impl Fn(&str) -> bool) -> u64 {
-        let now = OffsetDateTime::now_utc();
+    fn remove_live(
+        &mut self,
+        user: UserId,
+        now: OffsetDateTime,
+        pick: impl Fn(&str) -> bool,
+    ) -> u64 {
         let keys: Vec<String> = self
             .by_user
             .get(&user)
@@ -277,7 +283,14 @@ impl MemorySessionStore {
         Self {
             sessions,
             users: Some(users),
+            clock: Clock::system(),
         }
+    }
+
+    /// The same store, telling expired sessions by `clock`.
+    #[must_use]
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
     }
 
     /// How many sessions are stored, expired ones included.
@@ -331,7 +344,7 @@ fn stored(record: &Record, created_at: OffsetDateTime, now: OffsetDateTime) -> S
 impl MemorySessionStore {
     /// The live session `session_id`, with its owner when this store knows the users.
     fn live(&self, session_id: &str) -> Option<OwnedSession> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let (data, expires_at) = lock(&self.sessions)
             .by_key
             .get(&session::storage_key(session_id))
@@ -357,7 +370,7 @@ impl OwnedSessions for MemorySessionStore {
 
 impl UserSessions for MemorySessionStore {
     async fn list_user_sessions(&self, user: UserId) -> Result<Vec<SessionInfo>, RepositoryError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let sessions = lock(&self.sessions);
         let mut listed: Vec<SessionInfo> = sessions
             .by_user
@@ -385,7 +398,7 @@ impl UserSessions for MemorySessionStore {
         user: UserId,
         handle: &SessionHandle,
     ) -> Result<bool, RepositoryError> {
-        let deleted = lock(&self.sessions).remove_live(user, |key| key == handle.as_str());
+        let deleted = lock(&self.sessions).remove_live(user, self.clock.now(), |key| key == handle.as_str());
         Ok(deleted > 0)
     }
 
@@ -394,7 +407,7 @@ impl UserSessions for MemorySessionStore {
         user: UserId,
         keep: &SessionHandle,
     ) -> Result<u64, RepositoryError> {
-        Ok(lock(&self.sessions).remove_live(user, |key| key != keep.as_str()))
+        Ok(lock(&self.sessions).remove_live(user, self.clock.now(), |key| key != keep.as_str()))
     }
 
     async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepositoryError> {
@@ -411,7 +424,7 @@ impl SessionStore for MemorySessionStore {
         for _ in 0..CREATE_ATTEMPTS {
             let key = key(&record.id);
             if !sessions.by_key.contains_key(&key) {
-                let now = timestamp::now();
+                let now = self.clock.now();
                 sessions.put(key, stored(record, now, now));
                 return Ok(());
             }
@@ -427,7 +440,7 @@ impl SessionStore for MemorySessionStore {
         let mut sessions = lock(&self.sessions);
         let key = key(&record.id);
         if let Some(created_at) = sessions.by_key.get(&key).map(|stored| stored.created_at) {
-            sessions.put(key, stored(record, created_at, timestamp::now()));
+            sessions.put(key, stored(record, created_at, self.clock.now()));
         }
         Ok(())
     }

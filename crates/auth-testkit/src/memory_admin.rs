@@ -8,9 +8,8 @@ use auth_domain::{
     admin::{Administration, UserSession},
     audit::AuthEvent,
     session::{self, SessionHandle, SessionInfo},
-    RepositoryError, User,
+    RepositoryError, User, UserId,
 };
-use time::OffsetDateTime;
 
 use crate::{
     memory::{lock, MemorySessionStore, MemoryUserRepository},
@@ -64,7 +63,7 @@ impl Administration for MemoryAdministration {
     }
 
     async fn list_sessions(&self, limit: u64) -> Result<Vec<UserSession>, RepositoryError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.sessions.clock.now();
         let sessions = lock(&self.sessions.sessions);
         let mut owners = HashMap::new();
         let mut infos: Vec<SessionInfo> = Vec::new();
@@ -92,21 +91,25 @@ impl Administration for MemoryAdministration {
             .collect())
     }
 
-    async fn revoke_session(&self, handle: &SessionHandle) -> Result<bool, RepositoryError> {
-        let now = OffsetDateTime::now_utc();
+    async fn revoke_session(
+        &self,
+        handle: &SessionHandle,
+    ) -> Result<Option<UserId>, RepositoryError> {
+        let now = self.sessions.clock.now();
         let mut sessions = lock(&self.sessions.sessions);
-        let live = sessions
+        let owner = sessions
             .by_key
             .get(handle.as_str())
-            .is_some_and(|stored| stored.is_live(now));
-        if live {
+            .filter(|stored| stored.is_live(now))
+            .and_then(|stored| stored.user);
+        if owner.is_some() {
             sessions.remove(handle.as_str());
         }
-        Ok(live)
+        Ok(owner)
     }
 
     async fn purge_expired_sessions(&self) -> Result<u64, RepositoryError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.sessions.clock.now();
         let mut sessions = lock(&self.sessions.sessions);
         let expired: Vec<String> = sessions
             .by_key

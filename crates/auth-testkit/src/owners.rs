@@ -4,10 +4,10 @@
 //! `OwnedSessions`).
 
 use auth_domain::{
+    clock::Clock,
     session::{self, Credential, Login, Owner},
     OwnedSessions, PasswordHash, User, UserRepository, UserSessions,
 };
-use time::OffsetDateTime;
 use tower_sessions::{session::Record, SessionStore};
 
 use crate::{sessions, users::new_user};
@@ -15,7 +15,7 @@ use crate::{sessions, users::new_user};
 /// A new record with `user` logged in, carrying their owner view as a login attaches it.
 fn logged_in(user: &User) -> Record {
     let mut record = sessions::anonymous();
-    Login::new(user, OffsetDateTime::now_utc()).write(&mut record.data);
+    Login::new(user, Clock::system().now()).write(&mut record.data);
     session::put_owner(&mut record.data, &Owner::of(user));
     record
 }
@@ -152,7 +152,7 @@ pub async fn a_session_of_an_unknown_user_loads_without_an_owner(
 ) {
     let stranger = new_user("grace@example.com", "grace_h").into_user();
     let mut record = sessions::anonymous();
-    Login::new(&stranger, OffsetDateTime::now_utc()).write(&mut record.data);
+    Login::new(&stranger, Clock::system().now()).write(&mut record.data);
     store.create(&mut record).await.expect("create works");
     assert_eq!(owner_after_load(&store, &record).await, None);
 }

@@ -3,6 +3,7 @@
 use std::{collections::HashMap, net::IpAddr, time::Duration as StdDuration};
 
 use auth_domain::{
+    clock::Clock,
     session::{self, Device, Login, SessionHandle, SessionInfo},
     User, UserId, UserSessions,
 };
@@ -26,7 +27,7 @@ pub fn stand_in(user: UserId) -> User {
 
 /// A record expiring in an hour, with `user` logged in on it (as a login writes it).
 pub fn logged_in_as(user: UserId) -> Record {
-    let mut data = session::logged_in(&stand_in(user), OffsetDateTime::now_utc());
+    let mut data = session::logged_in(&stand_in(user), Clock::system().now());
     data.insert("counter".to_owned(), serde_json::json!(1));
     Record {
         id: Id::default(),
@@ -45,7 +46,7 @@ pub fn anonymous() -> Record {
 }
 
 pub(crate) fn in_seconds(seconds: i64) -> OffsetDateTime {
-    OffsetDateTime::now_utc() + Duration::seconds(seconds)
+    Clock::system().now() + Duration::seconds(seconds)
 }
 
 /// Stores keep expiry dates to the millisecond at least; the API only ever needs seconds.
@@ -250,7 +251,7 @@ pub async fn a_users_list_holds_their_own_live_sessions_most_recently_used_first
     store: impl SessionStore + UserSessions,
 ) {
     let (ada, grace) = (UserId::generate(), UserId::generate());
-    let before = OffsetDateTime::now_utc() - Duration::milliseconds(1);
+    let before = Clock::system().now() - Duration::milliseconds(1);
     let mut laptop = logged_in_from(ada, device("Firefox/128.0", "192.0.2.7"));
     create(&store, &mut laptop).await;
     tick().await;
@@ -269,7 +270,7 @@ pub async fn a_users_list_holds_their_own_live_sessions_most_recently_used_first
     // A renewal moves the laptop to the top.
     laptop.expiry_date = in_seconds(7200);
     store.save(&laptop).await.expect("save works");
-    let after = OffsetDateTime::now_utc();
+    let after = Clock::system().now();
 
     let listed = list(&store, ada).await;
     let handles: Vec<_> = listed.iter().map(|info| info.handle.clone()).collect();

@@ -1,7 +1,7 @@
 //! What every [`UserRepository`] must do, whatever it stores users in.
 
 use auth_domain::{
-    Email, InsertUserError, NewUser, PasswordHash, User, UserId, UserRepository, Username,
+    clock::Clock, Email, InsertUserError, NewUser, PasswordHash, User, UserId, UserRepository, Username,
 };
 
 /// A valid new user with this email and username; the hash is a stand-in (the repository
@@ -13,6 +13,7 @@ pub fn new_user(email: &str, username: &str) -> NewUser {
         PasswordHash::from_trusted(format!(
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$stand-in-for-{username}"
         )),
+        Clock::system().now(),
     )
 }
 
@@ -24,6 +25,7 @@ pub fn new_user_with_default_username(email: &str) -> NewUser {
         email,
         username,
         PasswordHash::from_trusted("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$stand-in".into()),
+        Clock::system().now(),
     )
 }
 

@@ -15,6 +15,10 @@ pub struct Model {
     pub kind: String,
     /// Whose account, when known.
     pub user_id: Option<Uuid>,
+    /// `auth_domain::audit::Actor::as_str`.
+    pub actor: String,
+    /// The HTTP request's id, when one caused it.
+    pub request_id: Option<String>,
     /// The client's address, as text.
     pub ip: Option<String>,
     /// The client's User-Agent.

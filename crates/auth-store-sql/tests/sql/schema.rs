@@ -305,10 +305,12 @@ pub(crate) async fn mysql_throttle_and_audit_columns_compare_bytes_and_keep_micr
         })
         .collect();
     let expected = [
+        ("auth_events.actor", "ascii_bin", "varchar(16)"),
         ("auth_events.at", "", "datetime(6)"),
         ("auth_events.id", "", "binary(16)"),
         ("auth_events.ip", "ascii_bin", "varchar(45)"),
         ("auth_events.kind", "ascii_bin", "varchar(32)"),
+        ("auth_events.request_id", "ascii_bin", "varchar(64)"),
         ("auth_events.user_agent", "utf8mb4_bin", "varchar(256)"),
         ("auth_events.user_id", "", "binary(16)"),
         ("login_failures.at", "", "datetime(6)"),

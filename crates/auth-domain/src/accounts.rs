@@ -1,0 +1,560 @@
+//! The account use cases, each in one place: registering, logging in and out, changing the
+//! password, deleting the account, ending sessions, and what an operator does to a user.
+//!
+//! The HTTP handlers and the admin commands call these and only parse what comes in and
+//! map what goes out. Each operation applies the throttle where it guards a password,
+//! counts a wrong one, ends the sessions it must, and records its audit event with who
+//! acted ([`Actor`]) and the request that caused it. What a session is on the wire (a
+//! cookie, its id) stays with the caller: [`Accounts::log_in`] and [`Accounts::log_out`]
+//! take the step that starts or ends it.
+
+use std::{
+    fmt,
+    future::Future,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
+
+use tracing::Instrument as _;
+
+use crate::{
+    admin::Administration,
+    audit::{Actor, AuditLog, AuthEvent, EventKind},
+    clock::Clock,
+    session::{Device, SessionHandle},
+    stores::Stores,
+    throttle::{LoginAttempt, Throttle, ThrottleLimits, Throttled},
+    AuthService, AuthenticateError, BoxError, ChangePasswordError, DeleteAccountError, Email,
+    Password, PasswordHasher, PasswordPolicy, RegisterError, Registration, RepositoryError, User,
+    UserId, UserRepository, UserSessions, ValidationErrors,
+};
+
+/// Who is acting, from where, in which request: what every audit event records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    /// Who acts.
+    pub actor: Actor,
+    /// The client's address and User-Agent; empty on the command line.
+    pub device: Device,
+    /// The HTTP request's id, when there is one.
+    pub request_id: Option<String>,
+}
+
+impl Context {
+    /// A client of the API, from `device`, in the request `request_id`.
+    pub fn user(device: Device, request_id: Option<String>) -> Self {
+        Self {
+            actor: Actor::User,
+            device,
+            request_id,
+        }
+    }
+
+    /// An operator on the command line.
+    pub fn admin() -> Self {
+        Self {
+            actor: Actor::Admin,
+            device: Device::default(),
+            request_id: None,
+        }
+    }
+
+    /// The service itself.
+    pub fn system() -> Self {
+        Self {
+            actor: Actor::System,
+            device: Device::default(),
+            request_id: None,
+        }
+    }
+}
+
+/// What a login form submits, once read.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// An email address or a username.
+    pub login: String,
+    /// The password as typed.
+    pub password: Password,
+    /// Whether the client proved, with a device cookie, that it logged in to this account
+    /// before: such a client is spared the per-account limit.
+    pub device_proven: bool,
+}
+
+/// Why a login failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError<E> {
+    /// Past the failure limits: refused without checking anything.
+    #[error("too many failed logins")]
+    Throttled(Throttled),
+    /// Unknown user or wrong password: one answer for both.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The credentials were right, but starting the session failed.
+    #[error("the session could not be started")]
+    Session(#[source] E),
+    /// Storage or hashing failed.
+    #[error("login failed")]
+    Unexpected(#[source] BoxError),
+}
+
+/// The account use cases over one backend's [`Stores`]. Cloning shares it.
+pub struct Accounts<B: Stores>(Arc<Shared<B>>);
+
+struct Shared<B: Stores> {
+    stores: B,
+    service: AuthService<B::Users>,
+    throttle: Throttle<B::Failures>,
+    clock: Clock,
+    /// Audit events that could not be stored.
+    lost_events: AtomicU64,
+}
+
+impl<B: Stores> Clone for Accounts<B> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<B: Stores> fmt::Debug for Accounts<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Accounts")
+            .field("service", &self.0.service)
+            .field("limits", &self.0.throttle.limits())
+            .field("clock", &self.0.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Stores> Accounts<B> {
+    /// The use cases over `stores`, hashing with `hasher`, judging new passwords by
+    /// `policy`, throttling by `limits`, telling the time by `clock`.
+    pub fn new(
+        stores: B,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        limits: ThrottleLimits,
+        clock: Clock,
+    ) -> Self {
+        let service =
+            AuthService::new(stores.users().clone(), hasher, policy).with_clock(clock.clone());
+        let throttle = Throttle::new(stores.failures().clone(), limits);
+        Self(Arc::new(Shared {
+            stores,
+            service,
+            throttle,
+            clock,
+            lost_events: AtomicU64::new(0),
+        }))
+    }
+
+    /// The stores, for what only reads them (a user's sessions, their events).
+    pub fn stores(&self) -> &B {
+        &self.0.stores
+    }
+
+    /// The credentials service: looking users up, checking a password.
+    pub fn service(&self) -> &AuthService<B::Users> {
+        &self.0.service
+    }
+
+    /// The clock every operation reads.
+    pub fn clock(&self) -> &Clock {
+        &self.0.clock
+    }
+
+    /// The throttle's limits.
+    pub fn limits(&self) -> ThrottleLimits {
+        self.0.throttle.limits()
+    }
+
+    /// How many audit events could not be stored since start-up.
+    pub fn lost_events(&self) -> u64 {
+        self.0.lost_events.load(Ordering::Relaxed)
+    }
+
+    /// Registers a user. A client is limited in registrations per address; an operator
+    /// is not.
+    #[tracing::instrument(skip_all)]
+    pub async fn register(
+        &self,
+        registration: Registration,
+        context: &Context,
+    ) -> Result<User, RegisterError> {
+        if context.actor == Actor::User {
+            self.0
+                .throttle
+                .admit_registration(context.device.ip, self.0.clock.now())
+                .await
+                .map_err(|e| RegisterError::Unexpected(e.into()))?
+                .map_err(RegisterError::Throttled)?;
+        }
+        let user = self.0.service.register(registration).await?;
+        tracing::info!(user.id = %user.id, actor = %context.actor, "user registered");
+        self.record(EventKind::Registered, Some(user.id), context)
+            .await;
+        Ok(user)
+    }
+
+    /// Logs a user in: refuses a client past the failure limits without checking anything
+    /// (no hash is computed), checks the credentials, counts a failure or clears the
+    /// client's count, and on success runs `start_session` with the user, then records the
+    /// login. A refused login is recorded too.
+    #[tracing::instrument(skip_all)]
+    pub async fn log_in<F, Fut, E>(
+        &self,
+        credentials: &Credentials,
+        context: &Context,
+        start_session: F,
+    ) -> Result<User, LoginError<E>>
+    where
+        F: FnOnce(User) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+    {
+        let attempt = LoginAttempt::new(
+            &credentials.login,
+            context.device.ip,
+            credentials.device_proven,
+        );
+        let now = self.0.clock.now();
+        let verdict = self
+            .0
+            .throttle
+            .check_login(&attempt, now)
+            .await
+            .map_err(|e| LoginError::Unexpected(e.into()))?;
+        if let Err(throttled) = verdict {
+            self.record_throttled_login(&credentials.login, context);
+            return Err(LoginError::Throttled(throttled));
+        }
+        let user = match self
+            .0
+            .service
+            .authenticate(&credentials.login, &credentials.password)
+            .await
+        {
+            Ok(user) => user,
+            Err(AuthenticateError::InvalidCredentials { user }) => {
+                self.count_failure(&attempt).await;
+                self.record(EventKind::LoginFailed, user, context).await;
+                return Err(LoginError::InvalidCredentials);
+            }
+            Err(AuthenticateError::Unexpected(source)) => {
+                return Err(LoginError::Unexpected(source))
+            }
+        };
+        if let Err(error) = self.0.throttle.login_succeeded(&attempt).await {
+            tracing::warn!(%error, "could not reset the failed logins of a client");
+        }
+        start_session(user.clone())
+            .await
+            .map_err(LoginError::Session)?;
+        tracing::info!(user.id = %user.id, "user logged in");
+        self.record(EventKind::LoginSucceeded, Some(user.id), context)
+            .await;
+        Ok(user)
+    }
+
+    /// Logs `user` out: `end_session` ends their session, then the logout is recorded.
+    pub async fn log_out<E>(
+        &self,
+        user: UserId,
+        context: &Context,
+        end_session: impl Future<Output = Result<(), E>>,
+    ) -> Result<(), E> {
+        end_session.await?;
+        tracing::info!(user.id = %user, "user logged out");
+        self.record(EventKind::LoggedOut, Some(user), context).await;
+        Ok(())
+    }
+
+    /// A user's change of their own password, proven by the current one. Guarded like a
+    /// login from this client (the session proves the device, so the per-account limit
+    /// does not apply), and a wrong current password counts as a failed login. Every
+    /// session of the user but `keep` ends; the one kept must be logged in again by the
+    /// caller, bound to the new password.
+    #[tracing::instrument(skip_all, fields(user.id = %user))]
+    pub async fn change_password(
+        &self,
+        user: UserId,
+        account: &Email,
+        current: &Password,
+        new: &Password,
+        keep: Option<&SessionHandle>,
+        context: &Context,
+    ) -> Result<User, ChangePasswordError> {
+        let attempt = self
+            .guard(account, context)
+            .await
+            .map_err(|e| e.map_or_else(ChangePasswordError::Unexpected, ChangePasswordError::Throttled))?;
+        let updated = match self.0.service.change_password(user, current, new).await {
+            Err(ChangePasswordError::Invalid(errors)) => {
+                self.count_wrong_password(&attempt, &errors, "current_password")
+                    .await;
+                return Err(ChangePasswordError::Invalid(errors));
+            }
+            other => other?,
+        };
+        // The new hash already ends the other sessions at their next request; deleting
+        // them frees their rows now.
+        let ended = match keep {
+            Some(keep) => {
+                self.0
+                    .stores
+                    .sessions()
+                    .delete_other_user_sessions(user, keep)
+                    .await
+            }
+            None => self.end_sessions(user).await,
+        };
+        if let Err(error) = ended {
+            tracing::warn!(user.id = %user, %error, "could not delete the other sessions after a password change; they end at their next request");
+        }
+        tracing::info!(user.id = %user, "user changed their password");
+        self.record(EventKind::PasswordChanged, Some(user), context)
+            .await;
+        Ok(updated)
+    }
+
+    /// A user's deletion of their own account, proven by their password, guarded and
+    /// counted as [`Self::change_password`] is. Every session of theirs ends.
+    #[tracing::instrument(skip_all, fields(user.id = %user))]
+    pub async fn delete_account(
+        &self,
+        user: UserId,
+        account: &Email,
+        password: &Password,
+        context: &Context,
+    ) -> Result<(), DeleteAccountError> {
+        let attempt = self
+            .guard(account, context)
+            .await
+            .map_err(|e| e.map_or_else(DeleteAccountError::Unexpected, DeleteAccountError::Throttled))?;
+        match self.0.service.delete_account(user, password).await {
+            Ok(()) | Err(DeleteAccountError::UnknownUser) => {}
+            Err(DeleteAccountError::Invalid(errors)) => {
+                self.count_wrong_password(&attempt, &errors, "password")
+                    .await;
+                return Err(DeleteAccountError::Invalid(errors));
+            }
+            Err(e) => return Err(e),
+        }
+        self.end_sessions(user)
+            .await
+            .map_err(|e| DeleteAccountError::Unexpected(e.into()))?;
+        tracing::info!(user.id = %user, "user deleted their account");
+        self.record(EventKind::AccountDeleted, Some(user), context)
+            .await;
+        Ok(())
+    }
+
+    /// Ends the session `handle` of `user`; returns whether it was theirs and live.
+    pub async fn revoke_session(
+        &self,
+        user: UserId,
+        handle: &SessionHandle,
+        context: &Context,
+    ) -> Result<bool, RepositoryError> {
+        let deleted = self
+            .0
+            .stores
+            .sessions()
+            .delete_user_session(user, handle)
+            .await?;
+        if deleted {
+            tracing::info!(user.id = %user, actor = %context.actor, "a session ended");
+            self.record(EventKind::SessionRevoked, Some(user), context)
+                .await;
+        }
+        Ok(deleted)
+    }
+
+    /// Ends every session of `user` but `keep`; returns how many.
+    pub async fn revoke_other_sessions(
+        &self,
+        user: UserId,
+        keep: &SessionHandle,
+        context: &Context,
+    ) -> Result<u64, RepositoryError> {
+        let revoked = self
+            .0
+            .stores
+            .sessions()
+            .delete_other_user_sessions(user, keep)
+            .await?;
+        tracing::info!(user.id = %user, revoked, "user ended their other sessions");
+        self.record(EventKind::OtherSessionsRevoked, Some(user), context)
+            .await;
+        Ok(revoked)
+    }
+
+    /// An operator's reset of `user`'s password to `new` (which must pass the policy),
+    /// without the current one. Every session of theirs ends; returns how many.
+    #[tracing::instrument(skip_all, fields(user.id = %user))]
+    pub async fn set_password(
+        &self,
+        user: UserId,
+        new: &Password,
+        context: &Context,
+    ) -> Result<u64, ChangePasswordError> {
+        self.0.service.set_password(user, new).await?;
+        let ended = self
+            .end_sessions(user)
+            .await
+            .map_err(|e| ChangePasswordError::Unexpected(e.into()))?;
+        tracing::info!(user.id = %user, actor = %context.actor, ended, "password set");
+        self.record(EventKind::PasswordChanged, Some(user), context)
+            .await;
+        Ok(ended)
+    }
+
+    /// An operator's deletion of `user`, without their password: the user first, so that
+    /// no login can start a new session, then every session of theirs. Returns how many
+    /// sessions ended, or `None` when there was no such user.
+    #[tracing::instrument(skip_all, fields(user.id = %user))]
+    pub async fn delete_user(
+        &self,
+        user: UserId,
+        context: &Context,
+    ) -> Result<Option<u64>, RepositoryError> {
+        let live = self.0.stores.sessions().list_user_sessions(user).await?;
+        if !self.0.stores.users().delete(user).await? {
+            return Ok(None);
+        }
+        // Some stores end the sessions with the user (`UserRepository::delete`): counted
+        // from the list read before, this ends whatever is left.
+        let ended = self.end_sessions(user).await?;
+        let ended = ended.max(live.len() as u64);
+        tracing::info!(user.id = %user, actor = %context.actor, ended, "user deleted");
+        self.record(EventKind::AccountDeleted, Some(user), context)
+            .await;
+        Ok(Some(ended))
+    }
+
+    /// Ends every session of `user`; returns how many.
+    pub async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        context: &Context,
+    ) -> Result<u64, RepositoryError> {
+        let ended = self.end_sessions(user).await?;
+        tracing::info!(user.id = %user, actor = %context.actor, ended, "every session of the user ended");
+        self.record(EventKind::SessionsRevoked, Some(user), context)
+            .await;
+        Ok(ended)
+    }
+
+    /// Ends the live session `handle`, whoever's it is; returns whose it was.
+    pub async fn revoke_any_session(
+        &self,
+        handle: &SessionHandle,
+        context: &Context,
+    ) -> Result<Option<UserId>, RepositoryError> {
+        let owner = self.0.stores.admin().revoke_session(handle).await?;
+        if let Some(user) = owner {
+            tracing::info!(user.id = %user, actor = %context.actor, "a session ended");
+            self.record(EventKind::SessionRevoked, Some(user), context)
+                .await;
+        }
+        Ok(owner)
+    }
+
+    /// The one place a user's sessions all end.
+    async fn end_sessions(&self, user: UserId) -> Result<u64, RepositoryError> {
+        self.0.stores.sessions().delete_user_sessions(user).await
+    }
+
+    /// Refuses a password check on `account` from this client once it is throttled as a
+    /// login would be; otherwise the attempt to count a failure against. `Err(None)` is a
+    /// throttling error of the storage, `Err(Some(_))` a refusal.
+    async fn guard(
+        &self,
+        account: &Email,
+        context: &Context,
+    ) -> Result<LoginAttempt, GuardError> {
+        // The session proves the device: the per-account limit does not apply.
+        let attempt = LoginAttempt::new(account.as_str(), context.device.ip, true);
+        match self
+            .0
+            .throttle
+            .check_login(&attempt, self.0.clock.now())
+            .await
+        {
+            Ok(Ok(())) => Ok(attempt),
+            Ok(Err(throttled)) => Err(GuardError::Throttled(throttled)),
+            Err(e) => Err(GuardError::Storage(e.into())),
+        }
+    }
+
+    /// Counts a failed login when `field` (the password checked) was refused.
+    async fn count_wrong_password(
+        &self,
+        attempt: &LoginAttempt,
+        errors: &ValidationErrors,
+        field: &str,
+    ) {
+        if !errors.field(field).is_empty() {
+            self.count_failure(attempt).await;
+        }
+    }
+
+    async fn count_failure(&self, attempt: &LoginAttempt) {
+        if let Err(error) = self
+            .0
+            .throttle
+            .login_failed(attempt, self.0.clock.now())
+            .await
+        {
+            tracing::error!(%error, "could not count a failed password check");
+        }
+    }
+
+    /// Stores an event of `kind` about `user`. A failure is logged at error level and
+    /// counted, and the operation goes on: an answered login must not fail because its
+    /// trace could not be written.
+    async fn record(&self, kind: EventKind, user: Option<UserId>, context: &Context) {
+        let event = AuthEvent::new(kind, user, context, self.0.clock.now());
+        if let Err(error) = self.0.stores.audit().record(&event).await {
+            let lost = self.0.lost_events.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::error!(%error, event = %kind, lost, "could not store an audit event");
+        }
+    }
+
+    /// Records a refused (throttled) login in the background: finding whose account it
+    /// named costs a read, and a throttled request must cost no more than the one that
+    /// refused it. An identifier that names no account is not kept.
+    fn record_throttled_login(&self, login: &str, context: &Context) {
+        let (accounts, login, context) = (self.clone(), login.to_owned(), context.clone());
+        let record = async move {
+            let user = match accounts.0.service.find_by_login(&login).await {
+                Ok(user) => user.map(|user| user.id),
+                Err(error) => {
+                    tracing::warn!(%error, "could not find whose login was throttled");
+                    None
+                }
+            };
+            accounts
+                .record(EventKind::LoginThrottled, user, &context)
+                .await;
+        };
+        // In the caller's span, so that its lines carry the request id.
+        tokio::spawn(record.instrument(tracing::Span::current()));
+    }
+}
+
+/// Why [`Accounts::guard`] refused.
+enum GuardError {
+    Throttled(Throttled),
+    Storage(BoxError),
+}
+
+impl GuardError {
+    fn map_or_else<T>(self, storage: impl FnOnce(BoxError) -> T, throttled: impl FnOnce(Throttled) -> T) -> T {
+        match self {
+            Self::Throttled(t) => throttled(t),
+            Self::Storage(e) => storage(e),
+        }
+    }
+}
