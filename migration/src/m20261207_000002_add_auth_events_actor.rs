@@ -42,9 +42,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(AuthEvents::Table)
-                    .add_column(
-                        ascii(backend, AuthEvents::RequestId, REQUEST_ID_CHARS).null(),
-                    )
+                    .add_column(ascii(backend, AuthEvents::RequestId, REQUEST_ID_CHARS).null())
                     .to_owned(),
             )
             .await

@@ -19,7 +19,7 @@ use auth_domain::{
     session::{OwnedSession, SessionHandle, SessionInfo},
     throttle::{FailureCount, FailureCounter, ThrottleKey},
     unavailable_message, Email, InsertUserError, NewUser, OwnedSessions, PasswordHash,
-    RepositoryError, User, UserId, UserRepository, UserSessions, Username,
+    RepositoryError, Stores, User, UserId, UserRepository, UserSessions, Username,
 };
 use time::OffsetDateTime;
 use tower_sessions::{
@@ -268,7 +268,10 @@ impl<D: Administration> Administration for Bounded<D> {
             .await
     }
 
-    async fn revoke_session(&self, handle: &SessionHandle) -> Result<bool, RepositoryError> {
+    async fn revoke_session(
+        &self,
+        handle: &SessionHandle,
+    ) -> Result<Option<UserId>, RepositoryError> {
         self.run(
             "revoke session",
             self.inner.revoke_session(handle),
@@ -314,6 +317,69 @@ impl<A: AuditLog> AuditLog for Bounded<A> {
         batch: u64,
     ) -> Result<u64, RepositoryError> {
         self.inner.purge_before(before, batch).await
+    }
+}
+
+/// A backend's stores, each [`Bounded`]: what every code path of the application runs on.
+#[derive(Clone)]
+pub(crate) struct BoundedStores<B: Stores> {
+    inner: B,
+    users: Bounded<B::Users>,
+    sessions: Bounded<B::Sessions>,
+    failures: Bounded<B::Failures>,
+    audit: Bounded<B::Audit>,
+    admin: Bounded<B::Admin>,
+}
+
+impl<B: Stores> BoundedStores<B> {
+    /// `stores`, each operation bounded by `timeout`.
+    pub(crate) fn new(stores: B, timeout: Duration) -> Self {
+        Self {
+            users: Bounded::new(stores.users().clone(), timeout),
+            sessions: Bounded::new(stores.sessions().clone(), timeout),
+            failures: Bounded::new(stores.failures().clone(), timeout),
+            audit: Bounded::new(stores.audit().clone(), timeout),
+            admin: Bounded::new(stores.admin().clone(), timeout),
+            inner: stores,
+        }
+    }
+
+    /// The stores themselves, unbounded: for what runs as long as it takes (the purge).
+    pub(crate) fn inner(&self) -> &B {
+        &self.inner
+    }
+}
+
+impl<B: Stores> Stores for BoundedStores<B> {
+    type Users = Bounded<B::Users>;
+    type Sessions = Bounded<B::Sessions>;
+    type Failures = Bounded<B::Failures>;
+    type Audit = Bounded<B::Audit>;
+    type Admin = Bounded<B::Admin>;
+
+    fn users(&self) -> &Self::Users {
+        &self.users
+    }
+
+    fn sessions(&self) -> &Self::Sessions {
+        &self.sessions
+    }
+
+    fn failures(&self) -> &Self::Failures {
+        &self.failures
+    }
+
+    fn audit(&self) -> &Self::Audit {
+        &self.audit
+    }
+
+    fn admin(&self) -> &Self::Admin {
+        &self.admin
+    }
+
+    async fn close(self, timeout: Duration) {
+        let Self { inner, .. } = self;
+        inner.close(timeout).await;
     }
 }
 

@@ -26,6 +26,7 @@ mod purge;
 mod report;
 mod retry;
 mod server;
+mod stores;
 mod telemetry;
 mod transport;
 
@@ -33,39 +34,35 @@ use std::future::Future;
 
 use anyhow::Context as _;
 use auth_domain::{
-    audit::AuditLog,
-    readiness::Readiness,
-    redact_url,
-    throttle::{FailureCounter, REGISTRATION_WINDOW},
-    AuthService, HashingConfig, OwnedSessions, PasswordHasher, UserRepository, UserSessions,
+    accounts::Accounts, clock::Clock, throttle::REGISTRATION_WINDOW, HashingConfig, PasswordHasher,
 };
-use auth_http::{Backend, HttpConfig, SessionKey};
-use auth_store_mongo::{MongoConfig, MongoStores};
-use auth_store_sql::{SqlAuditLog, SqlFailureCounter, SqlSessionStore, SqlUserRepository};
+use auth_http::{HttpConfig, SessionKey};
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, task::JoinHandle};
-use tower_sessions::SessionStore;
 
-use bounded::Bounded;
+use bounded::BoundedStores;
 pub use config::{Config, ConfigError, Storage};
 pub use report::one_line;
 pub use server::serve_until_signalled;
+use stores::OnStores;
 pub use telemetry::{init_tracing, LogFormat};
 
 /// Creates the schema (SQL) or the indexes (MongoDB) of the configured backend.
-/// Idempotent: what exists is left as it is. `run` does the same at start-up; this is for
-/// `cargo xtask install`, to prepare a database ahead of time.
+/// Idempotent: what exists is left as it is. `run` does the same at start-up; this is
+/// `app install`, to prepare a database ahead of time.
 pub async fn install(config: &Config) -> anyhow::Result<()> {
-    match config.storage {
-        Storage::Sql => {
-            let db = open_sql(config).await?;
-            db.close().await.context("closing the SQL connection")?;
-        }
-        Storage::Mongodb => {
-            open_mongo(config).await?;
+    /// Opening is the whole work.
+    struct Install;
+
+    impl OnStores for Install {
+        type Output = ();
+
+        async fn run<B: auth_http::Stores>(self, _: BoundedStores<B>) -> anyhow::Result<()> {
+            Ok(())
         }
     }
-    Ok(())
+
+    stores::with_stores(config, &Clock::system(), Install).await
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests
@@ -74,6 +71,17 @@ pub async fn install(config: &Config) -> anyhow::Result<()> {
 /// once the backend is ready.
 pub async fn run(
     config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with_clock(config, Clock::system(), listener, shutdown).await
+}
+
+/// [`run`], telling the time by `clock`: a test moves it forward instead of waiting for a
+/// session or a throttle window to expire.
+pub async fn run_with_clock(
+    config: Config,
+    clock: Clock,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -100,7 +108,6 @@ pub async fn run(
         secure_cookie: config.session_cookie_secure,
         trusted_proxies: config.trusted_proxies.clone(),
         allowed_origins: config.allowed_origins.clone(),
-        throttle: config.throttle,
         timeouts: auth_http::RequestTimeouts {
             body: config.body_read_timeout,
             request: config.request_timeout,
@@ -129,197 +136,78 @@ pub async fn run(
         None => None,
     };
 
-    match config.storage {
-        Storage::Sql => {
-            let db = open_sql(&config).await?;
-            let sessions = SqlSessionStore::new(db.clone());
-            // Dropped (and so stopped) when serving ends, however it ends.
-            let _purge = AbortOnDrop(tokio::spawn(
-                sessions
-                    .clone()
-                    .purge_expired_periodically(config.session_purge_interval),
-            ));
-            let timeout = config.database_timeout;
-            let backend = Backend {
-                service: AuthService::new(
-                    Bounded::new(SqlUserRepository::new(db.clone()), timeout),
-                    hasher,
-                    policy,
-                ),
-                sessions: Bounded::new(sessions, timeout),
-                failures: Bounded::new(SqlFailureCounter::new(db.clone()), timeout),
-                audit: Bounded::new(SqlAuditLog::new(db.clone()), timeout),
-            };
-            let served = serve(backend, http, &config, listener, shutdown).await;
-            close_sql(db, config.database_timeout).await;
-            served
-        }
-        Storage::Mongodb => {
-            // No session purge: the TTL index on `expires_at` has MongoDB delete expired
-            // sessions.
-            let MongoStores {
-                client,
-                users,
-                sessions,
-                failures,
-                events,
-            } = open_mongo(&config).await?;
-            let timeout = config.database_timeout;
-            let backend = Backend {
-                service: AuthService::new(Bounded::new(users, timeout), hasher, policy),
-                sessions: Bounded::new(sessions, timeout),
-                failures: Bounded::new(failures, timeout),
-                audit: Bounded::new(events, timeout),
-            };
-            let served = serve(backend, http, &config, listener, shutdown).await;
-            shut_down_mongo(client, config.database_timeout).await;
-            served
-        }
-    }
+    let serve = Serve {
+        hasher,
+        policy,
+        http,
+        config: &config,
+        clock: clock.clone(),
+        listener,
+        shutdown,
+    };
+    stores::with_stores(&config, &clock, serve).await
 }
 
-/// The one code path every backend shares once the stores exist.
-async fn serve<R, S, F, A>(
-    backend: Backend<R, S, F, A>,
+/// Serving the API: the one code path every backend shares once its stores are open.
+struct Serve<'a, S> {
+    hasher: PasswordHasher,
+    policy: auth_domain::PasswordPolicy,
     http: HttpConfig,
-    config: &Config,
+    config: &'a Config,
+    clock: Clock,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()>
-where
-    R: UserRepository,
-    S: SessionStore + OwnedSessions + UserSessions + Readiness,
-    F: FailureCounter,
-    A: AuditLog,
-{
-    // Dropped (and so stopped) when serving ends, however it ends.
-    let _purge = AbortOnDrop(tokio::spawn(purge::old_entries_periodically(
-        backend.failures.clone(),
-        backend.audit.clone(),
-        purge::Retention {
-            failures: http.throttle.failure_window.max(REGISTRATION_WINDOW),
-            events: config.audit_retention,
-        },
-        config.session_purge_interval,
-    )));
-    let router = auth_http::router(backend, http);
-    let limits = transport::Limits {
-        header_read_timeout: config.header_read_timeout,
-        max_connections: transport::connection_cap(
-            config.max_connections,
-            transport::raise_descriptor_limit(),
-            config.database_max_connections.get(),
-        ),
-        shutdown_timeout: config.shutdown_timeout,
-    };
-    // Said only now that the backend is ready: requests that arrived earlier waited in
-    // the listen queue.
-    tracing::info!(
-        storage = %config.storage,
-        database = %config.redacted_storage_url(),
-        debug = config.debug,
-        max_connections = limits.max_connections,
-        "listening on http://{}",
-        listener.local_addr().context("reading the listening address")?
-    );
-    transport::serve(listener, router, limits, shutdown).await;
-    tracing::info!("stopped");
-    Ok(())
+    shutdown: S,
 }
 
-/// Closes the SQL pool, waiting at most `timeout`: a server that stopped answering would
-/// keep a graceful close waiting for ever, and the process has answered already.
-pub(crate) async fn close_sql(db: sea_orm::DatabaseConnection, timeout: std::time::Duration) {
-    match tokio::time::timeout(timeout, db.close()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("closing the SQL connection: {e}"),
-        Err(_) => tracing::debug!("the SQL connections did not close within DATABASE_TIMEOUT"),
+impl<S: Future<Output = ()> + Send + 'static> OnStores for Serve<'_, S> {
+    type Output = ();
+
+    async fn run<B: auth_http::Stores>(self, stores: BoundedStores<B>) -> anyhow::Result<()> {
+        let Self {
+            hasher,
+            policy,
+            http,
+            config,
+            clock,
+            listener,
+            shutdown,
+        } = self;
+        // Dropped (and so stopped) when serving ends, however it ends. Unbounded: a purge
+        // runs as many batches as it takes.
+        let _purge = AbortOnDrop(tokio::spawn(purge::old_entries_periodically(
+            stores.inner().clone(),
+            clock.clone(),
+            purge::Retention {
+                failures: config.throttle.failure_window.max(REGISTRATION_WINDOW),
+                events: config.audit_retention,
+            },
+            config.session_purge_interval,
+        )));
+        let accounts = Accounts::new(stores, hasher, policy, config.throttle, clock);
+        let router = auth_http::router(accounts, http);
+        let limits = transport::Limits {
+            header_read_timeout: config.header_read_timeout,
+            max_connections: transport::connection_cap(
+                config.max_connections,
+                transport::raise_descriptor_limit(),
+                config.database_max_connections.get(),
+            ),
+            shutdown_timeout: config.shutdown_timeout,
+        };
+        // Said only now that the backend is ready: requests that arrived earlier waited in
+        // the listen queue.
+        tracing::info!(
+            storage = %config.storage,
+            database = %config.redacted_storage_url(),
+            debug = config.debug,
+            max_connections = limits.max_connections,
+            "listening on http://{}",
+            listener.local_addr().context("reading the listening address")?
+        );
+        transport::serve(listener, router, limits, shutdown).await;
+        tracing::info!("stopped");
+        Ok(())
     }
-}
-
-/// Shuts the MongoDB driver down, waiting at most `timeout`: its background tasks end
-/// here rather than when the runtime is dropped under them (a worker could then panic
-/// after the answer was given; see `MongoStores::client`).
-pub(crate) async fn shut_down_mongo(client: mongodb::Client, timeout: std::time::Duration) {
-    if tokio::time::timeout(timeout, client.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::debug!("the MongoDB driver did not shut down within DATABASE_TIMEOUT");
-    }
-}
-
-/// Connects to `DATABASE_URL` (a pool of `DATABASE_MAX_CONNECTIONS`, bounded by
-/// `DATABASE_TIMEOUT`) and brings the schema up to date; a database that cannot be reached
-/// is retried for up to `STARTUP_TIMEOUT` (see [`retry`]).
-pub(crate) async fn open_sql(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    let url = redact_url(&config.database_url);
-    retry::until_reachable(
-        &format!("the SQL database {url}"),
-        config.startup_timeout,
-        || async {
-            let db = auth_store_sql::connect_with(
-                &config.database_url,
-                config.database_max_connections,
-                config.database_timeout,
-            )
-            .await
-            .map_err(|e| OpenSqlError::Connect(url.clone(), e))?;
-            match auth_store_sql::install(&db).await {
-                Ok(()) => Ok(db),
-                Err(e) => {
-                    db.close().await.ok();
-                    Err(OpenSqlError::Install(url.clone(), e))
-                }
-            }
-        },
-        |error| auth_store_sql::is_unavailable(error.db_err()),
-    )
-    .await
-}
-
-/// Why [`open_sql`] failed once.
-#[derive(Debug, thiserror::Error)]
-enum OpenSqlError {
-    #[error("cannot connect to the SQL database {0} (DATABASE_URL)")]
-    Connect(String, #[source] sea_orm::DbErr),
-    #[error("cannot create the schema in {0}")]
-    Install(String, #[source] sea_orm::DbErr),
-}
-
-impl OpenSqlError {
-    fn db_err(&self) -> &sea_orm::DbErr {
-        match self {
-            Self::Connect(_, e) | Self::Install(_, e) => e,
-        }
-    }
-}
-
-/// Connects to `MONGODB_URL` and creates the indexes; a server that cannot be reached is
-/// retried for up to `STARTUP_TIMEOUT` (see [`retry`]).
-pub(crate) async fn open_mongo(config: &Config) -> anyhow::Result<MongoStores> {
-    let mongo = MongoConfig {
-        url: config.mongodb_url.clone(),
-        database: config.mongodb_db.clone(),
-        users_collection: config.mongodb_users_collection.clone(),
-        sessions_collection: config.mongodb_sessions_collection.clone(),
-        failures_collection: config.mongodb_failures_collection.clone(),
-        events_collection: config.mongodb_events_collection.clone(),
-        max_pool_size: config.database_max_connections,
-        timeout: config.database_timeout,
-    };
-    let what = format!(
-        "MongoDB at {} (MONGODB_URL, MONGODB_DB)",
-        config.redacted_storage_url()
-    );
-    retry::until_reachable(
-        &what,
-        config.startup_timeout,
-        || MongoStores::open(&mongo),
-        auth_store_mongo::OpenError::is_unavailable,
-    )
-    .await
-    .with_context(|| format!("cannot open {what}"))
 }
 
 /// The password hasher of `hashing`. Building it computes one hash (its dummy): kept off

@@ -1,11 +1,14 @@
-//! Forgetting what is no longer needed: failed logins past their window and audit events
-//! past their retention, deleted in batches by one background task on every backend.
-//! (Expired sessions have their own purge on SQL and a TTL index on MongoDB.)
+//! Forgetting what is no longer needed: expired sessions, failed logins past their window
+//! and audit events past their retention, deleted in batches by one background task on
+//! every backend. (MongoDB's TTL index would delete expired sessions too, within a minute
+//! or so; the purge decides by the service's clock, as every other expiry does.)
 
 use std::time::Duration;
 
-use auth_domain::{audit::AuditLog, throttle::FailureCounter};
-use time::OffsetDateTime;
+use auth_domain::{
+    admin::Administration, audit::AuditLog, clock::Clock, throttle::FailureCounter, Stores,
+};
+use auth_store_sql::SESSIONS_PURGED_METRIC;
 
 /// Rows or documents deleted per statement: small enough that no purge holds locks for
 /// long, large enough to keep up.
@@ -22,9 +25,9 @@ pub(crate) struct Retention {
 
 /// Purges now and then every `every`, forever: meant for `tokio::spawn`. A failed purge is
 /// logged and retried at the next tick.
-pub(crate) async fn old_entries_periodically<F: FailureCounter, A: AuditLog>(
-    failures: F,
-    audit: A,
+pub(crate) async fn old_entries_periodically<B: Stores>(
+    stores: B,
+    clock: Clock,
     retention: Retention,
     every: Duration,
 ) {
@@ -33,15 +36,33 @@ pub(crate) async fn old_entries_periodically<F: FailureCounter, A: AuditLog>(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let now = OffsetDateTime::now_utc();
-        match failures.purge_before(now - retention.failures, BATCH).await {
+        match stores.admin().purge_expired_sessions().await {
+            Ok(0) => {}
+            Ok(deleted) => {
+                metrics::counter!(SESSIONS_PURGED_METRIC).increment(deleted);
+                tracing::debug!(deleted, "purged expired sessions");
+            }
+            Err(error) => {
+                tracing::error!(%error, "purging expired sessions failed; retrying at the next tick");
+            }
+        }
+        let now = clock.now();
+        match stores
+            .failures()
+            .purge_before(now - retention.failures, BATCH)
+            .await
+        {
             Ok(0) => {}
             Ok(deleted) => tracing::debug!(deleted, "purged old failed logins"),
             Err(error) => {
                 tracing::error!(%error, "purging failed logins failed; retrying at the next tick");
             }
         }
-        match audit.purge_before(now - retention.events, BATCH).await {
+        match stores
+            .audit()
+            .purge_before(now - retention.events, BATCH)
+            .await
+        {
             Ok(0) => {}
             Ok(deleted) => tracing::debug!(deleted, "purged old audit events"),
             Err(error) => {

@@ -255,13 +255,22 @@ async fn a_user_made_on_the_command_line_logs_in_and_loses_sessions_the_cli_revo
         &["events", "--user", "ada_l", "--limit", "2"],
         "",
     );
-    let kinds: Vec<&str> = events
+    let kinds: Vec<(&str, &str)> = events
         .as_array()
         .expect("a list")
         .iter()
-        .map(|e| e["kind"].as_str().expect("a kind"))
+        .map(|e| {
+            (
+                e["kind"].as_str().expect("a kind"),
+                e["actor"].as_str().expect("an actor"),
+            )
+        })
         .collect();
-    assert_eq!(kinds, ["login_succeeded", "login_succeeded"]);
+    assert_eq!(
+        kinds,
+        [("sessions_revoked", "admin"), ("login_succeeded", "user")],
+        "the command line's revocation is in the user's trail, by an admin"
+    );
     assert!(!json(&database, &["events"], "")
         .as_array()
         .expect("a list")

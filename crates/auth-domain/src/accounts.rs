@@ -285,10 +285,12 @@ impl<B: Stores> Accounts<B> {
         keep: Option<&SessionHandle>,
         context: &Context,
     ) -> Result<User, ChangePasswordError> {
-        let attempt = self
-            .guard(account, context)
-            .await
-            .map_err(|e| e.map_or_else(ChangePasswordError::Unexpected, ChangePasswordError::Throttled))?;
+        let attempt = self.guard(account, context).await.map_err(|e| {
+            e.map_or_else(
+                ChangePasswordError::Unexpected,
+                ChangePasswordError::Throttled,
+            )
+        })?;
         let updated = match self.0.service.change_password(user, current, new).await {
             Err(ChangePasswordError::Invalid(errors)) => {
                 self.count_wrong_password(&attempt, &errors, "current_password")
@@ -328,10 +330,12 @@ impl<B: Stores> Accounts<B> {
         password: &Password,
         context: &Context,
     ) -> Result<(), DeleteAccountError> {
-        let attempt = self
-            .guard(account, context)
-            .await
-            .map_err(|e| e.map_or_else(DeleteAccountError::Unexpected, DeleteAccountError::Throttled))?;
+        let attempt = self.guard(account, context).await.map_err(|e| {
+            e.map_or_else(
+                DeleteAccountError::Unexpected,
+                DeleteAccountError::Throttled,
+            )
+        })?;
         match self.0.service.delete_account(user, password).await {
             Ok(()) | Err(DeleteAccountError::UnknownUser) => {}
             Err(DeleteAccountError::Invalid(errors)) => {
@@ -469,11 +473,7 @@ impl<B: Stores> Accounts<B> {
     /// Refuses a password check on `account` from this client once it is throttled as a
     /// login would be; otherwise the attempt to count a failure against. `Err(None)` is a
     /// throttling error of the storage, `Err(Some(_))` a refusal.
-    async fn guard(
-        &self,
-        account: &Email,
-        context: &Context,
-    ) -> Result<LoginAttempt, GuardError> {
+    async fn guard(&self, account: &Email, context: &Context) -> Result<LoginAttempt, GuardError> {
         // The session proves the device: the per-account limit does not apply.
         let attempt = LoginAttempt::new(account.as_str(), context.device.ip, true);
         match self
@@ -551,7 +551,11 @@ enum GuardError {
 }
 
 impl GuardError {
-    fn map_or_else<T>(self, storage: impl FnOnce(BoxError) -> T, throttled: impl FnOnce(Throttled) -> T) -> T {
+    fn map_or_else<T>(
+        self,
+        storage: impl FnOnce(BoxError) -> T,
+        throttled: impl FnOnce(Throttled) -> T,
+    ) -> T {
         match self {
             Self::Throttled(t) => throttled(t),
             Self::Storage(e) => storage(e),

@@ -1,11 +1,10 @@
 use std::{fmt, sync::Arc};
 
 use crate::{
-    clock::Clock,
-    validation::collect, AuthenticateError, BoxError, ChangePasswordError, DeleteAccountError,
-    Email, FieldError, InsertUserError, NewUser, Password, PasswordHasher, PasswordPolicy,
-    RegisterError, RepositoryError, User, UserId, UserRepository, Username, ValidationErrors,
-    Verification,
+    clock::Clock, validation::collect, AuthenticateError, BoxError, ChangePasswordError,
+    DeleteAccountError, Email, FieldError, InsertUserError, NewUser, Password, PasswordHasher,
+    PasswordPolicy, RegisterError, RepositoryError, User, UserId, UserRepository, Username,
+    ValidationErrors, Verification,
 };
 
 /// What a wrong password in a change or a deletion is told; it names no rule, only that

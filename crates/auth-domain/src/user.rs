@@ -124,6 +124,7 @@ mod tests {
             email,
             username,
             PasswordHash::from_trusted("$argon2id$x".into()),
+            crate::clock::Clock::system().now(),
         )
     }
 

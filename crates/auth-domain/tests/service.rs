@@ -464,6 +464,7 @@ async fn a_corrupt_stored_hash_is_unexpected_never_a_login() {
         email.clone(),
         Username::from_email(&email),
         PasswordHash::from_trusted("not a phc string".into()),
+        auth_domain::clock::Clock::system().now(),
     ))
     .await
     .expect("stored");

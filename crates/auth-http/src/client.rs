@@ -4,10 +4,12 @@
 
 use std::{convert::Infallible, net::IpAddr, net::SocketAddr, sync::Arc};
 
-use auth_domain::session::Device;
+use auth_domain::{accounts::Context, session::Device};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use http::{header::USER_AGENT, request::Parts, HeaderMap, HeaderName};
 use ipnet::IpNet;
+
+use crate::trace::REQUEST_ID;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -88,12 +90,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// The device a request comes from: its client address and its User-Agent, cleaned and
-/// cut by [`Device::new`].
+/// Who calls, as the account use cases record it: a user of the API, from the device the
+/// request comes from (its client address and its User-Agent, cleaned and cut by
+/// [`Device::new`]), in the request of this id.
 #[derive(Debug, Clone)]
-pub(crate) struct ClientDevice(pub(crate) Device);
+pub(crate) struct Caller(pub(crate) Context);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientDevice {
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
@@ -103,7 +106,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientDevice {
             .headers
             .get(USER_AGENT)
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
-        Ok(Self(Device::new(user_agent.as_deref(), ip)))
+        // Set (or checked) by the tracing stage before any handler runs.
+        let request_id = parts
+            .headers
+            .get(REQUEST_ID)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self(Context::user(
+            Device::new(user_agent.as_deref(), ip),
+            request_id,
+        )))
     }
 }
 

@@ -2,7 +2,6 @@
 
 use std::{fmt, sync::Arc};
 
-use auth_domain::throttle::ThrottleLimits;
 use ipnet::IpNet;
 
 /// The secret that signs cookies (`SECRET_KEY`), whole: each purpose signs with a key
@@ -59,8 +58,6 @@ pub struct HttpConfig {
     /// The origins (`scheme://host[:port]`) that may call the API from a browser: they
     /// pass the cross-origin refusal and get CORS headers (`ALLOWED_ORIGINS`).
     pub allowed_origins: Vec<String>,
-    /// Login and registration throttling.
-    pub throttle: ThrottleLimits,
     /// How long a request's body and answer may take (`BODY_READ_TIMEOUT`,
     /// `REQUEST_TIMEOUT`).
     pub timeouts: crate::RequestTimeouts,

@@ -201,6 +201,7 @@ impl From<RegisterError> for ApiError {
             RegisterError::Invalid(errors) => Self::Validation(errors),
             RegisterError::EmailTaken => Self::EmailTaken,
             RegisterError::UsernameTaken => Self::UsernameTaken,
+            RegisterError::Throttled(throttled) => Self::throttled(throttled),
             RegisterError::Unexpected(source) => Self::internal(source),
         }
     }

@@ -3,18 +3,12 @@
 //! tower-sessions: one store read per authenticated request) and the middleware around
 //! them.
 //!
-//! It is generic over the stores; it never names a backend. The application builds them
-//! and hands them over:
+//! It is generic over the stores; it never names a backend. The application opens them,
+//! builds the account use cases over them (`auth_domain::accounts::Accounts`) and hands
+//! those over:
 //!
 //! ```no_run
-//! # fn demo<R, S, F, A>(backend: auth_http::Backend<R, S, F, A>) -> Result<(), Box<dyn std::error::Error>>
-//! # where
-//! #     R: auth_domain::UserRepository,
-//! #     S: tower_sessions::SessionStore + auth_domain::OwnedSessions + auth_domain::UserSessions
-//! #         + auth_domain::readiness::Readiness,
-//! #     F: auth_domain::throttle::FailureCounter,
-//! #     A: auth_domain::audit::AuditLog,
-//! # {
+//! # fn demo<B: auth_http::Stores>(accounts: auth_domain::accounts::Accounts<B>) -> Result<(), Box<dyn std::error::Error>> {
 //! use auth_http::{router, HttpConfig, SessionKey};
 //!
 //! let config = HttpConfig {
@@ -25,10 +19,9 @@
 //!     secure_cookie: true,
 //!     trusted_proxies: Vec::new(),
 //!     allowed_origins: Vec::new(),
-//!     throttle: auth_domain::throttle::ThrottleLimits::default(),
 //!     timeouts: auth_http::RequestTimeouts::default(),
 //! };
-//! let app: axum::Router = router(backend, config);
+//! let app: axum::Router = router(accounts, config);
 //! # Ok(()) }
 //! ```
 //!
@@ -38,7 +31,6 @@
 //! `DELETE /v1/auth/sessions/{id}`, `POST /v1/auth/password`, `DELETE /v1/auth/account`,
 //! `GET /v1/auth/events`; anything else is a 404.
 
-mod audit_trail;
 mod client;
 mod config;
 mod cookies;
@@ -65,5 +57,5 @@ mod trace;
 pub use config::{HttpConfig, KeyTooShort, SessionKey};
 pub use log_limiter::LogLimiter;
 pub use router::{router, BODY_LIMIT_BYTES};
-pub use state::Backend;
+pub use state::Stores;
 pub use timeouts::RequestTimeouts;

@@ -9,8 +9,9 @@
 use std::{fmt, sync::Arc};
 
 use auth_domain::{
+    clock::Clock,
     session::{self, Data, Device, Lifetimes, Login, Owner, SessionHandle},
-    AuthService, Password, User, UserRepository,
+    AuthService, User, UserRepository,
 };
 use axum::{extract::FromRequestParts, http::request::Parts};
 use time::OffsetDateTime;
@@ -21,17 +22,6 @@ use crate::{
     session_layer::{self, LoadedSession, RequestSession},
 };
 
-/// What a login form submits.
-#[derive(Debug, Clone)]
-pub(crate) struct Credentials {
-    /// An email address or a username.
-    pub(crate) login: String,
-    /// The password as typed.
-    pub(crate) password: Password,
-    /// Whether the cookie outlives the browser; absent means yes.
-    pub(crate) remember: bool,
-}
-
 /// A request's session, with what the login manager needs to log someone in or out on it.
 #[derive(Clone)]
 pub(crate) struct LoginSession {
@@ -41,6 +31,8 @@ pub(crate) struct LoginSession {
     lifetimes: Lifetimes,
     /// Whether only a fallback key verified the cookie.
     signed_with_fallback: bool,
+    /// What expiries and renewals are decided by.
+    clock: Clock,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for LoginSession {
@@ -52,6 +44,7 @@ impl<S: Send + Sync> FromRequestParts<S> for LoginSession {
             loaded,
             signed_with_fallback,
             lifetimes,
+            clock,
         } = parts
             .extensions
             .get::<RequestSession>()
@@ -64,6 +57,7 @@ impl<S: Send + Sync> FromRequestParts<S> for LoginSession {
             loaded,
             lifetimes,
             signed_with_fallback,
+            clock,
         })
     }
 }
@@ -89,7 +83,7 @@ impl LoginSession {
             .await
             .map_err(session_layer::failed)?;
         self.session.clear().await;
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let login = Login {
             persistent,
             device,
@@ -157,16 +151,10 @@ impl LoginSession {
     }
 
     /// Sets the expiry of a write of `login` at `now`: the idle lifetime, unless the
-    /// absolute deadline comes first. Said as a lifetime when it is one, so that the
-    /// cookie's `Max-Age` is exactly `PERMANENT_SESSION_LIFETIME`, not a second less.
+    /// absolute deadline comes first. Always an instant on the service's clock, never a
+    /// lifetime that tower-sessions would count from the system's.
     fn expire_from(&self, login: &Login, now: OffsetDateTime) {
-        let expiry = login.expiry_from(now, self.lifetimes);
-        let expiry = if expiry >= now + self.lifetimes.idle {
-            Expiry::OnInactivity(self.lifetimes.idle)
-        } else {
-            Expiry::AtDateTime(expiry)
-        };
-        self.set_expiry(expiry);
+        self.set_expiry(Expiry::AtDateTime(login.expiry_from(now, self.lifetimes)));
     }
 
     /// Sets when the stored session and its cookie end: every write goes through here with
@@ -218,7 +206,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
                 // A steady request writes nothing; past half the idle lifetime, one write
                 // rolls the expiry of the stored session and of the cookie. A cookie signed
                 // with a fallback key is written too, to go out under the current key.
-                let now = OffsetDateTime::now_utc();
+                let now = session.clock.now();
                 let login = match login.renewed(session.lifetimes, now) {
                     Some(renewed) => {
                         session.write_login(&renewed, now).await?;

@@ -282,6 +282,15 @@ impl IntoResponses for Unavailable {
 }
 
 /// The schema of `EventKind`: its names, from the domain's own list.
+pub(crate) fn actor_schema() -> openapi::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(
+            auth_domain::audit::Actor::ALL.map(auth_domain::audit::Actor::as_str),
+        ))
+        .build()
+}
+
 pub(crate) fn event_kind_schema() -> openapi::Object {
     ObjectBuilder::new()
         .schema_type(Type::String)

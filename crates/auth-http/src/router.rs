@@ -1,13 +1,8 @@
 //! How the routes, the login manager and the middleware fit together.
 
-use auth_domain::{
-    audit::AuditLog,
-    readiness::Readiness,
-    session::Lifetimes,
-    throttle::{FailureCounter, Throttle},
-    OwnedSessions, UserRepository, UserSessions,
-};
 use std::convert::Infallible;
+
+use auth_domain::{accounts::Accounts, session::Lifetimes};
 
 use axum::{
     extract::Request,
@@ -17,52 +12,43 @@ use axum::{
 };
 use tower::{util::MapResponseLayer, Layer, Service, ServiceBuilder};
 use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer};
-use tower_sessions::SessionStore;
 
 use crate::{
-    audit_trail::AuditTrail,
     client::TrustedProxies,
     cross_origin::{self, AllowedOrigins},
     handlers::{self, my_sessions, probes},
     headers, openapi, safety_net,
     session_layer::SessionLayer,
     signing::{Purpose, Signer},
-    state::{AppState, Backend, Shared, StoresOf},
+    state::{AppState, Shared, Stores},
     timeouts, trace, HttpConfig,
 };
 
 /// The largest request body accepted; credentials fit many times over.
 pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 
-/// The whole API: routes, sessions, the login manager, throttling, the audit trail, JSON
+/// The whole API over the account use cases: routes, sessions, the login manager, JSON
 /// errors, cross-origin refusal, security headers, tracing. The session store must load
 /// each session with its owner (see `auth_domain::session`): that is how a request learns
 /// who is logged in.
-pub fn router<R, S, F, A>(backend: Backend<R, S, F, A>, config: HttpConfig) -> Router
-where
-    R: UserRepository,
-    S: SessionStore + OwnedSessions + UserSessions + Readiness,
-    F: FailureCounter,
-    A: AuditLog,
-{
+pub fn router<B: Stores>(accounts: Accounts<B>, config: HttpConfig) -> Router {
+    let sessions = auth_domain::Stores::sessions(accounts.stores()).clone();
     // Outside the session layer: a probe never loads or creates a session.
-    let probes = probes::routes(backend.sessions.clone());
+    let probes = probes::routes(sessions.clone());
     let signer = |purpose| Signer::new(purpose, &config.session_key, &config.fallback_keys);
     let lifetimes = Lifetimes {
         idle: config.session_lifetime,
         absolute: config.absolute_lifetime.max(config.session_lifetime),
     };
     let session_layer = SessionLayer::new(
-        backend.sessions.clone(),
+        sessions,
         signer(Purpose::SessionCookie),
         config.secure_cookie,
         lifetimes,
+        accounts.clock().clone(),
     );
-    let state: AppState<StoresOf<R, S, F, A>> = AppState::new(Shared {
-        service: backend.service,
-        sessions: backend.sessions,
-        throttle: Throttle::new(backend.failures, config.throttle),
-        audit: AuditTrail::new(backend.audit),
+    let state: AppState<B> = AppState::new(Shared {
+        accounts,
         device_signer: signer(Purpose::DeviceCookie),
         secure_cookie: config.secure_cookie,
     });

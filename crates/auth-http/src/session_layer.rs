@@ -28,6 +28,7 @@ use std::{
 
 use async_trait::async_trait;
 use auth_domain::{
+    clock::Clock,
     session::{Lifetimes, OwnedSession},
     OwnedSessions, RepositoryError,
 };
@@ -38,7 +39,6 @@ use axum::{
 use cookie::{Cookie, SameSite};
 use futures::future::BoxFuture;
 use http::{header::SET_COOKIE, HeaderValue};
-use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 use tower::{Layer, Service};
 use tower_sessions::{
@@ -69,6 +69,8 @@ pub(crate) struct RequestSession {
     pub(crate) signed_with_fallback: bool,
     /// The configured lifetimes.
     pub(crate) lifetimes: Lifetimes,
+    /// What expiries and renewals are decided by.
+    pub(crate) clock: Clock,
 }
 
 /// The layer: see the module's documentation.
@@ -90,17 +92,27 @@ struct Shared<S> {
     signer: Signer,
     secure: bool,
     lifetimes: Lifetimes,
+    /// What a cookie's `Max-Age` counts from.
+    clock: Clock,
 }
 
 impl<S: SessionStore + OwnedSessions> SessionLayer<S> {
-    /// Sessions in `store`, their cookie signed by `signer`.
-    pub(crate) fn new(store: S, signer: Signer, secure: bool, lifetimes: Lifetimes) -> Self {
+    /// Sessions in `store`, their cookie signed by `signer`, its `Max-Age` counted on
+    /// `clock`.
+    pub(crate) fn new(
+        store: S,
+        signer: Signer,
+        secure: bool,
+        lifetimes: Lifetimes,
+        clock: Clock,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 store: Arc::new(store),
                 signer,
                 secure,
                 lifetimes,
+                clock,
             }),
         }
     }
@@ -168,6 +180,7 @@ where
             loaded: loaded.clone(),
             signed_with_fallback: matches!(presented, Some((_, Verified::Fallback))),
             lifetimes: shared.lifetimes,
+            clock: shared.clock.clone(),
         });
         // The service that was polled ready serves this request; its clone waits for the
         // next one (see `tower::Service`'s notes on cloning).
@@ -233,7 +246,11 @@ impl<S: SessionStore + OwnedSessions> Shared<S> {
             match expiry {
                 Some(Expiry::OnInactivity(lifetime)) => cookie.set_max_age(lifetime),
                 Some(Expiry::AtDateTime(at)) => {
-                    cookie.set_max_age((at - OffsetDateTime::now_utc()).max(time::Duration::ZERO));
+                    // To the nearest second: an expiry set a lifetime from now, a few
+                    // microseconds ago, still says the whole lifetime.
+                    let left = (at - self.clock.now()).max(time::Duration::ZERO);
+                    let seconds = (left.as_seconds_f64().round()) as i64;
+                    cookie.set_max_age(time::Duration::seconds(seconds));
                 }
                 Some(Expiry::OnSessionEnd) | None => {}
             }

@@ -299,8 +299,7 @@ async fn a_forged_or_tampered_cookie_is_a_401() {
     );
     let (signature, id) = value.split_at(44);
     let other_key = TestApp::over(
-        app.users.clone(),
-        app.sessions.clone(),
+        app.stores.clone(),
         Options {
             key: [0x17; 64],
             ..Options::default()
@@ -452,7 +451,7 @@ async fn a_login_that_upgrades_an_outdated_hash_keeps_its_session_valid() {
         .await
         .expect("lookup")
         .expect("stored");
-    let app = TestApp::over(old.users.clone(), old.sessions.clone(), Options::default());
+    let app = TestApp::over(old.stores.clone(), Options::default());
 
     let cookie = app.log_in("ada@example.com").await;
     let after = app

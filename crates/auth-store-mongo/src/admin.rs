@@ -4,8 +4,8 @@ use std::{cmp::Reverse, fmt};
 
 use auth_domain::{
     admin::{Administration, UserSession},
-    clock::Clock,
     audit::AuthEvent,
+    clock::Clock,
     session::SessionHandle,
     RepositoryError, User, UserId,
 };
@@ -160,7 +160,9 @@ impl Administration for MongoAdministration {
             .and_then(|document| document.user_id)
             .map(|user| {
                 user.parse().map_err(|_| {
-                    RepositoryError::new("revoke session: a stored session names a malformed user id")
+                    RepositoryError::new(
+                        "revoke session: a stored session names a malformed user id",
+                    )
                 })
             })
             .transpose()
@@ -169,7 +171,9 @@ impl Administration for MongoAdministration {
     /// What the TTL monitor would do within a minute or so, done now, on the TTL index.
     async fn purge_expired_sessions(&self) -> Result<u64, RepositoryError> {
         self.sessions
-            .delete_many(doc! { session_fields::EXPIRES_AT: { "$lte": timestamp::now(&self.clock) } })
+            .delete_many(
+                doc! { session_fields::EXPIRES_AT: { "$lte": timestamp::now(&self.clock) } },
+            )
             .await
             .map(|deleted| deleted.deleted_count)
             .map_err(|e| RepositoryError::new(DriverError::new("purge sessions", &e)))

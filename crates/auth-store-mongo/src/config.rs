@@ -266,7 +266,10 @@ impl Stores for MongoStores {
     async fn close(self, timeout: std::time::Duration) {
         let client = self.client.clone();
         drop(self);
-        if tokio::time::timeout(timeout, client.shutdown()).await.is_err() {
+        if tokio::time::timeout(timeout, client.shutdown())
+            .await
+            .is_err()
+        {
             tracing::debug!("the MongoDB driver did not shut down within the timeout");
         }
     }

@@ -1,9 +1,9 @@
 //! The [`Administration`] adapter: the operator's queries across all users.
 
 use auth_domain::{
-    clock::Clock,
     admin::{Administration, UserSession},
     audit::AuthEvent,
+    clock::Clock,
     session::SessionHandle,
     RepositoryError, User, UserId,
 };

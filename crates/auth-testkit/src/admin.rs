@@ -2,10 +2,11 @@
 //! repository, the session store and the audit log whose contents it shows.
 
 use auth_domain::{
-    clock::Clock,
     admin::{Administration, UserSession},
     audit::{AuditLog, EventKind},
-    session::SessionHandle, User, UserId, UserRepository, UserSessions,
+    clock::Clock,
+    session::SessionHandle,
+    User, UserId, UserRepository, UserSessions,
 };
 use time::Duration;
 use tower_sessions::{session::Record, SessionStore};

@@ -19,9 +19,10 @@ use std::{
 
 use async_trait::async_trait;
 use auth_domain::{
+    clock::Clock,
     session::{self, OwnedSession, SessionHandle, SessionInfo, StoredData},
-    clock::Clock, Email, InsertUserError, NewUser, OwnedSessions, PasswordHash, RepositoryError, User,
-    UserId, UserRepository, UserSessions, Username,
+    Email, InsertUserError, NewUser, OwnedSessions, PasswordHash, RepositoryError, User, UserId,
+    UserRepository, UserSessions, Username,
 };
 use time::OffsetDateTime;
 use tower_sessions::{
@@ -398,7 +399,8 @@ impl UserSessions for MemorySessionStore {
         user: UserId,
         handle: &SessionHandle,
     ) -> Result<bool, RepositoryError> {
-        let deleted = lock(&self.sessions).remove_live(user, self.clock.now(), |key| key == handle.as_str());
+        let deleted =
+            lock(&self.sessions).remove_live(user, self.clock.now(), |key| key == handle.as_str());
         Ok(deleted > 0)
     }
 

@@ -1,7 +1,8 @@
 //! What every [`UserRepository`] must do, whatever it stores users in.
 
 use auth_domain::{
-    clock::Clock, Email, InsertUserError, NewUser, PasswordHash, User, UserId, UserRepository, Username,
+    clock::Clock, Email, InsertUserError, NewUser, PasswordHash, User, UserId, UserRepository,
+    Username,
 };
 
 /// A valid new user with this email and username; the hash is a stand-in (the repository

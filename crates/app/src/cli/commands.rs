@@ -2,10 +2,11 @@
 
 use anyhow::{anyhow, bail, Context as _};
 use auth_domain::{
+    accounts::{Accounts, Context},
     admin::{Administration, UserSession},
     audit::AuditLog,
-    AuthService, ChangePasswordError, Password, RegisterError, Registration, User, UserId,
-    UserRepository, UserSessions, ValidationErrors,
+    ChangePasswordError, Password, RegisterError, Registration, Stores, User, UserId, UserSessions,
+    ValidationErrors,
 };
 use serde_json::json;
 
@@ -14,28 +15,25 @@ use super::{
     render::Output,
 };
 
-/// Everything the admin commands work with, on one backend.
-pub(crate) struct Stores<R, S, A, D> {
-    /// Users, through the service that hashes and checks their passwords.
-    pub(crate) service: AuthService<R>,
-    /// Sessions, by user.
-    pub(crate) sessions: S,
-    /// The audit trail, by user.
-    pub(crate) audit: A,
-    /// Everyone's users, sessions and events.
-    pub(crate) admin: D,
+/// The admin commands, run as an operator (their audit events say `admin`) through the
+/// account use cases of one backend.
+pub(crate) struct Admin<B: Stores> {
+    accounts: Accounts<B>,
+    context: Context,
 }
 
 /// Where a new password comes from; the prompt names whose it is.
-pub(crate) type PasswordSource<'a> = &'a mut dyn FnMut(&str) -> anyhow::Result<Password>;
+pub(crate) type PasswordSource<'a> = &'a mut (dyn FnMut(&str) -> anyhow::Result<Password> + Send);
 
-impl<R, S, A, D> Stores<R, S, A, D>
-where
-    R: UserRepository,
-    S: UserSessions,
-    A: AuditLog,
-    D: Administration,
-{
+impl<B: Stores> Admin<B> {
+    /// The commands over `accounts`.
+    pub(crate) fn new(accounts: Accounts<B>) -> Self {
+        Self {
+            accounts,
+            context: Context::admin(),
+        }
+    }
+
     /// Runs `app users ...`.
     pub(crate) async fn users(
         &self,
@@ -44,7 +42,8 @@ where
     ) -> anyhow::Result<Output> {
         match command {
             UsersCommand::List { limit } => Ok(Output::Users(
-                self.admin
+                self.stores()
+                    .admin()
                     .list_users(limit)
                     .await
                     .context("listing users")?,
@@ -57,7 +56,7 @@ where
                     password,
                     username,
                 };
-                match self.service.register(registration).await {
+                match self.accounts.register(registration, &self.context).await {
                     Ok(user) => Ok(Output::User(user)),
                     Err(RegisterError::Invalid(errors)) => bail!("refused: {}", summary(&errors)),
                     Err(e @ (RegisterError::EmailTaken | RegisterError::UsernameTaken)) => {
@@ -69,15 +68,18 @@ where
             UsersCommand::SetPassword { user } => {
                 let user = self.user(&user).await?;
                 let new = password(&format!("New password for {}: ", user.username.as_str()))?;
-                match self.service.set_password(user.id, &new).await {
-                    Ok(_) => {}
+                let ended = match self
+                    .accounts
+                    .set_password(user.id, &new, &self.context)
+                    .await
+                {
+                    Ok(ended) => ended,
                     Err(ChangePasswordError::Invalid(errors)) => {
                         bail!("refused: {}", summary(&errors))
                     }
                     Err(ChangePasswordError::UnknownUser) => bail!("no such user: {}", user.id),
                     Err(e) => return Err(anyhow!(e).context("setting the password")),
-                }
-                let ended = self.end_sessions(user.id).await?;
+                };
                 Ok(Output::Done {
                     message: format!(
                         "password of {} set; {ended} session(s) ended",
@@ -88,16 +90,14 @@ where
             }
             UsersCommand::Delete { user } => {
                 let user = self.user(&user).await?;
-                // Sessions first: once the user is gone, no login can make a new one.
-                let ended = self.end_sessions(user.id).await?;
-                let deleted = self
-                    .service
-                    .delete_user(user.id)
+                let Some(ended) = self
+                    .accounts
+                    .delete_user(user.id, &self.context)
                     .await
-                    .context("deleting the user")?;
-                if !deleted {
+                    .context("deleting the user")?
+                else {
                     bail!("no such user: {}", user.id);
-                }
+                };
                 Ok(Output::Done {
                     message: format!(
                         "user {} deleted; {ended} session(s) ended",
@@ -118,7 +118,8 @@ where
             } => {
                 let user = self.user(&user).await?;
                 let mut sessions: Vec<_> = self
-                    .sessions
+                    .stores()
+                    .sessions()
                     .list_user_sessions(user.id)
                     .await
                     .context("listing sessions")?
@@ -132,7 +133,8 @@ where
                 Ok(Output::Sessions(sessions))
             }
             SessionsCommand::List { user: None, limit } => Ok(Output::Sessions(
-                self.admin
+                self.stores()
+                    .admin()
                     .list_sessions(limit)
                     .await
                     .context("listing sessions")?,
@@ -142,11 +144,11 @@ where
                 ..
             }) => {
                 let revoked = self
-                    .admin
-                    .revoke_session(&handle)
+                    .accounts
+                    .revoke_any_session(&handle, &self.context)
                     .await
                     .context("revoking the session")?;
-                if !revoked {
+                if revoked.is_none() {
                     bail!("no live session with handle {handle}");
                 }
                 Ok(Output::Done {
@@ -158,7 +160,11 @@ where
                 user: Some(user), ..
             }) => {
                 let user = self.user(&user).await?;
-                let ended = self.end_sessions(user.id).await?;
+                let ended = self
+                    .accounts
+                    .revoke_user_sessions(user.id, &self.context)
+                    .await
+                    .context("ending the user's sessions")?;
                 Ok(Output::Done {
                     message: format!("{ended} session(s) of {} revoked", user.username.as_str()),
                     json: json!({ "user_id": user.id, "revoked": ended }),
@@ -170,7 +176,8 @@ where
             }) => bail!("name a session handle or --user"),
             SessionsCommand::Purge => {
                 let purged = self
-                    .admin
+                    .stores()
+                    .admin()
                     .purge_expired_sessions()
                     .await
                     .context("purging expired sessions")?;
@@ -187,9 +194,12 @@ where
         let events = match args.user {
             Some(user) => {
                 let user = self.user(&user).await?;
-                self.audit.recent_for_user(user.id, args.limit).await
+                self.stores()
+                    .audit()
+                    .recent_for_user(user.id, args.limit)
+                    .await
             }
-            None => self.admin.recent_events(args.limit).await,
+            None => self.stores().admin().recent_events(args.limit).await,
         };
         Ok(Output::Events(events.context("listing events")?))
     }
@@ -198,7 +208,8 @@ where
     async fn user(&self, reference: &str) -> anyhow::Result<User> {
         if let Ok(id) = reference.parse::<UserId>() {
             if let Some(user) = self
-                .service
+                .accounts
+                .service()
                 .get_user(id)
                 .await
                 .context("looking up the user")?
@@ -206,7 +217,8 @@ where
                 return Ok(user);
             }
         }
-        self.service
+        self.accounts
+            .service()
             .find_by_login(reference)
             .await
             .context("looking up the user")?
@@ -214,12 +226,14 @@ where
             .ok_or_else(|| anyhow!("no such user: {reference:?}"))
     }
 
-    /// Deletes every session of `user`; returns how many.
-    async fn end_sessions(&self, user: UserId) -> anyhow::Result<u64> {
-        self.sessions
-            .delete_user_sessions(user)
-            .await
-            .context("ending the user's sessions")
+    fn stores(&self) -> &B {
+        self.accounts.stores()
+    }
+
+    /// The use cases the commands run.
+    #[cfg(test)]
+    pub(crate) fn accounts(&self) -> &Accounts<B> {
+        &self.accounts
     }
 }
 

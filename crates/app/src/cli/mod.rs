@@ -16,17 +16,19 @@ mod table;
 use std::{io::Write as _, path::Path, process::ExitCode};
 
 use anyhow::Context as _;
-use auth_domain::AuthService;
-use auth_store_mongo::MongoAdministration;
-use auth_store_sql::{SqlAdministration, SqlAuditLog, SqlSessionStore, SqlUserRepository};
+use auth_domain::{accounts::Accounts, clock::Clock};
 use serde_json::json;
 
 pub use self::args::{Cli, Command, EventsArgs, RevokeArgs, SessionsCommand, UsersCommand};
 use self::{
-    commands::Stores,
+    commands::Admin,
     render::{render, Output},
 };
-use crate::{bounded::Bounded, Config, Storage};
+use crate::{
+    bounded::BoundedStores,
+    stores::{self, OnStores},
+    Config, Storage,
+};
 
 /// Runs what `cli` asks for and says how it went, as the process's exit code.
 pub fn main(cli: Cli) -> ExitCode {
@@ -84,70 +86,42 @@ async fn administer(config: &Config, command: Command) -> anyhow::Result<Output>
             json: json!({ "installed": true, "storage": config.storage.to_string() }),
         });
     }
-    let hasher = crate::password_hasher(config.hashing).await?;
-    let policy = config.password_policy;
+    let administer = Administer {
+        command,
+        hasher: crate::password_hasher(config.hashing).await?,
+        config,
+    };
     // Every operation bounded as when serving: against a database that stopped answering,
     // a command gives up after DATABASE_TIMEOUT instead of hanging.
-    let timeout = config.database_timeout;
-    match config.storage {
-        Storage::Sql => {
-            let db = crate::open_sql(config).await?;
-            let stores = Stores {
-                service: AuthService::new(
-                    Bounded::new(SqlUserRepository::new(db.clone()), timeout),
-                    hasher,
-                    policy,
-                ),
-                sessions: Bounded::new(SqlSessionStore::new(db.clone()), timeout),
-                audit: Bounded::new(SqlAuditLog::new(db.clone()), timeout),
-                admin: Bounded::new(SqlAdministration::new(db.clone()), timeout),
-            };
-            let output = execute(&stores, command).await;
-            // A failed command (perhaps on a database that stopped answering) does not
-            // wait for a graceful close: dropping the pool is enough, and its answer is due.
-            if output.is_ok() {
-                crate::close_sql(db, timeout).await;
-            }
-            output
-        }
-        Storage::Mongodb => {
-            let opened = crate::open_mongo(config).await?;
-            let client = opened.client.clone();
-            let stores = Stores {
-                admin: Bounded::new(MongoAdministration::of(&opened), timeout),
-                service: AuthService::new(Bounded::new(opened.users, timeout), hasher, policy),
-                sessions: Bounded::new(opened.sessions, timeout),
-                audit: Bounded::new(opened.events, timeout),
-            };
-            let output = execute(&stores, command).await;
-            drop(stores);
-            crate::shut_down_mongo(client, timeout).await;
-            output
-        }
-    }
+    stores::with_stores(config, &Clock::system(), administer).await
 }
 
-/// Dispatches `command` to the stores; a new password is read from the terminal or stdin.
-async fn execute<R, S, A, D>(
-    stores: &Stores<R, S, A, D>,
+/// An admin command, run on the configured backend's stores as an operator.
+struct Administer<'a> {
     command: Command,
-) -> anyhow::Result<Output>
-where
-    R: auth_domain::UserRepository,
-    S: auth_domain::UserSessions,
-    A: auth_domain::audit::AuditLog,
-    D: auth_domain::admin::Administration,
-{
-    match command {
-        Command::Users(command) => {
-            stores
-                .users(command, &mut password::read_new_password)
-                .await
-        }
-        Command::Sessions(command) => stores.sessions(command).await,
-        Command::Events(args) => stores.events(args).await,
-        Command::Serve | Command::Install => {
-            anyhow::bail!("not an admin command on open stores")
+    hasher: auth_domain::PasswordHasher,
+    config: &'a Config,
+}
+
+impl OnStores for Administer<'_> {
+    type Output = Output;
+
+    async fn run<B: auth_http::Stores>(self, stores: BoundedStores<B>) -> anyhow::Result<Output> {
+        let accounts = Accounts::new(
+            stores,
+            self.hasher,
+            self.config.password_policy,
+            self.config.throttle,
+            Clock::system(),
+        );
+        let admin = Admin::new(accounts);
+        match self.command {
+            Command::Users(command) => admin.users(command, &mut password::read_new_password).await,
+            Command::Sessions(command) => admin.sessions(command).await,
+            Command::Events(args) => admin.events(args).await,
+            Command::Serve | Command::Install => {
+                anyhow::bail!("not an admin command on open stores")
+            }
         }
     }
 }

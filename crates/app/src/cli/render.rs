@@ -115,6 +115,8 @@ struct EventView<'a> {
     at: String,
     kind: &'static str,
     user_id: Option<String>,
+    actor: &'static str,
+    request_id: Option<&'a str>,
     ip: Option<String>,
     user_agent: Option<&'a str>,
 }
@@ -126,23 +128,35 @@ impl<'a> EventView<'a> {
             at: instant(event.at),
             kind: event.kind.as_str(),
             user_id: event.user_id.map(|user| user.to_string()),
+            actor: event.actor.as_str(),
+            request_id: event.request_id.as_deref(),
             ip: event.ip.map(|ip| ip.to_string()),
             user_agent: event.user_agent.as_deref(),
         }
     }
 
-    fn row(&self) -> [String; 5] {
+    fn row(&self) -> [String; 7] {
         [
             self.at.clone(),
             self.kind.to_owned(),
             self.user_id.clone().unwrap_or_default(),
+            self.actor.to_owned(),
             self.ip.clone().unwrap_or_default(),
             self.user_agent.unwrap_or_default().to_owned(),
+            self.request_id.unwrap_or_default().to_owned(),
         ]
     }
 }
 
-const EVENT_HEADER: [&str; 5] = ["AT", "KIND", "USER", "IP", "USER AGENT"];
+const EVENT_HEADER: [&str; 7] = [
+    "AT",
+    "KIND",
+    "USER",
+    "ACTOR",
+    "IP",
+    "USER AGENT",
+    "REQUEST ID",
+];
 
 /// RFC 3339, as the HTTP API writes instants.
 fn instant(at: OffsetDateTime) -> String {
@@ -240,7 +254,7 @@ mod tests {
         assert_eq!(render(&Output::Sessions(Vec::new()), true), "[]\n");
         assert_eq!(
             render(&Output::Events(Vec::new()), false),
-            "AT  KIND  USER  IP  USER AGENT\n"
+            "AT  KIND  USER  ACTOR  IP  USER AGENT  REQUEST ID\n"
         );
         let done = Output::Done {
             message: "purged 3 expired sessions".into(),

@@ -1,40 +1,36 @@
 //! The admin commands against the in-memory stores: what each prints, and how each fails.
 
 use auth_domain::{
+    accounts::Accounts,
     admin::Administration as _,
+    audit::{Actor, AuditLog as _, EventKind},
+    clock::Clock,
     session::{Login, SessionHandle},
-    AuthService, HashingConfig, Password, PasswordHasher, PasswordPolicy, UserId, UserSessions,
+    throttle::ThrottleLimits,
+    HashingConfig, Password, PasswordHasher, PasswordPolicy, Stores as _, UserId, UserSessions,
 };
-use auth_testkit::{
-    memory::{MemorySessionStore, MemoryUserRepository},
-    memory_admin::MemoryAdministration,
-    memory_audit::MemoryAuditLog,
-};
+use auth_testkit::memory_stores::MemoryStores;
 use serde_json::Value;
-use time::OffsetDateTime;
 use tower_sessions::{session::Record, SessionStore};
 
-use super::{commands::Stores, render::render, *};
+use super::{commands::Admin, render::render, *};
 
-type Memory =
-    Stores<MemoryUserRepository, MemorySessionStore, MemoryAuditLog, MemoryAdministration>;
+type Memory = Admin<MemoryStores>;
 
 fn stores() -> Memory {
-    let users = MemoryUserRepository::new();
-    let sessions = MemorySessionStore::with_users(users.clone());
-    let audit = MemoryAuditLog::new();
     let hasher = PasswordHasher::new(&HashingConfig {
         memory_kib: 1024,
         iterations: 1,
         ..HashingConfig::default()
     })
     .expect("valid parameters");
-    Stores {
-        admin: MemoryAdministration::new(&users, &sessions, &audit),
-        service: AuthService::new(users, hasher, PasswordPolicy::default()),
-        sessions,
-        audit,
-    }
+    Admin::new(Accounts::new(
+        MemoryStores::default(),
+        hasher,
+        PasswordPolicy::default(),
+        ThrottleLimits::default(),
+        Clock::system(),
+    ))
 }
 
 async fn users(stores: &Memory, command: UsersCommand, password: &str) -> anyhow::Result<Value> {
@@ -59,7 +55,8 @@ async fn create(stores: &Memory, email: &str) -> Value {
 /// A session of `user`, stored as a login stores it.
 async fn log_in(stores: &Memory, user: &str) -> Record {
     let user = stores
-        .service
+        .accounts()
+        .service()
         .get_user(user.parse::<UserId>().expect("an id"))
         .await
         .expect("lookup works")
@@ -67,10 +64,16 @@ async fn log_in(stores: &Memory, user: &str) -> Record {
     let mut record = Record {
         id: Default::default(),
         data: Default::default(),
-        expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
+        expiry_date: Clock::system().now() + time::Duration::hours(1),
     };
-    Login::new(&user, OffsetDateTime::now_utc()).write(&mut record.data);
-    stores.sessions.create(&mut record).await.expect("stored");
+    Login::new(&user, Clock::system().now()).write(&mut record.data);
+    stores
+        .accounts()
+        .stores()
+        .sessions()
+        .create(&mut record)
+        .await
+        .expect("stored");
     record
 }
 
@@ -118,7 +121,9 @@ async fn a_password_the_policy_refuses_is_one_line_naming_the_rule() {
     assert!(line.starts_with("refused: password: "), "{line}");
     assert!(!line.contains('\n'));
     assert!(stores
-        .admin
+        .accounts()
+        .stores()
+        .admin()
         .list_users(10)
         .await
         .expect("listed")
@@ -162,9 +167,19 @@ async fn setting_a_password_ends_every_session_and_the_new_one_logs_in() {
     .await
     .expect("set");
     assert_eq!(done["sessions_ended"], 1);
-    assert_eq!(stores.sessions.load(&session.id).await.expect("load"), None);
+    assert_eq!(
+        stores
+            .accounts()
+            .stores()
+            .sessions()
+            .load(&session.id)
+            .await
+            .expect("load"),
+        None
+    );
     stores
-        .service
+        .accounts()
+        .service()
         .authenticate("ada@example.com", &Password::new("a-brand-new-passphrase"))
         .await
         .expect("the new password is the one on file");
@@ -205,7 +220,16 @@ async fn sessions_are_listed_and_revoked_by_handle_or_by_user() {
         }))
         .await
         .expect("revoked");
-    assert_eq!(stores.sessions.load(&first.id).await.expect("load"), None);
+    assert_eq!(
+        stores
+            .accounts()
+            .stores()
+            .sessions()
+            .load(&first.id)
+            .await
+            .expect("load"),
+        None
+    );
     let again = stores
         .sessions(SessionsCommand::Revoke(RevokeArgs {
             handle: Some(handle),
@@ -224,13 +248,17 @@ async fn sessions_are_listed_and_revoked_by_handle_or_by_user() {
         .expect("revoked");
     let ada_id: UserId = ada.parse().expect("an id");
     assert!(stores
-        .sessions
+        .accounts()
+        .stores()
+        .sessions()
         .list_user_sessions(ada_id)
         .await
         .expect("listed")
         .is_empty());
     assert!(stores
-        .sessions
+        .accounts()
+        .stores()
+        .sessions()
         .load(&graces.id)
         .await
         .expect("load")
@@ -247,7 +275,16 @@ async fn deleting_a_user_takes_their_sessions_with_them() {
         .expect("deleted");
     assert_eq!(done["deleted"], ada.as_str());
     assert_eq!(done["sessions_ended"], 1);
-    assert_eq!(stores.sessions.load(&session.id).await.expect("load"), None);
+    assert_eq!(
+        stores
+            .accounts()
+            .stores()
+            .sessions()
+            .load(&session.id)
+            .await
+            .expect("load"),
+        None
+    );
     assert!(users(&stores, UsersCommand::Show { user: ada }, "")
         .await
         .is_err());
@@ -270,14 +307,79 @@ async fn a_reset_to_a_password_the_policy_refuses_changes_nothing() {
         "{error:#}"
     );
     assert!(stores
-        .sessions
+        .accounts()
+        .stores()
+        .sessions()
         .load(&session.id)
         .await
         .expect("load")
         .is_some());
     stores
-        .service
+        .accounts()
+        .service()
         .authenticate("ada@example.com", &Password::new("velvet-otter-harbour"))
         .await
         .expect("the old password still holds");
+}
+
+#[tokio::test]
+async fn every_admin_change_is_recorded_for_its_user_with_the_admin_as_actor() {
+    let stores = stores();
+    let ada = id(&create(&stores, "ada@example.com").await);
+    let ada_id: UserId = ada.parse().expect("an id");
+    let first = log_in(&stores, &ada).await;
+    log_in(&stores, &ada).await;
+    users(
+        &stores,
+        UsersCommand::SetPassword { user: ada.clone() },
+        "a-brand-new-passphrase",
+    )
+    .await
+    .expect("set");
+    let handle = SessionHandle::of_session_id(&log_in(&stores, &ada).await.id.to_string());
+    stores
+        .sessions(SessionsCommand::Revoke(RevokeArgs {
+            handle: Some(handle),
+            user: None,
+        }))
+        .await
+        .expect("revoked by handle");
+    log_in(&stores, &ada).await;
+    stores
+        .sessions(SessionsCommand::Revoke(RevokeArgs {
+            handle: None,
+            user: Some(ada.clone()),
+        }))
+        .await
+        .expect("revoked by user");
+    users(&stores, UsersCommand::Delete { user: ada }, "")
+        .await
+        .expect("deleted");
+    drop(first);
+
+    let events = stores
+        .accounts()
+        .stores()
+        .audit()
+        .recent_for_user(ada_id, 10)
+        .await
+        .expect("listed");
+    let seen: Vec<(EventKind, Actor)> = events
+        .iter()
+        .rev()
+        .map(|event| (event.kind, event.actor))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (EventKind::Registered, Actor::Admin),
+            (EventKind::PasswordChanged, Actor::Admin),
+            (EventKind::SessionRevoked, Actor::Admin),
+            (EventKind::SessionsRevoked, Actor::Admin),
+            (EventKind::AccountDeleted, Actor::Admin),
+        ]
+    );
+    assert!(events.iter().all(|event| event.request_id.is_none()
+        && event.ip.is_none()
+        && event.user_id == Some(ada_id)));
 }

@@ -18,7 +18,15 @@ const NEW_PASSWORD: &str = "copper-lantern-meadow";
 /// `GET /v1/auth/events`, expecting a 200 whose every event has exactly the documented
 /// fields, newest first, with distinct ids; returns the events.
 async fn events(browser: &Browser) -> Vec<Value> {
-    let keys = ["at", "id", "ip", "kind", "user_agent"];
+    let keys = [
+        "actor",
+        "at",
+        "id",
+        "ip",
+        "kind",
+        "request_id",
+        "user_agent",
+    ];
     let events = browser.list("/v1/auth/events", "events", &keys).await;
     let mut ids: Vec<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
     ids.sort_unstable();
@@ -26,6 +34,14 @@ async fn events(browser: &Browser) -> Vec<Value> {
     assert_eq!(ids.len(), events.len(), "distinct ids: {events:?}");
     for event in &events {
         assert!(event["kind"].is_string(), "{event}");
+        // Every event here comes from a request: a user acting, in a request with an id.
+        assert_eq!(event["actor"], "user", "{event}");
+        assert!(
+            event["request_id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty()),
+            "{event}"
+        );
     }
     let times: Vec<OffsetDateTime> = events.iter().map(|e| timestamp(e, "at")).collect();
     assert!(
@@ -199,5 +215,41 @@ pub(crate) async fn the_client_address_behind_a_trusted_proxy_is_recorded(backen
     for event in &events {
         assert_eq!(event["ip"], "198.51.100.7", "{event}");
     }
+    app.stop().await;
+}
+
+/// Each event names the request that caused it: the `X-Request-Id` the client sent, or the
+/// one the service made up and answered with.
+pub(crate) async fn an_event_names_the_request_that_caused_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register_user(ADA).await;
+    let credentials = json!({"email_or_username": ADA, "password": PASSWORD});
+    let chosen = "client-chosen-id-0042";
+    let login = app
+        .send_with_headers(
+            reqwest::Method::POST,
+            "/v1/auth/login",
+            &[("x-request-id", chosen)],
+            Some(&credentials),
+        )
+        .await;
+    assert_status(login, StatusCode::OK).await;
+    let logout = app.logout().await;
+    assert_eq!(logout.status(), StatusCode::OK);
+    let made_up = logout
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .expect("the answer carries its request id")
+        .to_owned();
+    assert_status(app.login(ADA, PASSWORD).await, StatusCode::OK).await;
+    let events = events(&app).await;
+    assert_eq!(
+        kinds(&events[1..3]),
+        ["logged_out", "login_succeeded"],
+        "{events:?}"
+    );
+    assert_eq!(events[1]["request_id"], made_up.as_str());
+    assert_eq!(events[2]["request_id"], chosen);
     app.stop().await;
 }

@@ -99,6 +99,7 @@ auth_testkit::backend_tests! {
             a_user_sees_at_most_fifty_events_and_only_their_own,
             a_throttled_login_is_recorded,
             the_client_address_behind_a_trusted_proxy_is_recorded,
+            an_event_names_the_request_that_caused_it,
         ],
         crate::hardening => [
             a_duplicate_json_key_is_422,

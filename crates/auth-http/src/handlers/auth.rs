@@ -1,7 +1,8 @@
 //! Registering, logging in and out.
 
 use auth_domain::{
-    audit::EventKind, throttle::LoginAttempt, AuthenticateError, Password, Registration,
+    accounts::{Credentials, LoginError},
+    Password, Registration,
 };
 use axum::{
     extract::State,
@@ -9,22 +10,19 @@ use axum::{
     response::{AppendHeaders, IntoResponse, Response},
     Json,
 };
-use time::OffsetDateTime;
 
 use super::{user_body::UserBody, MessageBody};
 use crate::{
-    client::ClientDevice,
+    client::Caller,
     device_cookie,
     error::{ApiError, ErrorBody},
     extract::{FromJsonObject, JsonBody, JsonObject},
-    login::{Credentials, CurrentUser, LoginSession},
+    login::{CurrentUser, LoginSession},
     openapi::{BodyRejections, CrossOrigin, Throttled, Unauthenticated, Unavailable},
     plain_http::{self, PlainHttp},
     state::{AppState, Stores},
+    trace,
 };
-
-// The request bodies as the OpenAPI document shows them. They are read field by field
-// (`FromJsonObject`), never deserialized into these types, which exist for the document.
 
 /// What `POST /v1/auth/register` takes.
 #[derive(utoipa::ToSchema)]
@@ -33,34 +31,18 @@ use crate::{
     "password": "correct horse battery staple",
     "username": "ada",
 }))]
-#[allow(dead_code)] // Documentation only: see above.
 pub(crate) struct RegisterRequest {
     /// An email address; stored trimmed and in lower case.
     email: String,
     /// At least 8 characters (`PASSWORD_MIN_LENGTH`), at most 128, not a commonly used
     /// password, not the email address or username.
-    #[schema(min_length = 8, max_length = 128)]
-    password: String,
+    #[schema(value_type = String, min_length = 8, max_length = 128)]
+    password: Password,
     /// Defaults to the email address.
     username: Option<String>,
 }
 
-/// What `POST /v1/auth/login` takes.
-#[derive(utoipa::ToSchema)]
-#[schema(example = json!({
-    "email_or_username": "ada@example.com",
-    "password": "correct horse battery staple",
-}))]
-#[allow(dead_code)] // Documentation only: see above.
-pub(crate) struct LoginRequest {
-    /// An email address or a username.
-    email_or_username: String,
-    password: String,
-    /// Whether the cookie outlives the browser; absent or null means yes.
-    remember: Option<bool>,
-}
-
-impl FromJsonObject for Registration {
+impl FromJsonObject for RegisterRequest {
     fn from_object(object: &mut JsonObject) -> Option<Self> {
         let email = object.required_string("email");
         let password = object.required_string("password");
@@ -73,15 +55,30 @@ impl FromJsonObject for Registration {
     }
 }
 
-impl FromJsonObject for Credentials {
+/// What `POST /v1/auth/login` takes.
+#[derive(utoipa::ToSchema)]
+#[schema(example = json!({
+    "email_or_username": "ada@example.com",
+    "password": "correct horse battery staple",
+}))]
+pub(crate) struct LoginRequest {
+    /// An email address or a username.
+    email_or_username: String,
+    #[schema(value_type = String)]
+    password: Password,
+    /// Whether the cookie outlives the browser; absent or null means yes.
+    remember: Option<bool>,
+}
+
+impl FromJsonObject for LoginRequest {
     fn from_object(object: &mut JsonObject) -> Option<Self> {
         let login = object.required_string("email_or_username");
         let password = object.required_string("password");
         let remember = object.optional_bool("remember");
         Some(Self {
-            login: login?,
+            email_or_username: login?,
             password: Password::new(password?),
-            remember: remember?.unwrap_or(true),
+            remember: remember?,
         })
     }
 }
@@ -117,21 +114,16 @@ impl FromJsonObject for Credentials {
 )]
 pub(crate) async fn register<B: Stores>(
     State(state): State<AppState<B>>,
-    ClientDevice(device): ClientDevice,
-    JsonBody(registration): JsonBody<Registration>,
+    Caller(context): Caller,
+    JsonBody(request): JsonBody<RegisterRequest>,
 ) -> Result<(StatusCode, Json<UserBody>), ApiError> {
-    state
-        .throttle
-        .admit_registration(device.ip, OffsetDateTime::now_utc())
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::throttled)?;
-    let user = state.service.register(registration).await?;
-    tracing::info!(user.id = %user.id, "user registered");
-    state
-        .audit
-        .record(EventKind::Registered, Some(user.id), &device)
-        .await;
+    let registration = Registration {
+        email: request.email,
+        password: request.password,
+        username: request.username,
+    };
+    let user = state.accounts.register(registration, &context).await?;
+    trace::note_user(user.id);
     Ok((StatusCode::CREATED, Json(UserBody::from(&user))))
 }
 
@@ -159,57 +151,40 @@ pub(crate) async fn register<B: Stores>(
 pub(crate) async fn login<B: Stores>(
     State(state): State<AppState<B>>,
     session: LoginSession,
-    ClientDevice(device): ClientDevice,
+    Caller(context): Caller,
     PlainHttp(plain_http): PlainHttp,
     headers: HeaderMap,
-    JsonBody(credentials): JsonBody<Credentials>,
+    JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let proven = device_cookie::proves(&headers, &state.device_signer, &credentials.login);
-    let attempt = LoginAttempt::new(&credentials.login, device.ip, proven);
-    let now = OffsetDateTime::now_utc();
-    let verdict = state
-        .throttle
-        .check_login(&attempt, now)
-        .await
-        .map_err(ApiError::internal)?;
-    if let Err(throttled) = verdict {
-        state
-            .audit
-            .record_throttled_login(&state.service, &credentials.login, &device);
-        return Err(ApiError::throttled(throttled));
-    }
-    let user = match state
-        .service
-        .authenticate(&credentials.login, &credentials.password)
-        .await
-    {
-        Ok(user) => user,
-        Err(AuthenticateError::InvalidCredentials { user }) => {
-            if let Err(error) = state.throttle.login_failed(&attempt, now).await {
-                tracing::error!(%error, "could not count a failed login");
-            }
-            state
-                .audit
-                .record(EventKind::LoginFailed, user, &device)
-                .await;
-            return Err(ApiError::InvalidCredentials);
-        }
-        Err(AuthenticateError::Unexpected(source)) => return Err(ApiError::internal(source)),
+    let remember = request.remember.unwrap_or(true);
+    let credentials = Credentials {
+        device_proven: device_cookie::proves(
+            &headers,
+            &state.device_signer,
+            &request.email_or_username,
+        ),
+        login: request.email_or_username,
+        password: request.password,
     };
-    if let Err(error) = state.throttle.login_succeeded(&attempt).await {
-        tracing::warn!(%error, "could not reset the failed logins of a client");
-    }
-    session
-        .log_in(&user, credentials.remember, device.clone(), &state.service)
-        .await?;
-    tracing::info!(user.id = %user.id, "user logged in");
+    let device = context.device.clone();
+    let accounts = &state.accounts;
+    let user = accounts
+        .log_in(&credentials, &context, |user| async move {
+            session
+                .log_in(&user, remember, device, accounts.service())
+                .await
+        })
+        .await
+        .map_err(|error| match error {
+            LoginError::Throttled(throttled) => ApiError::throttled(throttled),
+            LoginError::InvalidCredentials => ApiError::InvalidCredentials,
+            LoginError::Session(error) => error,
+            LoginError::Unexpected(source) => ApiError::internal(source),
+        })?;
+    trace::note_user(user.id);
     if state.secure_cookie && plain_http {
         plain_http::secure_cookie_over_plain_http();
     }
-    state
-        .audit
-        .record(EventKind::LoginSucceeded, Some(user.id), &device)
-        .await;
     let device_cookie = device_cookie::issue(
         &state.device_signer,
         &[user.email.as_str(), user.username.as_str()],
@@ -238,14 +213,12 @@ pub(crate) async fn login<B: Stores>(
 )]
 pub(crate) async fn logout<B: Stores>(
     State(state): State<AppState<B>>,
-    ClientDevice(device): ClientDevice,
+    Caller(context): Caller,
     user: CurrentUser,
 ) -> Result<Json<MessageBody>, ApiError> {
-    user.session.log_out().await?;
-    tracing::info!(user.id = %user.owner.id, "user logged out");
     state
-        .audit
-        .record(EventKind::LoggedOut, Some(user.owner.id), &device)
-        .await;
+        .accounts
+        .log_out(user.owner.id, &context, user.session.log_out())
+        .await?;
     Ok(MessageBody::new("Logged out."))
 }

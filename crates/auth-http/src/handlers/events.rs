@@ -1,6 +1,6 @@
 //! A user's recent security activity.
 
-use auth_domain::audit::{AuditLog, AuthEvent, EventKind};
+use auth_domain::audit::{Actor, AuditLog, AuthEvent, EventKind};
 use axum::{extract::State, Json};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::{
     error::ApiError,
     login::CurrentUser,
-    openapi::{event_kind_schema, Unauthenticated, Unavailable},
+    openapi::{actor_schema, event_kind_schema, Unauthenticated, Unavailable},
     state::{AppState, Stores},
 };
 
@@ -34,6 +34,12 @@ pub(crate) struct EventBody {
     at: OffsetDateTime,
     #[schema(schema_with = event_kind_schema)]
     kind: EventKind,
+    /// Who acted: the user (through the API), an admin (on the command line) or the
+    /// service itself.
+    #[schema(schema_with = actor_schema)]
+    actor: Actor,
+    /// The id of the request that caused it (its `X-Request-Id`), when one did.
+    request_id: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
 }
@@ -44,6 +50,8 @@ impl From<AuthEvent> for EventBody {
             id: event.id,
             at: event.at,
             kind: event.kind,
+            actor: event.actor,
+            request_id: event.request_id,
             ip: event.ip.map(|ip| ip.to_string()),
             user_agent: event.user_agent,
         }
@@ -68,8 +76,9 @@ pub(crate) async fn recent<B: Stores>(
     user: CurrentUser,
 ) -> Result<Json<EventList>, ApiError> {
     let events: Vec<EventBody> = state
-        .audit
-        .log()
+        .accounts
+        .stores()
+        .audit()
         .recent_for_user(user.owner.id, RECENT_EVENTS)
         .await
         .map_err(ApiError::internal)?

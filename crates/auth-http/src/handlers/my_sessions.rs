@@ -1,7 +1,6 @@
 //! A user's own sessions: list them, end one, end all the others.
 
 use auth_domain::{
-    audit::EventKind,
     session::{SessionHandle, SessionInfo},
     UserSessions,
 };
@@ -14,7 +13,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::{
-    client::ClientDevice,
+    client::Caller,
     error::{ApiError, ErrorBody},
     login::CurrentUser,
     openapi::{CrossOrigin, Unauthenticated, Unavailable},
@@ -98,7 +97,9 @@ pub(crate) async fn list<B: Stores>(
 ) -> Result<Json<SessionList>, ApiError> {
     let current = user.session.handle();
     let sessions: Vec<SessionBody> = state
-        .sessions
+        .accounts
+        .stores()
+        .sessions()
         .list_user_sessions(user.owner.id)
         .await
         .map_err(ApiError::internal)?
@@ -108,8 +109,6 @@ pub(crate) async fn list<B: Stores>(
     Ok(Json(SessionList { sessions }))
 }
 
-/// `DELETE /v1/auth/sessions/{id}`: ends one of the user's sessions; ending the current
-/// one logs out. Someone else's session and an unknown one get the same 404.
 #[utoipa::path(
     delete,
     path = "/v1/auth/sessions/{id}",
@@ -127,7 +126,7 @@ pub(crate) async fn list<B: Stores>(
 )]
 pub(crate) async fn revoke<B: Stores>(
     State(state): State<AppState<B>>,
-    ClientDevice(device): ClientDevice,
+    Caller(context): Caller,
     user: CurrentUser,
     handle: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
@@ -135,28 +134,21 @@ pub(crate) async fn revoke<B: Stores>(
         .ok()
         .and_then(|Path(raw)| raw.parse().ok())
         .ok_or(ApiError::NotFound)?;
+    let revoked = state
+        .accounts
+        .revoke_session(user.owner.id, &handle, &context)
+        .await
+        .map_err(ApiError::internal)?;
+    if !revoked {
+        return Err(ApiError::NotFound);
+    }
+    // The current one: logged out, so that its cookie goes too.
     if user.session.handle().as_ref() == Some(&handle) {
         user.session.log_out().await?;
-        tracing::info!(user.id = %user.owner.id, "user ended the current session");
-    } else {
-        let deleted = state
-            .sessions
-            .delete_user_session(user.owner.id, &handle)
-            .await
-            .map_err(ApiError::internal)?;
-        if !deleted {
-            return Err(ApiError::NotFound);
-        }
-        tracing::info!(user.id = %user.owner.id, "user ended one of their sessions");
     }
-    state
-        .audit
-        .record(EventKind::SessionRevoked, Some(user.owner.id), &device)
-        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /v1/auth/sessions`: ends every session of the user but this one.
 #[utoipa::path(
     delete,
     path = "/v1/auth/sessions",
@@ -172,7 +164,7 @@ pub(crate) async fn revoke<B: Stores>(
 )]
 pub(crate) async fn revoke_others<B: Stores>(
     State(state): State<AppState<B>>,
-    ClientDevice(device): ClientDevice,
+    Caller(context): Caller,
     user: CurrentUser,
 ) -> Result<Json<Revoked>, ApiError> {
     let current = user
@@ -180,18 +172,9 @@ pub(crate) async fn revoke_others<B: Stores>(
         .handle()
         .ok_or_else(|| ApiError::internal("a loaded session has an id"))?;
     let revoked = state
-        .sessions
-        .delete_other_user_sessions(user.owner.id, &current)
+        .accounts
+        .revoke_other_sessions(user.owner.id, &current, &context)
         .await
         .map_err(ApiError::internal)?;
-    tracing::info!(user.id = %user.owner.id, revoked, "user ended their other sessions");
-    state
-        .audit
-        .record(
-            EventKind::OtherSessionsRevoked,
-            Some(user.owner.id),
-            &device,
-        )
-        .await;
     Ok(Json(Revoked { revoked }))
 }

@@ -3,12 +3,13 @@
 //! that every test says exactly which cookie it presents.
 
 use auth_domain::{
-    throttle::ThrottleLimits, AuthService, HashingConfig, PasswordHasher, PasswordPolicy,
+    accounts::Accounts, clock::Clock, throttle::ThrottleLimits, HashingConfig, PasswordHasher,
+    PasswordPolicy, Stores as _,
 };
-use auth_http::{Backend, HttpConfig, SessionKey};
+use auth_http::{HttpConfig, SessionKey};
 use auth_testkit::{
     memory::{MemorySessionStore, MemoryUserRepository},
-    memory_audit::{MemoryAuditLog, MemoryFailureCounter},
+    memory_stores::MemoryStores,
 };
 use axum::{body::Body, Router};
 use http::{
@@ -64,6 +65,8 @@ impl Default for Options {
 #[derive(Debug, Clone)]
 pub(crate) struct TestApp {
     router: Router,
+    /// Every store, to start another app on the same ones.
+    pub stores: MemoryStores,
     pub users: MemoryUserRepository,
     pub sessions: MemorySessionStore,
 }
@@ -76,20 +79,13 @@ impl TestApp {
 
     /// The app with `options` over fresh, empty stores.
     pub(crate) fn with(options: Options) -> Self {
-        let users = MemoryUserRepository::default();
-        let sessions = MemorySessionStore::with_users(users.clone());
-        Self::over(users, sessions, options)
+        Self::over(MemoryStores::default(), options)
     }
 
     /// The app with `options` over these stores (shared with whoever else holds a clone),
     /// built as the application builds it.
-    pub(crate) fn over(
-        users: MemoryUserRepository,
-        sessions: MemorySessionStore,
-        options: Options,
-    ) -> Self {
+    pub(crate) fn over(stores: MemoryStores, options: Options) -> Self {
         let hasher = PasswordHasher::new(&options.hashing).expect("valid hashing parameters");
-        let service = AuthService::new(users.clone(), hasher, PasswordPolicy::default());
         let config = HttpConfig {
             session_key: SessionKey::from_bytes(&options.key).expect("a 64-byte key"),
             fallback_keys: options
@@ -102,19 +98,20 @@ impl TestApp {
             secure_cookie: options.secure_cookie,
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
-            throttle: ThrottleLimits::default(),
             timeouts: auth_http::RequestTimeouts::default(),
         };
-        let backend = Backend {
-            service,
-            sessions: sessions.clone(),
-            failures: MemoryFailureCounter::new(),
-            audit: MemoryAuditLog::new(),
-        };
+        let accounts = Accounts::new(
+            stores.clone(),
+            hasher,
+            PasswordPolicy::default(),
+            ThrottleLimits::default(),
+            Clock::system(),
+        );
         Self {
-            router: auth_http::router(backend, config),
-            users,
-            sessions,
+            router: auth_http::router(accounts, config),
+            users: stores.users().clone(),
+            sessions: stores.sessions().clone(),
+            stores,
         }
     }
 

@@ -3,7 +3,7 @@
 use auth_domain::{
     audit::{AuditLog, AuthEvent, EventKind},
     throttle::{FailureCounter, ThrottleKey},
-    timestamp, UserId,
+    UserId,
 };
 use auth_store_mongo::{MongoAuditLog, MongoFailureCounter};
 use auth_testkit::audit;
@@ -15,7 +15,7 @@ use crate::common::{EVENTS, FAILURES};
 
 /// The current instant with microseconds a BSON date cannot hold.
 fn now() -> OffsetDateTime {
-    let now = timestamp::now();
+    let now = auth_domain::clock::Clock::system().now();
     now.replace_microsecond(123_456).unwrap_or(now)
 }
 
@@ -78,6 +78,7 @@ pub(crate) async fn an_event_is_stored_with_string_ids_and_exact_microseconds(db
         .expect("the document exists");
     assert_eq!(raw.get_str("user_id"), Ok(user.to_string().as_str()));
     assert_eq!(raw.get_str("kind"), Ok("other_sessions_revoked"));
+    assert_eq!(raw.get_str("actor"), Ok("user"));
     assert_eq!(raw.get_str("ip"), Ok("2001:db8::1"));
     assert_eq!(raw.get_str("user_agent"), Ok("curl/8.14"));
     assert_eq!(raw.get_i64("at_us"), Ok(micros(at)));

@@ -132,11 +132,15 @@ async fn insert_as_the_first_release_did(db: &DatabaseConnection, user: &User) {
         .expect("the first schema takes a user");
 }
 
-/// Each later migration has a real `down` of its own, undone newest first: the third drops
-/// `users.credential` and nothing else, the second its tables and leaves the first
-/// migration's alone; `up` then builds them again.
+/// Each later migration has a real `down` of its own, undone newest first: the fourth
+/// drops the events' `actor` and `request_id`, the third `users.credential` and nothing
+/// else, the second its tables and leaves the first migration's alone; `up` then builds
+/// them again.
 pub(crate) async fn the_later_migrations_go_down_and_up_one_at_a_time(db: DatabaseConnection) {
     let manager = SchemaManager::new(&db);
+    assert!(has_actor(&manager).await);
+    Migrator::down(&db, Some(1)).await.expect("down runs");
+    assert!(!has_actor(&manager).await);
     assert!(has_credential(&manager).await);
     Migrator::down(&db, Some(1)).await.expect("down runs");
     assert!(!has_credential(&manager).await);
@@ -153,6 +157,20 @@ pub(crate) async fn the_later_migrations_go_down_and_up_one_at_a_time(db: Databa
         assert!(has_table(&manager, table).await, "{table}");
     }
     assert!(has_credential(&manager).await);
+    assert!(has_actor(&manager).await);
+}
+
+async fn has_actor(manager: &SchemaManager<'_>) -> bool {
+    let actor = manager
+        .has_column("auth_events", "actor")
+        .await
+        .expect("the catalogue answers");
+    let request_id = manager
+        .has_column("auth_events", "request_id")
+        .await
+        .expect("the catalogue answers");
+    assert_eq!(actor, request_id, "both columns come and go together");
+    actor
 }
 
 async fn has_credential(manager: &SchemaManager<'_>) -> bool {
