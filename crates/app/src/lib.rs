@@ -39,10 +39,9 @@ use auth_domain::{
     throttle::{FailureCounter, REGISTRATION_WINDOW},
     AuthService, HashingConfig, OwnedSessions, PasswordHasher, UserRepository, UserSessions,
 };
-use auth_http::{Backend, HttpConfig, SessionKey};
-use auth_store_mongo::{MongoConfig, MongoStores};
+use auth_http::{Backend, HttpConfig};
+use auth_store_mongo::MongoStores;
 use auth_store_sql::{SqlAuditLog, SqlFailureCounter, SqlSessionStore, SqlUserRepository};
-use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tower_sessions::SessionStore;
 
@@ -84,28 +83,7 @@ pub async fn run(
              bytes, e.g. `openssl rand -hex 64`) before serving real users. !!!"
         );
     }
-    let http = HttpConfig {
-        session_key: SessionKey::from_bytes(config.secret_key.expose_secret().as_bytes())
-            .context("SECRET_KEY")?,
-        fallback_keys: config
-            .secret_key_fallbacks
-            .iter()
-            .map(|key| SessionKey::from_bytes(key.expose_secret().as_bytes()))
-            .collect::<Result<_, _>>()
-            .context("SECRET_KEY_FALLBACKS")?,
-        session_lifetime: time::Duration::try_from(config.session_lifetime)
-            .context("PERMANENT_SESSION_LIFETIME")?,
-        absolute_lifetime: time::Duration::try_from(config.session_absolute_lifetime)
-            .context("SESSION_ABSOLUTE_LIFETIME")?,
-        secure_cookie: config.session_cookie_secure,
-        trusted_proxies: config.trusted_proxies.clone(),
-        allowed_origins: config.allowed_origins.clone(),
-        throttle: config.throttle,
-        timeouts: auth_http::RequestTimeouts {
-            body: config.body_read_timeout,
-            request: config.request_timeout,
-        },
-    };
+    let http = config.http.clone();
     let hashing = config.hashing;
     let owasp = HashingConfig::default();
     if !config.debug
@@ -298,16 +276,6 @@ impl OpenSqlError {
 /// Connects to `MONGODB_URL` and creates the indexes; a server that cannot be reached is
 /// retried for up to `STARTUP_TIMEOUT` (see [`retry`]).
 pub(crate) async fn open_mongo(config: &Config) -> anyhow::Result<MongoStores> {
-    let mongo = MongoConfig {
-        url: config.mongodb_url.clone(),
-        database: config.mongodb_db.clone(),
-        users_collection: config.mongodb_users_collection.clone(),
-        sessions_collection: config.mongodb_sessions_collection.clone(),
-        failures_collection: config.mongodb_failures_collection.clone(),
-        events_collection: config.mongodb_events_collection.clone(),
-        max_pool_size: config.database_max_connections,
-        timeout: config.database_timeout,
-    };
     let what = format!(
         "MongoDB at {} (MONGODB_URL, MONGODB_DB)",
         config.redacted_storage_url()
@@ -315,7 +283,7 @@ pub(crate) async fn open_mongo(config: &Config) -> anyhow::Result<MongoStores> {
     retry::until_reachable(
         &what,
         config.startup_timeout,
-        || MongoStores::open(&mongo),
+        || MongoStores::open(&config.mongo),
         auth_store_mongo::OpenError::is_unavailable,
     )
     .await

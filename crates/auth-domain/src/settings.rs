@@ -53,7 +53,10 @@ mod tests {
 
     #[test]
     fn only_a_number_or_a_text_is_a_literal_default() {
-        assert_eq!(DefaultValue::Number(5000).literal().as_deref(), Some("5000"));
+        assert_eq!(
+            DefaultValue::Number(5000).literal().as_deref(),
+            Some("5000")
+        );
         assert_eq!(DefaultValue::Text("sql").literal().as_deref(), Some("sql"));
         assert_eq!(DefaultValue::Unset.literal(), None);
         assert_eq!(DefaultValue::Computed("number of CPUs").literal(), None);
