@@ -16,10 +16,10 @@ pub(super) fn http_config(
     debug: bool,
 ) -> Result<(HttpConfig, bool), ConfigError> {
     let (secret, generated) = secret_key(s, debug)?;
-    let session_key = session_key(s, "SECRET_KEY", &secret)?;
+    let session_key = signing_key(s, "SECRET_KEY", &secret)?;
     let fallback_keys = secret_key_fallbacks(s)?
         .iter()
-        .map(|key| session_key(s, "SECRET_KEY_FALLBACKS", key))
+        .map(|key| signing_key(s, "SECRET_KEY_FALLBACKS", key))
         .collect::<Result<_, _>>()?;
     let idle = s.number_in(
         "PERMANENT_SESSION_LIFETIME",
@@ -52,7 +52,7 @@ fn seconds(s: &Settings<'_>, key: &str, secs: u64) -> Result<time::Duration, Con
 }
 
 /// The key's length is checked before: this cannot fail, but says which key if it did.
-fn session_key(
+fn signing_key(
     s: &Settings<'_>,
     key: &str,
     secret: &SecretString,

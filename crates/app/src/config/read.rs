@@ -184,12 +184,6 @@ impl<'a> Settings<'a> {
             _ => Err(self.error(key, "expected true or false")),
         }
     }
-
-    /// A yes/no setting that has a default.
-    pub(super) fn bool(&self, key: &str) -> Result<bool, ConfigError> {
-        self.optional_bool(key)?
-            .ok_or_else(|| ConfigError::new(key, "missing".to_owned()))
-    }
 }
 
 fn from_num<T: TryFrom<u128>>(num: Num) -> Result<T, &'static str> {
