@@ -135,7 +135,7 @@ impl Environment {
     /// other tests running at the same time read (`MONGODB_URL` is also the test kit's).
     pub(super) fn from_vars(vars: impl IntoIterator<Item = (String, OsString)>) -> Self {
         Self {
-            vars: vars.into_iter().filter(|(key, _)| is_key(&key)).collect(),
+            vars: vars.into_iter().filter(|(key, _)| is_key(key)).collect(),
         }
     }
 }
