@@ -141,7 +141,7 @@ impl Server {
         let mut command = launch.command(&paths.app);
         // Likewise the app's settings in this shell: the bench sets the ones it needs and
         // leaves the rest at their defaults.
-        for key in app::config::KEYS {
+        for key in app::config::settings().map(|setting| setting.key) {
             command.env_remove(key);
         }
         command

@@ -36,8 +36,7 @@ use anyhow::Context as _;
 use auth_domain::{
     accounts::Accounts, clock::Clock, throttle::REGISTRATION_WINDOW, HashingConfig, PasswordHasher,
 };
-use auth_http::{HttpConfig, SessionKey};
-use secrecy::ExposeSecret;
+use auth_http::HttpConfig;
 use tokio::{net::TcpListener, task::JoinHandle};
 
 use bounded::BoundedStores;
@@ -92,27 +91,7 @@ pub async fn run_with_clock(
              bytes, e.g. `openssl rand -hex 64`) before serving real users. !!!"
         );
     }
-    let http = HttpConfig {
-        session_key: SessionKey::from_bytes(config.secret_key.expose_secret().as_bytes())
-            .context("SECRET_KEY")?,
-        fallback_keys: config
-            .secret_key_fallbacks
-            .iter()
-            .map(|key| SessionKey::from_bytes(key.expose_secret().as_bytes()))
-            .collect::<Result<_, _>>()
-            .context("SECRET_KEY_FALLBACKS")?,
-        session_lifetime: time::Duration::try_from(config.session_lifetime)
-            .context("PERMANENT_SESSION_LIFETIME")?,
-        absolute_lifetime: time::Duration::try_from(config.session_absolute_lifetime)
-            .context("SESSION_ABSOLUTE_LIFETIME")?,
-        secure_cookie: config.session_cookie_secure,
-        trusted_proxies: config.trusted_proxies.clone(),
-        allowed_origins: config.allowed_origins.clone(),
-        timeouts: auth_http::RequestTimeouts {
-            body: config.body_read_timeout,
-            request: config.request_timeout,
-        },
-    };
+    let http = config.http.clone();
     let hashing = config.hashing;
     let owasp = HashingConfig::default();
     if !config.debug

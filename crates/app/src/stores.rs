@@ -10,7 +10,7 @@ use std::{future::Future, time::Duration};
 
 use anyhow::Context as _;
 use auth_domain::{clock::Clock, redact_url, Stores};
-use auth_store_mongo::{MongoConfig, MongoStores};
+use auth_store_mongo::MongoStores;
 use auth_store_sql::SqlStores;
 
 use crate::{bounded::BoundedStores, retry, Config, Storage};
@@ -115,16 +115,6 @@ impl OpenSqlError {
 /// Connects to `MONGODB_URL` and creates the indexes; a server that cannot be reached is
 /// retried for up to `STARTUP_TIMEOUT` (see [`retry`]).
 async fn open_mongo(config: &Config) -> anyhow::Result<MongoStores> {
-    let mongo = MongoConfig {
-        url: config.mongodb_url.clone(),
-        database: config.mongodb_db.clone(),
-        users_collection: config.mongodb_users_collection.clone(),
-        sessions_collection: config.mongodb_sessions_collection.clone(),
-        failures_collection: config.mongodb_failures_collection.clone(),
-        events_collection: config.mongodb_events_collection.clone(),
-        max_pool_size: config.database_max_connections,
-        timeout: config.database_timeout,
-    };
     let what = format!(
         "MongoDB at {} (MONGODB_URL, MONGODB_DB)",
         config.redacted_storage_url()
@@ -132,7 +122,7 @@ async fn open_mongo(config: &Config) -> anyhow::Result<MongoStores> {
     retry::until_reachable(
         &what,
         config.startup_timeout,
-        || MongoStores::open(&mongo),
+        || MongoStores::open(&config.mongo),
         auth_store_mongo::OpenError::is_unavailable,
     )
     .await

@@ -14,7 +14,10 @@ use argon2::{
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tracing::Span;
 
-use crate::{BoxError, Password};
+use crate::{
+    settings::{DefaultValue, Setting},
+    BoxError, Password,
+};
 
 /// An argon2 hash in PHC string form (`$argon2id$v=19$m=...`). Not a secret in the way a
 /// password is, but still kept out of logs: `Debug` prints `[redacted]`.
@@ -54,17 +57,55 @@ pub struct HashingConfig {
 }
 
 /// OWASP's minimum cost for argon2id (Password Storage Cheat Sheet), and as many hashes at
-/// once as there are CPUs. The one statement of these defaults: the app's configuration
-/// takes them from here.
+/// once as there are CPUs. The one statement of these defaults: the settings table and the
+/// app's configuration take them from here.
 impl Default for HashingConfig {
     fn default() -> Self {
         Self {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
+            memory_kib: Self::DEFAULT_MEMORY_KIB,
+            iterations: Self::DEFAULT_ITERATIONS,
+            parallelism: Self::DEFAULT_PARALLELISM,
             max_concurrent: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
         }
     }
+}
+
+impl HashingConfig {
+    /// OWASP's memory cost, KiB.
+    pub const DEFAULT_MEMORY_KIB: u32 = 19_456;
+    /// OWASP's passes over memory.
+    pub const DEFAULT_ITERATIONS: u32 = 2;
+    /// OWASP's lanes.
+    pub const DEFAULT_PARALLELISM: u32 = 1;
+
+    /// The settings of the hasher: its cost, its concurrency and its queue.
+    pub const SETTINGS: &'static [Setting] = &[
+        Setting::new(
+            "ARGON2_MEMORY_KIB",
+            DefaultValue::Number(Self::DEFAULT_MEMORY_KIB as u64),
+            "argon2id memory per hash, KiB; at least 8 x ARGON2_PARALLELISM",
+        ),
+        Setting::new(
+            "ARGON2_ITERATIONS",
+            DefaultValue::Number(Self::DEFAULT_ITERATIONS as u64),
+            "argon2id passes over memory",
+        ),
+        Setting::new(
+            "ARGON2_PARALLELISM",
+            DefaultValue::Number(Self::DEFAULT_PARALLELISM as u64),
+            "argon2id lanes",
+        ),
+        Setting::new(
+            "MAX_CONCURRENT_HASHES",
+            DefaultValue::Computed("number of CPUs"),
+            "password hashes allowed at once, each holding ARGON2_MEMORY_KIB",
+        ),
+        Setting::new(
+            "HASH_QUEUE_LIMIT",
+            DefaultValue::Computed("32 × `MAX_CONCURRENT_HASHES`"),
+            "password checks waiting for a hashing slot; more are refused at once",
+        ),
+    ];
 }
 
 /// How many hashes may wait for a slot, per slot, unless configured otherwise
@@ -388,6 +429,19 @@ fn is_current(argon2: &Argon2<'_>, hash: &password_hash::PasswordHash<'_>) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_queue_default_said_in_words_is_the_queue_per_slot() {
+        let queue = HashingConfig::SETTINGS
+            .iter()
+            .find(|setting| setting.key == "HASH_QUEUE_LIMIT")
+            .expect("listed");
+        assert_eq!(
+            queue.default,
+            DefaultValue::Computed("32 × `MAX_CONCURRENT_HASHES`")
+        );
+        assert_eq!(DEFAULT_QUEUE_PER_SLOT, 32);
+    }
 
     /// Cheap parameters: the tests check behaviour, not cost.
     fn cheap() -> HashingConfig {

@@ -6,8 +6,8 @@
 //! the [`UserRepository`] port and of argon2.
 //!
 //! It also states the few rules every other crate follows rather than restates: the
-//! precision of a stored instant ([`timestamp`]) and how a connection URL is made fit for
-//! a log ([`redact_url`]).
+//! precision of a stored instant ([`timestamp`]), how a connection URL is made fit for
+//! a log ([`redact_url`]) and how a crate lists the settings it reads ([`settings`]).
 //!
 //! ```
 //! # async fn demo<R: auth_domain::UserRepository>(repo: R) -> Result<(), Box<dyn std::error::Error>> {
@@ -39,6 +39,7 @@ mod redact;
 mod repository;
 mod service;
 pub mod session;
+pub mod settings;
 pub mod stores;
 pub mod throttle;
 pub mod timestamp;

@@ -2,7 +2,11 @@ use std::{collections::HashSet, fmt, sync::LazyLock};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{validation::FieldError, Email, Username};
+use crate::{
+    settings::{DefaultValue, Setting},
+    validation::FieldError,
+    Email, Username,
+};
 
 /// NIST SP 800-63B: at least 8 characters may be required, at least 64 must be allowed.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -63,6 +67,15 @@ pub struct PasswordPolicyError(pub usize);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PasswordPolicy {
     min_chars: usize,
+}
+
+impl PasswordPolicy {
+    /// The settings of the password policy.
+    pub const SETTINGS: &'static [Setting] = &[Setting::new(
+        "PASSWORD_MIN_LENGTH",
+        DefaultValue::Number(MIN_PASSWORD_CHARS as u64),
+        "the shortest password accepted, in characters, 8 to 128",
+    )];
 }
 
 impl Default for PasswordPolicy {

@@ -11,7 +11,10 @@ use std::{future::Future, net::IpAddr};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::{Email, RepositoryError, Username};
+use crate::{
+    settings::{DefaultValue, Setting},
+    Email, RepositoryError, Username,
+};
 
 /// What a counter counts, as a fixed-size digest: the stored key never holds an email
 /// address or a client address in clear, and every key has the same length.
@@ -129,21 +132,55 @@ pub struct ThrottleLimits {
 pub const REGISTRATION_WINDOW: time::Duration = time::Duration::HOUR;
 
 impl Default for ThrottleLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl ThrottleLimits {
     /// NIST SP 800-63B allows up to 100 consecutive failures per account; these are
     /// tighter where an attacker is identifiable and looser where a real user shares the
     /// key: 5 per account and address (a person mistyping gets five tries per quarter
     /// hour), 50 per account from clients without its device cookie, 100 per address
     /// (a whole office behind one NAT), over 15 minutes; 20 registrations per address
     /// per hour (a classroom signing up, not a bot farm).
-    fn default() -> Self {
-        Self {
-            failures_per_client: 5,
-            failures_per_account: 50,
-            failures_per_address: 100,
-            failure_window: time::Duration::minutes(15),
-            registrations_per_address: 20,
-        }
-    }
+    pub const DEFAULT: Self = Self {
+        failures_per_client: 5,
+        failures_per_account: 50,
+        failures_per_address: 100,
+        failure_window: time::Duration::minutes(15),
+        registrations_per_address: 20,
+    };
+
+    /// The settings of login and registration throttling.
+    pub const SETTINGS: &'static [Setting] = &[
+        Setting::new(
+            "LOGIN_FAILURES_PER_CLIENT",
+            DefaultValue::Number(Self::DEFAULT.failures_per_client),
+            "failed logins for one account from one address per window; 0 disables",
+        ),
+        Setting::new(
+            "LOGIN_FAILURES_PER_ACCOUNT",
+            DefaultValue::Number(Self::DEFAULT.failures_per_account),
+            "failed logins for one account from anywhere per window; 0 disables",
+        ),
+        Setting::new(
+            "LOGIN_FAILURES_PER_ADDRESS",
+            DefaultValue::Number(Self::DEFAULT.failures_per_address),
+            "failed logins from one address across accounts per window; 0 disables",
+        ),
+        Setting::new(
+            "LOGIN_FAILURE_WINDOW",
+            // A constant 15 minutes: the cast cannot lose a sign.
+            DefaultValue::Number(Self::DEFAULT.failure_window.whole_seconds() as u64),
+            "the sliding window of the three limits above, seconds",
+        ),
+        Setting::new(
+            "REGISTRATIONS_PER_ADDRESS",
+            DefaultValue::Number(Self::DEFAULT.registrations_per_address),
+            "registrations from one address per hour; 0 disables",
+        ),
+    ];
 }
 
 /// A refusal: try again after this long.

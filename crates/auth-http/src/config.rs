@@ -2,15 +2,18 @@
 
 use std::{fmt, sync::Arc};
 
+use auth_domain::settings::{DefaultValue, Setting};
 use ipnet::IpNet;
+
+use crate::RequestTimeouts;
 
 /// The secret that signs cookies (`SECRET_KEY`), whole: each purpose signs with a key
 /// derived from all of its bytes (see `signing`). At least 64 bytes.
 #[derive(Clone)]
 pub struct SessionKey(Arc<[u8]>);
 
-/// The shortest secret accepted.
-const MIN_SECRET_BYTES: usize = 64;
+/// The shortest secret accepted: the cookie signing key is 512 bits.
+pub const MIN_SECRET_BYTES: usize = 64;
 
 impl SessionKey {
     /// Wraps the raw secret (`SECRET_KEY`); refuses one shorter than 64 bytes.
@@ -60,12 +63,97 @@ pub struct HttpConfig {
     pub allowed_origins: Vec<String>,
     /// How long a request's body and answer may take (`BODY_READ_TIMEOUT`,
     /// `REQUEST_TIMEOUT`).
-    pub timeouts: crate::RequestTimeouts,
+    pub timeouts: RequestTimeouts,
+}
+
+/// The seconds in a day, for the lifetimes below.
+const DAY_SECS: u64 = 24 * 60 * 60;
+
+impl HttpConfig {
+    /// The default `PERMANENT_SESSION_LIFETIME`: 31 days, as in Flask.
+    pub const DEFAULT_SESSION_LIFETIME_SECS: u64 = 31 * DAY_SECS;
+
+    /// The default cap on a session's whole life, unless `PERMANENT_SESSION_LIFETIME` is
+    /// longer: 90 days. Without a cap, a session that is used at least once per idle
+    /// lifetime (31 days by default) never ends, so a stolen cookie kept warm by its thief,
+    /// or a device left logged in, stays valid for ever. Three idle lifetimes still let a
+    /// rolling session earn its keep (a user who comes back monthly logs in again about
+    /// once a quarter), while bounding any one cookie to a quarter of a year.
+    pub const DEFAULT_ABSOLUTE_LIFETIME_SECS: u64 = 90 * DAY_SECS;
+
+    /// The longest session lifetime accepted: browsers keep a cookie at most 400 days.
+    pub const MAX_SESSION_LIFETIME_SECS: u64 = 400 * DAY_SECS;
+
+    /// The settings of the router: cookie keys, session lifetimes, who the client is, who
+    /// may call from a browser, and request deadlines. Throttling is the domain's
+    /// (`auth_domain::throttle::ThrottleLimits::SETTINGS`).
+    pub const SETTINGS: &'static [Setting] = &[
+        Setting::new(
+            "SECRET_KEY",
+            DefaultValue::Unset,
+            "signs the session cookie; at least 64 bytes; required unless DEBUG",
+        ),
+        Setting::new(
+            "SECRET_KEY_FALLBACKS",
+            DefaultValue::Unset,
+            "older keys that still verify cookies but never sign one",
+        ),
+        Setting::new(
+            "PERMANENT_SESSION_LIFETIME",
+            DefaultValue::Number(Self::DEFAULT_SESSION_LIFETIME_SECS),
+            "seconds a session lives without use; rolling",
+        ),
+        Setting::new(
+            "SESSION_ABSOLUTE_LIFETIME",
+            DefaultValue::Computed(
+                "`7776000` (90 days), or `PERMANENT_SESSION_LIFETIME` if longer",
+            ),
+            "seconds a session lives from its login, however often it is used",
+        ),
+        Setting::new(
+            "SESSION_COOKIE_SECURE",
+            DefaultValue::Computed("`!DEBUG`"),
+            "whether the session cookie is marked Secure (sent over HTTPS only)",
+        ),
+        Setting::new(
+            "TRUSTED_PROXIES",
+            DefaultValue::Unset,
+            "reverse proxies whose X-Forwarded-For is believed: addresses or networks",
+        ),
+        Setting::new(
+            "ALLOWED_ORIGINS",
+            DefaultValue::Unset,
+            "browser origins allowed to call the API from another site, with cookies",
+        ),
+        Setting::new(
+            "BODY_READ_TIMEOUT",
+            DefaultValue::Number(RequestTimeouts::DEFAULT_BODY.as_secs()),
+            "seconds a request's body has to arrive once the headers are in",
+        ),
+        Setting::new(
+            "REQUEST_TIMEOUT",
+            DefaultValue::Number(RequestTimeouts::DEFAULT_REQUEST.as_secs()),
+            "seconds a request may take to be answered",
+        ),
+    ];
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_absolute_lifetime_default_said_in_words_is_the_constant() {
+        let absolute = HttpConfig::SETTINGS
+            .iter()
+            .find(|setting| setting.key == "SESSION_ABSOLUTE_LIFETIME")
+            .expect("listed");
+        let DefaultValue::Computed(words) = absolute.default else {
+            panic!("it depends on PERMANENT_SESSION_LIFETIME");
+        };
+        let secs = HttpConfig::DEFAULT_ABSOLUTE_LIFETIME_SECS;
+        assert!(words.starts_with(&format!("`{secs}` ({} days)", secs / DAY_SECS)));
+    }
 
     #[test]
     fn a_key_of_64_bytes_is_accepted() {

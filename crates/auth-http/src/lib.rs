@@ -54,7 +54,7 @@ mod strict_json;
 mod timeouts;
 mod trace;
 
-pub use config::{HttpConfig, KeyTooShort, SessionKey};
+pub use config::{HttpConfig, KeyTooShort, SessionKey, MIN_SECRET_BYTES};
 pub use log_limiter::LogLimiter;
 pub use router::{router, BODY_LIMIT_BYTES};
 pub use state::Stores;

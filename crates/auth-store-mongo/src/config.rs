@@ -1,6 +1,11 @@
 use std::{fmt, num::NonZeroU32, time::Duration};
 
-use auth_domain::{clock::Clock, redact_url, Stores, DEFAULT_STORAGE_TIMEOUT};
+use auth_domain::{
+    clock::Clock,
+    redact_url,
+    settings::{DefaultValue, Setting},
+    Stores, DEFAULT_STORAGE_TIMEOUT,
+};
 use bson::doc;
 use mongodb::{
     options::{Acknowledgment, ClientOptions, WriteConcern},
@@ -11,6 +16,12 @@ use crate::{
     ensure_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError, MongoAdministration,
     MongoAuditLog, MongoFailureCounter, MongoSessionStore, MongoUserRepository,
 };
+
+/// The deployment used unless configured otherwise: a server on this machine.
+pub const DEFAULT_URL: &str = "mongodb://127.0.0.1:27017";
+
+/// The database used unless configured otherwise.
+pub const DEFAULT_DATABASE: &str = "auth";
 
 /// Collection of users unless configured otherwise.
 pub const DEFAULT_USERS_COLLECTION: &str = "users";
@@ -52,6 +63,41 @@ pub struct MongoConfig {
 }
 
 impl MongoConfig {
+    /// The settings of the MongoDB stores. The pool size and the timeout are shared with
+    /// the SQL stores and listed by the app, which picks the backend.
+    pub const SETTINGS: &'static [Setting] = &[
+        Setting::new(
+            "MONGODB_URL",
+            DefaultValue::Text(DEFAULT_URL),
+            "the MongoDB deployment: mongodb:// or mongodb+srv://",
+        ),
+        Setting::new(
+            "MONGODB_DB",
+            DefaultValue::Text(DEFAULT_DATABASE),
+            "the database holding every collection",
+        ),
+        Setting::new(
+            "MONGODB_USERS_COLLECTION",
+            DefaultValue::Text(DEFAULT_USERS_COLLECTION),
+            "the collection of users",
+        ),
+        Setting::new(
+            "MONGODB_SESSIONS_COLLECTION",
+            DefaultValue::Text(DEFAULT_SESSIONS_COLLECTION),
+            "the collection of sessions",
+        ),
+        Setting::new(
+            "MONGODB_FAILURES_COLLECTION",
+            DefaultValue::Text(DEFAULT_FAILURES_COLLECTION),
+            "the collection of failed logins, counted for throttling",
+        ),
+        Setting::new(
+            "MONGODB_EVENTS_COLLECTION",
+            DefaultValue::Text(DEFAULT_EVENTS_COLLECTION),
+            "the collection of audit events; the four collections must differ",
+        ),
+    ];
+
     /// A configuration with the default collection names.
     pub fn new(url: impl Into<String>, database: impl Into<String>) -> Self {
         Self {

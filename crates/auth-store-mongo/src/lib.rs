@@ -66,8 +66,8 @@ pub use audit::MongoAuditLog;
 
 pub use config::{
     connect, durable_write_concern, MongoConfig, MongoStores, OpenError, APP_NAME,
-    DEFAULT_EVENTS_COLLECTION, DEFAULT_FAILURES_COLLECTION, DEFAULT_SESSIONS_COLLECTION,
-    DEFAULT_USERS_COLLECTION,
+    DEFAULT_DATABASE, DEFAULT_EVENTS_COLLECTION, DEFAULT_FAILURES_COLLECTION,
+    DEFAULT_SESSIONS_COLLECTION, DEFAULT_URL, DEFAULT_USERS_COLLECTION,
 };
 pub use indexes::{
     ensure_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError, EMAIL_INDEX,

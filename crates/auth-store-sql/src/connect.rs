@@ -2,7 +2,10 @@
 
 use std::{num::NonZeroU32, str::FromStr, time::Duration};
 
-use auth_domain::DEFAULT_STORAGE_TIMEOUT;
+use auth_domain::{
+    settings::{DefaultValue, Setting},
+    DEFAULT_STORAGE_TIMEOUT,
+};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     sqlx::{
@@ -18,6 +21,18 @@ use sea_orm::{
 };
 
 use crate::sqlite_faults;
+
+/// The database used unless configured otherwise: a SQLite file in the working directory,
+/// created if missing, so that a bare `cargo run` needs no database server.
+pub const DEFAULT_URL: &str = "sqlite://database.db?mode=rwc";
+
+/// The settings of the SQL stores. The pool size and the timeout are shared with MongoDB's
+/// and listed by the app, which picks the backend.
+pub const SETTINGS: &[Setting] = &[Setting::new(
+    "DATABASE_URL",
+    DefaultValue::Text(DEFAULT_URL),
+    "the SQL database: sqlite:, postgres:// (or postgresql://) or mysql://",
+)];
 
 /// The fewest connections a SQLite file gets, however few cores there are: the former fixed
 /// size, under which a write (a login, a renewal) could still leave readers room.

@@ -52,7 +52,7 @@ mod users;
 
 pub use admin::SqlAdministration;
 pub use audit::SqlAuditLog;
-pub use connect::{connect, connect_with, default_max_connections, install};
+pub use connect::{connect, connect_with, default_max_connections, install, DEFAULT_URL, SETTINGS};
 pub use error::is_unavailable;
 pub use sessions::{
     SqlSessionStore, MAX_PURGE_BATCH_SIZE, PURGE_BATCH_SIZE, SESSIONS_PURGED_METRIC,

@@ -45,6 +45,8 @@ impl<'a> Settings<'a> {
     }
 
     fn value(&self, key: &str) -> Option<Value> {
+        // A key read but not listed would be missing from the sources and the docs.
+        debug_assert!(super::is_key(key), "{key} is not in config::settings()");
         match self.figment.find_value(key) {
             Ok(Value::Empty(..)) | Err(_) => None,
             Ok(value) => Some(value),
@@ -181,12 +183,6 @@ impl<'a> Settings<'a> {
             },
             _ => Err(self.error(key, "expected true or false")),
         }
-    }
-
-    /// A yes/no setting that has a default.
-    pub(super) fn bool(&self, key: &str) -> Result<bool, ConfigError> {
-        self.optional_bool(key)?
-            .ok_or_else(|| ConfigError::new(key, "missing".to_owned()))
     }
 }
 

@@ -3,8 +3,12 @@
     reason = "figment::Jail closures must return figment::Result, whose error is large"
 )]
 
-use std::{collections::BTreeSet, ffi::OsString};
+mod documentation;
 
+use std::ffi::OsString;
+
+use auth_domain::throttle::ThrottleLimits;
+use auth_http::MIN_SECRET_BYTES;
 use figment::{Figment, Jail};
 use secrecy::ExposeSecret;
 
@@ -24,12 +28,38 @@ fn config_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
     Config::from_figment(figment)
 }
 
-/// What [`Config::load`] does, in the jail's directory and with `env` as the environment.
-fn load_in(jail: &Jail, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+/// The sources [`Config::load`] reads, in the jail's directory and with `env` as the
+/// environment.
+fn sources_in(jail: &Jail, env: &[(&str, &str)]) -> Figment {
     let env = env
         .iter()
         .map(|(key, value)| ((*key).to_owned(), OsString::from(value)));
-    Config::from_figment(files(jail.directory()).merge(sources::Environment::from_vars(env)))
+    files(jail.directory()).merge(sources::Environment::from_vars(env))
+}
+
+/// What [`Config::load`] does, in the jail's directory and with `env` as the environment.
+fn load_in(jail: &Jail, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_figment(sources_in(jail, env))
+}
+
+/// The fallback keys `figment` gives, as written: the config holds them only as signing
+/// keys, which never show their bytes.
+fn fallback_keys(figment: Figment) -> Vec<String> {
+    let figment = Figment::from(Defaults).merge(figment);
+    let settings = Settings::new(&figment).expect("readable sources");
+    http::secret_key_fallbacks(&settings)
+        .expect("valid fallback keys")
+        .iter()
+        .map(|key| key.expose_secret().to_owned())
+        .collect()
+}
+
+/// The signing key `figment` gives in debug, as written.
+fn debug_secret_key(figment: &Figment) -> (String, bool) {
+    let figment = Figment::from(Defaults).merge(figment.clone());
+    let settings = Settings::new(&figment).expect("readable sources");
+    let (key, generated) = http::secret_key(&settings, true).expect("valid in debug");
+    (key.expose_secret().to_owned(), generated)
 }
 
 #[test]
@@ -37,36 +67,33 @@ fn with_nothing_configured_the_defaults_apply() {
     Jail::expect_with(|jail| {
         let config = load_in(jail, &[]).expect("the defaults are valid in a debug build");
         assert_eq!(config.storage, Storage::Sql);
-        assert_eq!(config.database_url, "sqlite://database.db?mode=rwc");
-        assert_eq!(config.mongodb_url, "mongodb://127.0.0.1:27017");
-        assert_eq!(config.mongodb_db, "auth");
         assert_eq!(
-            config.mongodb_users_collection,
+            config.database_url.as_str(),
+            "sqlite://database.db?mode=rwc"
+        );
+        assert_eq!(config.mongo.url, "mongodb://127.0.0.1:27017");
+        assert_eq!(config.mongo.database, "auth");
+        assert_eq!(
+            config.mongo.users_collection,
             auth_store_mongo::DEFAULT_USERS_COLLECTION
         );
         assert_eq!(
-            config.mongodb_sessions_collection,
+            config.mongo.sessions_collection,
             auth_store_mongo::DEFAULT_SESSIONS_COLLECTION
         );
         assert_eq!(config.host, "127.0.0.1");
         assert_eq!(config.port, 5000);
         assert_eq!(config.debug, cfg!(debug_assertions));
-        assert_eq!(config.session_cookie_secure, !config.debug);
-        assert_eq!(
-            config.session_lifetime,
-            Duration::from_secs(31 * 24 * 60 * 60)
-        );
-        assert_eq!(
-            config.session_absolute_lifetime,
-            Duration::from_secs(90 * 24 * 60 * 60)
-        );
-        assert!(config.secret_key_fallbacks.is_empty());
+        assert_eq!(config.http.secure_cookie, !config.debug);
+        assert_eq!(config.http.session_lifetime, time::Duration::days(31));
+        assert_eq!(config.http.absolute_lifetime, time::Duration::days(90));
+        assert!(config.http.fallback_keys.is_empty());
         assert_eq!(config.session_purge_interval, Duration::from_secs(300));
         assert_eq!(config.password_policy, PasswordPolicy::default());
         assert_eq!(config.hashing, HashingConfig::default());
         assert_eq!(config.log, "info");
-        assert!(config.trusted_proxies.is_empty());
-        assert!(config.allowed_origins.is_empty());
+        assert!(config.http.trusted_proxies.is_empty());
+        assert!(config.http.allowed_origins.is_empty());
         assert_eq!(config.throttle, ThrottleLimits::default());
         assert_eq!(config.throttle.failures_per_client, 5);
         assert_eq!(config.throttle.failures_per_account, 50);
@@ -78,15 +105,16 @@ fn with_nothing_configured_the_defaults_apply() {
             Duration::from_secs(90 * 24 * 60 * 60)
         );
         assert_eq!(
-            config.mongodb_failures_collection,
+            config.mongo.failures_collection,
             auth_store_mongo::DEFAULT_FAILURES_COLLECTION
         );
         assert_eq!(
-            config.mongodb_events_collection,
+            config.mongo.events_collection,
             auth_store_mongo::DEFAULT_EVENTS_COLLECTION
         );
         assert!(config.secret_key_generated);
-        assert!(config.secret_key.expose_secret().len() >= MIN_SECRET_KEY_BYTES);
+        let (key, generated) = debug_secret_key(&sources_in(jail, &[]));
+        assert!(generated && key.len() >= MIN_SECRET_BYTES);
         Ok(())
     });
 }
@@ -101,10 +129,13 @@ fn the_environment_beats_dotenv_which_beats_app_toml() {
         jail.create_file(".env", "PORT=1002\nMONGODB_DB=from_dotenv\n")?;
         let config = load_in(jail, &[("PORT", "1003"), ("SECRET_KEY", SECRET)]).expect("valid");
         assert_eq!(config.port, 1003, "environment over .env");
-        assert_eq!(config.mongodb_db, "from_dotenv", ".env over App.toml");
+        assert_eq!(config.mongo.database, "from_dotenv", ".env over App.toml");
         assert_eq!(config.host, "0.0.0.0", "App.toml over the defaults");
         assert_eq!(config.log, "warn");
-        assert_eq!(config.database_url, "sqlite://database.db?mode=rwc");
+        assert_eq!(
+            config.database_url.as_str(),
+            "sqlite://database.db?mode=rwc"
+        );
         assert!(!config.secret_key_generated);
         Ok(())
     });
@@ -316,7 +347,7 @@ fn typed_values_are_accepted_as_well_as_text() {
     let config = Config::from_figment(figment).expect("valid");
     assert_eq!(config.port, 0);
     assert!(!config.debug);
-    assert!(config.session_cookie_secure, "follows DEBUG");
+    assert!(config.http.secure_cookie, "follows DEBUG");
     assert_eq!(config.hashing.memory_kib, 1024);
 
     let error = Config::from_figment(Figment::new().merge(("PORT", -1))).expect_err("negative");
@@ -357,15 +388,13 @@ fn a_missing_secret_key_is_tolerated_only_in_debug() {
     assert_eq!(error.key(), "SECRET_KEY");
     assert!(error.to_string().contains("missing"));
 
-    let config = Config::from_figment(Figment::new().merge(("DEBUG", "true"))).expect("debug");
+    let debug = Figment::new().merge(("DEBUG", "true"));
+    let config = Config::from_figment(debug.clone()).expect("debug");
     assert!(config.secret_key_generated);
-    assert!(config.secret_key.expose_secret().len() >= MIN_SECRET_KEY_BYTES);
-    let again = Config::from_figment(Figment::new().merge(("DEBUG", "true"))).expect("debug");
-    assert_ne!(
-        config.secret_key.expose_secret(),
-        again.secret_key.expose_secret(),
-        "a fresh random key each time"
-    );
+    let (key, generated) = debug_secret_key(&debug);
+    assert!(generated && key.len() >= MIN_SECRET_BYTES);
+    let (again, _) = debug_secret_key(&debug);
+    assert_ne!(key, again, "a fresh random key each time");
 }
 
 #[test]
@@ -385,38 +414,31 @@ fn debug_output_hides_the_secret_key_and_database_passwords() {
     );
 }
 
-fn exposed(keys: &[SecretString]) -> Vec<&str> {
-    keys.iter().map(ExposeSecret::expose_secret).collect()
-}
-
 #[test]
 fn the_absolute_lifetime_is_read_in_seconds_and_may_equal_the_idle_lifetime() {
     let config = config_with(&[("SESSION_ABSOLUTE_LIFETIME", "8640000")]).expect("100 days");
     assert_eq!(
-        config.session_absolute_lifetime,
-        Duration::from_secs(8_640_000)
+        config.http.absolute_lifetime,
+        time::Duration::seconds(8_640_000)
     );
     let config = config_with(&[
         ("PERMANENT_SESSION_LIFETIME", "4"),
         ("SESSION_ABSOLUTE_LIFETIME", "4"),
     ])
     .expect("equal lifetimes");
-    assert_eq!(config.session_absolute_lifetime, Duration::from_secs(4));
+    assert_eq!(config.http.absolute_lifetime, time::Duration::seconds(4));
 }
 
 #[test]
 fn by_default_the_absolute_lifetime_is_never_below_the_idle_lifetime() {
     let config = config_with(&[("PERMANENT_SESSION_LIFETIME", "10368000")]).expect("120 days");
     assert_eq!(
-        config.session_absolute_lifetime,
-        Duration::from_secs(10_368_000),
+        config.http.absolute_lifetime,
+        time::Duration::seconds(10_368_000),
         "a deployment that set a long idle lifetime keeps starting"
     );
     let config = config_with(&[("PERMANENT_SESSION_LIFETIME", "3600")]).expect("an hour");
-    assert_eq!(
-        config.session_absolute_lifetime,
-        Duration::from_secs(90 * 24 * 60 * 60)
-    );
+    assert_eq!(config.http.absolute_lifetime, time::Duration::days(90));
 }
 
 #[test]
@@ -445,20 +467,24 @@ fn an_absolute_lifetime_below_the_idle_lifetime_is_refused_naming_both_keys() {
 fn fallback_keys_are_comma_separated_in_the_environment_and_dotenv() {
     Jail::expect_with(|jail| {
         let list = format!("{OLD_SECRET}, {OLDER_SECRET},");
-        let config = load_in(jail, &[("SECRET_KEY_FALLBACKS", &list)]).expect("valid");
+        let env = [("SECRET_KEY_FALLBACKS", list.as_str())];
         assert_eq!(
-            exposed(&config.secret_key_fallbacks),
+            load_in(jail, &env).expect("valid").http.fallback_keys.len(),
+            2
+        );
+        assert_eq!(
+            fallback_keys(sources_in(jail, &env)),
             [OLD_SECRET, OLDER_SECRET],
             "in order, trimmed, the empty entry after the trailing comma ignored"
         );
         jail.create_file(".env", &format!("SECRET_KEY_FALLBACKS={OLD_SECRET}\n"))?;
-        let config = load_in(jail, &[]).expect("valid");
-        assert_eq!(exposed(&config.secret_key_fallbacks), [OLD_SECRET]);
-        let config = load_in(jail, &[("SECRET_KEY_FALLBACKS", "")]).expect("empty");
-        assert!(
-            config.secret_key_fallbacks.is_empty(),
-            "the environment wins"
+        assert_eq!(
+            load_in(jail, &[]).expect("valid").http.fallback_keys.len(),
+            1
         );
+        assert_eq!(fallback_keys(sources_in(jail, &[])), [OLD_SECRET]);
+        let config = load_in(jail, &[("SECRET_KEY_FALLBACKS", "")]).expect("empty");
+        assert!(config.http.fallback_keys.is_empty(), "the environment wins");
         Ok(())
     });
 }
@@ -470,24 +496,35 @@ fn fallback_keys_are_a_list_or_a_comma_separated_string_in_app_toml() {
             "App.toml",
             &format!("SECRET_KEY_FALLBACKS = [\"{OLD_SECRET}\", \"\", \"{OLDER_SECRET}\"]"),
         )?;
-        let config = load_in(jail, &[]).expect("a list");
         assert_eq!(
-            exposed(&config.secret_key_fallbacks),
+            load_in(jail, &[]).expect("a list").http.fallback_keys.len(),
+            2
+        );
+        assert_eq!(
+            fallback_keys(sources_in(jail, &[])),
             [OLD_SECRET, OLDER_SECRET]
         );
         jail.create_file(
             "App.toml",
             &format!("SECRET_KEY_FALLBACKS = \"{OLDER_SECRET},{OLD_SECRET}\""),
         )?;
-        let config = load_in(jail, &[]).expect("a string");
         assert_eq!(
-            exposed(&config.secret_key_fallbacks),
+            load_in(jail, &[])
+                .expect("a string")
+                .http
+                .fallback_keys
+                .len(),
+            2
+        );
+        assert_eq!(
+            fallback_keys(sources_in(jail, &[])),
             [OLDER_SECRET, OLD_SECRET]
         );
         jail.create_file("App.toml", "SECRET_KEY_FALLBACKS = []")?;
         assert!(load_in(jail, &[])
             .expect("empty")
-            .secret_key_fallbacks
+            .http
+            .fallback_keys
             .is_empty());
         Ok(())
     });
@@ -536,7 +573,7 @@ fn debug_output_hides_the_fallback_keys_but_counts_them() {
     assert!(!debug.contains(OLD_SECRET), "{debug}");
     assert!(!debug.contains(OLDER_SECRET), "{debug}");
     assert!(
-        debug.contains(r#"secret_key_fallbacks: ["[redacted]", "[redacted]"]"#),
+        debug.contains("fallback_keys: [SessionKey([redacted]), SessionKey([redacted])]"),
         "{debug}"
     );
 }
@@ -587,66 +624,6 @@ fn unrelated_variables_are_ignored() {
     });
 }
 
-/// `.env.example` lists the settings as `# KEY=value` lines (the value without spaces);
-/// other comment lines are prose.
-fn env_example() -> Vec<(String, String)> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.env.example");
-    let text = std::fs::read_to_string(path).expect(".env.example exists at the repository root");
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim_start_matches('#').trim();
-            let (key, value) = line.split_once('=')?;
-            let is_key = !key.is_empty()
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-            let is_value = !value.contains(char::is_whitespace);
-            (is_key && is_value).then(|| (key.to_owned(), value.to_owned()))
-        })
-        .collect()
-}
-
-#[test]
-fn env_example_lists_exactly_the_keys_config_knows() {
-    let listed: Vec<String> = env_example().into_iter().map(|(key, _)| key).collect();
-    let unique: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
-    assert_eq!(unique.len(), listed.len(), "a key listed twice: {listed:?}");
-    let known: BTreeSet<&str> = KEYS.iter().copied().collect();
-    assert_eq!(unique, known);
-}
-
-#[test]
-fn env_example_values_are_valid_and_show_the_defaults() {
-    // Defaults that depend on the build, the machine or another key cannot be written down.
-    const COMPUTED: &[&str] = &[
-        "SECRET_KEY",
-        "DEBUG",
-        "SESSION_COOKIE_SECURE",
-        "MAX_CONCURRENT_HASHES",
-        "DATABASE_MAX_CONNECTIONS",
-        "HASH_QUEUE_LIMIT",
-    ];
-    let example = env_example();
-    let all: Vec<(&str, &str)> = example
-        .iter()
-        .filter(|(key, value)| key != "SECRET_KEY" && !value.is_empty())
-        .map(|(key, value)| (key.as_str(), value.as_str()))
-        .collect();
-    config_with(&all).expect("the example values are valid together");
-
-    let base = format!("{:?}", config_with(&[]).expect("defaults"));
-    for (key, value) in &all {
-        if COMPUTED.contains(key) {
-            continue;
-        }
-        let with = format!("{:?}", config_with(&[(key, value)]).expect("valid"));
-        assert_eq!(
-            with, base,
-            ".env.example shows {key}={value}, not the default"
-        );
-    }
-}
-
 fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
     list.iter()
         .map(|net| net.parse().expect("a valid network"))
@@ -662,7 +639,7 @@ fn trusted_proxies_are_comma_separated_addresses_and_networks() {
         )];
         let config = load_in(jail, &env).expect("valid");
         assert_eq!(
-            config.trusted_proxies,
+            config.http.trusted_proxies,
             nets(&[
                 "10.0.0.0/8",
                 "127.0.0.1/32",
@@ -675,9 +652,12 @@ fn trusted_proxies_are_comma_separated_addresses_and_networks() {
         );
         jail.create_file(".env", "TRUSTED_PROXIES=fd00::/8\n")?;
         let config = load_in(jail, &[]).expect("valid");
-        assert_eq!(config.trusted_proxies, nets(&["fd00::/8"]));
+        assert_eq!(config.http.trusted_proxies, nets(&["fd00::/8"]));
         let config = load_in(jail, &[("TRUSTED_PROXIES", "")]).expect("empty");
-        assert!(config.trusted_proxies.is_empty(), "the environment wins");
+        assert!(
+            config.http.trusted_proxies.is_empty(),
+            "the environment wins"
+        );
         Ok(())
     });
 }
@@ -692,11 +672,11 @@ fn lists_of_proxies_and_origins_are_toml_arrays_or_strings_in_app_toml() {
         )?;
         let config = load_in(jail, &[]).expect("arrays");
         assert_eq!(
-            config.trusted_proxies,
+            config.http.trusted_proxies,
             nets(&["10.0.0.0/8", "2001:db8::7/128"])
         );
         assert_eq!(
-            config.allowed_origins,
+            config.http.allowed_origins,
             ["https://app.example.com", "http://localhost:3000"]
         );
         jail.create_file(
@@ -704,9 +684,9 @@ fn lists_of_proxies_and_origins_are_toml_arrays_or_strings_in_app_toml() {
             "TRUSTED_PROXIES = \"127.0.0.1\"\nALLOWED_ORIGINS = \"https://a.example, https://b.example\"",
         )?;
         let config = load_in(jail, &[]).expect("strings");
-        assert_eq!(config.trusted_proxies, nets(&["127.0.0.1/32"]));
+        assert_eq!(config.http.trusted_proxies, nets(&["127.0.0.1/32"]));
         assert_eq!(
-            config.allowed_origins,
+            config.http.allowed_origins,
             ["https://a.example", "https://b.example"]
         );
         for toml in [
@@ -732,7 +712,7 @@ fn allowed_origins_are_spelled_as_browsers_send_them() {
     )])
     .expect("valid origins");
     assert_eq!(
-        config.allowed_origins,
+        config.http.allowed_origins,
         [
             "https://app.example.com",
             "https://app.example.com",
@@ -866,8 +846,8 @@ fn the_four_mongodb_collections_are_configurable_and_must_differ() {
         ("MONGODB_EVENTS_COLLECTION", "events"),
     ])
     .expect("valid");
-    assert_eq!(config.mongodb_failures_collection, "failures");
-    assert_eq!(config.mongodb_events_collection, "events");
+    assert_eq!(config.mongo.failures_collection, "failures");
+    assert_eq!(config.mongo.events_collection, "events");
     let error = config_with(&[("MONGODB_EVENTS_COLLECTION", "users")]).expect_err("shared");
     assert_eq!(
         error.to_string(),
@@ -912,8 +892,8 @@ fn the_log_format_is_text_by_default_or_json() {
 fn slow_client_and_shutdown_limits_have_their_defaults() {
     let config = config_with(&[]).expect("defaults");
     assert_eq!(config.header_read_timeout, Duration::from_secs(10));
-    assert_eq!(config.body_read_timeout, Duration::from_secs(10));
-    assert_eq!(config.request_timeout, Duration::from_secs(30));
+    assert_eq!(config.http.timeouts.body, Duration::from_secs(10));
+    assert_eq!(config.http.timeouts.request, Duration::from_secs(30));
     assert_eq!(config.shutdown_timeout, Duration::from_secs(30));
     assert_eq!(config.max_connections, 10_000);
     assert_eq!(
