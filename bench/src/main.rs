@@ -26,7 +26,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use anyhow::{bail, ensure, Context as _, Result};
@@ -253,10 +253,7 @@ fn run(args: &[String]) -> Result<()> {
 
 /// Seconds since the epoch, to stamp reports with.
 fn unix_time() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|since| since.as_secs())
-        .unwrap_or_default()
+    u64::try_from(auth_domain::clock::Clock::system().now().unix_timestamp()).unwrap_or_default()
 }
 
 async fn measure(paths: &Paths, options: Options) -> Result<Report> {

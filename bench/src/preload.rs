@@ -275,7 +275,7 @@ struct Rows {
 impl Rows {
     /// `count` sessions of `users` fake users, taking turns.
     fn new(count: u64, users: u64, expiry: Expiry) -> Self {
-        let now = OffsetDateTime::now_utc();
+        let now = auth_domain::clock::Clock::system().now();
         let mut lifetime = time::Duration::hours(1);
         let users = (0..users)
             .map(|_| {

@@ -2,15 +2,18 @@
 //! requests fail the same way, and one line each would drown the log (and the disk).
 
 use std::{
-    sync::atomic::{AtomicU64, Ordering},
-    time::{SystemTime, UNIX_EPOCH},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        OnceLock,
+    },
+    time::Instant,
 };
 
 /// Lets one line a second through and counts the others, so the line that does go out can
 /// say how many were left out (`suppressed=N`). Meant for a `static`.
 #[derive(Debug)]
 pub struct LogLimiter {
-    /// The second (since the Unix epoch) of the last line let through.
+    /// The second (of the process's monotonic clock, from 1) of the last line let through.
     last: AtomicU64,
     /// Lines refused since then.
     suppressed: AtomicU64,
@@ -27,10 +30,10 @@ impl LogLimiter {
 
     /// `Some(lines refused since the last one)` when a line may be logged now.
     pub fn admit(&self) -> Option<u64> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_secs());
-        self.admit_at(now)
+        static STARTED: OnceLock<Instant> = OnceLock::new();
+        // Counted from 1: `last` starts at 0, so the first line always goes through.
+        let second = STARTED.get_or_init(Instant::now).elapsed().as_secs() + 1;
+        self.admit_at(second)
     }
 
     fn admit_at(&self, second: u64) -> Option<u64> {

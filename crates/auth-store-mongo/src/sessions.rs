@@ -428,8 +428,10 @@ mod tests {
             expiry_date: datetime!(2026-11-28 11:46:53.123_456_789 UTC),
         };
         let fields = Fields::of(&record).expect("encodable");
-        let document = bson::to_document(&fields.new_document("key".into(), DateTime::now()))
-            .expect("encodes");
+        let document = bson::to_document(
+            &fields.new_document("key".into(), DateTime::from_time_0_3(Clock::system().now())),
+        )
+        .expect("encodes");
         assert_eq!(
             document.get_datetime(fields::EXPIRES_AT),
             Ok(&DateTime::from_time_0_3(

@@ -77,7 +77,7 @@ async fn assert_status(response: reqwest::Response, status: StatusCode) {
 
 pub(crate) async fn the_events_of_a_full_flow_are_listed_newest_first(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let started = OffsetDateTime::now_utc();
+    let started = auth_domain::clock::Clock::system().now();
     let [one, two, three] = [1, 2, 3].map(|i| app.browser(Some(&format!("browser-{i}"))));
     one.register_user(ADA).await;
     assert_status(one.login(ADA, WRONG).await, StatusCode::UNAUTHORIZED).await;
@@ -119,7 +119,7 @@ pub(crate) async fn the_events_of_a_full_flow_are_listed_newest_first(backend: B
         ]
     );
     let slack = time::Duration::seconds(5);
-    let now = OffsetDateTime::now_utc();
+    let now = auth_domain::clock::Clock::system().now();
     for event in &events {
         assert_eq!(event["ip"], "127.0.0.1", "{event}");
         let at = timestamp(event, "at");

@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
 
+use auth_domain::clock::Clock;
 use auth_testkit::{Backend, TestDatabase};
 use figment::Figment;
 use reqwest::{
@@ -68,6 +69,9 @@ pub(crate) struct TestApp {
     browser: Browser,
     /// Shared by the instances on one database; the last one stopped drops it.
     database: Arc<TestDatabase>,
+    /// The service's clock, shared by the instances on one database: a test moves it
+    /// forward to make sessions and windows expire, instead of sleeping.
+    clock: Clock,
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -87,16 +91,17 @@ impl TestApp {
     }
 
     pub(crate) async fn spawn_with(backend: Backend, options: Options) -> Self {
-        Self::start(Arc::new(TestDatabase::create(backend).await), &options).await
+        let database = Arc::new(TestDatabase::create(backend).await);
+        Self::start(database, Clock::adjustable(), &options).await
     }
 
     /// Another instance of the service on this one's database, with other settings: a
     /// restart with a new configuration, or a second instance behind a load balancer.
     pub(crate) async fn spawn_beside(&self, options: Options) -> Self {
-        Self::start(Arc::clone(&self.database), &options).await
+        Self::start(Arc::clone(&self.database), self.clock.clone(), &options).await
     }
 
-    async fn start(database: Arc<TestDatabase>, options: &Options) -> Self {
+    async fn start(database: Arc<TestDatabase>, clock: Clock, options: &Options) -> Self {
         let config = app::Config::from_figment(figment(&database, options))
             .expect("the test configuration is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -104,13 +109,19 @@ impl TestApp {
             .expect("a free port");
         let address = listener.local_addr().expect("bound");
         let (shutdown, stop) = oneshot::channel::<()>();
-        let server = tokio::spawn(app::run(config, listener, async move {
-            let _ = stop.await;
-        }));
+        let server = tokio::spawn(app::run_with_clock(
+            config,
+            clock.clone(),
+            listener,
+            async move {
+                let _ = stop.await;
+            },
+        ));
         let app = Self {
             address,
             browser: Browser::new(address, None, None),
             database,
+            clock,
             shutdown,
             server,
         };
@@ -130,6 +141,13 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("the server did not start");
+    }
+
+    /// Moves the service's clock (and that of every instance beside it) forward by `by`:
+    /// what a session's or a window's expiry is decided by. The client's cookie jar keeps
+    /// real time, so a cookie stays in it: whether it still works is the service's answer.
+    pub(crate) fn advance(&self, by: Duration) {
+        self.clock.advance(by);
     }
 
     /// The URL the service connects to: `DATABASE_URL`, or `MONGODB_URL` for MongoDB.

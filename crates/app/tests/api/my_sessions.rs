@@ -118,7 +118,7 @@ pub(crate) async fn sessions_are_listed_most_recently_used_first_and_expired_one
     let app = TestApp::spawn_with(backend, options).await;
     let [used, idle] = &app.user_with_browsers("ada@example.com").await;
 
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.advance(Duration::from_millis(2500));
     assert_status(used, "/profile", StatusCode::OK).await;
     let sessions = used.sessions().await;
     assert_eq!(agents(&sessions), ["browser-0", "browser-1"]);
@@ -129,7 +129,7 @@ pub(crate) async fn sessions_are_listed_most_recently_used_first_and_expired_one
         "last_seen_at moves when the session is renewed: {renewed}"
     );
 
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.advance(Duration::from_millis(2500));
     assert_eq!(agents(&used.sessions().await), ["browser-0"]);
     assert_status(idle, "/profile", StatusCode::UNAUTHORIZED).await;
     app.stop().await;

@@ -50,7 +50,7 @@ pub(crate) async fn remember_false_gives_a_cookie_that_ends_with_the_browser(bac
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0]["current"], true);
 
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.advance(Duration::from_millis(1200));
     let used = app.get_with_cookie("/profile", &cookie).await;
     assert_eq!(used.status(), StatusCode::OK);
     if let Some(renewed) = session_cookie(&used) {
@@ -58,7 +58,7 @@ pub(crate) async fn remember_false_gives_a_cookie_that_ends_with_the_browser(bac
         cookie = renewed;
     }
 
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    app.advance(Duration::from_millis(3500));
     assert_access_denied(app.get_with_cookie("/profile", &cookie).await).await;
     app.stop().await;
 }

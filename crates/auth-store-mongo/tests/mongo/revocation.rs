@@ -9,7 +9,6 @@ use auth_store_mongo::{MongoSessionStore, MongoUserRepository};
 use auth_testkit::users::new_user;
 use bson::{doc, Document};
 use mongodb::{options::IndexOptions, Database, IndexModel};
-use time::OffsetDateTime;
 use tower_sessions::{session::Record, SessionStore as _};
 
 use crate::common::{SESSIONS, USERS};
@@ -44,12 +43,12 @@ pub(crate) async fn a_password_change_cut_short_after_the_rebind_leaves_old_sess
 
     let mut record = Record {
         id: tower_sessions::session::Id::default(),
-        data: session::logged_in(&ada, OffsetDateTime::now_utc()),
-        expiry_date: OffsetDateTime::now_utc() + time::Duration::hours(1),
+        data: session::logged_in(&ada, auth_domain::clock::Clock::system().now()),
+        expiry_date: auth_domain::clock::Clock::system().now() + time::Duration::hours(1),
     };
     session::put_owner(&mut record.data, &Owner::of(&ada));
     store.create(&mut record).await.expect("create works");
-    let login = Login::new(&ada, OffsetDateTime::now_utc());
+    let login = Login::new(&ada, auth_domain::clock::Clock::system().now());
     assert!(
         owner(&store, &record).await.owns(&login),
         "logged in at first"

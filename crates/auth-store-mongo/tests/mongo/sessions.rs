@@ -8,7 +8,7 @@ use auth_store_mongo::{owner_document, MongoSessionStore};
 use auth_testkit::sessions::{logged_in_as, stand_in};
 use bson::{doc, Bson, Document};
 use mongodb::{Collection, Database};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use tower_sessions::{session::Id, session_store, SessionStore};
 
 use crate::common::SESSIONS;
@@ -67,10 +67,10 @@ pub(crate) async fn undecodable_stored_data_is_an_error_that_quotes_neither_id_n
             "_id": session::storage_key(&id.to_string()),
             "data": "not json: secret-token-123",
             "user_id": Bson::Null,
-            "created_at": bson::DateTime::now(),
-            "last_seen_at": bson::DateTime::now(),
-            "expires_at": bson::DateTime::from_time_0_3(OffsetDateTime::now_utc() + Duration::hours(1)),
-            "expires_at_us": (OffsetDateTime::now_utc() + Duration::hours(1)).unix_timestamp() * 1_000_000,
+            "created_at": bson::DateTime::from_time_0_3(auth_domain::clock::Clock::system().now()),
+            "last_seen_at": bson::DateTime::from_time_0_3(auth_domain::clock::Clock::system().now()),
+            "expires_at": bson::DateTime::from_time_0_3(auth_domain::clock::Clock::system().now() + Duration::hours(1)),
+            "expires_at_us": (auth_domain::clock::Clock::system().now() + Duration::hours(1)).unix_timestamp() * 1_000_000,
         })
         .await
         .expect("raw insert works");
@@ -97,7 +97,7 @@ pub(crate) async fn an_expired_session_is_neither_listed_nor_deleted_before_the_
     let store = MongoSessionStore::new(&db, SESSIONS);
     let user = UserId::generate();
     let mut expired = logged_in_as(user);
-    expired.expiry_date = OffsetDateTime::now_utc() - Duration::seconds(1);
+    expired.expiry_date = auth_domain::clock::Clock::system().now() - Duration::seconds(1);
     store.create(&mut expired).await.expect("create works");
     let handle = SessionHandle::of_session_id(&expired.id.to_string());
 
@@ -133,8 +133,8 @@ pub(crate) async fn a_document_written_with_owner_document_loads_with_its_owner(
             "_id": session::storage_key(&record.id.to_string()),
             "data": serde_json::to_string(&record.data).expect("JSON"),
             "user_id": user.id.to_string(),
-            "created_at": bson::DateTime::now(),
-            "last_seen_at": bson::DateTime::now(),
+            "created_at": bson::DateTime::from_time_0_3(auth_domain::clock::Clock::system().now()),
+            "last_seen_at": bson::DateTime::from_time_0_3(auth_domain::clock::Clock::system().now()),
             "expires_at": expires_at,
             "expires_at_us": expires_at.timestamp_millis() * 1_000,
             "owner": owner_document(&Owner::of(&user)).expect("encodable"),

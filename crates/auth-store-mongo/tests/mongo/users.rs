@@ -87,7 +87,7 @@ pub(crate) async fn a_corrupt_user_document_is_a_storage_error_that_quotes_no_ha
             "email": "ada@example.com",
             "username": "ada_l",
             "password_hash": "$argon2id$secret-hash",
-            "created_at": bson::DateTime::now(),
+            "created_at": bson::DateTime::from_time_0_3(auth_domain::clock::Clock::system().now()),
         })
         .await
         .expect("raw insert works");

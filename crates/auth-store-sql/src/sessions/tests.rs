@@ -39,7 +39,7 @@ async fn database(backend: Backend) -> (DatabaseConnection, TestDatabase) {
 }
 
 fn seconds_from_now(seconds: i64) -> OffsetDateTime {
-    OffsetDateTime::now_utc() + Duration::seconds(seconds)
+    auth_domain::clock::Clock::system().now() + Duration::seconds(seconds)
 }
 
 async fn row(db: &DatabaseConnection, id: &Id) -> Option<sessions::Model> {
@@ -92,7 +92,7 @@ async fn the_row_holds_the_hash_of_the_id_and_the_user_id(db: DatabaseConnection
 /// Expiry, creation and last-seen times are exact to the microsecond on every engine.
 async fn timestamps_of_a_session_read_back_to_the_microsecond(db: DatabaseConnection) {
     let store = SqlSessionStore::new(db.clone());
-    let before = truncate_to_micros(OffsetDateTime::now_utc());
+    let before = truncate_to_micros(auth_domain::clock::Clock::system().now());
     let record = created(&store, seconds_from_now(3600)).await;
     let loaded = store
         .load(&record.id)
@@ -115,7 +115,7 @@ async fn timestamps_of_a_session_read_back_to_the_microsecond(db: DatabaseConnec
 async fn an_expired_row_is_invisible_before_the_purge_and_gone_after(db: DatabaseConnection) {
     let store = SqlSessionStore::new(db.clone());
     let expired = created(&store, seconds_from_now(-1)).await;
-    let expiring_now = created(&store, OffsetDateTime::now_utc()).await;
+    let expiring_now = created(&store, auth_domain::clock::Clock::system().now()).await;
     assert_eq!(rows(&db).await, 2, "nothing purged yet");
     assert_eq!(store.load(&expired.id).await.expect("load works"), None);
     assert_eq!(

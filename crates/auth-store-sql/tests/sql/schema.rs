@@ -63,7 +63,7 @@ pub(crate) async fn a_database_of_the_first_schema_upgrades_and_keeps_its_data(
     insert_as_the_first_release_did(&db, &user).await;
     let sessions = SqlSessionStore::new(db.clone());
     let mut record = logged_in_as(user.id);
-    Login::new(&user, time::OffsetDateTime::now_utc()).write(&mut record.data);
+    Login::new(&user, auth_domain::clock::Clock::system().now()).write(&mut record.data);
     SessionStore::create(&sessions, &mut record)
         .await
         .expect("the first schema takes a session");
