@@ -17,7 +17,7 @@ mod stores;
 use std::{fmt, net::SocketAddr, num::NonZeroU32, path::Path, str::FromStr, time::Duration};
 
 use auth_domain::{
-    redact_url, settings::DefaultValue, throttle::ThrottleLimits, HashingConfig, PasswordPolicy,
+    settings::DefaultValue, throttle::ThrottleLimits, HashingConfig, PasswordPolicy,
 };
 use auth_http::HttpConfig;
 use auth_store_mongo::MongoConfig;
@@ -31,7 +31,10 @@ pub use keys::{is_key, settings};
 use read::Settings;
 pub use stores::DatabaseUrl;
 
-use crate::telemetry::LogFormat;
+use crate::{
+    stores::{Backend, OnBackend},
+    telemetry::LogFormat,
+};
 
 /// Purging less often than weekly would only let dead sessions pile up.
 const MAX_PURGE_INTERVAL_SECS: u64 = 7 * 24 * 60 * 60;
@@ -61,12 +64,15 @@ pub enum Storage {
 }
 
 impl Storage {
+    /// Each storage with its name in configuration.
+    const NAMES: [(Self, &'static str); 2] = [(Self::Sql, "sql"), (Self::Mongodb, "mongodb")];
+
     /// The name used in configuration.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sql => "sql",
-            Self::Mongodb => "mongodb",
-        }
+        Self::NAMES
+            .iter()
+            .find_map(|&(storage, name)| (storage == self).then_some(name))
+            .unwrap_or_default()
     }
 }
 
@@ -80,10 +86,10 @@ impl FromStr for Storage {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "sql" => Ok(Self::Sql),
-            "mongodb" => Ok(Self::Mongodb),
-            _ => Err(format!("expected `sql` or `mongodb`, not `{s}`")),
+        let name = s.to_ascii_lowercase();
+        match Self::NAMES.iter().find(|(_, known)| *known == name) {
+            Some(&(storage, _)) => Ok(storage),
+            None => Err(format!("expected `sql` or `mongodb`, not `{s}`")),
         }
     }
 }
@@ -250,14 +256,18 @@ impl Config {
 
     /// Where the configured backend lives, with any password redacted: fit for logs.
     pub fn redacted_storage_url(&self) -> String {
-        match self.storage {
-            Storage::Sql => redact_url(&self.database_url),
-            Storage::Mongodb => format!(
-                "{} (database {})",
-                redact_url(&self.mongo.url),
-                self.mongo.database
-            ),
+        /// The URL of the backend configured.
+        struct RedactedUrl<'a>(&'a Config);
+
+        impl OnBackend for RedactedUrl<'_> {
+            type Output = String;
+
+            fn on<B: Backend>(self) -> String {
+                B::redacted_url(self.0)
+            }
         }
+
+        self.storage.with(RedactedUrl(self))
     }
 }
 

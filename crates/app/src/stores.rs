@@ -1,4 +1,6 @@
-//! Opening the configured backend: the one place that matches on the storage choice.
+//! The backends, and opening the configured one: [`Storage::with`] is the one place that
+//! matches on the storage choice; everything that differs between backends is a
+//! [`Backend`].
 //!
 //! `serve`, `install` and every admin command say what they do with the stores as an
 //! [`OnStores`]; [`with_stores`] opens the backend `STORAGE` names (creating its schema or
@@ -6,19 +8,106 @@
 //! work, and closes the stores before returning, so that no driver task outlives the
 //! runtime.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, num::NonZeroU32, pin::Pin, time::Duration};
 
 use anyhow::Context as _;
 use auth_domain::{clock::Clock, redact_url, Stores};
-use auth_store_mongo::MongoStores;
+use auth_store_mongo::{MongoConfig, MongoStores};
 use auth_store_sql::SqlStores;
 
 use crate::{bounded::BoundedStores, retry, Config, Storage};
 
-/// What runs on the stores of the configured backend, whichever it is.
-pub(crate) trait OnStores {
-    /// What the work gives back.
+/// One backend: how its stores open, and what else differs between backends.
+pub(crate) trait Backend {
+    /// Its stores.
+    type Stores: auth_http::Stores;
+
+    /// What `app install` makes on it.
+    const INSTALLS: &'static str;
+
+    /// The pool size when `DATABASE_MAX_CONNECTIONS` is not set.
+    fn default_max_connections(database_url: &str) -> NonZeroU32;
+
+    /// Where it lives, with any password redacted: fit for logs.
+    fn redacted_url(config: &Config) -> String;
+
+    /// Connects and creates the schema or indexes, retrying an unreachable database for
+    /// up to `STARTUP_TIMEOUT`.
+    fn open(
+        config: &Config,
+        clock: &Clock,
+    ) -> impl Future<Output = anyhow::Result<Self::Stores>> + Send;
+}
+
+/// What is done with the backend `STORAGE` names, whichever it is.
+pub(crate) trait OnBackend {
+    /// What it gives back.
     type Output;
+
+    /// Does it with `B`.
+    fn on<B: Backend>(self) -> Self::Output;
+}
+
+impl Storage {
+    /// Does `work` with the backend this names: the one place the choice is made.
+    pub(crate) fn with<W: OnBackend>(self, work: W) -> W::Output {
+        match self {
+            Self::Sql => work.on::<SqlBackend>(),
+            Self::Mongodb => work.on::<MongoBackend>(),
+        }
+    }
+}
+
+/// SQLite, PostgreSQL or MySQL/MariaDB at `DATABASE_URL`.
+struct SqlBackend;
+
+impl Backend for SqlBackend {
+    type Stores = SqlStores;
+
+    const INSTALLS: &'static str = "SQL schema";
+
+    fn default_max_connections(database_url: &str) -> NonZeroU32 {
+        auth_store_sql::default_max_connections(database_url)
+    }
+
+    fn redacted_url(config: &Config) -> String {
+        redact_url(&config.database_url)
+    }
+
+    async fn open(config: &Config, clock: &Clock) -> anyhow::Result<SqlStores> {
+        Ok(SqlStores::new(open_sql(config).await?, clock.clone()))
+    }
+}
+
+/// MongoDB at `MONGODB_URL`.
+struct MongoBackend;
+
+impl Backend for MongoBackend {
+    type Stores = MongoStores;
+
+    const INSTALLS: &'static str = "MongoDB indexes";
+
+    fn default_max_connections(_: &str) -> NonZeroU32 {
+        MongoConfig::default_max_pool_size()
+    }
+
+    fn redacted_url(config: &Config) -> String {
+        format!(
+            "{} (database {})",
+            redact_url(&config.mongo.url),
+            config.mongo.database
+        )
+    }
+
+    async fn open(config: &Config, clock: &Clock) -> anyhow::Result<MongoStores> {
+        Ok(open_mongo(config).await?.with_clock(clock.clone()))
+    }
+}
+
+/// What runs on the stores of the configured backend, whichever it is.
+pub(crate) trait OnStores: Send {
+    /// What the work gives back.
+    type Output: Send;
 
     /// Does the work on `stores`.
     fn run<B: auth_http::Stores>(
@@ -34,15 +123,32 @@ pub(crate) async fn with_stores<W: OnStores>(
     clock: &Clock,
     work: W,
 ) -> anyhow::Result<W::Output> {
-    match config.storage {
-        Storage::Sql => {
-            let stores = SqlStores::new(open_sql(config).await?, clock.clone());
-            run_and_close(stores, config.database_timeout, work).await
-        }
-        Storage::Mongodb => {
-            let stores = open_mongo(config).await?.with_clock(clock.clone());
-            run_and_close(stores, config.database_timeout, work).await
-        }
+    config
+        .storage
+        .with(OpenAndRun {
+            config,
+            clock,
+            work,
+        })
+        .await
+}
+
+/// [`with_stores`] once the backend is known.
+struct OpenAndRun<'a, W> {
+    config: &'a Config,
+    clock: &'a Clock,
+    work: W,
+}
+
+impl<'a, W: OnStores + 'a> OnBackend for OpenAndRun<'a, W> {
+    // Boxed: each backend's future is a type of its own, and the answer must be one type.
+    type Output = Pin<Box<dyn Future<Output = anyhow::Result<W::Output>> + Send + 'a>>;
+
+    fn on<B: Backend>(self) -> Self::Output {
+        Box::pin(async move {
+            let stores = B::open(self.config, self.clock).await?;
+            run_and_close(stores, self.config.database_timeout, self.work).await
+        })
     }
 }
 

@@ -26,8 +26,8 @@ use self::{
 };
 use crate::{
     bounded::BoundedStores,
-    stores::{self, OnStores},
-    Config, Storage,
+    stores::{self, Backend, OnBackend, OnStores},
+    Config,
 };
 
 /// Runs what `cli` asks for and says how it went, as the process's exit code.
@@ -82,7 +82,10 @@ async fn administer(config: &Config, command: Command) -> anyhow::Result<Output>
         crate::install(config).await?;
         let target = config.redacted_storage_url();
         return Ok(Output::Done {
-            message: format!("{} ready on {target}", what_install_builds(config.storage)),
+            message: format!(
+                "{} ready on {target}",
+                config.storage.with(WhatInstallBuilds)
+            ),
             json: json!({ "installed": true, "storage": config.storage.to_string() }),
         });
     }
@@ -126,10 +129,14 @@ impl OnStores for Administer<'_> {
     }
 }
 
-fn what_install_builds(storage: Storage) -> &'static str {
-    match storage {
-        Storage::Sql => "SQL schema",
-        Storage::Mongodb => "MongoDB indexes",
+/// What `app install` makes on the backend configured.
+struct WhatInstallBuilds;
+
+impl OnBackend for WhatInstallBuilds {
+    type Output = &'static str;
+
+    fn on<B: Backend>(self) -> &'static str {
+        B::INSTALLS
     }
 }
 

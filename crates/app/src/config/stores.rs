@@ -7,6 +7,7 @@ use auth_domain::redact_url;
 use auth_store_mongo::MongoConfig;
 
 use super::{read::Settings, ConfigError, Storage};
+use crate::stores::{Backend, OnBackend};
 
 /// More connections than this from one process is a typo, not a plan: it is ten times the
 /// default limit of a whole PostgreSQL server, and each SQLite connection is a thread.
@@ -62,10 +63,18 @@ pub(super) fn database_max_connections(
 ) -> Result<NonZeroU32, ConfigError> {
     const KEY: &str = "DATABASE_MAX_CONNECTIONS";
     if !s.is_set(KEY) {
-        return Ok(match storage {
-            Storage::Sql => auth_store_sql::default_max_connections(database_url),
-            Storage::Mongodb => MongoConfig::default_max_pool_size(),
-        });
+        /// The default pool size of the backend configured.
+        struct DefaultPool<'a>(&'a str);
+
+        impl OnBackend for DefaultPool<'_> {
+            type Output = NonZeroU32;
+
+            fn on<B: Backend>(self) -> NonZeroU32 {
+                B::default_max_connections(self.0)
+            }
+        }
+
+        return Ok(storage.with(DefaultPool(database_url)));
     }
     let max = s.number_in(KEY, 1..=MAX_DATABASE_CONNECTIONS)?;
     NonZeroU32::try_from(max).map_err(|e| s.error(KEY, e))
