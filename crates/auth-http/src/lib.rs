@@ -36,6 +36,7 @@ mod config;
 mod cookies;
 mod cross_origin;
 mod device_cookie;
+mod documented;
 mod error;
 mod extract;
 mod handlers;

@@ -3,20 +3,17 @@
 use std::convert::Infallible;
 
 use auth_domain::{accounts::Accounts, session::Lifetimes};
-
-use axum::{
-    extract::Request,
-    response::Response,
-    routing::{delete, get, post},
-    Extension, Router,
-};
+use axum::{extract::Request, response::Response, Extension, Router};
 use tower::{util::MapResponseLayer, Layer, Service, ServiceBuilder};
 use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer};
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     client::TrustedProxies,
     cross_origin::{self, AllowedOrigins},
-    handlers::{self, my_sessions, probes},
+    documented::documented,
+    handlers::{self, account, auth, events, my_sessions, probes, profile},
     headers, openapi, safety_net,
     session_layer::SessionLayer,
     signing::{Purpose, Signer},
@@ -34,7 +31,7 @@ pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 pub fn router<B: Stores>(accounts: Accounts<B>, config: HttpConfig) -> Router {
     let sessions = auth_domain::Stores::sessions(accounts.stores()).clone();
     // Outside the session layer: a probe never loads or creates a session.
-    let probes = probes::routes(sessions.clone());
+    let (probes, probes_documentation) = probes::routes(sessions.clone()).split_for_parts();
     let signer = |purpose| Signer::new(purpose, &config.session_key, &config.fallback_keys);
     let lifetimes = Lifetimes {
         idle: config.session_lifetime,
@@ -54,19 +51,20 @@ pub fn router<B: Stores>(accounts: Accounts<B>, config: HttpConfig) -> Router {
     });
 
     // Only these routes touch the session store: a public page or a 404 costs no query.
-    let authenticated = Router::new()
-        .route("/profile", get(handlers::profile))
-        .route("/v1/auth/register", post(handlers::register))
-        .route("/v1/auth/login", post(handlers::login))
-        .route("/v1/auth/logout", post(handlers::logout))
-        .route(
-            "/v1/auth/sessions",
-            get(my_sessions::list).delete(my_sessions::revoke_others),
-        )
-        .route("/v1/auth/sessions/{id}", delete(my_sessions::revoke))
-        .route("/v1/auth/password", post(handlers::change_password))
-        .route("/v1/auth/account", delete(handlers::delete_account))
-        .route("/v1/auth/events", get(handlers::events))
+    let (authenticated, documentation) = OpenApiRouter::new()
+        .routes(documented!(profile::profile))
+        .routes(documented!(auth::register::<B>))
+        .routes(documented!(auth::login::<B>))
+        .routes(documented!(auth::logout::<B>))
+        .routes(documented!(my_sessions::list::<B>))
+        .routes(documented!(my_sessions::revoke_others::<B>))
+        .routes(documented!(my_sessions::revoke::<B>))
+        .routes(documented!(account::change_password::<B>))
+        .routes(documented!(account::delete_account::<B>))
+        .routes(documented!(events::recent::<B>))
+        .split_for_parts();
+    let documentation = documentation.merge_from(probes_documentation);
+    let authenticated = authenticated
         .with_state(state)
         // Each `layer` call boxes every route once more, and a boxed level costs an
         // allocation and a clone on every request: so one call per stack, outermost first.
@@ -81,7 +79,10 @@ pub fn router<B: Stores>(accounts: Accounts<B>, config: HttpConfig) -> Router {
         .option_layer(cors)
         .layer_fn(|inner| cross_origin::RefuseCrossOrigin::new(origins.clone(), inner))
         .layer(Extension(TrustedProxies::new(config.trusted_proxies)))
-        .service(app(headers::private(authenticated).merge(probes)));
+        .service(app(
+            headers::private(authenticated).merge(probes),
+            documentation,
+        ));
     // Outermost, so that answers given before routing (a cross-origin refusal, a CORS
     // preflight) carry them too; and around them the request id, span and access line.
     whole(trace::observed(headers::security(app)))
@@ -113,12 +114,17 @@ pub(crate) fn whole(stages: impl Stage) -> Router {
     Router::new().fallback_service(stages)
 }
 
-/// The public routes, the 404s and the outer middleware around `authenticated`. Split
-/// out so that tests can drive the stack without a repository.
-pub(crate) fn app(authenticated: Router) -> impl Stage {
-    let routed = Router::new()
-        .route("/", get(handlers::index))
-        .route("/openapi.json", get(openapi::serve))
+/// The public routes, the 404s and the outer middleware around `authenticated`, whose
+/// operations `documentation` describes. Split out so that tests can drive the stack
+/// without a repository.
+pub(crate) fn app(authenticated: Router, documentation: OpenApi) -> impl Stage {
+    let (public, public_documentation) = OpenApiRouter::new()
+        .routes(documented!(handlers::index))
+        .routes(documented!(openapi::serve))
+        .split_for_parts();
+    let document = openapi::Document::new(public_documentation.merge_from(documentation));
+    let routed = public
+        .layer(Extension(document))
         .merge(authenticated)
         .fallback(handlers::not_found)
         // After every route is in place: it is set on each route present.
@@ -137,7 +143,13 @@ pub(crate) fn app(authenticated: Router) -> impl Stage {
 
 #[cfg(test)]
 mod tests {
-    use axum::{body::Body, extract::Request, response::IntoResponse, Json};
+    use axum::{
+        body::Body,
+        extract::Request,
+        response::IntoResponse,
+        routing::{get, post},
+        Json,
+    };
     use http::{
         header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, VARY, X_CONTENT_TYPE_OPTIONS},
         Method, StatusCode,
@@ -182,9 +194,10 @@ mod tests {
                     "/v1/auth/bare",
                     get(|| async { (StatusCode::BAD_GATEWAY, "upstream said no").into_response() }),
                 );
-        whole(trace::observed(headers::security(app(headers::private(
-            routes,
-        )))))
+        whole(trace::observed(headers::security(app(
+            headers::private(routes),
+            OpenApi::default(),
+        ))))
     }
 
     async fn call(app: &Router, request: Request) -> (StatusCode, http::HeaderMap, Value) {

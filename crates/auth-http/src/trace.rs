@@ -238,12 +238,19 @@ mod tests {
                     "you"
                 }),
             )
-            .merge(probes::routes(MemorySessionStore::new()));
+            .merge(
+                probes::routes(MemorySessionStore::new())
+                    .split_for_parts()
+                    .0,
+            );
         let request = request
             .header(REQUEST_ID, request_id)
             .body(Body::empty())
             .unwrap();
-        observed(app(routes)).oneshot(request).await.unwrap();
+        observed(app(routes, utoipa::openapi::OpenApi::default()))
+            .oneshot(request)
+            .await
+            .unwrap();
         let tag = format!("request_id=\"{request_id}\"");
         all_logs()
             .lines()
@@ -321,7 +328,10 @@ mod tests {
             .header(REQUEST_ID, "x".repeat(65))
             .body(Body::empty())
             .unwrap();
-        let response = observed(app(Router::new())).oneshot(request).await.unwrap();
+        let response = observed(app(Router::new(), utoipa::openapi::OpenApi::default()))
+            .oneshot(request)
+            .await
+            .unwrap();
         let id = response.headers()[REQUEST_ID].to_str().unwrap();
         assert_ne!(id, "x".repeat(65));
         assert!(is_well_formed(id.as_bytes()), "{id}");

@@ -184,3 +184,35 @@ async fn every_error_answer_has_the_error_body() {
     let schema = &document["components"]["schemas"]["Error"];
     assert_eq!(schema["required"], json!(["message", "code"]));
 }
+
+#[tokio::test]
+async fn every_served_link_names_an_operation_of_the_document() {
+    let document = document(&TestApp::new()).await;
+    let operations: Vec<&Value> = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .collect();
+    let ids: Vec<&str> = operations
+        .iter()
+        .filter_map(|operation| operation["operationId"].as_str())
+        .collect();
+    let mut links = 0;
+    for operation in &operations {
+        for response in operation["responses"].as_object().unwrap().values() {
+            for link in response["links"]
+                .as_object()
+                .into_iter()
+                .flat_map(|l| l.values())
+            {
+                let target = link["operationId"]
+                    .as_str()
+                    .expect("a camel-case operationId");
+                assert!(ids.contains(&target), "{target}");
+                links += 1;
+            }
+        }
+    }
+    assert_eq!(links, 2, "register -> login, list sessions -> revoke one");
+}

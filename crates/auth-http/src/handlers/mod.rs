@@ -1,6 +1,6 @@
 //! Request handlers, one module per concern.
 
-// Visible to the crate so that `openapi` can name each handler's documentation.
+// Visible to the crate so that the router can name each handler with its documentation.
 pub(crate) mod account;
 pub(crate) mod auth;
 pub(crate) mod events;
@@ -12,12 +12,6 @@ mod user_body;
 use axum::Json;
 use serde::Serialize;
 
-pub(crate) use self::{
-    account::{change_password, delete_account},
-    auth::{login, logout, register},
-    events::recent as events,
-    profile::profile,
-};
 use crate::error::ApiError;
 
 /// A body that only says what happened.

@@ -8,14 +8,16 @@ use auth_domain::readiness::Readiness;
 use axum::{
     extract::State,
     response::{IntoResponse, Response},
-    routing::get,
-    Json, Router,
+    Json,
 };
 use http::{
     header::{CACHE_CONTROL, RETRY_AFTER},
     HeaderValue, StatusCode,
 };
-use serde_json::json;
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::documented::documented;
 
 /// Liveness: answers while the process serves, touching nothing else.
 pub(crate) const HEALTHZ: &str = "/healthz";
@@ -30,20 +32,21 @@ const READY_WITHIN: Duration = Duration::from_secs(1);
 /// When to ask again after a 503, in seconds: about a probe period.
 const RETRY_AFTER_SECONDS: u32 = 5;
 
-/// The probes' routes, over the store whose database decides readiness.
-pub(crate) fn routes<P: Readiness>(store: P) -> Router {
-    Router::new()
-        .route(HEALTHZ, get(healthz))
-        .route(READYZ, get(readyz::<P>))
+/// The probes' routes and their documentation, over the store whose database decides
+/// readiness.
+pub(crate) fn routes<P: Readiness>(store: P) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(documented!(healthz))
+        .routes(documented!(readyz::<P>))
         .with_state(store)
 }
 
-/// A probe's answer (`answer` writes it; this type is its OpenAPI schema).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // Documentation only: see above.
+/// A probe's answer.
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ProbeStatus {
     /// `ok`, or `unavailable` (readiness only).
-    status: String,
+    #[schema(value_type = String)]
+    status: &'static str,
 }
 
 /// `GET /healthz`: 200 `{"status":"ok"}`.
@@ -95,8 +98,8 @@ fn unavailable() -> Response {
 }
 
 /// `{"status": status}`, never cached: a cached probe answer would hide a change.
-fn answer(code: StatusCode, status: &str) -> Response {
-    let mut response = (code, Json(json!({ "status": status }))).into_response();
+fn answer(code: StatusCode, status: &'static str) -> Response {
+    let mut response = (code, Json(ProbeStatus { status })).into_response();
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
