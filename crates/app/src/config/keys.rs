@@ -98,7 +98,7 @@ const PURGES: &[Setting] = &[
     Setting::new(
         "SESSION_PURGE_INTERVAL",
         DefaultValue::Number(DEFAULT_PURGE_INTERVAL_SECS),
-        "seconds between two purges of expired sessions, old failures and events",
+        "seconds between two purges of expired sessions, old failures and events (every backend)",
     ),
     Setting::new(
         "AUDIT_RETENTION_DAYS",
