@@ -13,8 +13,8 @@ use std::{
 
 use anyhow::Context as _;
 use auth_http::metrics::{
-    AUTH_LOGINS, AUTH_REGISTRATIONS, DATABASE_ERRORS, HTTP_REQUESTS, HTTP_REQUEST_DURATION,
-    SECURE_COOKIE_OVER_HTTP,
+    AUTH_LOGINS, AUTH_REGISTRATIONS, DATABASE_ERRORS, FORWARDED_FOR_IGNORED, HTTP_REQUESTS,
+    HTTP_REQUEST_DURATION, SECURE_COOKIE_OVER_HTTP,
 };
 use auth_store_sql::SESSIONS_PURGED_METRIC as SESSIONS_PURGED;
 use axum::{
@@ -125,7 +125,11 @@ fn describe() {
         DATABASE_ERRORS,
         "Requests that failed on the database: unavailable (503) or unexpected (500)"
     );
-    metrics::describe_counter!(SESSIONS_PURGED, "Expired sessions deleted by the SQL purge");
+    metrics::describe_counter!(SESSIONS_PURGED, "Expired sessions deleted by the purge");
+    metrics::describe_counter!(
+        FORWARDED_FOR_IGNORED,
+        "Requests from a loopback peer with X-Forwarded-For while TRUSTED_PROXIES is empty"
+    );
     metrics::describe_counter!(
         SECURE_COOKIE_OVER_HTTP,
         "Logins that set a Secure session cookie over plain http, which browsers drop"

@@ -213,7 +213,7 @@ impl<B: Stores> Accounts<B> {
         F: FnOnce(User) -> Fut,
         Fut: Future<Output = Result<(), E>>,
     {
-        let attempt = LoginAttempt::new(
+        let attempt = self.0.throttle.attempt(
             &credentials.login,
             context.device.ip,
             credentials.device_proven,
@@ -271,8 +271,8 @@ impl<B: Stores> Accounts<B> {
     }
 
     /// A user's change of their own password, proven by the current one. Guarded like a
-    /// login from this client (the session proves the device, so the per-account limit
-    /// does not apply), and a wrong current password counts as a failed login. Every
+    /// login without a device cookie (the per-account limit applies: a stolen cookie must
+    /// not give unlimited guesses), and a wrong current password counts as a failed login. Every
     /// session of the user but `keep` ends; the one kept must be logged in again by the
     /// caller, bound to the new password.
     #[tracing::instrument(skip_all, fields(user.id = %user))]
@@ -474,8 +474,12 @@ impl<B: Stores> Accounts<B> {
     /// login would be; otherwise the attempt to count a failure against. `Err(None)` is a
     /// throttling error of the storage, `Err(Some(_))` a refusal.
     async fn guard(&self, account: &Email, context: &Context) -> Result<LoginAttempt, GuardError> {
-        // The session proves the device: the per-account limit does not apply.
-        let attempt = LoginAttempt::new(account.as_str(), context.device.ip, true);
+        // No device exemption: with a stolen cookie, the session proves nothing about who
+        // guesses, and the per-account limit is what stops guesses from many addresses.
+        let attempt = self
+            .0
+            .throttle
+            .attempt(account.as_str(), context.device.ip, false);
         match self
             .0
             .throttle

@@ -2,7 +2,7 @@ use std::fmt;
 
 use garde::Validate;
 
-use crate::validation::{has_control_chars, FieldError};
+use crate::validation::{has_unsafe_chars, FieldError};
 
 /// Longest address SMTP can carry (RFC 5321, forward-path minus the angle brackets).
 const MAX_EMAIL_CHARS: usize = 254;
@@ -26,7 +26,7 @@ impl Email {
         if normalised.chars().count() > MAX_EMAIL_CHARS {
             return Err(FieldError::new("too_long", "Email address is too long."));
         }
-        if has_control_chars(&normalised) || EmailSyntax(&normalised).validate().is_err() {
+        if has_unsafe_chars(&normalised) || EmailSyntax(&normalised).validate().is_err() {
             return Err(FieldError::new("invalid", "Email address is invalid."));
         }
         Ok(Self(normalised))
@@ -64,6 +64,13 @@ impl AsRef<str> for Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_with_a_format_character_is_refused() {
+        for raw in ["ada\u{202E}@example.com", "ada@exa\u{200D}mple.com"] {
+            assert!(Email::parse(raw).is_err(), "{raw:?}");
+        }
+    }
 
     #[test]
     fn an_address_is_trimmed_and_lower_cased() {

@@ -126,6 +126,11 @@ pub struct ThrottleLimits {
     /// Registrations from one address per [`REGISTRATION_WINDOW`]
     /// (`REGISTRATIONS_PER_ADDRESS`).
     pub registrations_per_address: u64,
+    /// How many leading bits of an IPv6 address name one client for the limits per client,
+    /// per address and on registrations (`IPV6_THROTTLE_PREFIX`): whoever holds a /64 (any
+    /// server, most home lines) holds 2^64 addresses, but one budget. IPv4 addresses count
+    /// one by one.
+    pub ipv6_prefix: u8,
 }
 
 /// The window of [`ThrottleLimits::registrations_per_address`].
@@ -150,6 +155,7 @@ impl ThrottleLimits {
         failures_per_address: 100,
         failure_window: time::Duration::minutes(15),
         registrations_per_address: 20,
+        ipv6_prefix: 64,
     };
 
     /// The settings of login and registration throttling.
@@ -180,6 +186,11 @@ impl ThrottleLimits {
             DefaultValue::Number(Self::DEFAULT.registrations_per_address),
             "registrations from one address per hour; 0 disables",
         ),
+        Setting::new(
+            "IPV6_THROTTLE_PREFIX",
+            DefaultValue::Number(Self::DEFAULT.ipv6_prefix as u64),
+            "leading bits of an IPv6 address that name one client for the limits, 1..=128",
+        ),
     ];
 }
 
@@ -203,10 +214,10 @@ impl LoginAttempt {
     /// An attempt on the account named `login` (an email address or a username, as
     /// typed: it is normalised here, so `Ada@Example.com` and `ada@example.com` count
     /// together; an unknown account counts exactly like a known one) from `ip`.
-    pub fn new(login: &str, ip: Option<IpAddr>, device_proven: bool) -> Self {
+    fn new(login: &str, address: String, device_proven: bool) -> Self {
         Self {
             account: account_name(login),
-            address: ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
+            address,
             device_proven,
         }
     }
@@ -262,6 +273,30 @@ impl<F: FailureCounter> Throttle<F> {
     /// The limits in force.
     pub fn limits(&self) -> ThrottleLimits {
         self.limits
+    }
+
+    /// An attempt on the account named `login` (an email address or a username, as
+    /// typed: it is normalised here, so `Ada@Example.com` and `ada@example.com` count
+    /// together; an unknown account counts exactly like a known one) from `ip`, whose
+    /// client is its IPv6 prefix or its IPv4 address. `device_proven`: the client holds
+    /// the device cookie of this account, which spares it the per-account limit.
+    pub fn attempt(&self, login: &str, ip: Option<IpAddr>, device_proven: bool) -> LoginAttempt {
+        LoginAttempt::new(login, self.address(ip), device_proven)
+    }
+
+    /// The address `ip` is counted under: itself for IPv4 (and an IPv4-mapped IPv6
+    /// address), its network of [`ThrottleLimits::ipv6_prefix`] bits for IPv6.
+    fn address(&self, ip: Option<IpAddr>) -> String {
+        match ip.map(|ip| ip.to_canonical()) {
+            None => "unknown".to_owned(),
+            Some(IpAddr::V4(ip)) => ip.to_string(),
+            Some(IpAddr::V6(ip)) => {
+                let prefix = self.limits.ipv6_prefix.clamp(1, 128);
+                let mask = u128::MAX << (128 - u32::from(prefix));
+                let network = std::net::Ipv6Addr::from(u128::from(ip) & mask);
+                format!("{network}/{prefix}")
+            }
+        }
     }
 
     /// Whether `attempt` may go ahead: one read of the three counts.
@@ -343,7 +378,7 @@ impl<F: FailureCounter> Throttle<F> {
         if limit == 0 {
             return Ok(Ok(()));
         }
-        let address = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        let address = self.address(ip);
         let key = ThrottleKey::new("register-address", &[&address]);
         let checks = [(key.clone(), limit)];
         let verdict = self.check(&checks, REGISTRATION_WINDOW, now).await?;

@@ -1,7 +1,7 @@
 use std::{fmt, sync::LazyLock};
 
 use crate::{
-    validation::{has_control_chars, FieldError},
+    validation::{has_unsafe_chars, FieldError},
     Email,
 };
 
@@ -34,7 +34,7 @@ impl Username {
         if chars > MAX_USERNAME_CHARS {
             return Err(FieldError::new("too_long", TOO_LONG.as_str()));
         }
-        if has_control_chars(&normalised) {
+        if has_unsafe_chars(&normalised) {
             return Err(FieldError::new(
                 "invalid",
                 "Username contains invalid characters.",
@@ -83,6 +83,14 @@ impl fmt::Display for Username {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_username_with_a_format_character_is_refused() {
+        for raw in ["ada\u{202E}lovelace", "ada\u{200B}", "\u{2066}ada"] {
+            let error = Username::parse(raw).expect_err("a format character");
+            assert_eq!(error.code, "invalid", "{raw:?}");
+        }
+    }
 
     #[test]
     fn a_username_is_trimmed_and_lower_cased() {

@@ -56,8 +56,46 @@ pub(crate) fn collect<T>(
     result.map_err(|e| errors.add(field, e)).ok()
 }
 
-/// Control characters (NUL included) are refused everywhere: PostgreSQL cannot store NUL
-/// in text, and none of them belongs in an address or a name.
-pub(crate) fn has_control_chars(s: &str) -> bool {
-    s.chars().any(char::is_control)
+/// Control characters (NUL included) and Unicode format characters are refused in
+/// everything a client names itself with: PostgreSQL cannot store NUL in text, control
+/// characters forge lines in a terminal or a log, and format characters (bidi overrides,
+/// zero-width joiners and spaces) make text read other than it is (`moc.evil` shown as
+/// `live.com`) and two different names look the same.
+pub(crate) fn has_unsafe_chars(s: &str) -> bool {
+    s.chars().any(is_unsafe_char)
+}
+
+/// Whether `c` is a control character or a format character (Unicode's general category
+/// `Cf`, as of Unicode 16).
+pub(crate) fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || is_format_char(c)
+}
+
+/// Unicode's format characters (general category `Cf`): invisible, they change how the
+/// text around them is shown.
+fn is_format_char(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }

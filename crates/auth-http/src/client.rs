@@ -2,7 +2,14 @@
 //! we trust, and its User-Agent. One value for throttling, the audit trail and the device
 //! data of a session.
 
-use std::{convert::Infallible, net::IpAddr, net::SocketAddr, sync::Arc};
+use std::{
+    convert::Infallible,
+    net::{IpAddr, SocketAddr},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
 
 use auth_domain::{accounts::Context, session::Device};
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -31,31 +38,51 @@ impl TrustedProxies {
     /// The client's address: the socket peer, unless the peer is a trusted proxy; then
     /// the rightmost `X-Forwarded-For` entry that is not itself a trusted proxy (entries
     /// further left were written by whoever sent the request, and may be anything). When
-    /// every entry is trusted, the leftmost; an entry that is not an address ends the walk
-    /// at the last trusted hop.
-    fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    /// every entry is trusted, the leftmost. `None` when an entry that a trusted proxy
+    /// wrote is not an address: the client is unknown, and never taken to be the proxy
+    /// (which would put every client behind it under one budget).
+    ///
+    /// The header is read as bytes, entry by entry: a byte outside visible ASCII in what
+    /// the client wrote on the left spoils no entry on the right.
+    fn client(&self, peer: IpAddr, headers: &HeaderMap) -> Option<IpAddr> {
         if !self.trusts(peer) {
-            return peer;
+            if self.0.is_empty() && peer.is_loopback() && headers.contains_key(X_FORWARDED_FOR) {
+                forwarded_for_ignored();
+            }
+            return Some(peer);
         }
-        let forwarded: Vec<&str> = headers
+        let forwarded: Vec<&[u8]> = headers
             .get_all(X_FORWARDED_FOR)
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
+            .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
             .filter(|entry| !entry.is_empty())
             .collect();
         let mut client = peer;
         for entry in forwarded.iter().rev() {
-            let Some(ip) = parse_entry(entry) else {
-                return client;
-            };
+            let ip = std::str::from_utf8(entry).ok().and_then(parse_entry)?;
             client = ip;
             if !self.trusts(ip) {
-                return ip;
+                return Some(ip);
             }
         }
-        client
+        Some(client)
+    }
+}
+
+/// Says once per process, and counts every time, that a request from a loopback peer
+/// named a client in `X-Forwarded-For` while no proxy is trusted: a proxy on this host is
+/// then every client, and one abuser's failures throttle everyone.
+fn forwarded_for_ignored() {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    metrics::counter!(crate::metrics::FORWARDED_FOR_IGNORED).increment(1);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "a request from a loopback address carries X-Forwarded-For, but TRUSTED_PROXIES \
+             is empty: every client behind that proxy counts as the proxy's address, for \
+             throttling and the audit trail; set TRUSTED_PROXIES to the proxy's address \
+             (e.g. 127.0.0.1)"
+        );
     }
 }
 
@@ -82,11 +109,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             return Ok(Self(None));
         };
         let peer = peer.ip().to_canonical();
-        let ip = match parts.extensions.get::<TrustedProxies>() {
+        Ok(Self(match parts.extensions.get::<TrustedProxies>() {
             Some(proxies) => proxies.client(peer, &parts.headers),
-            None => peer,
-        };
-        Ok(Self(Some(ip)))
+            None => Some(peer),
+        }))
     }
 }
 
@@ -137,17 +163,17 @@ mod tests {
         headers
     }
 
-    fn ip(text: &str) -> IpAddr {
-        text.parse().unwrap()
+    fn ip(text: &str) -> Option<IpAddr> {
+        Some(text.parse().unwrap())
     }
 
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
         let trusted = proxies(&["10.0.0.0/8"]);
-        let client = trusted.client(ip("203.0.113.9"), &forwarded(&["198.51.100.1"]));
+        let client = trusted.client(ip("203.0.113.9").unwrap(), &forwarded(&["198.51.100.1"]));
         assert_eq!(client, ip("203.0.113.9"));
         assert_eq!(
-            TrustedProxies::default().client(ip("10.0.0.1"), &forwarded(&["1.1.1.1"])),
+            TrustedProxies::default().client(ip("10.0.0.1").unwrap(), &forwarded(&["1.1.1.1"])),
             ip("10.0.0.1")
         );
     }
@@ -157,26 +183,54 @@ mod tests {
         let trusted = proxies(&["10.0.0.0/8", "127.0.0.1/32"]);
         let headers = forwarded(&["6.6.6.6, 198.51.100.7", "10.1.2.3"]);
         assert_eq!(
-            trusted.client(ip("127.0.0.1"), &headers),
+            trusted.client(ip("127.0.0.1").unwrap(), &headers),
             ip("198.51.100.7")
         );
         let with_ports = forwarded(&["[2001:db8::1]:443, 198.51.100.8:1234"]);
         assert_eq!(
-            trusted.client(ip("10.9.9.9"), &with_ports),
+            trusted.client(ip("10.9.9.9").unwrap(), &with_ports),
             ip("198.51.100.8")
         );
     }
 
     #[test]
-    fn all_trusted_gives_the_leftmost_and_garbage_stops_at_the_last_trusted_hop() {
+    fn all_trusted_gives_the_leftmost_and_garbage_from_a_proxy_makes_the_client_unknown() {
         let trusted = proxies(&["10.0.0.0/8"]);
         let all = forwarded(&["10.0.0.5, 10.0.0.6"]);
-        assert_eq!(trusted.client(ip("10.0.0.7"), &all), ip("10.0.0.5"));
-        let garbage = forwarded(&["198.51.100.1, not-an-ip, 10.0.0.6"]);
-        assert_eq!(trusted.client(ip("10.0.0.7"), &garbage), ip("10.0.0.6"));
         assert_eq!(
-            trusted.client(ip("10.0.0.7"), &HeaderMap::new()),
+            trusted.client(ip("10.0.0.7").unwrap(), &all),
+            ip("10.0.0.5")
+        );
+        // Written by the trusted 10.0.0.6: the client is not known, and never the proxy.
+        let garbage = forwarded(&["198.51.100.1, not-an-ip, 10.0.0.6"]);
+        assert_eq!(trusted.client(ip("10.0.0.7").unwrap(), &garbage), None);
+        assert_eq!(
+            trusted.client(ip("10.0.0.7").unwrap(), &HeaderMap::new()),
             ip("10.0.0.7")
+        );
+    }
+
+    #[test]
+    fn a_byte_outside_ascii_on_the_left_spoils_no_entry_on_the_right() {
+        let trusted = proxies(&["127.0.0.1/32"]);
+        let mut headers = HeaderMap::new();
+        headers.append(
+            X_FORWARDED_FOR,
+            HeaderValue::from_bytes("r\u{e9}seau, 198.51.100.7".as_bytes()).unwrap(),
+        );
+        assert_eq!(
+            trusted.client(ip("127.0.0.1").unwrap(), &headers),
+            ip("198.51.100.7")
+        );
+        // The client's garbage is further left than what the proxy appended: harmless.
+        let mut headers = HeaderMap::new();
+        headers.append(
+            X_FORWARDED_FOR,
+            HeaderValue::from_bytes(b"\xff\xfe, not-an-ip, 198.51.100.8").unwrap(),
+        );
+        assert_eq!(
+            trusted.client(ip("127.0.0.1").unwrap(), &headers),
+            ip("198.51.100.8")
         );
     }
 }

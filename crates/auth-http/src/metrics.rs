@@ -30,6 +30,11 @@ pub const DATABASE_ERRORS: &str = "database_errors_total";
 /// "Deploying").
 pub const SECURE_COOKIE_OVER_HTTP: &str = "auth_secure_cookie_over_http_total";
 
+/// `auth_forwarded_for_ignored_total`: requests from a loopback peer that carried
+/// `X-Forwarded-For` while `TRUSTED_PROXIES` is empty (a proxy on this host, not trusted:
+/// every client behind it counts as one address). The first one logs a warning.
+pub const FORWARDED_FOR_IGNORED: &str = "auth_forwarded_for_ignored_total";
+
 /// The route label of a request that matched no route: one value for every unknown path.
 pub(crate) const UNMATCHED: &str = "unmatched";
 

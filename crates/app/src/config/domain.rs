@@ -74,5 +74,6 @@ pub(super) fn throttle(s: &Settings<'_>) -> Result<ThrottleLimits, ConfigError> 
         failure_window: time::Duration::try_from(Duration::from_secs(window))
             .map_err(|e| s.error(WINDOW, e))?,
         registrations_per_address: s.number("REGISTRATIONS_PER_ADDRESS")?,
+        ipv6_prefix: s.number_in("IPV6_THROTTLE_PREFIX", 1..=128)?,
     })
 }

@@ -155,6 +155,23 @@ fn trusted_proxies(s: &Settings<'_>) -> Result<Vec<IpNet>, ConfigError> {
                         format!("`{entry}` is not an IP address or a CIDR network ({example})"),
                     )
                 })
+                .and_then(|net| {
+                    // Every address a trusted proxy: any client could then name any
+                    // address it likes in X-Forwarded-For, and every limit per address
+                    // would be a limit on nothing.
+                    if net.prefix_len() == 0 {
+                        Err(s.error(
+                            KEY,
+                            format!(
+                                "`{entry}` trusts every address, which lets any client choose \
+                                 the address it is throttled and recorded under; list the \
+                                 addresses of your proxies"
+                            ),
+                        ))
+                    } else {
+                        Ok(net)
+                    }
+                })
         })
         .collect()
 }

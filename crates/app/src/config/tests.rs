@@ -233,6 +233,8 @@ fn each_bad_value_names_its_key() {
         ("TRUSTED_PROXIES", "localhost"),
         ("TRUSTED_PROXIES", "10.0.0.1;10.0.0.2"),
         ("TRUSTED_PROXIES", "10.0.0.1, *"),
+        ("TRUSTED_PROXIES", "0.0.0.0/0"),
+        ("TRUSTED_PROXIES", "10.0.0.1, ::/0"),
         ("ALLOWED_ORIGINS", "*"),
         ("ALLOWED_ORIGINS", "https://*.example.com"),
         ("ALLOWED_ORIGINS", "https://app.example.com/login"),
@@ -252,6 +254,8 @@ fn each_bad_value_names_its_key() {
         ("LOGIN_FAILURE_WINDOW", "86401"),
         ("LOGIN_FAILURE_WINDOW", "15m"),
         ("REGISTRATIONS_PER_ADDRESS", "-20"),
+        ("IPV6_THROTTLE_PREFIX", "0"),
+        ("IPV6_THROTTLE_PREFIX", "129"),
         ("AUDIT_RETENTION_DAYS", "0"),
         ("AUDIT_RETENTION_DAYS", "3651"),
     ];
@@ -764,6 +768,7 @@ fn throttling_limits_are_read_from_every_source() {
                 failures_per_address: 1000,
                 failure_window: time::Duration::minutes(10),
                 registrations_per_address: 3,
+                ipv6_prefix: 64,
             }
         );
         assert_eq!(

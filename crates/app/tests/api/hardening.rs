@@ -112,3 +112,43 @@ pub(crate) async fn every_response_carries_the_csp_and_referrer_policy(backend: 
     assert_eq!(statuses, [200, 201, 400, 401, 403, 404, 409, 422, 429]);
     app.stop().await;
 }
+
+/// A User-Agent carrying bidi overrides and zero-width characters is stored and shown
+/// without them: the owner's list of sessions and their events show what the text says,
+/// not what it was made to look like (#19).
+pub(crate) async fn format_characters_never_come_back(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register_user(ADA).await;
+    let agent = "Mozilla/5.0 \u{202E}gpj.exe\u{200B}\u{2066} (X11)\u{FEFF}";
+    // Sent as the raw UTF-8 bytes a client can put in a header (obs-text).
+    let value = header::HeaderValue::from_bytes(agent.as_bytes()).expect("obs-text bytes");
+    let login = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .header(header::USER_AGENT, value)
+        .json(&serde_json::json!({"email_or_username": ADA, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(login.status(), StatusCode::OK);
+    let shown = "Mozilla/5.0 gpj.exe (X11)";
+    let sessions = app.sessions().await;
+    assert_eq!(sessions[0]["user_agent"], shown, "{sessions:?}");
+    let events = app
+        .get("/v1/auth/events")
+        .await
+        .text()
+        .await
+        .expect("a body");
+    assert!(events.contains(shown), "{events}");
+    for invisible in ['\u{202E}', '\u{200B}', '\u{2066}', '\u{FEFF}'] {
+        assert!(!events.contains(invisible), "{events}");
+        assert!(
+            !serde_json::to_string(&sessions)
+                .expect("JSON")
+                .contains(invisible),
+            "{sessions:?}"
+        );
+    }
+    app.stop().await;
+}

@@ -12,6 +12,7 @@ mod helpers;
 mod key_rotation;
 mod my_sessions;
 mod probes;
+mod proxies;
 mod remember;
 mod revocation_races;
 mod sessions;
@@ -88,6 +89,8 @@ auth_testkit::backend_tests! {
             an_unknown_email_is_throttled_exactly_like_a_known_one,
             a_success_resets_the_count_of_its_client,
             a_wrong_current_password_counts_as_a_failed_login,
+            guesses_inside_a_session_are_limited_per_account,
+            one_ipv6_64_shares_a_budget_and_two_do_not,
             registrations_per_address_are_limited,
         ],
         crate::cross_origin => [
@@ -104,6 +107,11 @@ auth_testkit::backend_tests! {
         crate::hardening => [
             a_duplicate_json_key_is_422,
             every_response_carries_the_csp_and_referrer_policy,
+            format_characters_never_come_back,
+        ],
+        crate::proxies => [
+            a_stray_byte_in_x_forwarded_for_never_makes_the_proxy_the_client,
+            forwarding_from_loopback_without_trusted_proxies_is_reported,
         ],
         crate::probes => [
             the_probes_answer_ok_without_touching_a_session,

@@ -8,13 +8,13 @@ use reqwest::{Method, StatusCode};
 use crate::helpers::{header_text, Options, TestApp, PASSWORD};
 
 /// An address with a port free now, for `METRICS_ADDR`.
-fn free_address() -> String {
+pub(crate) fn free_address() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("bound").to_string()
 }
 
 /// The metrics page, as text.
-async fn scrape(address: &str) -> String {
+pub(crate) async fn scrape(address: &str) -> String {
     let response = reqwest::get(format!("http://{address}/metrics"))
         .await
         .expect("the metrics listener answers");
@@ -26,7 +26,7 @@ async fn scrape(address: &str) -> String {
 
 /// The sum of the samples of `name` whose labels include every one of `labels`
 /// (`key="value"`); 0 when there is none.
-fn sample(page: &str, name: &str, labels: &[&str]) -> f64 {
+pub(crate) fn sample(page: &str, name: &str, labels: &[&str]) -> f64 {
     page.lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| line.rsplit_once(' '))

@@ -279,6 +279,85 @@ pub(crate) async fn a_wrong_current_password_counts_as_a_failed_login(backend: B
     app.stop().await;
 }
 
+/// A stolen cookie does not give unlimited guesses at the current password: the checks of
+/// a password change and an account deletion are limited per account, with no device
+/// exemption, however many addresses they come from (#19). With the per-client and
+/// per-address limits off, the sixth wrong guess is 429, and so is the right one then.
+pub(crate) async fn guesses_inside_a_session_are_limited_per_account(backend: Backend) {
+    let options = Options::with(&[
+        TRUST_LOCALHOST,
+        ("LOGIN_FAILURES_PER_CLIENT", "0"),
+        ("LOGIN_FAILURES_PER_ADDRESS", "0"),
+        ("LOGIN_FAILURES_PER_ACCOUNT", "5"),
+    ]);
+    let app = TestApp::spawn_with(backend, options).await;
+    app.register_and_login(ADA).await;
+    let change = json!({"current_password": WRONG, "new_password": "copper-lantern-meadow"});
+    let deletion = json!({"password": WRONG});
+    for i in 0..5 {
+        let address = format!("198.51.100.{}", i + 1);
+        let forwarded = [("x-forwarded-for", address.as_str())];
+        let refused = if i % 2 == 0 {
+            app.send_with_headers(Method::POST, "/v1/auth/password", &forwarded, Some(&change))
+                .await
+        } else {
+            app.send_with_headers(
+                Method::DELETE,
+                "/v1/auth/account",
+                &forwarded,
+                Some(&deletion),
+            )
+            .await
+        };
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "guess {i}");
+    }
+    let forwarded = [("x-forwarded-for", "203.0.113.9")];
+    let sixth = app
+        .send_with_headers(Method::POST, "/v1/auth/password", &forwarded, Some(&change))
+        .await;
+    let retry_after = assert_throttled(sixth).await;
+    assert!(retry_after <= WINDOW_SECS, "Retry-After: {retry_after}");
+    let right = json!({"current_password": PASSWORD, "new_password": "copper-lantern-meadow"});
+    assert_throttled(app.post_json("/v1/auth/password", &right).await).await;
+    let deleted = app
+        .send(
+            Method::DELETE,
+            "/v1/auth/account",
+            Some(&json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_throttled(deleted).await;
+    // The session itself goes on: the limit guards the password, not the cookie.
+    assert_eq!(app.get("/profile").await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+/// Addresses of one IPv6 /64 are one client: they share the per-client and registration
+/// budgets, however many of its 2^64 addresses they come from; another /64 has its own
+/// (#19).
+pub(crate) async fn one_ipv6_64_shares_a_budget_and_two_do_not(backend: Backend) {
+    let options = Options::with(&[TRUST_LOCALHOST, ("REGISTRATIONS_PER_ADDRESS", "2")]);
+    let app = TestApp::spawn_with(backend, options).await;
+    let block = |host: u32| app.browser_behind_proxy(&format!("2001:db8:1:1::{host:x}"));
+    block(1).register_user(ADA).await;
+    block(2).register_user("grace@example.com").await;
+    let third = block(0xffff)
+        .register("hedy@example.com", PASSWORD, None)
+        .await;
+    assert_throttled(third).await;
+    let elsewhere = app.browser_behind_proxy("2001:db8:1:2::1");
+    elsewhere.register_user("hedy@example.com").await;
+
+    for host in 1..=5 {
+        fail_logins(&block(0x100 + host), ADA, 1).await;
+    }
+    assert_login_throttled(block(0x200).login(ADA, PASSWORD).await).await;
+    // Another /64 is another client: its first wrong password is an ordinary 401.
+    fail_logins(&elsewhere, ADA, 1).await;
+    assert_logs_in(&app.browser_behind_proxy("2001:db8:1:3::1"), ADA).await;
+    app.stop().await;
+}
+
 pub(crate) async fn registrations_per_address_are_limited(backend: Backend) {
     let options = Options::with(&[TRUST_LOCALHOST, ("REGISTRATIONS_PER_ADDRESS", "2")]);
     let app = TestApp::spawn_with(backend, options).await;

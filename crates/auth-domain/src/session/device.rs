@@ -32,11 +32,13 @@ impl Device {
     }
 }
 
-/// Control characters out (they could forge lines in a terminal or a log), then cut to
-/// [`MAX_USER_AGENT_CHARS`] characters, never inside a character.
+/// Control characters out (they could forge lines in a terminal or a log), and format
+/// characters (bidi overrides, zero-width characters: they make the agent shown to its
+/// owner read other than it is), then cut to [`MAX_USER_AGENT_CHARS`] characters, never
+/// inside a character.
 pub fn clean_user_agent(raw: &str) -> String {
     raw.chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| !crate::validation::is_unsafe_char(c))
         .take(MAX_USER_AGENT_CHARS)
         .collect::<String>()
         .trim()
@@ -50,6 +52,10 @@ mod tests {
     #[test]
     fn control_characters_are_removed_and_the_agent_is_cut_to_256_characters() {
         assert_eq!(clean_user_agent("curl/8.5\r\n\u{7}x"), "curl/8.5x");
+        assert_eq!(
+            clean_user_agent("Mozilla\u{202E}gpj.exe\u{200B}\u{2066}\u{FEFF}/5.0"),
+            "Mozillagpj.exe/5.0"
+        );
         let long = "é".repeat(300);
         let cut = clean_user_agent(&long);
         assert_eq!(cut.chars().count(), MAX_USER_AGENT_CHARS);
