@@ -17,7 +17,7 @@ use auth_domain::{
     audit::{AuditLog, AuthEvent},
     readiness::Readiness,
     session::{OwnedSession, SessionHandle, SessionInfo},
-    throttle::{FailureCount, FailureCounter, ThrottleKey},
+    throttle::{AttemptId, FailureCount, FailureCounter, ThrottleKey},
     unavailable_message, Email, InsertUserError, NewUser, OwnedSessions, PasswordHash,
     RepositoryError, Stores, User, UserId, UserRepository, UserSessions, Username,
 };
@@ -233,10 +233,24 @@ impl<F: FailureCounter> FailureCounter for Bounded<F> {
         &self,
         keys: &[ThrottleKey],
         at: OffsetDateTime,
+        attempt: AttemptId,
     ) -> Result<(), RepositoryError> {
         self.run(
             "record failures",
-            self.inner.record_failure(keys, at),
+            self.inner.record_failure(keys, at, attempt),
+            repository,
+        )
+        .await
+    }
+
+    async fn withdraw(
+        &self,
+        keys: &[ThrottleKey],
+        attempt: AttemptId,
+    ) -> Result<(), RepositoryError> {
+        self.run(
+            "withdraw an attempt",
+            self.inner.withdraw(keys, attempt),
             repository,
         )
         .await

@@ -25,10 +25,10 @@ use crate::{
     clock::Clock,
     session::{Device, SessionHandle},
     stores::Stores,
-    throttle::{LoginAttempt, Throttle, ThrottleLimits, Throttled},
+    throttle::{Reservation, Throttle, ThrottleLimits, Throttled},
     AuthService, AuthenticateError, BoxError, ChangePasswordError, DeleteAccountError, Email,
     Password, PasswordHasher, PasswordPolicy, RegisterError, Registration, RepositoryError, User,
-    UserId, UserRepository, UserSessions, ValidationErrors,
+    UserId, UserRepository, UserSessions,
 };
 
 /// Who is acting, from where, in which request: what every audit event records.
@@ -218,17 +218,19 @@ impl<B: Stores> Accounts<B> {
             context.device.ip,
             credentials.device_proven,
         );
-        let now = self.0.clock.now();
         let verdict = self
             .0
             .throttle
-            .check_login(&attempt, now)
+            .reserve_login(&attempt, self.0.clock.now())
             .await
             .map_err(|e| LoginError::Unexpected(e.into()))?;
-        if let Err(throttled) = verdict {
-            self.record_throttled_login(&credentials.login, context);
-            return Err(LoginError::Throttled(throttled));
-        }
+        let reservation = match verdict {
+            Ok(reservation) => reservation,
+            Err(throttled) => {
+                self.record_throttled_login(&credentials.login, context);
+                return Err(LoginError::Throttled(throttled));
+            }
+        };
         let user = match self
             .0
             .service
@@ -237,15 +239,16 @@ impl<B: Stores> Accounts<B> {
         {
             Ok(user) => user,
             Err(AuthenticateError::InvalidCredentials { user }) => {
-                self.count_failure(&attempt).await;
+                self.0.throttle.login_failed(reservation);
                 self.record(EventKind::LoginFailed, user, context).await;
                 return Err(LoginError::InvalidCredentials);
             }
             Err(AuthenticateError::Unexpected(source)) => {
-                return Err(LoginError::Unexpected(source))
+                self.withdraw(reservation).await;
+                return Err(LoginError::Unexpected(source));
             }
         };
-        if let Err(error) = self.0.throttle.login_succeeded(&attempt).await {
+        if let Err(error) = self.0.throttle.login_succeeded(&attempt, reservation).await {
             tracing::warn!(%error, "could not reset the failed logins of a client");
         }
         start_session(user.clone())
@@ -285,20 +288,16 @@ impl<B: Stores> Accounts<B> {
         keep: Option<&SessionHandle>,
         context: &Context,
     ) -> Result<User, ChangePasswordError> {
-        let attempt = self.guard(account, context).await.map_err(|e| {
+        let reservation = self.guard(account, context).await.map_err(|e| {
             e.map_or_else(
                 ChangePasswordError::Unexpected,
                 ChangePasswordError::Throttled,
             )
         })?;
-        let updated = match self.0.service.change_password(user, current, new).await {
-            Err(ChangePasswordError::Invalid(errors)) => {
-                self.count_wrong_password(&attempt, &errors, "current_password")
-                    .await;
-                return Err(ChangePasswordError::Invalid(errors));
-            }
-            other => other?,
-        };
+        let changed = self.0.service.change_password(user, current, new).await;
+        let wrong = matches!(&changed, Err(ChangePasswordError::Invalid(errors)) if !errors.field("current_password").is_empty());
+        self.settle(reservation, wrong).await;
+        let updated = changed?;
         // The new hash already ends the other sessions at their next request; deleting
         // them frees their rows now.
         let ended = match keep {
@@ -330,19 +329,17 @@ impl<B: Stores> Accounts<B> {
         password: &Password,
         context: &Context,
     ) -> Result<(), DeleteAccountError> {
-        let attempt = self.guard(account, context).await.map_err(|e| {
+        let reservation = self.guard(account, context).await.map_err(|e| {
             e.map_or_else(
                 DeleteAccountError::Unexpected,
                 DeleteAccountError::Throttled,
             )
         })?;
-        match self.0.service.delete_account(user, password).await {
+        let deleted = self.0.service.delete_account(user, password).await;
+        let wrong = matches!(&deleted, Err(DeleteAccountError::Invalid(errors)) if !errors.field("password").is_empty());
+        self.settle(reservation, wrong).await;
+        match deleted {
             Ok(()) | Err(DeleteAccountError::UnknownUser) => {}
-            Err(DeleteAccountError::Invalid(errors)) => {
-                self.count_wrong_password(&attempt, &errors, "password")
-                    .await;
-                return Err(DeleteAccountError::Invalid(errors));
-            }
             Err(e) => return Err(e),
         }
         self.end_sessions(user)
@@ -470,10 +467,9 @@ impl<B: Stores> Accounts<B> {
         self.0.stores.sessions().delete_user_sessions(user).await
     }
 
-    /// Refuses a password check on `account` from this client once it is throttled as a
-    /// login would be; otherwise the attempt to count a failure against. `Err(None)` is a
-    /// throttling error of the storage, `Err(Some(_))` a refusal.
-    async fn guard(&self, account: &Email, context: &Context) -> Result<LoginAttempt, GuardError> {
+    /// Reserves a password check on `account` from this client, refused once it is
+    /// throttled as a login would be.
+    async fn guard(&self, account: &Email, context: &Context) -> Result<Reservation, GuardError> {
         // No device exemption: with a stolen cookie, the session proves nothing about who
         // guesses, and the per-account limit is what stops guesses from many addresses.
         let attempt = self
@@ -483,35 +479,31 @@ impl<B: Stores> Accounts<B> {
         match self
             .0
             .throttle
-            .check_login(&attempt, self.0.clock.now())
+            .reserve_login(&attempt, self.0.clock.now())
             .await
         {
-            Ok(Ok(())) => Ok(attempt),
+            Ok(Ok(reservation)) => Ok(reservation),
             Ok(Err(throttled)) => Err(GuardError::Throttled(throttled)),
             Err(e) => Err(GuardError::Storage(e.into())),
         }
     }
 
-    /// Counts a failed login when `field` (the password checked) was refused.
-    async fn count_wrong_password(
-        &self,
-        attempt: &LoginAttempt,
-        errors: &ValidationErrors,
-        field: &str,
-    ) {
-        if !errors.field(field).is_empty() {
-            self.count_failure(attempt).await;
+    /// Settles a guarded password check: a `wrong` password stays counted as a failed
+    /// login; a right one, or a request refused before the password was checked, is
+    /// withdrawn.
+    async fn settle(&self, reservation: Reservation, wrong: bool) {
+        if wrong {
+            self.0.throttle.login_failed(reservation);
+        } else {
+            self.withdraw(reservation).await;
         }
     }
 
-    async fn count_failure(&self, attempt: &LoginAttempt) {
-        if let Err(error) = self
-            .0
-            .throttle
-            .login_failed(attempt, self.0.clock.now())
-            .await
-        {
-            tracing::error!(%error, "could not count a failed password check");
+    /// Withdraws a reservation whose password was not found wrong; if that fails, it
+    /// stays counted (stricter, never looser).
+    async fn withdraw(&self, reservation: Reservation) {
+        if let Err(error) = self.0.throttle.withdraw(reservation).await {
+            tracing::warn!(%error, "could not withdraw a counted attempt; it counts as a failure");
         }
     }
 

@@ -1,10 +1,21 @@
 //! Counting failed attempts, so that guessing passwords gets slow without locking the
 //! owner out (see `auth_http`'s login throttling for the policy).
 //!
-//! The store keeps one entry per failure: a key (an opaque digest naming an account, an
-//! address, or both) and the instant it happened. A sliding window is then one query:
-//! how many entries per key since the window's start, and the oldest of them (which says
-//! when the count drops again). Every instance sharing the database sees the same counts.
+//! The store keeps one entry per attempt and key: a key (an opaque digest naming an
+//! account, an address, or both), the instant it happened and the attempt's random id. A
+//! sliding window is then one query: how many entries per key since the window's start,
+//! and the oldest of them (which says when the count drops again). Every instance sharing
+//! the database sees the same counts.
+//!
+//! An attempt is recorded *before* its password is checked, then counted together with
+//! every other recorded attempt: it goes ahead only if the count, its own entry included,
+//! is within the limit. Otherwise it is withdrawn and refused. A success withdraws it too;
+//! a failure leaves it, counted. Checking first and recording after the (slow) hash would
+//! let every concurrent guess pass the same count; this way, of any number of concurrent
+//! attempts, the last one recorded among those that go ahead saw all the others, so no
+//! more than the limit go ahead, on any store that shows a write to the reads that follow
+//! it (every instance included). Concurrent attempts may refuse each other: a burst is
+//! refused more, never less.
 
 use std::{future::Future, net::IpAddr};
 
@@ -44,6 +55,23 @@ impl ThrottleKey {
     }
 }
 
+/// The random id of one attempt, stored with each of its entries so that exactly those
+/// can be withdrawn (two attempts may share their keys and their instant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AttemptId(i64);
+
+impl AttemptId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+
+    /// The id as stored.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
 /// The failures counted under one key within a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailureCount {
@@ -73,13 +101,14 @@ impl FailureCount {
     }
 }
 
-/// Where failures are counted. One adapter per backend.
+/// Where attempts are counted. One adapter per backend.
 ///
 /// # Errors
 ///
 /// Every adapter MUST answer [`failures`](Self::failures) in one round trip (a throttled
-/// request costs no more), count only entries at or after `since`, and wrap every driver
-/// error in [`RepositoryError`].
+/// request costs no more), count only entries at or after `since`, show an entry that
+/// [`record_failure`](Self::record_failure) wrote to every count that starts after it
+/// returned (on any instance), and wrap every driver error in [`RepositoryError`].
 pub trait FailureCounter: Clone + Send + Sync + 'static {
     /// The failures under each of `keys` since `since`, in the order of `keys` (a key
     /// without any is [`FailureCount::NONE`]).
@@ -89,11 +118,20 @@ pub trait FailureCounter: Clone + Send + Sync + 'static {
         since: OffsetDateTime,
     ) -> impl Future<Output = Result<Vec<FailureCount>, RepositoryError>> + Send;
 
-    /// Records one failure at `at` under each of `keys`, in one write.
+    /// Records one attempt at `at` under each of `keys`, tagged `attempt`, in one write.
     fn record_failure(
         &self,
         keys: &[ThrottleKey],
         at: OffsetDateTime,
+        attempt: AttemptId,
+    ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
+
+    /// Deletes the entries that `attempt` recorded under `keys` (and no other), in one
+    /// write: the attempt no longer counts.
+    fn withdraw(
+        &self,
+        keys: &[ThrottleKey],
+        attempt: AttemptId,
     ) -> impl Future<Output = Result<(), RepositoryError>> + Send;
 
     /// Forgets every failure under `key` (a success resets its count).
@@ -195,10 +233,20 @@ impl ThrottleLimits {
 }
 
 /// A refusal: try again after this long.
+#[must_use]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttled {
     /// How long until the count drops below the limit again (at least a second).
     pub retry_after: time::Duration,
+}
+
+/// An attempt that went ahead and counts until it is settled: a failure leaves it counted
+/// ([`Throttle::login_failed`]), a success or an attempt that checked no password withdraws it.
+#[derive(Debug)]
+#[must_use = "a reservation is settled as a failure, a success or withdrawn"]
+pub struct Reservation {
+    keys: Vec<ThrottleKey>,
+    id: AttemptId,
 }
 
 /// Who a login attempt is for and from.
@@ -299,23 +347,26 @@ impl<F: FailureCounter> Throttle<F> {
         }
     }
 
-    /// Whether `attempt` may go ahead: one read of the three counts.
+    /// Reserves `attempt`: records it, then counts it with every other attempt recorded
+    /// under its keys (the per-client, per-account unless the device is proven, and
+    /// per-address limits). Within every limit, it goes ahead, counted until settled;
+    /// past one, it is withdrawn and refused for as long as the count stays at the limit.
     ///
     /// # Errors
     ///
-    /// The counts could not be read.
-    pub async fn check_login(
+    /// The attempt could not be recorded or counted: it must not go ahead.
+    pub async fn reserve_login(
         &self,
         attempt: &LoginAttempt,
         now: OffsetDateTime,
-    ) -> Result<Result<(), Throttled>, RepositoryError> {
+    ) -> Result<Result<Reservation, Throttled>, RepositoryError> {
         let limits = self.limits;
-        let exempt_account = attempt.device_proven;
         let checks = [
             (attempt.client_key(), limits.failures_per_client),
             (
                 attempt.account_key(),
-                if exempt_account {
+                if attempt.device_proven {
+                    // Counted, so that clients without the cookie see it, but not limited.
                     0
                 } else {
                     limits.failures_per_account
@@ -323,48 +374,55 @@ impl<F: FailureCounter> Throttle<F> {
             ),
             (attempt.address_key(), limits.failures_per_address),
         ];
-        self.check(&checks, limits.failure_window, now).await
-    }
-
-    /// Counts a failed login of `attempt`.
-    ///
-    /// # Errors
-    ///
-    /// The failure could not be recorded.
-    pub async fn login_failed(
-        &self,
-        attempt: &LoginAttempt,
-        now: OffsetDateTime,
-    ) -> Result<(), RepositoryError> {
-        let limits = self.limits;
-        let keys: Vec<ThrottleKey> = [
+        let recorded = [
             (attempt.client_key(), limits.failures_per_client),
             (attempt.account_key(), limits.failures_per_account),
             (attempt.address_key(), limits.failures_per_address),
-        ]
-        .into_iter()
-        .filter(|(_, limit)| *limit > 0)
-        .map(|(key, _)| key)
-        .collect();
-        if keys.is_empty() {
-            return Ok(());
-        }
-        self.counter.record_failure(&keys, now).await
+        ];
+        self.reserve(&recorded, &checks, limits.failure_window, now)
+            .await
     }
 
-    /// A successful login of `attempt` resets its per-client count.
+    /// A failed password check of a reserved attempt: it stays counted.
+    pub fn login_failed(&self, reservation: Reservation) {
+        drop(reservation);
+    }
+
+    /// A successful login of `attempt`: its reservation is withdrawn, and its client's
+    /// count reset.
     ///
     /// # Errors
     ///
     /// The count could not be reset.
-    pub async fn login_succeeded(&self, attempt: &LoginAttempt) -> Result<(), RepositoryError> {
+    pub async fn login_succeeded(
+        &self,
+        attempt: &LoginAttempt,
+        reservation: Reservation,
+    ) -> Result<(), RepositoryError> {
+        self.withdraw(reservation).await?;
         if self.limits.failures_per_client == 0 {
             return Ok(());
         }
         self.counter.reset(&attempt.client_key()).await
     }
 
-    /// Whether a registration from `ip` may go ahead; if so, it is counted.
+    /// A reserved attempt that checked no password (the storage failed, or the request
+    /// was refused for another reason first) no longer counts.
+    ///
+    /// # Errors
+    ///
+    /// The reservation could not be withdrawn; it then counts as a failure.
+    pub async fn withdraw(&self, reservation: Reservation) -> Result<(), RepositoryError> {
+        if reservation.keys.is_empty() {
+            return Ok(());
+        }
+        self.counter
+            .withdraw(&reservation.keys, reservation.id)
+            .await
+    }
+
+    /// Whether a registration from `ip` may go ahead; if so, it is counted. Reserved as a
+    /// login is, so that concurrent registrations cannot all pass one count.
     ///
     /// # Errors
     ///
@@ -375,54 +433,84 @@ impl<F: FailureCounter> Throttle<F> {
         now: OffsetDateTime,
     ) -> Result<Result<(), Throttled>, RepositoryError> {
         let limit = self.limits.registrations_per_address;
-        if limit == 0 {
-            return Ok(Ok(()));
-        }
         let address = self.address(ip);
-        let key = ThrottleKey::new("register-address", &[&address]);
-        let checks = [(key.clone(), limit)];
-        let verdict = self.check(&checks, REGISTRATION_WINDOW, now).await?;
-        if verdict.is_ok() {
-            self.counter.record_failure(&[key], now).await?;
-        }
-        Ok(verdict)
+        let checks = [(ThrottleKey::new("register-address", &[&address]), limit)];
+        let verdict = self
+            .reserve(&checks, &checks, REGISTRATION_WINDOW, now)
+            .await?;
+        // A registration counts whatever becomes of it.
+        Ok(verdict.map(drop))
     }
 
-    async fn check(
+    /// Records an attempt under the `recorded` keys whose limit is not 0, counts the
+    /// `checks` whose limit is not 0, and goes ahead within every limit; otherwise
+    /// withdraws it.
+    async fn reserve(
         &self,
+        recorded: &[(ThrottleKey, u64)],
         checks: &[(ThrottleKey, u64)],
         window: time::Duration,
         now: OffsetDateTime,
-    ) -> Result<Result<(), Throttled>, RepositoryError> {
-        let keys: Vec<ThrottleKey> = checks
-            .iter()
-            .filter(|(_, limit)| *limit > 0)
-            .map(|(key, _)| key.clone())
-            .collect();
-        if keys.is_empty() {
-            return Ok(Ok(()));
+    ) -> Result<Result<Reservation, Throttled>, RepositoryError> {
+        let reservation = Reservation {
+            keys: limited(recorded).cloned().collect(),
+            id: AttemptId::random(),
+        };
+        if reservation.keys.is_empty() {
+            return Ok(Ok(reservation));
         }
-        let counts = self.counter.failures(&keys, now - window).await?;
-        let limits = checks
-            .iter()
-            .filter(|(_, limit)| *limit > 0)
-            .map(|(_, l)| *l);
+        self.counter
+            .record_failure(&reservation.keys, now, reservation.id)
+            .await?;
+        let keys: Vec<ThrottleKey> = limited(checks).cloned().collect();
+        let counts = match self.counter.failures(&keys, now - window).await {
+            Ok(counts) => counts,
+            Err(error) => {
+                self.withdraw_or_log(reservation).await;
+                return Err(error);
+            }
+        };
+        let limits = checks.iter().map(|(_, l)| *l).filter(|l| *l > 0);
+        // Its own entry is in each count: past the limit means more than it. Without its
+        // own, the count is at the limit (refused attempts are withdrawn), and drops once
+        // the oldest entry is more than a window old.
         let retry_after = counts
             .iter()
             .zip(limits)
-            .filter(|(count, limit)| count.count >= *limit)
+            .filter(|(count, limit)| count.count > *limit)
             .map(|(count, _)| {
                 count
                     .oldest
-                    .map_or(window, |oldest| oldest + window - now)
+                    .map_or(window, |oldest| {
+                        oldest + window + time::Duration::MICROSECOND - now
+                    })
                     .max(time::Duration::SECOND)
             })
             .max();
-        Ok(match retry_after {
-            Some(retry_after) => Err(Throttled { retry_after }),
-            None => Ok(()),
-        })
+        match retry_after {
+            Some(retry_after) => {
+                self.withdraw_or_log(reservation).await;
+                Ok(Err(Throttled { retry_after }))
+            }
+            None => Ok(Ok(reservation)),
+        }
     }
+
+    /// Withdraws a refused reservation; one that cannot be withdrawn counts, as a failure
+    /// would (stricter, never looser).
+    async fn withdraw_or_log(&self, reservation: Reservation) {
+        if let Err(error) = self.withdraw(reservation).await {
+            tracing::warn!(%error, "could not withdraw a refused attempt; it counts as a failure");
+        }
+    }
+}
+
+/// The keys of `checks` that have a limit.
+fn limited(checks: &[(ThrottleKey, u64)]) -> impl Iterator<Item = &ThrottleKey> {
+    checks
+        .iter()
+        .filter(|(_, limit)| *limit > 0)
+        .map(|(key, _)| key)
 }
 
 #[cfg(test)]

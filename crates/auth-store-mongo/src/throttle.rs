@@ -3,7 +3,7 @@
 use std::{collections::HashMap, fmt, time::Duration};
 
 use auth_domain::{
-    throttle::{FailureCount, FailureCounter, ThrottleKey},
+    throttle::{AttemptId, FailureCount, FailureCounter, ThrottleKey},
     RepositoryError,
 };
 use bson::{doc, Document};
@@ -22,6 +22,7 @@ pub const FAILURE_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 pub(crate) mod fields {
     pub(crate) use crate::purge::fields::{AT, AT_US};
     pub(crate) const KEY: &str = "key";
+    pub(crate) const ATTEMPT: &str = "attempt";
 }
 
 /// The counts of one key, as the aggregation groups them.
@@ -34,7 +35,7 @@ struct Group {
 }
 
 /// The failures collection as a [`FailureCounter`]: one document per failure and key,
-/// `{_id, key, at, at_us}`. Cheap to clone: clones share one client.
+/// `{_id, key, at, at_us, attempt}`. Cheap to clone: clones share one client.
 #[derive(Clone)]
 pub struct MongoFailureCounter {
     failures: Collection<Document>,
@@ -112,6 +113,7 @@ impl FailureCounter for MongoFailureCounter {
         &self,
         keys: &[ThrottleKey],
         at: OffsetDateTime,
+        attempt: AttemptId,
     ) -> Result<(), RepositoryError> {
         if keys.is_empty() {
             return Ok(());
@@ -123,12 +125,30 @@ impl FailureCounter for MongoFailureCounter {
                 fields::KEY: key.as_str(),
                 fields::AT: timestamp::date(at_us),
                 fields::AT_US: at_us,
+                fields::ATTEMPT: attempt.get(),
             }
         });
         self.failures
             .insert_many(documents)
             .await
             .map_err(|error| repository_error("record failures", &error))?;
+        Ok(())
+    }
+
+    /// One `delete_many` over the `(key, at_us)` index.
+    async fn withdraw(
+        &self,
+        keys: &[ThrottleKey],
+        attempt: AttemptId,
+    ) -> Result<(), RepositoryError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let asked: Vec<&str> = keys.iter().map(ThrottleKey::as_str).collect();
+        self.failures
+            .delete_many(doc! { fields::KEY: { "$in": asked }, fields::ATTEMPT: attempt.get() })
+            .await
+            .map_err(|error| repository_error("withdraw an attempt", &error))?;
         Ok(())
     }
 

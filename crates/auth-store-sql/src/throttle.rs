@@ -1,9 +1,9 @@
-//! The [`FailureCounter`] adapter: one row of `login_failures` per failure and key.
+//! The [`FailureCounter`] adapter: one row of `login_failures` per attempt and key.
 
 use std::collections::HashMap;
 
 use auth_domain::{
-    throttle::{FailureCount, FailureCounter, ThrottleKey},
+    throttle::{AttemptId, FailureCount, FailureCounter, ThrottleKey},
     RepositoryError,
 };
 use sea_orm::{
@@ -68,6 +68,7 @@ impl FailureCounter for SqlFailureCounter {
         &self,
         keys: &[ThrottleKey],
         at: OffsetDateTime,
+        attempt: AttemptId,
     ) -> Result<(), RepositoryError> {
         if keys.is_empty() {
             return Ok(());
@@ -75,18 +76,38 @@ impl FailureCounter for SqlFailureCounter {
         let backend = self.db.get_database_backend();
         let at = timestamp::value(backend, at);
         let mut statement = Query::insert();
-        statement
-            .into_table(login_failures::Entity)
-            .columns([login_failures::Column::Key, login_failures::Column::At]);
+        statement.into_table(login_failures::Entity).columns([
+            login_failures::Column::Key,
+            login_failures::Column::At,
+            login_failures::Column::Attempt,
+        ]);
         for key in keys {
             statement
-                .values([key.as_str().into(), at.clone().into()])
+                .values([key.as_str().into(), at.clone().into(), attempt.get().into()])
                 .map_err(|err| RepositoryError::new(format!("record failures: {err}")))?;
         }
         self.db
             .execute(backend.build(&statement))
             .await
             .map_err(|err| repository_error("record failures", &err))?;
+        Ok(())
+    }
+
+    /// One `DELETE` over the `(key, at)` index.
+    async fn withdraw(
+        &self,
+        keys: &[ThrottleKey],
+        attempt: AttemptId,
+    ) -> Result<(), RepositoryError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        login_failures::Entity::delete_many()
+            .filter(login_failures::Column::Key.is_in(keys.iter().map(ThrottleKey::as_str)))
+            .filter(login_failures::Column::Attempt.eq(attempt.get()))
+            .exec(&self.db)
+            .await
+            .map_err(|err| repository_error("withdraw an attempt", &err))?;
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 
 use auth_domain::{
     clock::Clock,
-    throttle::{FailureCount, FailureCounter, ThrottleKey},
+    throttle::{AttemptId, FailureCount, FailureCounter, ThrottleKey},
 };
 use time::{Duration, OffsetDateTime};
 
@@ -23,7 +23,7 @@ fn now() -> OffsetDateTime {
 
 async fn record(counter: &impl FailureCounter, keys: &[ThrottleKey], at: OffsetDateTime) {
     counter
-        .record_failure(keys, at)
+        .record_failure(keys, at, AttemptId::random())
         .await
         .expect("recording works");
 }
@@ -181,6 +181,44 @@ pub async fn a_reset_clears_that_key_only(counter: impl FailureCounter) {
         .expect("resetting an unknown key is no error");
     record(&counter, std::slice::from_ref(&a), t).await;
     assert_eq!(counts(&counter, &[a], since).await, [count(1, t)]);
+}
+
+/// Withdrawing an attempt deletes its entries under the keys named, and nothing another
+/// attempt recorded, even under the same keys at the same instant.
+pub async fn a_withdrawn_attempt_no_longer_counts_and_no_other_is_touched(
+    counter: impl FailureCounter,
+) {
+    let (a, b) = (key("a"), key("b"));
+    let t = now();
+    let (mine, other) = (AttemptId::random(), AttemptId::random());
+    let both = [a.clone(), b.clone()];
+    for attempt in [mine, other, mine] {
+        counter
+            .record_failure(&both, t, attempt)
+            .await
+            .expect("recording works");
+    }
+    let since = t - Duration::minutes(1);
+    assert_eq!(counts(&counter, &both, since).await, [count(3, t); 2]);
+    counter
+        .withdraw(std::slice::from_ref(&a), mine)
+        .await
+        .expect("withdrawing works");
+    assert_eq!(
+        counts(&counter, &both, since).await,
+        [count(1, t), count(3, t)],
+        "only the attempt's entries under the keys named"
+    );
+    counter
+        .withdraw(&both, mine)
+        .await
+        .expect("withdrawing again is no error");
+    assert_eq!(counts(&counter, &both, since).await, [count(1, t); 2]);
+    counter
+        .withdraw(&[], other)
+        .await
+        .expect("withdrawing under no key is no error");
+    assert_eq!(counts(&counter, &both, since).await, [count(1, t); 2]);
 }
 
 /// A purge deletes every failure before its cut-off, batch after batch, and keeps the

@@ -181,6 +181,7 @@ macro_rules! failure_counter_suite {
                 failures_at_the_same_instant_all_count,
                 recording_under_no_key_is_harmless,
                 a_reset_clears_that_key_only,
+                a_withdrawn_attempt_no_longer_counts_and_no_other_is_touched,
                 a_purge_deletes_old_failures_in_batches_and_keeps_new_ones,
             ] },
         }

@@ -14,7 +14,7 @@ use std::{
 
 use auth_domain::{
     audit::{AuditLog, AuthEvent},
-    throttle::{FailureCount, FailureCounter, ThrottleKey},
+    throttle::{AttemptId, FailureCount, FailureCounter, ThrottleKey},
     timestamp::truncate_to_micros,
     RepositoryError, UserId,
 };
@@ -29,7 +29,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Failed attempts in memory: one entry per failure and key, as the real stores keep them.
 #[derive(Clone, Default)]
 pub struct MemoryFailureCounter {
-    failures: Arc<Mutex<Vec<(ThrottleKey, OffsetDateTime)>>>,
+    failures: Arc<Mutex<Vec<(ThrottleKey, OffsetDateTime, AttemptId)>>>,
 }
 
 impl MemoryFailureCounter {
@@ -66,7 +66,7 @@ impl FailureCounter for MemoryFailureCounter {
         let since = truncate_to_micros(since);
         let mut counted: HashMap<&ThrottleKey, FailureCount> = HashMap::new();
         let failures = lock(&self.failures);
-        for (key, at) in failures.iter().filter(|(_, at)| *at >= since) {
+        for (key, at, _) in failures.iter().filter(|(_, at, _)| *at >= since) {
             let count = counted.entry(key).or_insert(FailureCount::NONE);
             count.count += 1;
             count.oldest = Some(count.oldest.map_or(*at, |oldest| oldest.min(*at)));
@@ -81,14 +81,24 @@ impl FailureCounter for MemoryFailureCounter {
         &self,
         keys: &[ThrottleKey],
         at: OffsetDateTime,
+        attempt: AttemptId,
     ) -> Result<(), RepositoryError> {
         let at = truncate_to_micros(at);
-        lock(&self.failures).extend(keys.iter().map(|key| (key.clone(), at)));
+        lock(&self.failures).extend(keys.iter().map(|key| (key.clone(), at, attempt)));
+        Ok(())
+    }
+
+    async fn withdraw(
+        &self,
+        keys: &[ThrottleKey],
+        attempt: AttemptId,
+    ) -> Result<(), RepositoryError> {
+        lock(&self.failures).retain(|(key, _, id)| *id != attempt || !keys.contains(key));
         Ok(())
     }
 
     async fn reset(&self, key: &ThrottleKey) -> Result<(), RepositoryError> {
-        lock(&self.failures).retain(|(stored, _)| stored != key);
+        lock(&self.failures).retain(|(stored, _, _)| stored != key);
         Ok(())
     }
 
@@ -101,7 +111,7 @@ impl FailureCounter for MemoryFailureCounter {
         let before = truncate_to_micros(before);
         let mut failures = lock(&self.failures);
         let kept_before = failures.len();
-        failures.retain(|(_, at)| *at >= before);
+        failures.retain(|(_, at, _)| *at >= before);
         Ok((kept_before - failures.len()) as u64)
     }
 }

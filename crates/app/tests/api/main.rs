@@ -92,6 +92,9 @@ auth_testkit::backend_tests! {
             guesses_inside_a_session_are_limited_per_account,
             one_ipv6_64_shares_a_budget_and_two_do_not,
             registrations_per_address_are_limited,
+            concurrent_wrong_passwords_on_two_instances_stay_within_the_limit,
+            concurrent_registrations_on_two_instances_stay_within_the_limit,
+            concurrent_guesses_inside_a_session_stay_within_the_limit,
         ],
         crate::cross_origin => [
             state_changing_requests_from_another_site_are_403,

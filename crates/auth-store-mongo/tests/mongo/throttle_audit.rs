@@ -2,7 +2,7 @@
 
 use auth_domain::{
     audit::{AuditLog, AuthEvent, EventKind},
-    throttle::{FailureCounter, ThrottleKey},
+    throttle::{AttemptId, FailureCounter, ThrottleKey},
     UserId,
 };
 use auth_store_mongo::{MongoAuditLog, MongoFailureCounter};
@@ -32,7 +32,7 @@ pub(crate) async fn a_failure_is_stored_with_a_date_for_its_ttl_and_exact_micros
     let key = ThrottleKey::new("test", &["ada@example.com"]);
     let at = now();
     counter
-        .record_failure(std::slice::from_ref(&key), at)
+        .record_failure(std::slice::from_ref(&key), at, AttemptId::random())
         .await
         .expect("recording works");
 

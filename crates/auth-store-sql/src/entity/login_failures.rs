@@ -13,6 +13,9 @@ pub struct Model {
     pub key: String,
     /// When the attempt failed, UTC, microseconds.
     pub at: TimeDateTimeWithTimeZone,
+    /// The random id of the attempt that recorded it, by which it is withdrawn; none on
+    /// failures recorded before attempts were reserved.
+    pub attempt: Option<i64>,
 }
 
 /// `login_failures` has no relations an adapter navigates.

@@ -132,12 +132,15 @@ async fn insert_as_the_first_release_did(db: &DatabaseConnection, user: &User) {
         .expect("the first schema takes a user");
 }
 
-/// Each later migration has a real `down` of its own, undone newest first: the fourth
-/// drops the events' `actor` and `request_id`, the third `users.credential` and nothing
+/// Each later migration has a real `down` of its own, undone newest first: the fifth drops
+/// the failures' `attempt`, the fourth the events' `actor` and `request_id`, the third `users.credential` and nothing
 /// else, the second its tables and leaves the first migration's alone; `up` then builds
 /// them again.
 pub(crate) async fn the_later_migrations_go_down_and_up_one_at_a_time(db: DatabaseConnection) {
     let manager = SchemaManager::new(&db);
+    assert!(has_attempt(&manager).await);
+    Migrator::down(&db, Some(1)).await.expect("down runs");
+    assert!(!has_attempt(&manager).await);
     assert!(has_actor(&manager).await);
     Migrator::down(&db, Some(1)).await.expect("down runs");
     assert!(!has_actor(&manager).await);
@@ -158,6 +161,7 @@ pub(crate) async fn the_later_migrations_go_down_and_up_one_at_a_time(db: Databa
     }
     assert!(has_credential(&manager).await);
     assert!(has_actor(&manager).await);
+    assert!(has_attempt(&manager).await);
 }
 
 async fn has_actor(manager: &SchemaManager<'_>) -> bool {
@@ -171,6 +175,13 @@ async fn has_actor(manager: &SchemaManager<'_>) -> bool {
         .expect("the catalogue answers");
     assert_eq!(actor, request_id, "both columns come and go together");
     actor
+}
+
+async fn has_attempt(manager: &SchemaManager<'_>) -> bool {
+    manager
+        .has_column("login_failures", "attempt")
+        .await
+        .expect("the catalogue answers")
 }
 
 async fn has_credential(manager: &SchemaManager<'_>) -> bool {
@@ -332,6 +343,7 @@ pub(crate) async fn mysql_throttle_and_audit_columns_compare_bytes_and_keep_micr
         ("auth_events.user_agent", "utf8mb4_bin", "varchar(256)"),
         ("auth_events.user_id", "", "binary(16)"),
         ("login_failures.at", "", "datetime(6)"),
+        ("login_failures.attempt", "", "bigint"),
         ("login_failures.id", "", "bigint"),
         ("login_failures.key", "ascii_bin", "varchar(64)"),
     ];
