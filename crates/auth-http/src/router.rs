@@ -71,6 +71,7 @@ pub fn router<B: Stores>(accounts: Accounts<B>, config: HttpConfig) -> Router {
         .layer(session_layer);
     let origins = AllowedOrigins::new(&config.allowed_origins);
     let cors = origins.cors();
+    let proxies = TrustedProxies::new(config.trusted_proxies);
     let app = ServiceBuilder::new()
         // Deadlines on the body and the answer, around everything that reads or makes
         // them.
@@ -78,14 +79,14 @@ pub fn router<B: Stores>(accounts: Accounts<B>, config: HttpConfig) -> Router {
         .map_response(cross_origin::credentials_only_for_an_allowed_origin)
         .option_layer(cors)
         .layer_fn(|inner| cross_origin::RefuseCrossOrigin::new(origins.clone(), inner))
-        .layer(Extension(TrustedProxies::new(config.trusted_proxies)))
+        .layer(Extension(proxies.clone()))
         .service(app(
             headers::private(authenticated).merge(probes),
             documentation,
         ));
     // Outermost, so that answers given before routing (a cross-origin refusal, a CORS
     // preflight) carry them too; and around them the request id, span and access line.
-    whole(trace::observed(headers::security(app)))
+    whole(trace::observed(headers::security(app), proxies))
 }
 
 /// A stage of the middleware around the routes: a service of axum requests that answers
@@ -194,10 +195,10 @@ mod tests {
                     "/v1/auth/bare",
                     get(|| async { (StatusCode::BAD_GATEWAY, "upstream said no").into_response() }),
                 );
-        whole(trace::observed(headers::security(app(
-            headers::private(routes),
-            OpenApi::default(),
-        ))))
+        whole(trace::observed(
+            headers::security(app(headers::private(routes), OpenApi::default())),
+            crate::client::TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()]),
+        ))
     }
 
     async fn call(app: &Router, request: Request) -> (StatusCode, http::HeaderMap, Value) {
@@ -229,14 +230,25 @@ mod tests {
         assert!(headers.get(CACHE_CONTROL).is_none());
     }
 
-    #[tokio::test]
-    async fn a_request_id_sent_by_the_client_comes_back() {
-        let request = Request::get("/")
+    fn with_request_id_from(peer: [u8; 4]) -> Request {
+        let mut request = Request::get("/")
             .header("x-request-id", "trace-me-42")
             .body(Body::empty())
             .unwrap();
-        let (_, headers, _) = call(&test_app(), request).await;
+        let peer = std::net::SocketAddr::from((peer, 40_000));
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        request
+    }
+
+    #[tokio::test]
+    async fn a_request_id_comes_back_only_from_a_trusted_proxy() {
+        let (_, headers, _) = call(&test_app(), with_request_id_from([127, 0, 0, 1])).await;
         assert_eq!(headers["x-request-id"], "trace-me-42");
+        let (_, headers, _) = call(&test_app(), with_request_id_from([203, 0, 113, 9])).await;
+        assert_ne!(headers["x-request-id"], "trace-me-42");
+        assert!(!headers["x-request-id"].is_empty());
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Following a request: its id, its span and its access line.
 //!
-//! Every request gets an id (the client's `X-Request-Id` when well formed), returned in
+//! Every request gets an id (the `X-Request-Id` a trusted proxy sent, when well formed),
+//! returned in
 //! the `X-Request-Id` response header, and one span carrying the method, the matched route
 //! template, the id and, once known, the user id: every log line of the request is written
 //! inside it. When the response is ready, one access line (status and latency) is logged
@@ -11,6 +12,7 @@
 use std::{
     convert::Infallible,
     future::Future,
+    net::SocketAddr,
     pin::Pin,
     sync::{Arc, OnceLock},
     task::{ready, Context, Poll},
@@ -19,7 +21,7 @@ use std::{
 
 use auth_domain::UserId;
 use axum::{
-    extract::{MatchedPath, Request},
+    extract::{ConnectInfo, MatchedPath, Request},
     response::Response,
 };
 use http::Method;
@@ -28,7 +30,7 @@ use tower::{Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::{field, instrument::Instrumented, Instrument as _, Span};
 
-use crate::{handlers::probes, metrics, router::Stage};
+use crate::{client::TrustedProxies, handlers::probes, metrics, router::Stage};
 
 /// The header carrying the request id, set by us when the client sent none.
 pub(crate) const REQUEST_ID: &str = "x-request-id";
@@ -37,28 +39,40 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
 const MAX_REQUEST_ID_CHARS: usize = 64;
 
 /// Wraps everything, outermost, so that every request (a cross-origin refusal, a CORS
-/// preflight, a 404) gets an id, a span, an access line and a count.
-pub(crate) fn observed(inner: impl Stage) -> impl Stage {
+/// preflight, a 404) gets an id, a span, an access line and a count. A request id sent
+/// along is kept only from one of the `proxies`.
+pub(crate) fn observed(inner: impl Stage, proxies: TrustedProxies) -> impl Stage {
     ServiceBuilder::new()
-        .map_request(drop_malformed_request_id)
+        .map_request(move |request| drop_untrusted_request_id(request, &proxies))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer_fn(|inner| Observe { inner })
         .layer(PropagateRequestIdLayer::x_request_id())
         .service(inner)
 }
 
-/// Outermost, on the request: a client's `X-Request-Id` is kept only when it is 1 to 64
-/// characters of `[A-Za-z0-9._-]`; anything else is dropped, and a fresh id is made for
-/// the request, so that no client can put what it likes into our logs. A plain function
-/// (tower's `map_request`), not a `from_fn` middleware: nothing to box per request.
-pub(crate) fn drop_malformed_request_id(mut request: Request) -> Request {
-    let malformed = request
-        .headers()
-        .get_all(REQUEST_ID)
-        .iter()
-        .enumerate()
-        .any(|(at, value)| at > 0 || !is_well_formed(value.as_bytes()));
-    if malformed {
+/// Outermost, on the request: an `X-Request-Id` is kept only when a trusted proxy sent it
+/// (a client could otherwise claim another request's id, and have its own lines read as
+/// that request's) and it is 1 to 64 characters of `[A-Za-z0-9._-]`. Anything else is
+/// dropped, and a fresh id is made for the request, so that no client can put what it
+/// likes into our logs or the audit trail. A plain function (tower's `map_request`), not a
+/// `from_fn` middleware: nothing to box per request.
+fn drop_untrusted_request_id(mut request: Request, proxies: &TrustedProxies) -> Request {
+    let Some(first) = request.headers().get(REQUEST_ID) else {
+        return request;
+    };
+    let from_proxy = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| proxies.trusts(peer.ip().to_canonical()));
+    let kept = from_proxy
+        && is_well_formed(first.as_bytes())
+        && request
+            .headers()
+            .get_all(REQUEST_ID)
+            .iter()
+            .nth(1)
+            .is_none();
+    if !kept {
         request.headers_mut().remove(REQUEST_ID);
     }
     request
@@ -224,7 +238,12 @@ mod tests {
         captured.text()
     }
 
-    /// The log lines of the request with this id.
+    /// Trusts the loopback address, the peer of the requests sent with a request id.
+    fn loopback() -> TrustedProxies {
+        TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()])
+    }
+
+    /// The log lines of the request with this id, sent by a trusted proxy.
     async fn logs_of(request_id: &str, request: http::request::Builder) -> Vec<String> {
         all_logs();
         let routes = Router::new()
@@ -245,9 +264,10 @@ mod tests {
             );
         let request = request
             .header(REQUEST_ID, request_id)
+            .extension(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))))
             .body(Body::empty())
             .unwrap();
-        observed(app(routes, utoipa::openapi::OpenApi::default()))
+        observed(app(routes, utoipa::openapi::OpenApi::default()), loopback())
             .oneshot(request)
             .await
             .unwrap();
@@ -328,10 +348,13 @@ mod tests {
             .header(REQUEST_ID, "x".repeat(65))
             .body(Body::empty())
             .unwrap();
-        let response = observed(app(Router::new(), utoipa::openapi::OpenApi::default()))
-            .oneshot(request)
-            .await
-            .unwrap();
+        let response = observed(
+            app(Router::new(), utoipa::openapi::OpenApi::default()),
+            loopback(),
+        )
+        .oneshot(request)
+        .await
+        .unwrap();
         let id = response.headers()[REQUEST_ID].to_str().unwrap();
         assert_ne!(id, "x".repeat(65));
         assert!(is_well_formed(id.as_bytes()), "{id}");

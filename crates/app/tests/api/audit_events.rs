@@ -218,10 +218,11 @@ pub(crate) async fn the_client_address_behind_a_trusted_proxy_is_recorded(backen
     app.stop().await;
 }
 
-/// Each event names the request that caused it: the `X-Request-Id` the client sent, or the
-/// one the service made up and answered with.
+/// Each event names the request that caused it: the `X-Request-Id` a trusted proxy sent,
+/// or the one the service made up and answered with.
 pub(crate) async fn an_event_names_the_request_that_caused_it(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let trusted = Options::with(&[("TRUSTED_PROXIES", "127.0.0.1")]);
+    let app = TestApp::spawn_with(backend, trusted).await;
     app.register_user(ADA).await;
     let credentials = json!({"email_or_username": ADA, "password": PASSWORD});
     let chosen = "client-chosen-id-0042";

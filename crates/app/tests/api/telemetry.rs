@@ -99,7 +99,16 @@ pub(crate) async fn metrics_are_served_apart_and_a_login_moves_the_login_counter
 }
 
 pub(crate) async fn a_request_id_is_kept_when_well_formed_and_made_up_otherwise(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // Kept only from a trusted proxy (#19): every test request comes from 127.0.0.1.
+    let untrusted = TestApp::spawn(backend).await;
+    let response = untrusted
+        .send_with_headers(Method::GET, "/", &[("x-request-id", "trace-Me_1.2")], None)
+        .await;
+    let made_up = header_text(&response, "x-request-id").expect("a request id");
+    assert_ne!(made_up, "trace-Me_1.2", "a client's id is not kept");
+    untrusted.stop().await;
+    let app =
+        TestApp::spawn_with(backend, Options::with(&[("TRUSTED_PROXIES", "127.0.0.1")])).await;
     let id_of = |response: &reqwest::Response| {
         header_text(response, "x-request-id").expect("every answer has a request id")
     };
