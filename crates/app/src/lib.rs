@@ -162,7 +162,8 @@ impl<S: Future<Output = ()> + Send + 'static> OnStores for Serve<'_, S> {
             },
             config.session_purge_interval,
         )));
-        let accounts = Accounts::new(stores, hasher, policy, config.throttle, clock);
+        let keys = auth_http::digest_keys(&http);
+        let accounts = Accounts::new(stores, hasher, policy, config.throttle, keys, clock);
         let router = auth_http::router(accounts, http);
         let limits = transport::Limits {
             header_read_timeout: config.header_read_timeout,

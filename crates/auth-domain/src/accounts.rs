@@ -23,7 +23,8 @@ use crate::{
     admin::Administration,
     audit::{Actor, AuditLog, AuthEvent, EventKind},
     clock::Clock,
-    session::{Device, SessionHandle},
+    digest::DigestKeys,
+    session::{Credential, Device, SessionHandle},
     stores::Stores,
     throttle::{Reservation, Throttle, ThrottleLimits, Throttled},
     AuthService, AuthenticateError, BoxError, ChangePasswordError, DeleteAccountError, Email,
@@ -78,9 +79,10 @@ pub struct Credentials {
     pub login: String,
     /// The password as typed.
     pub password: Password,
-    /// Whether the client proved, with a device cookie, that it logged in to this account
-    /// before: such a client is spared the per-account limit.
-    pub device_proven: bool,
+    /// The device tokens the client presented (its device cookies), unchecked: one that
+    /// is the token of this account's user and current password spares the client the
+    /// per-account limit.
+    pub device_tokens: Vec<String>,
 }
 
 /// Why a login failed.
@@ -107,6 +109,7 @@ struct Shared<B: Stores> {
     stores: B,
     service: AuthService<B::Users>,
     throttle: Throttle<B::Failures>,
+    keys: DigestKeys,
     clock: Clock,
     /// Audit events that could not be stored.
     lost_events: AtomicU64,
@@ -130,24 +133,57 @@ impl<B: Stores> fmt::Debug for Accounts<B> {
 
 impl<B: Stores> Accounts<B> {
     /// The use cases over `stores`, hashing with `hasher`, judging new passwords by
-    /// `policy`, throttling by `limits`, telling the time by `clock`.
+    /// `policy`, throttling by `limits`, digesting what they store under `keys`, telling
+    /// the time by `clock`.
     pub fn new(
         stores: B,
         hasher: PasswordHasher,
         policy: PasswordPolicy,
         limits: ThrottleLimits,
+        keys: DigestKeys,
         clock: Clock,
     ) -> Self {
         let service =
             AuthService::new(stores.users().clone(), hasher, policy).with_clock(clock.clone());
-        let throttle = Throttle::new(stores.failures().clone(), limits);
+        let throttle = Throttle::new(stores.failures().clone(), limits, keys.clone());
         Self(Arc::new(Shared {
             stores,
             service,
             throttle,
+            keys,
             clock,
             lost_events: AtomicU64::new(0),
         }))
+    }
+
+    /// The device token to hand `user` after a login: it proves, at their next logins,
+    /// that this client logged in to them before, until their password changes or the
+    /// account is deleted.
+    pub fn device_token(&self, user: &User) -> String {
+        self.0
+            .keys
+            .device_token(user.id, &Credential::of(&user.password_hash))
+    }
+
+    /// Whether one of `tokens` is the device token of the account named `login` (one read
+    /// of the user, only when a token is presented).
+    async fn device_proven(&self, login: &str, tokens: &[String]) -> bool {
+        if tokens.is_empty() {
+            return false;
+        }
+        match self.0.service.find_by_login(login).await {
+            Ok(Some(user)) => {
+                let credential = Credential::of(&user.password_hash);
+                tokens
+                    .iter()
+                    .any(|token| self.0.keys.proves_device(token, user.id, &credential))
+            }
+            Ok(None) => false,
+            Err(error) => {
+                tracing::warn!(%error, "could not check a device cookie; treated as absent");
+                false
+            }
+        }
     }
 
     /// The stores, for what only reads them (a user's sessions, their events).
@@ -213,11 +249,13 @@ impl<B: Stores> Accounts<B> {
         F: FnOnce(User) -> Fut,
         Fut: Future<Output = Result<(), E>>,
     {
-        let attempt = self.0.throttle.attempt(
-            &credentials.login,
-            context.device.ip,
-            credentials.device_proven,
-        );
+        let proven = self
+            .device_proven(&credentials.login, &credentials.device_tokens)
+            .await;
+        let attempt = self
+            .0
+            .throttle
+            .attempt(&credentials.login, context.device.ip, proven);
         let verdict = self
             .0
             .throttle

@@ -30,6 +30,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod clock;
+pub mod digest;
 mod email;
 mod error;
 mod hashing;

@@ -19,29 +19,26 @@
 
 use std::{future::Future, net::IpAddr};
 
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::{
+    digest::DigestKeys,
     settings::{DefaultValue, Setting},
     Email, RepositoryError, Username,
 };
 
-/// What a counter counts, as a fixed-size digest: the stored key never holds an email
-/// address or a client address in clear, and every key has the same length.
+/// What a counter counts, as a fixed-size keyed digest: the stored key never holds an
+/// email address or a client address in clear, cannot be matched against a list of them
+/// without `SECRET_KEY`, and every key has the same length.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ThrottleKey(String);
 
 impl ThrottleKey {
-    /// The key of `parts` under `scope` (`"login-client"`, `"login-account"`, ...). The
-    /// parts are length-prefixed, so no two different lists give the same key.
-    pub fn new(scope: &str, parts: &[&str]) -> Self {
-        let mut digest = Sha256::new();
-        for part in std::iter::once(scope).chain(parts.iter().copied()) {
-            digest.update((part.len() as u64).to_be_bytes());
-            digest.update(part.as_bytes());
-        }
-        Self(hex::encode(digest.finalize()))
+    /// The key of `parts` under `scope` (`"login-client"`, `"login-account"`, ...), keyed
+    /// by `keys`. The parts are length-prefixed, so no two different lists give the same
+    /// key.
+    pub fn new(keys: &DigestKeys, scope: &str, parts: &[&str]) -> Self {
+        Self(keys.throttle_digest(scope, parts))
     }
 
     /// A key as a store keeps it.
@@ -249,49 +246,31 @@ pub struct Reservation {
     id: AttemptId,
 }
 
-/// Who a login attempt is for and from.
+/// Who a login attempt is for and from: the keys it counts under.
 #[derive(Debug, Clone)]
 pub struct LoginAttempt {
-    account: String,
-    address: String,
+    /// Per account and address.
+    client: ThrottleKey,
+    /// Per account.
+    account: ThrottleKey,
+    /// Per address.
+    address: ThrottleKey,
     /// Whether the client holds the device cookie of this account.
     device_proven: bool,
 }
 
 impl LoginAttempt {
-    /// An attempt on the account named `login` (an email address or a username, as
-    /// typed: it is normalised here, so `Ada@Example.com` and `ada@example.com` count
-    /// together; an unknown account counts exactly like a known one) from `ip`.
-    fn new(login: &str, address: String, device_proven: bool) -> Self {
-        Self {
-            account: account_name(login),
-            address,
-            device_proven,
-        }
-    }
-
     fn client_key(&self) -> ThrottleKey {
-        ThrottleKey::new("login-client", &[&self.account, &self.address])
+        self.client.clone()
     }
 
     fn account_key(&self) -> ThrottleKey {
-        ThrottleKey::new("login-account", &[&self.account])
+        self.account.clone()
     }
 
     fn address_key(&self) -> ThrottleKey {
-        ThrottleKey::new("login-address", &[&self.address])
+        self.address.clone()
     }
-
-    /// What a device cookie of this account holds: a digest, so the cookie names the
-    /// account without spelling out its email address.
-    pub fn device_token(&self) -> String {
-        device_token(&self.account)
-    }
-}
-
-/// The device-cookie value of the account named `login` (normalised as for a login).
-pub fn device_token(login: &str) -> String {
-    ThrottleKey::new("device", &[&account_name(login)]).0
 }
 
 /// The canonical name of an account as typed at login.
@@ -310,12 +289,17 @@ fn account_name(login: &str) -> String {
 pub struct Throttle<F> {
     counter: F,
     limits: ThrottleLimits,
+    keys: DigestKeys,
 }
 
 impl<F: FailureCounter> Throttle<F> {
-    /// Throttling with `limits`, counting in `counter`.
-    pub fn new(counter: F, limits: ThrottleLimits) -> Self {
-        Self { counter, limits }
+    /// Throttling with `limits`, counting in `counter` under digests keyed by `keys`.
+    pub fn new(counter: F, limits: ThrottleLimits, keys: DigestKeys) -> Self {
+        Self {
+            counter,
+            limits,
+            keys,
+        }
     }
 
     /// The limits in force.
@@ -329,7 +313,13 @@ impl<F: FailureCounter> Throttle<F> {
     /// client is its IPv6 prefix or its IPv4 address. `device_proven`: the client holds
     /// the device cookie of this account, which spares it the per-account limit.
     pub fn attempt(&self, login: &str, ip: Option<IpAddr>, device_proven: bool) -> LoginAttempt {
-        LoginAttempt::new(login, self.address(ip), device_proven)
+        let (account, address) = (account_name(login), self.address(ip));
+        LoginAttempt {
+            client: ThrottleKey::new(&self.keys, "login-client", &[&account, &address]),
+            account: ThrottleKey::new(&self.keys, "login-account", &[&account]),
+            address: ThrottleKey::new(&self.keys, "login-address", &[&address]),
+            device_proven,
+        }
     }
 
     /// The address `ip` is counted under: itself for IPv4 (and an IPv4-mapped IPv6
@@ -434,7 +424,10 @@ impl<F: FailureCounter> Throttle<F> {
     ) -> Result<Result<(), Throttled>, RepositoryError> {
         let limit = self.limits.registrations_per_address;
         let address = self.address(ip);
-        let checks = [(ThrottleKey::new("register-address", &[&address]), limit)];
+        let checks = [(
+            ThrottleKey::new(&self.keys, "register-address", &[&address]),
+            limit,
+        )];
         let verdict = self
             .reserve(&checks, &checks, REGISTRATION_WINDOW, now)
             .await?;
@@ -511,28 +504,4 @@ fn limited(checks: &[(ThrottleKey, u64)]) -> impl Iterator<Item = &ThrottleKey> 
         .iter()
         .filter(|(_, limit)| *limit > 0)
         .map(|(key, _)| key)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_digests_that_tell_scopes_and_parts_apart() {
-        let key = ThrottleKey::new("login-client", &["ada@example.com", "10.0.0.1"]);
-        assert_eq!(key.as_str().len(), 64);
-        assert!(!key.as_str().contains("ada"));
-        assert_eq!(
-            key,
-            ThrottleKey::new("login-client", &["ada@example.com", "10.0.0.1"])
-        );
-        assert_ne!(
-            key,
-            ThrottleKey::new("login-account", &["ada@example.com", "10.0.0.1"])
-        );
-        assert_ne!(
-            ThrottleKey::new("s", &["ab", "c"]),
-            ThrottleKey::new("s", &["a", "bc"])
-        );
-    }
 }

@@ -3,7 +3,10 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use auth_domain::throttle::{Throttle, ThrottleLimits};
+use auth_domain::{
+    digest::DigestKeys,
+    throttle::{Throttle, ThrottleLimits},
+};
 use auth_testkit::memory_audit::MemoryFailureCounter;
 use time::{Duration, OffsetDateTime};
 
@@ -18,6 +21,10 @@ const LIMITS: ThrottleLimits = ThrottleLimits {
 
 const ADDRESS: Option<IpAddr> = Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)));
 
+fn keys() -> DigestKeys {
+    DigestKeys::new(&[1; 32], &[[2; 32]])
+}
+
 fn t0() -> OffsetDateTime {
     OffsetDateTime::UNIX_EPOCH + Duration::days(20_000)
 }
@@ -27,7 +34,7 @@ fn t0() -> OffsetDateTime {
 #[tokio::test]
 async fn attempts_in_flight_hold_the_budget_and_refused_ones_are_withdrawn() {
     let counter = MemoryFailureCounter::new();
-    let throttle = Throttle::new(counter.clone(), LIMITS);
+    let throttle = Throttle::new(counter.clone(), LIMITS, keys());
     let attempt = throttle.attempt("ada@example.com", ADDRESS, false);
     let mut in_flight = Vec::new();
     for _ in 0..5 {
@@ -73,7 +80,7 @@ async fn attempts_in_flight_hold_the_budget_and_refused_ones_are_withdrawn() {
 /// After five failures, the wait announced is exactly when the next attempt goes through.
 #[tokio::test]
 async fn the_wait_announced_is_exact() {
-    let throttle = Throttle::new(MemoryFailureCounter::new(), LIMITS);
+    let throttle = Throttle::new(MemoryFailureCounter::new(), LIMITS, keys());
     let attempt = throttle.attempt("ada@example.com", ADDRESS, false);
     for minute in 0..5 {
         let at = t0() + Duration::minutes(minute);
@@ -114,7 +121,7 @@ async fn a_proven_device_is_spared_the_account_limit_but_counted_in_it() {
         failures_per_account: 2,
         ..LIMITS
     };
-    let throttle = Throttle::new(MemoryFailureCounter::new(), limits);
+    let throttle = Throttle::new(MemoryFailureCounter::new(), limits, keys());
     let proven = throttle.attempt("ada@example.com", ADDRESS, true);
     for _ in 0..3 {
         let reserved = throttle.reserve_login(&proven, t0()).await.expect("stored");
@@ -131,7 +138,7 @@ async fn a_proven_device_is_spared_the_account_limit_but_counted_in_it() {
 /// Registrations are reserved the same way, and count whatever becomes of them.
 #[tokio::test]
 async fn registrations_are_reserved_and_counted() {
-    let throttle = Throttle::new(MemoryFailureCounter::new(), LIMITS);
+    let throttle = Throttle::new(MemoryFailureCounter::new(), LIMITS, keys());
     for _ in 0..3 {
         let admitted = throttle
             .admit_registration(ADDRESS, t0())

@@ -1,37 +1,42 @@
 //! The device cookie: proof that this browser logged in to an account before.
 //!
 //! OWASP's answer to lockout as a denial of service: after a successful login the browser
-//! gets a long-lived, signed, HttpOnly cookie naming the account (by a digest, see
-//! `auth_domain::throttle::device_token`). A client presenting it is exempt from the
-//! per-account limit, so an attacker spraying guesses from many addresses cannot lock the
-//! owner out of the browser they always use. It is sent only to the login route, and
-//! holds the tokens of both names of the account (email address and username), since
-//! either may be typed at the next login.
+//! gets a long-lived, HttpOnly cookie holding the user's device token (a keyed digest of
+//! the user id and their password, see `auth_domain::accounts::Accounts::device_token`).
+//! A client presenting it is exempt from the per-account limit, so an attacker spraying
+//! guesses from many addresses cannot lock the owner out of the browser they always use.
+//! It names the user, not the email address or username typed, and dies with the password:
+//! after a password change or the account's deletion (and a new account under the same
+//! name), it exempts nothing. It is sent only to the login route.
 
-use auth_domain::throttle::device_token;
 use cookie::{time::Duration, Cookie, SameSite};
 use http::{HeaderMap, HeaderValue};
 
-use crate::{cookies, signing::Signer};
+use crate::cookies;
 
 const DEVICE_COOKIE: &str = "device";
 /// How long a browser stays known: a year, like the device cookies OWASP describes.
 const LIFETIME: Duration = Duration::days(365);
 /// The only route that reads it.
 const PATH: &str = "/v1/auth/login";
+/// At most this many device cookies are looked at (a browser sends one).
+const MOST_PRESENTED: usize = 4;
+/// A token is 64 hexadecimal digits.
+const TOKEN_CHARS: usize = 64;
 
-/// Whether the request holds a valid device cookie of the account named `login`.
-pub(crate) fn proves(headers: &HeaderMap, signer: &Signer, login: &str) -> bool {
-    let expected = device_token(login);
+/// The device tokens the request presents, unchecked: the domain checks them against the
+/// account the login names.
+pub(crate) fn presented(headers: &HeaderMap) -> Vec<String> {
     cookies::values(headers, DEVICE_COOKIE)
-        .filter_map(|value| signer.verify(DEVICE_COOKIE, value))
-        .any(|(tokens, _)| tokens.split('.').any(|token| token == expected))
+        .filter(|value| value.len() == TOKEN_CHARS && value.iter().all(u8::is_ascii_hexdigit))
+        .take(MOST_PRESENTED)
+        .filter_map(|value| std::str::from_utf8(value).ok().map(str::to_owned))
+        .collect()
 }
 
-/// The `Set-Cookie` value of the device cookie for the account of these names.
-pub(crate) fn issue(signer: &Signer, names: &[&str], secure: bool) -> Option<HeaderValue> {
-    let tokens: Vec<String> = names.iter().map(|name| device_token(name)).collect();
-    let cookie = Cookie::build((DEVICE_COOKIE, signer.sign(DEVICE_COOKIE, &tokens.join("."))))
+/// The `Set-Cookie` value of the device cookie holding `token`.
+pub(crate) fn issue(token: &str, secure: bool) -> Option<HeaderValue> {
+    let cookie = Cookie::build((DEVICE_COOKIE, token))
         .http_only(true)
         .secure(secure)
         .same_site(SameSite::Lax)
@@ -46,16 +51,6 @@ mod tests {
     use http::header::COOKIE;
 
     use super::*;
-    use crate::{signing::Purpose, SessionKey};
-
-    fn signer_of(byte: u8) -> Signer {
-        let secret = SessionKey::from_bytes(&[byte; 64]).expect("64 bytes");
-        Signer::new(Purpose::DeviceCookie, &secret, &[])
-    }
-
-    fn keys() -> Signer {
-        signer_of(4)
-    }
 
     fn presenting(set_cookie: &HeaderValue) -> HeaderMap {
         let cookie = Cookie::parse(set_cookie.to_str().unwrap().to_owned()).unwrap();
@@ -66,32 +61,27 @@ mod tests {
     }
 
     #[test]
-    fn the_cookie_proves_its_own_account_only_and_in_any_spelling() {
-        let issued = issue(&keys(), &["Ada@Example.com", "ada_l"], true).unwrap();
+    fn the_cookie_carries_the_token_to_the_login_route_only() {
+        let token = "ab".repeat(32);
+        let issued = issue(&token, true).unwrap();
         let text = issued.to_str().unwrap();
         assert!(
             text.contains("HttpOnly") && text.contains("Secure"),
             "{text}"
         );
         assert!(text.contains("Path=/v1/auth/login"), "{text}");
-        assert!(
-            !text.to_lowercase().contains("ada"),
-            "the cookie names no email: {text}"
-        );
-        let headers = presenting(&issued);
-        assert!(proves(&headers, &keys(), "ada@example.com"));
-        assert!(proves(&headers, &keys(), "ADA_L"));
-        assert!(!proves(&headers, &keys(), "grace@example.com"));
+        assert_eq!(presented(&presenting(&issued)), [token]);
     }
 
     #[test]
-    fn an_unsigned_or_foreign_cookie_proves_nothing() {
+    fn what_cannot_be_a_token_is_not_presented() {
         let mut headers = HeaderMap::new();
-        let forged = format!("device={}", device_token("ada@example.com"));
-        headers.insert(COOKIE, HeaderValue::from_str(&forged).unwrap());
-        assert!(!proves(&headers, &keys(), "ada@example.com"));
-        let other = signer_of(5);
-        let issued = issue(&other, &["ada@example.com"], false).unwrap();
-        assert!(!proves(&presenting(&issued), &keys(), "ada@example.com"));
+        let value = format!(
+            "device=short; device={}; device={}",
+            "zz".repeat(32),
+            "0".repeat(65)
+        );
+        headers.insert(COOKIE, HeaderValue::from_str(&value).unwrap());
+        assert!(presented(&headers).is_empty());
     }
 }

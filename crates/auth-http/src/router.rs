@@ -46,7 +46,6 @@ pub fn router<B: Stores>(accounts: Accounts<B>, config: HttpConfig) -> Router {
     );
     let state: AppState<B> = AppState::new(Shared {
         accounts,
-        device_signer: signer(Purpose::DeviceCookie),
         secure_cookie: config.secure_cookie,
     });
 

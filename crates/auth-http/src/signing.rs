@@ -16,15 +16,20 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::config::SessionKey;
+use auth_domain::digest::{DigestKeys, KEY_BYTES};
+
+use crate::config::{HttpConfig, SessionKey};
 
 /// What a key signs. Each has its own derived key; add one per new kind of signed token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Purpose {
     /// The session cookie.
     SessionCookie,
-    /// The device cookie of login throttling.
+    /// The device cookie of login throttling (a keyed digest of the user and their
+    /// password, made by the domain).
     DeviceCookie,
+    /// The keyed digests that name accounts and addresses in the throttle's counts.
+    ThrottleKeys,
 }
 
 impl Purpose {
@@ -33,6 +38,7 @@ impl Purpose {
         match self {
             Self::SessionCookie => b"auth-service/v1/session-cookie",
             Self::DeviceCookie => b"auth-service/v1/device-cookie",
+            Self::ThrottleKeys => b"auth-service/v1/throttle-keys",
         }
     }
 }
@@ -113,11 +119,30 @@ impl Signer {
 
 /// The keyed HMAC state of `purpose` for `secret`.
 fn keyed(purpose: Purpose, secret: &SessionKey) -> Hmac<Sha256> {
-    let mut key = [0_u8; 32];
+    Hmac::new_from_slice(&derive(purpose, secret)).expect("HMAC takes a key of any length")
+}
+
+/// The key of `purpose` for `secret`: HKDF-SHA256 of the whole secret.
+pub(crate) fn derive(purpose: Purpose, secret: &SessionKey) -> [u8; KEY_BYTES] {
+    let mut key = [0_u8; KEY_BYTES];
     Hkdf::<Sha256>::new(None, secret.expose())
         .expand(purpose.info(), &mut key)
         .expect("32 bytes is a valid HKDF-SHA256 output length");
-    Hmac::new_from_slice(&key).expect("HMAC takes a key of any length")
+    key
+}
+
+/// The keys of the domain's keyed digests (throttle keys, device tokens), derived from
+/// `SECRET_KEY` per purpose as the cookie signers' are; the fallback secrets' device keys
+/// still verify a device token.
+pub fn digest_keys(config: &HttpConfig) -> DigestKeys {
+    let devices: Vec<[u8; KEY_BYTES]> = std::iter::once(&config.session_key)
+        .chain(&config.fallback_keys)
+        .map(|secret| derive(Purpose::DeviceCookie, secret))
+        .collect();
+    DigestKeys::new(
+        &derive(Purpose::ThrottleKeys, &config.session_key),
+        &devices,
+    )
 }
 
 /// The HMAC of `name=value` on the keyed state `mac`.

@@ -1,12 +1,10 @@
 //! What the handlers share: the account use cases over whichever backend the application
-//! opened, and the device cookie's signer.
+//! opened.
 
 use std::{ops::Deref, sync::Arc};
 
 use auth_domain::{accounts::Accounts, OwnedSessions, UserSessions};
 use tower_sessions::SessionStore;
-
-use crate::signing::Signer;
 
 /// A backend's [`auth_domain::Stores`] whose sessions are also a tower-sessions store:
 /// what the router runs on. Every bundle of stores whose sessions are one has it.
@@ -49,8 +47,6 @@ impl<B: Stores> Deref for AppState<B> {
 pub(crate) struct Shared<B: Stores> {
     /// The account use cases, and through them the stores and the clock.
     pub(crate) accounts: Accounts<B>,
-    /// Signs and verifies the device cookie (the session cookie has its layer).
-    pub(crate) device_signer: Signer,
     /// Whether cookies are only sent over HTTPS.
     pub(crate) secure_cookie: bool,
 }

@@ -115,6 +115,7 @@ impl OnStores for Administer<'_> {
             self.hasher,
             self.config.password_policy,
             self.config.throttle,
+            auth_http::digest_keys(&self.config.http),
             Clock::system(),
         );
         let admin = Admin::new(accounts);

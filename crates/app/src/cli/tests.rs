@@ -5,6 +5,7 @@ use auth_domain::{
     admin::Administration as _,
     audit::{Actor, AuditLog as _, EventKind},
     clock::Clock,
+    digest::DigestKeys,
     session::{Login, SessionHandle},
     throttle::ThrottleLimits,
     HashingConfig, Password, PasswordHasher, PasswordPolicy, Stores as _, UserId, UserSessions,
@@ -29,6 +30,7 @@ fn stores() -> Memory {
         hasher,
         PasswordPolicy::default(),
         ThrottleLimits::default(),
+        DigestKeys::new(&[1; 32], &[[2; 32]]),
         Clock::system(),
     ))
 }

@@ -95,6 +95,7 @@ auth_testkit::backend_tests! {
             concurrent_wrong_passwords_on_two_instances_stay_within_the_limit,
             concurrent_registrations_on_two_instances_stay_within_the_limit,
             concurrent_guesses_inside_a_session_stay_within_the_limit,
+            a_device_cookie_dies_with_its_account_and_its_password,
         ],
         crate::cross_origin => [
             state_changing_requests_from_another_site_are_403,

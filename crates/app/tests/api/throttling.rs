@@ -35,6 +35,14 @@ async fn fail_logins(browser: &Browser, login: &str, n: usize) {
     }
 }
 
+async fn assert_logs_in_with(browser: &Browser, login: &str, password: &str) {
+    assert_eq!(
+        browser.login(login, password).await.status(),
+        StatusCode::OK,
+        "{login} logs in"
+    );
+}
+
 async fn assert_logs_in(browser: &Browser, login: &str) {
     assert_eq!(
         browser.login(login, PASSWORD).await.status(),
@@ -459,5 +467,68 @@ pub(crate) async fn concurrent_guesses_inside_a_session_stay_within_the_limit(ba
     let checked = tally(&answers, StatusCode::BAD_REQUEST);
     assert!(checked <= 5, "{checked} passwords checked: {answers:?}");
     assert_eq!(app.get("/profile").await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+/// Fails the login of `login` from three addresses, which throttles it for clients
+/// without its device cookie when `LOGIN_FAILURES_PER_ACCOUNT` is 3.
+async fn lock_the_account(app: &TestApp, login: &str) {
+    for i in 1..=3 {
+        fail_logins(
+            &app.browser_behind_proxy(&format!("198.51.100.{i}")),
+            login,
+            1,
+        )
+        .await;
+    }
+}
+
+/// The device cookie names the user and their password, not the name typed (#19): once
+/// the account is deleted and someone registers the same email and username, the old
+/// cookie exempts its holder from nothing; and after a password change, the owner's old
+/// cookie is spent too, until their next login issues a new one.
+pub(crate) async fn a_device_cookie_dies_with_its_account_and_its_password(backend: Backend) {
+    let options = Options::with(&[
+        TRUST_LOCALHOST,
+        ("LOGIN_FAILURES_PER_ACCOUNT", "3"),
+        ("LOGIN_FAILURES_PER_CLIENT", "5"),
+    ]);
+    let app = TestApp::spawn_with(backend, options).await;
+    let holder = app.browser_behind_proxy("203.0.113.10");
+    let registered = holder.register(ADA, PASSWORD, Some("bob")).await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    assert_logs_in(&holder, "bob").await;
+    let deleted = holder
+        .send(
+            Method::DELETE,
+            "/v1/auth/account",
+            Some(&json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert!(holder.cookie_sent_to("/v1/auth/login", "device").is_some());
+
+    let newcomer = app.browser_behind_proxy("203.0.113.20");
+    let taken_again = newcomer.register(ADA, PASSWORD, Some("bob")).await;
+    assert_eq!(taken_again.status(), StatusCode::CREATED);
+    let laptop = app.browser_behind_proxy("203.0.113.21");
+    assert_logs_in(&laptop, "bob").await;
+    // A password change spends every cookie issued under the old password (the laptop's);
+    // the next login issues one under the new password.
+    let new_password = "copper-lantern-meadow";
+    assert_logs_in(&newcomer, "bob").await;
+    let change = json!({"current_password": PASSWORD, "new_password": new_password});
+    let changed = newcomer.post_json("/v1/auth/password", &change).await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_eq!(newcomer.logout().await.status(), StatusCode::OK);
+    assert_logs_in_with(&newcomer, "bob", new_password).await;
+
+    // Counted per name typed: both names of the account.
+    lock_the_account(&app, "bob").await;
+    lock_the_account(&app, ADA).await;
+    assert_login_throttled(holder.login("bob", new_password).await).await;
+    assert_login_throttled(holder.login(ADA, new_password).await).await;
+    assert_login_throttled(laptop.login("bob", new_password).await).await;
+    assert_logs_in_with(&newcomer, "bob", new_password).await;
     app.stop().await;
 }

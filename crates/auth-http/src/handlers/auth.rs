@@ -158,11 +158,7 @@ pub(crate) async fn login<B: Stores>(
 ) -> Result<Response, ApiError> {
     let remember = request.remember.unwrap_or(true);
     let credentials = Credentials {
-        device_proven: device_cookie::proves(
-            &headers,
-            &state.device_signer,
-            &request.email_or_username,
-        ),
+        device_tokens: device_cookie::presented(&headers),
         login: request.email_or_username,
         password: request.password,
     };
@@ -185,11 +181,7 @@ pub(crate) async fn login<B: Stores>(
     if state.secure_cookie && plain_http {
         plain_http::secure_cookie_over_plain_http();
     }
-    let device_cookie = device_cookie::issue(
-        &state.device_signer,
-        &[user.email.as_str(), user.username.as_str()],
-        state.secure_cookie,
-    );
+    let device_cookie = device_cookie::issue(&accounts.device_token(&user), state.secure_cookie);
     Ok((
         AppendHeaders(device_cookie.map(|cookie| (SET_COOKIE, cookie))),
         Json(UserBody::from(&user)),

@@ -100,11 +100,13 @@ impl TestApp {
             allowed_origins: Vec::new(),
             timeouts: auth_http::RequestTimeouts::default(),
         };
+        let keys = auth_http::digest_keys(&config);
         let accounts = Accounts::new(
             stores.clone(),
             hasher,
             PasswordPolicy::default(),
             ThrottleLimits::default(),
+            keys,
             Clock::system(),
         );
         Self {

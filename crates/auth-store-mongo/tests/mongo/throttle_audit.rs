@@ -2,6 +2,7 @@
 
 use auth_domain::{
     audit::{AuditLog, AuthEvent, EventKind},
+    digest::DigestKeys,
     throttle::{AttemptId, FailureCounter, ThrottleKey},
     UserId,
 };
@@ -29,7 +30,8 @@ pub(crate) async fn a_failure_is_stored_with_a_date_for_its_ttl_and_exact_micros
     db: Database,
 ) {
     let counter = MongoFailureCounter::new(&db, FAILURES);
-    let key = ThrottleKey::new("test", &["ada@example.com"]);
+    let keys = DigestKeys::new(&[7; 32], &[[8; 32]]);
+    let key = ThrottleKey::new(&keys, "test", &["ada@example.com"]);
     let at = now();
     counter
         .record_failure(std::slice::from_ref(&key), at, AttemptId::random())
