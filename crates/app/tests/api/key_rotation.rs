@@ -131,3 +131,94 @@ pub(crate) async fn a_restart_with_any_byte_of_the_key_changed_ends_every_sessio
     restarted.stop().await;
     old.stop().await;
 }
+
+/// The `device=...` pair a login answered with.
+fn device_cookie(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("device="))
+        .and_then(|value| value.split(';').next())
+        .expect("a device cookie")
+        .to_owned()
+}
+
+/// A login of `ada@example.com` from the owner's address, presenting `device`.
+async fn login_presenting(app: &TestApp, device: &str) -> reqwest::Response {
+    let body = serde_json::json!({"email_or_username": "ada@example.com", "password": PASSWORD});
+    app.send_with_headers(
+        reqwest::Method::POST,
+        "/v1/auth/login",
+        &[("cookie", device), ("x-forwarded-for", "203.0.113.10")],
+        Some(&body),
+    )
+    .await
+}
+
+/// A device cookie made under the old key still spares its browser the per-account limit
+/// while the old key is a fallback, and the login re-issues it under the new key, which
+/// alone keeps working once the old key is gone (#19).
+pub(crate) async fn a_device_cookie_carries_over_a_rotation_and_is_reissued(backend: Backend) {
+    let throttle = [
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("LOGIN_FAILURES_PER_ACCOUNT", "3"),
+    ];
+    let old = TestApp::spawn_with(backend, Options::with(&throttle)).await;
+    old.register_user("ada@example.com").await;
+    let first = login_presenting(&old, "").await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let made_under_old = device_cookie(&first);
+
+    let rotated = old
+        .spawn_beside(Options {
+            secret_key: NEW_SECRET_KEY,
+            secret_key_fallbacks: vec![SECRET_KEY],
+            ..Options::with(&throttle)
+        })
+        .await;
+    for i in 1..=3 {
+        let guess = serde_json::json!({"email_or_username": "ada@example.com", "password": "wrong-wrong-wrong"});
+        let address = format!("198.51.100.{i}");
+        let failed = rotated
+            .send_with_headers(
+                reqwest::Method::POST,
+                "/v1/auth/login",
+                &[("x-forwarded-for", address.as_str())],
+                Some(&guess),
+            )
+            .await;
+        assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login_presenting(&rotated, "").await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the account is locked for browsers without its cookie"
+    );
+    let spared = login_presenting(&rotated, &made_under_old).await;
+    assert_eq!(spared.status(), StatusCode::OK, "the fallback key verifies");
+    let made_under_new = device_cookie(&spared);
+    assert_ne!(made_under_new, made_under_old);
+
+    let new_only = old
+        .spawn_beside(Options {
+            secret_key: NEW_SECRET_KEY,
+            ..Options::with(&throttle)
+        })
+        .await;
+    assert_eq!(
+        login_presenting(&new_only, &made_under_old).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the old key is gone"
+    );
+    let login = login_presenting(&new_only, &made_under_new).await;
+    assert_eq!(
+        login.status(),
+        StatusCode::OK,
+        "re-issued under the new key"
+    );
+    new_only.stop().await;
+    rotated.stop().await;
+    old.stop().await;
+}

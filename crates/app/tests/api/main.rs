@@ -78,6 +78,7 @@ auth_testkit::backend_tests! {
         crate::key_rotation => [
             a_restart_with_the_old_key_as_a_fallback_keeps_sessions_and_reissues_cookies,
             a_restart_with_any_byte_of_the_key_changed_ends_every_session,
+            a_device_cookie_carries_over_a_rotation_and_is_reissued,
         ],
         crate::throttling => [
             the_sixth_wrong_password_is_429_and_so_is_the_right_one_then,
