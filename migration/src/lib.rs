@@ -1,6 +1,6 @@
 //! The SQL schema of the authentication service, as sea-orm migrations: the `users` and
 //! `sessions` tables, then `login_failures` and `auth_events`, and their indexes, then the
-//! users' `credential`, the audit events' actor and the counted attempts' ids, for SQLite, PostgreSQL and MySQL/MariaDB.
+//! users' `credential`, the audit events' actor and count, and the counted attempts' ids, for SQLite, PostgreSQL and MySQL/MariaDB.
 //!
 //! The app and `cargo xtask install` both run [`Migrator`] (through
 //! `auth_store_sql::install`), so there is one definition of the schema. Migrations
@@ -22,6 +22,7 @@ mod m20261203_000001_create_login_failures_and_auth_events;
 mod m20261207_000001_add_users_credential;
 mod m20261207_000002_add_auth_events_actor;
 mod m20261207_000003_add_login_failures_attempt;
+mod m20261207_000004_add_auth_events_count;
 
 pub mod names;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_add_users_credential::Migration),
             Box::new(m20261207_000002_add_auth_events_actor::Migration),
             Box::new(m20261207_000003_add_login_failures_attempt::Migration),
+            Box::new(m20261207_000004_add_auth_events_count::Migration),
         ]
     }
 }

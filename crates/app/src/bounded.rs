@@ -14,7 +14,7 @@ use std::{fmt, future::Future, time::Duration};
 use async_trait::async_trait;
 use auth_domain::{
     admin::{Administration, UserSession},
-    audit::{AuditLog, AuthEvent},
+    audit::{AuditLog, AuthEvent, EventPage},
     readiness::Readiness,
     session::{OwnedSession, SessionHandle, SessionInfo},
     throttle::{AttemptId, FailureCount, FailureCounter, ThrottleKey},
@@ -314,11 +314,11 @@ impl<A: AuditLog> AuditLog for Bounded<A> {
     async fn recent_for_user(
         &self,
         user: UserId,
-        limit: u64,
+        page: &EventPage,
     ) -> Result<Vec<AuthEvent>, RepositoryError> {
         self.run(
             "list events",
-            self.inner.recent_for_user(user, limit),
+            self.inner.recent_for_user(user, page),
             repository,
         )
         .await

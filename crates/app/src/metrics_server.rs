@@ -127,6 +127,10 @@ fn describe() {
     );
     metrics::describe_counter!(SESSIONS_PURGED, "Expired sessions deleted by the purge");
     metrics::describe_counter!(
+        auth_domain::throttled_events::AUDIT_EVENTS_DROPPED,
+        "Audit events not written: the queue of throttled logins was full, or the write failed"
+    );
+    metrics::describe_counter!(
         FORWARDED_FOR_IGNORED,
         "Requests from a loopback peer with X-Forwarded-For while TRUSTED_PROXIES is empty"
     );

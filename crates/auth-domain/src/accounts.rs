@@ -13,11 +13,9 @@ use std::{
     future::Future,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, OnceLock,
     },
 };
-
-use tracing::Instrument as _;
 
 use crate::{
     admin::Administration,
@@ -27,6 +25,7 @@ use crate::{
     session::{Credential, Device, SessionHandle},
     stores::Stores,
     throttle::{Reservation, Throttle, ThrottleLimits, Throttled},
+    throttled_events::{Refused, ThrottledEvents},
     AuthService, AuthenticateError, BoxError, ChangePasswordError, DeleteAccountError, Email,
     Password, PasswordHasher, PasswordPolicy, RegisterError, Registration, RepositoryError, User,
     UserId, UserRepository, UserSessions,
@@ -111,6 +110,8 @@ struct Shared<B: Stores> {
     throttle: Throttle<B::Failures>,
     keys: DigestKeys,
     clock: Clock,
+    /// The worker recording throttled logins, started with the first.
+    throttled_events: OnceLock<ThrottledEvents>,
     /// Audit events that could not be stored.
     lost_events: AtomicU64,
 }
@@ -152,6 +153,7 @@ impl<B: Stores> Accounts<B> {
             throttle,
             keys,
             clock,
+            throttled_events: OnceLock::new(),
             lost_events: AtomicU64::new(0),
         }))
     }
@@ -556,25 +558,23 @@ impl<B: Stores> Accounts<B> {
         }
     }
 
-    /// Records a refused (throttled) login in the background: finding whose account it
-    /// named costs a read, and a throttled request must cost no more than the one that
-    /// refused it. An identifier that names no account is not kept.
+    /// Records a refused (throttled) login after the answer, through the bounded queue
+    /// of [`ThrottledEvents`]: finding whose account it named costs a read, and a throttled
+    /// request must cost no more than the one that refused it; repeated refusals become
+    /// one event with a count.
     fn record_throttled_login(&self, login: &str, context: &Context) {
-        let (accounts, login, context) = (self.clone(), login.to_owned(), context.clone());
-        let record = async move {
-            let user = match accounts.0.service.find_by_login(&login).await {
-                Ok(user) => user.map(|user| user.id),
-                Err(error) => {
-                    tracing::warn!(%error, "could not find whose login was throttled");
-                    None
-                }
-            };
-            accounts
-                .record(EventKind::LoginThrottled, user, &context)
-                .await;
-        };
-        // In the caller's span, so that its lines carry the request id.
-        tokio::spawn(record.instrument(tracing::Span::current()));
+        let events = self.0.throttled_events.get_or_init(|| {
+            ThrottledEvents::start(
+                self.0.service.clone(),
+                self.0.stores.audit().clone(),
+                self.0.clock.clone(),
+            )
+        });
+        events.push(Refused {
+            login: login.to_owned(),
+            context: context.clone(),
+            at: self.0.clock.now(),
+        });
     }
 }
 

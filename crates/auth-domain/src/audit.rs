@@ -139,6 +139,83 @@ pub struct AuthEvent {
     pub ip: Option<IpAddr>,
     /// The client's User-Agent, cleaned and cut like a session's.
     pub user_agent: Option<String>,
+    /// How many attempts it stands for: 1, but for repeated throttled logins of one
+    /// account from one client, recorded as one event per window.
+    pub count: u32,
+}
+
+/// Which of a user's events to list, newest first: at most `limit`, of some kinds, older
+/// than a cursor. Paging with the cursor of the last event listed reaches every event,
+/// however many were recorded since, so no number of junk events can hide one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPage {
+    /// Only events listed after this one: strictly older, or as old with a smaller id.
+    pub before: Option<EventCursor>,
+    /// Only events of these kinds; every kind when empty.
+    pub kinds: Vec<EventKind>,
+    /// At most this many.
+    pub limit: u64,
+}
+
+impl EventPage {
+    /// The `limit` newest events, of every kind.
+    pub fn newest(limit: u64) -> Self {
+        Self {
+            before: None,
+            kinds: Vec::new(),
+            limit,
+        }
+    }
+
+    /// Whether `event` is on this page's side of the cursor and of a kind asked for (the
+    /// limit aside): what a store without a query language filters by.
+    pub fn admits(&self, event: &AuthEvent) -> bool {
+        (self.kinds.is_empty() || self.kinds.contains(&event.kind))
+            && self
+                .before
+                .is_none_or(|cursor| (event.at, event.id) < (cursor.at, cursor.id))
+    }
+}
+
+/// Where a page of events ends: the instant and id of its last event. Its text form
+/// (`<unix microseconds>.<id>`) is what `GET /v1/auth/events` hands out as `next`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventCursor {
+    /// The event's instant.
+    pub at: OffsetDateTime,
+    /// The event's id.
+    pub id: Uuid,
+}
+
+impl EventCursor {
+    /// The cursor after `event`.
+    pub fn after(event: &AuthEvent) -> Self {
+        Self {
+            at: event.at,
+            id: event.id,
+        }
+    }
+
+    /// The text form.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}.{}",
+            self.at.unix_timestamp_nanos() / 1_000,
+            self.id.simple()
+        )
+    }
+
+    /// A cursor from its text form; `None` when it is not one.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (micros, id) = text.split_once('.')?;
+        if micros.is_empty() || micros.len() > 20 || id.len() != 32 {
+            return None;
+        }
+        let micros: i64 = micros.parse().ok()?;
+        let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).ok()?;
+        let id = Uuid::try_parse(id).ok()?;
+        Some(Self { at, id })
+    }
 }
 
 impl AuthEvent {
@@ -161,6 +238,7 @@ impl AuthEvent {
                 .map(|id| id.chars().take(MAX_REQUEST_ID_CHARS).collect()),
             ip: context.device.ip,
             user_agent: context.device.user_agent.clone(),
+            count: 1,
         }
     }
 }
@@ -176,11 +254,11 @@ pub trait AuditLog: Clone + Send + Sync + 'static {
     fn record(&self, event: &AuthEvent)
         -> impl Future<Output = Result<(), RepositoryError>> + Send;
 
-    /// The `limit` most recent events of `user`, newest first.
+    /// The events of `user` that `page` picks, newest first (by instant, then id).
     fn recent_for_user(
         &self,
         user: UserId,
-        limit: u64,
+        page: &EventPage,
     ) -> impl Future<Output = Result<Vec<AuthEvent>, RepositoryError>> + Send;
 
     /// Deletes the events older than `before`, at most `batch` per statement, until none
@@ -195,6 +273,25 @@ pub trait AuditLog: Clone + Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_through_its_text_and_nothing_else_parses() {
+        let cursor = EventCursor {
+            at: OffsetDateTime::from_unix_timestamp_nanos(1_765_000_000_123_456_000).unwrap(),
+            id: Uuid::now_v7(),
+        };
+        assert_eq!(EventCursor::parse(&cursor.encode()), Some(cursor));
+        for bad in [
+            "",
+            ".",
+            "12",
+            "x.y",
+            "1.abc",
+            "-99999999999999999999.0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(EventCursor::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn every_kind_round_trips_through_its_name() {

@@ -43,6 +43,7 @@ pub mod session;
 pub mod settings;
 pub mod stores;
 pub mod throttle;
+pub mod throttled_events;
 pub mod timestamp;
 mod user;
 mod username;

@@ -274,7 +274,7 @@ impl LoginAttempt {
 }
 
 /// The canonical name of an account as typed at login.
-fn account_name(login: &str) -> String {
+pub(crate) fn account_name(login: &str) -> String {
     if let Ok(email) = Email::parse(login) {
         email.as_str().to_owned()
     } else if let Ok(username) = Username::parse(login) {

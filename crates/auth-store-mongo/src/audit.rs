@@ -3,7 +3,7 @@
 use std::fmt;
 
 use auth_domain::{
-    audit::{Actor, AuditLog, AuthEvent, EventKind},
+    audit::{Actor, AuditLog, AuthEvent, EventKind, EventPage},
     RepositoryError, UserId,
 };
 use bson::{doc, DateTime, Document};
@@ -18,6 +18,7 @@ pub(crate) mod fields {
     pub(crate) use crate::purge::fields::{AT, AT_US};
     pub(crate) const ID: &str = "_id";
     pub(crate) const USER_ID: &str = "user_id";
+    pub(crate) const KIND: &str = "kind";
 }
 
 /// An event as stored. `_id` and `user_id` are UUIDs in their string form, like the
@@ -38,10 +39,17 @@ pub(crate) struct EventDocument {
     request_id: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
+    /// Absent on events stored before counts were recorded: those stood for one.
+    #[serde(default = "one")]
+    count: i64,
 }
 
 fn user_actor() -> String {
     Actor::User.as_str().to_owned()
+}
+
+fn one() -> i64 {
+    1
 }
 
 impl TryFrom<&AuthEvent> for EventDocument {
@@ -60,6 +68,7 @@ impl TryFrom<&AuthEvent> for EventDocument {
             request_id: event.request_id.clone(),
             ip: event.ip.map(|ip| ip.to_string()),
             user_agent: event.user_agent.clone(),
+            count: i64::from(event.count),
         })
     }
 }
@@ -92,6 +101,10 @@ impl TryFrom<EventDocument> for AuthEvent {
                 .transpose()
                 .map_err(|_| malformed("ip"))?,
             user_agent: doc.user_agent,
+            count: u32::try_from(doc.count)
+                .ok()
+                .filter(|count| *count >= 1)
+                .ok_or_else(|| malformed("count"))?,
         })
     }
 }
@@ -132,21 +145,39 @@ impl AuditLog for MongoAuditLog {
 
     /// Newest first; the id (a UUIDv7, whose string order is its time order) orders
     /// events of the same microsecond.
+    /// One `find` over the `(user_id, at_us)` index. Ids are stored as hyphenated
+    /// lowercase hexadecimal, which sorts as their bytes do.
     async fn recent_for_user(
         &self,
         user: UserId,
-        limit: u64,
+        page: &EventPage,
     ) -> Result<Vec<AuthEvent>, RepositoryError> {
         // A limit of zero means "no limit" to MongoDB.
-        if limit == 0 {
+        if page.limit == 0 {
             return Ok(Vec::new());
+        }
+        let mut filter = doc! { fields::USER_ID: user.to_string() };
+        if !page.kinds.is_empty() {
+            let kinds: Vec<&str> = page.kinds.iter().map(|kind| kind.as_str()).collect();
+            filter.insert(fields::KIND, doc! { "$in": kinds });
+        }
+        if let Some(cursor) = page.before {
+            let at_us = timestamp::micros(cursor.at)
+                .ok_or_else(|| RepositoryError::new("list events: the cursor is out of range"))?;
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { fields::AT_US: { "$lt": at_us } },
+                    doc! { fields::AT_US: at_us, fields::ID: { "$lt": cursor.id.to_string() } },
+                ],
+            );
         }
         let driver = |error: mongodb::error::Error| repository_error("list events", &error);
         let mut cursor = self
             .events
-            .find(doc! { fields::USER_ID: user.to_string() })
+            .find(filter)
             .sort(doc! { fields::AT_US: -1, fields::ID: -1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .limit(i64::try_from(page.limit).unwrap_or(i64::MAX))
             .await
             .map_err(driver)?;
         let mut events = Vec::new();

@@ -1,12 +1,12 @@
 //! The [`AuditLog`] adapter: one row of `auth_events` per event.
 
 use auth_domain::{
-    audit::{Actor, AuditLog, AuthEvent, EventKind},
+    audit::{Actor, AuditLog, AuthEvent, EventKind, EventPage},
     session::MAX_USER_AGENT_CHARS,
     RepositoryError, UserId,
 };
 use sea_orm::{
-    sea_query::{Condition, IntoCondition, Query},
+    sea_query::{Condition, Query},
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
@@ -50,6 +50,7 @@ impl AuditLog for SqlAuditLog {
                 auth_events::Column::RequestId,
                 auth_events::Column::Ip,
                 auth_events::Column::UserAgent,
+                auth_events::Column::Count,
             ])
             .values([
                 event.id.into(),
@@ -60,6 +61,7 @@ impl AuditLog for SqlAuditLog {
                 event.request_id.clone().into(),
                 event.ip.map(|ip| ip.to_string()).into(),
                 user_agent.into(),
+                i32::try_from(event.count).unwrap_or(i32::MAX).into(),
             ])
             .map_err(|err| RepositoryError::new(format!("record event: {err}")))?;
         self.db
@@ -70,19 +72,31 @@ impl AuditLog for SqlAuditLog {
     }
 
     /// Newest first; the id (a UUIDv7) orders events of the same microsecond.
+    /// One `SELECT` over the `(user_id, at)` index.
     async fn recent_for_user(
         &self,
         user: UserId,
-        limit: u64,
+        page: &EventPage,
     ) -> Result<Vec<AuthEvent>, RepositoryError> {
-        recent(
-            &self.db,
-            auth_events::Column::UserId
-                .eq(user.as_uuid())
-                .into_condition(),
-            limit,
-        )
-        .await
+        let backend = self.db.get_database_backend();
+        let mut filter = Condition::all().add(auth_events::Column::UserId.eq(user.as_uuid()));
+        if !page.kinds.is_empty() {
+            filter = filter
+                .add(auth_events::Column::Kind.is_in(page.kinds.iter().map(|kind| kind.as_str())));
+        }
+        if let Some(cursor) = page.before {
+            let at = timestamp::value(backend, cursor.at);
+            filter = filter.add(
+                Condition::any()
+                    .add(auth_events::Column::At.lt(at.clone()))
+                    .add(
+                        Condition::all()
+                            .add(auth_events::Column::At.eq(at))
+                            .add(auth_events::Column::Id.lt(cursor.id)),
+                    ),
+            );
+        }
+        recent(&self.db, filter, page.limit).await
     }
 
     async fn purge_before(
@@ -144,5 +158,6 @@ fn into_event(row: auth_events::Model) -> Result<AuthEvent, RepositoryError> {
         request_id: row.request_id,
         ip,
         user_agent: row.user_agent,
+        count: u32::try_from(row.count).unwrap_or(1).max(1),
     })
 }

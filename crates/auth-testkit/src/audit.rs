@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use auth_domain::{
-    audit::{Actor, AuditLog, AuthEvent, EventKind},
+    audit::{Actor, AuditLog, AuthEvent, EventCursor, EventKind, EventPage},
     clock::Clock,
     timestamp, UserId,
 };
@@ -21,6 +21,7 @@ pub fn event(kind: EventKind, user: Option<UserId>, at: OffsetDateTime) -> AuthE
         request_id: Some(Uuid::new_v4().to_string()),
         ip: Some(IpAddr::from([203, 0, 113, 7])),
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Firefox/140.0".to_owned()),
+        count: 1,
     }
 }
 
@@ -36,9 +37,80 @@ async fn record(log: &impl AuditLog, event: &AuthEvent) {
 }
 
 async fn recent(log: &impl AuditLog, user: UserId, limit: u64) -> Vec<AuthEvent> {
-    log.recent_for_user(user, limit)
+    log.recent_for_user(user, &EventPage::newest(limit))
         .await
         .expect("listing works")
+}
+
+/// Pages through a user's events with the cursor, `page` at a time, of `kinds`: every
+/// event, each once, newest first.
+pub async fn paging_with_the_cursor_reaches_every_event_once_and_kinds_filter(log: impl AuditLog) {
+    let user = UserId::generate();
+    let t = now();
+    let mut recorded = Vec::new();
+    // Three share an instant: the id orders them.
+    for (i, kind) in [
+        EventKind::LoginSucceeded,
+        EventKind::LoginFailed,
+        EventKind::LoginFailed,
+        EventKind::LoginThrottled,
+        EventKind::LoginFailed,
+        EventKind::LoggedOut,
+        EventKind::LoginFailed,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = if (2..5).contains(&i) {
+            t
+        } else {
+            t + time::Duration::seconds(i as i64)
+        };
+        let event = event(kind, Some(user), at);
+        record(&log, &event).await;
+        recorded.push(event);
+    }
+    record(
+        &log,
+        &event(EventKind::LoginFailed, Some(UserId::generate()), t),
+    )
+    .await;
+    recorded.sort_by_key(|event| std::cmp::Reverse((event.at, event.id)));
+
+    let page_through = |kinds: Vec<EventKind>| {
+        let log = log.clone();
+        async move {
+            let mut seen = Vec::new();
+            let mut page = EventPage {
+                before: None,
+                kinds,
+                limit: 2,
+            };
+            loop {
+                let events = log
+                    .recent_for_user(user, &page)
+                    .await
+                    .expect("listing works");
+                assert!(events.len() <= 2);
+                let Some(last) = events.last() else { break };
+                page.before = Some(EventCursor::after(last));
+                seen.extend(events);
+            }
+            seen
+        }
+    };
+    assert_eq!(page_through(Vec::new()).await, recorded);
+    let failed: Vec<AuthEvent> = recorded
+        .iter()
+        .filter(|event| event.kind == EventKind::LoginFailed)
+        .cloned()
+        .collect();
+    assert_eq!(page_through(vec![EventKind::LoginFailed]).await, failed);
+    let either = page_through(vec![EventKind::LoginSucceeded, EventKind::LoggedOut]).await;
+    assert_eq!(
+        either.iter().map(|event| event.kind).collect::<Vec<_>>(),
+        [EventKind::LoggedOut, EventKind::LoginSucceeded]
+    );
 }
 
 /// An event reads back exactly as recorded, whatever its address, and with or without an
@@ -63,6 +135,7 @@ pub async fn an_event_reads_back_exactly_as_recorded(log: impl AuditLog) {
     by_admin.request_id = None;
     by_admin.ip = None;
     by_admin.user_agent = None;
+    by_admin.count = 54;
     let bare = AuthEvent {
         ip: None,
         user_agent: None,

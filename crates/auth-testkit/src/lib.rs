@@ -205,6 +205,7 @@ macro_rules! audit_log_suite {
                 only_that_users_events_are_listed,
                 an_event_without_a_user_is_stored_but_listed_for_nobody,
                 a_purge_deletes_old_events_in_batches_and_keeps_new_ones,
+                paging_with_the_cursor_reaches_every_event_once_and_kinds_filter,
             ] },
         }
     };

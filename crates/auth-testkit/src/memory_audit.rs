@@ -13,7 +13,7 @@ use std::{
 };
 
 use auth_domain::{
-    audit::{AuditLog, AuthEvent},
+    audit::{AuditLog, AuthEvent, EventPage},
     throttle::{AttemptId, FailureCount, FailureCounter, ThrottleKey},
     timestamp::truncate_to_micros,
     RepositoryError, UserId,
@@ -164,11 +164,12 @@ impl AuditLog for MemoryAuditLog {
     async fn recent_for_user(
         &self,
         user: UserId,
-        limit: u64,
+        page: &EventPage,
     ) -> Result<Vec<AuthEvent>, RepositoryError> {
+        let limit = page.limit;
         let mut events: Vec<AuthEvent> = lock(&self.events)
             .iter()
-            .filter(|event| event.user_id == Some(user))
+            .filter(|event| event.user_id == Some(user) && page.admits(event))
             .cloned()
             .collect();
         // Newest first; the id (a UUIDv7) orders events of the same microsecond, as the

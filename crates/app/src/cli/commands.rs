@@ -196,7 +196,7 @@ impl<B: Stores> Admin<B> {
                 let user = self.user(&user).await?;
                 self.stores()
                     .audit()
-                    .recent_for_user(user.id, args.limit)
+                    .recent_for_user(user.id, &auth_domain::audit::EventPage::newest(args.limit))
                     .await
             }
             None => self.stores().admin().recent_events(args.limit).await,

@@ -119,6 +119,7 @@ struct EventView<'a> {
     request_id: Option<&'a str>,
     ip: Option<String>,
     user_agent: Option<&'a str>,
+    count: u32,
 }
 
 impl<'a> EventView<'a> {
@@ -132,13 +133,15 @@ impl<'a> EventView<'a> {
             request_id: event.request_id.as_deref(),
             ip: event.ip.map(|ip| ip.to_string()),
             user_agent: event.user_agent.as_deref(),
+            count: event.count,
         }
     }
 
-    fn row(&self) -> [String; 7] {
+    fn row(&self) -> [String; 8] {
         [
             self.at.clone(),
             self.kind.to_owned(),
+            self.count.to_string(),
             self.user_id.clone().unwrap_or_default(),
             self.actor.to_owned(),
             self.ip.clone().unwrap_or_default(),
@@ -148,9 +151,10 @@ impl<'a> EventView<'a> {
     }
 }
 
-const EVENT_HEADER: [&str; 7] = [
+const EVENT_HEADER: [&str; 8] = [
     "AT",
     "KIND",
+    "COUNT",
     "USER",
     "ACTOR",
     "IP",

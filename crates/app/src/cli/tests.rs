@@ -3,7 +3,7 @@
 use auth_domain::{
     accounts::Accounts,
     admin::Administration as _,
-    audit::{Actor, AuditLog as _, EventKind},
+    audit::{Actor, AuditLog as _, EventKind, EventPage},
     clock::Clock,
     digest::DigestKeys,
     session::{Login, SessionHandle},
@@ -363,7 +363,7 @@ async fn every_admin_change_is_recorded_for_its_user_with_the_admin_as_actor() {
         .accounts()
         .stores()
         .audit()
-        .recent_for_user(ada_id, 10)
+        .recent_for_user(ada_id, &EventPage::newest(10))
         .await
         .expect("listed");
     let seen: Vec<(EventKind, Actor)> = events

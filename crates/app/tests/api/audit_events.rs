@@ -21,6 +21,7 @@ async fn events(browser: &Browser) -> Vec<Value> {
     let keys = [
         "actor",
         "at",
+        "count",
         "id",
         "ip",
         "kind",
@@ -252,5 +253,111 @@ pub(crate) async fn an_event_names_the_request_that_caused_it(backend: Backend) 
     );
     assert_eq!(events[1]["request_id"], made_up.as_str());
     assert_eq!(events[2]["request_id"], chosen);
+    app.stop().await;
+}
+
+/// `GET path` as `browser`: the events and the `next` cursor.
+async fn page(browser: &Browser, path: &str) -> (Vec<Value>, Option<String>) {
+    let response = browser.get(path).await;
+    assert_status_of(&response, StatusCode::OK);
+    let body: Value = response.json().await.expect("a JSON body");
+    let events = body["events"].as_array().expect("events").clone();
+    let next = body["next"].as_str().map(str::to_owned);
+    (events, next)
+}
+
+fn assert_status_of(response: &reqwest::Response, status: StatusCode) {
+    assert_eq!(response.status(), status, "{}", response.url());
+}
+
+/// Sixty junk attempts after the owner's login cannot hide it (#19): filtered by kind it
+/// is the first thing listed, and paging with `next` reaches it, each event once.
+pub(crate) async fn a_flood_of_attempts_cannot_hide_a_login_from_its_owner(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.browser(Some("owner"));
+    owner.register_user(ADA).await;
+    assert_status(owner.login(ADA, PASSWORD).await, StatusCode::OK).await;
+    let guesser = app.browser(Some("guesser"));
+    for _ in 0..60 {
+        let status = guesser.login(ADA, WRONG).await.status();
+        assert!(
+            status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS,
+            "{status}"
+        );
+    }
+
+    // Five failures, then 55 refusals: one event for the first refusal at once, and one
+    // for the other 54 when the minute is over.
+    let throttled = "/v1/auth/events?kind=login_throttled";
+    let counts = |events: &[Value]| -> Vec<u64> {
+        events.iter().filter_map(|e| e["count"].as_u64()).collect()
+    };
+    let mut listed = page(&owner, throttled).await.0;
+    for _ in 0..50 {
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        listed = page(&owner, throttled).await.0;
+    }
+    assert_eq!(counts(&listed), [1], "{listed:?}");
+    app.advance(Duration::from_secs(61));
+    for _ in 0..50 {
+        if listed.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        listed = page(&owner, throttled).await.0;
+    }
+    assert_eq!(counts(&listed), [54, 1], "{listed:?}");
+    let failed = page(&owner, "/v1/auth/events?kind=login_failed").await.0;
+    assert_eq!(counts(&failed), [1; 5]);
+
+    let (found, next) = page(&owner, "/v1/auth/events?kind=login_succeeded").await;
+    assert_eq!(kinds(&found), ["login_succeeded"]);
+    assert_eq!(found[0]["user_agent"], "owner");
+    assert_eq!(next, None, "one event, and a page of 50 is not full");
+    let (found, _) = page(
+        &owner,
+        "/v1/auth/events?kind=registered,login_succeeded&limit=5",
+    )
+    .await;
+    assert_eq!(kinds(&found), ["login_succeeded", "registered"]);
+
+    let mut seen: Vec<Value> = Vec::new();
+    let mut path = "/v1/auth/events?limit=7".to_owned();
+    loop {
+        let (events, next) = page(&owner, &path).await;
+        assert!(events.len() <= 7);
+        seen.extend(events);
+        let Some(next) = next else { break };
+        path = format!("/v1/auth/events?limit=7&before={next}");
+        assert!(seen.len() < 200, "paging ends");
+    }
+    let mut ids: Vec<&str> = seen.iter().filter_map(|e| e["id"].as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), seen.len(), "each event once");
+    assert!(
+        kinds(&seen).ends_with(&["login_succeeded", "registered"]),
+        "{:?}",
+        kinds(&seen)
+    );
+    assert!(seen.len() >= 7, "the flood was recorded: {}", seen.len());
+
+    for bad in [
+        "before=nope",
+        "kind=login_succeded",
+        "limit=0",
+        "limit=201",
+        "limit=x",
+        "other=1",
+        "limit=5&limit=6",
+    ] {
+        let response = owner.get(&format!("/v1/auth/events?{bad}")).await;
+        assert_status_of(&response, StatusCode::BAD_REQUEST);
+        let body: Value = response.json().await.expect("a JSON body");
+        assert_eq!(body["code"], "validation_failed", "{bad}: {body}");
+    }
     app.stop().await;
 }

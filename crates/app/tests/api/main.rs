@@ -108,6 +108,7 @@ auth_testkit::backend_tests! {
             a_throttled_login_is_recorded,
             the_client_address_behind_a_trusted_proxy_is_recorded,
             an_event_names_the_request_that_caused_it,
+            a_flood_of_attempts_cannot_hide_a_login_from_its_owner,
         ],
         crate::hardening => [
             a_duplicate_json_key_is_422,

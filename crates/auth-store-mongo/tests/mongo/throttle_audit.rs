@@ -114,7 +114,7 @@ pub(crate) async fn an_unreadable_stored_event_is_an_error_that_quotes_no_value(
         .await
         .expect("raw write works");
     let error = MongoAuditLog::new(&db, EVENTS)
-        .recent_for_user(user, 10)
+        .recent_for_user(user, &auth_domain::audit::EventPage::newest(10))
         .await
         .expect_err("an unknown kind is no event");
     let shown = format!("{error} {:?}", error.0);

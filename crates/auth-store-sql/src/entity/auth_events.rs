@@ -23,6 +23,8 @@ pub struct Model {
     pub ip: Option<String>,
     /// The client's User-Agent.
     pub user_agent: Option<String>,
+    /// How many attempts it stands for (repeated throttled logins), at least 1.
+    pub count: i32,
 }
 
 /// `auth_events` has no relations an adapter navigates.
