@@ -172,6 +172,13 @@ pub struct Config {
     /// How long in-flight requests may take once a shutdown is requested
     /// (`SHUTDOWN_TIMEOUT`).
     pub shutdown_timeout: Duration,
+    /// The most client connections open at once from one address
+    /// (`MAX_CONNECTIONS_PER_ADDRESS`); 0 for no such cap.
+    pub max_connections_per_address: usize,
+    /// How long a write of an answer may wait for the client to read (`WRITE_TIMEOUT`).
+    pub write_timeout: Duration,
+    /// The listen queue's length (`LISTEN_BACKLOG`).
+    pub listen_backlog: u32,
 }
 
 impl Config {
@@ -251,6 +258,12 @@ impl Config {
             shutdown_timeout: Duration::from_secs(
                 s.number_in("SHUTDOWN_TIMEOUT", 0..=MAX_TRANSPORT_TIMEOUT_SECS)?,
             ),
+            max_connections_per_address: s
+                .number_in("MAX_CONNECTIONS_PER_ADDRESS", 0..=MAX_CONNECTIONS)?,
+            write_timeout: Duration::from_secs(
+                s.number_in("WRITE_TIMEOUT", 1..=MAX_TRANSPORT_TIMEOUT_SECS)?,
+            ),
+            listen_backlog: s.number_in("LISTEN_BACKLOG", 1..=65_535)?,
         })
     }
 

@@ -111,7 +111,15 @@ pub async fn run_with_clock(
     let policy = config.password_policy;
     // Served (and so stopped) as long as the API is.
     let _metrics = match config.metrics_addr {
-        Some(addr) => Some(metrics_server::start(addr).await?),
+        Some(addr) => {
+            let limits = transport::Limits {
+                header_read_timeout: config.header_read_timeout,
+                max_connections: config.max_connections,
+                shutdown_timeout: config.shutdown_timeout,
+                write_timeout: config.write_timeout,
+            };
+            Some(metrics_server::start(addr, limits).await?)
+        }
         None => None,
     };
 
@@ -163,6 +171,12 @@ impl<S: Future<Output = ()> + Send + 'static> OnStores for Serve<'_, S> {
             config.session_purge_interval,
         )));
         let keys = auth_http::digest_keys(&http);
+        // Every client behind a trusted proxy shares its address: the proxy is exempt.
+        let per_address = transport::PerAddress::new(
+            config.max_connections_per_address,
+            config.throttle.ipv6_prefix,
+            http.trusted_proxies.clone(),
+        );
         let accounts = Accounts::new(stores, hasher, policy, config.throttle, keys, clock);
         let router = auth_http::router(accounts, http);
         let limits = transport::Limits {
@@ -173,7 +187,9 @@ impl<S: Future<Output = ()> + Send + 'static> OnStores for Serve<'_, S> {
                 config.database_max_connections.get(),
             ),
             shutdown_timeout: config.shutdown_timeout,
+            write_timeout: config.write_timeout,
         };
+
         // Said only now that the backend is ready: requests that arrived earlier waited in
         // the listen queue.
         tracing::info!(
@@ -184,7 +200,7 @@ impl<S: Future<Output = ()> + Send + 'static> OnStores for Serve<'_, S> {
             "listening on http://{}",
             listener.local_addr().context("reading the listening address")?
         );
-        transport::serve(listener, router, limits, shutdown).await;
+        transport::serve(listener, router, limits, per_address, shutdown).await;
         tracing::info!("stopped");
         Ok(())
     }

@@ -24,9 +24,7 @@ use axum::{
     Router,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::net::TcpListener;
-
-use crate::AbortOnDrop;
+use crate::{transport, AbortOnDrop};
 
 // The hasher's two are private to `auth_domain`; named again here to be described.
 /// Recorded by the password hasher (`auth_domain`): how long a hash waited for a slot.
@@ -52,9 +50,20 @@ pub(crate) struct MetricsServer {
     _upkeep: AbortOnDrop<()>,
 }
 
-/// Listens on `addr` and serves `GET /metrics` there until the result is dropped.
-pub(crate) async fn start(addr: SocketAddr) -> anyhow::Result<MetricsServer> {
-    let listener = TcpListener::bind(addr)
+/// Connections the metrics endpoint serves at once: scrapers, not the public.
+const METRICS_CONNECTIONS: usize = 16;
+/// Its listen queue.
+const METRICS_BACKLOG: u32 = 64;
+
+/// Listens on `addr` and serves `GET /metrics` there until the result is dropped, through
+/// the same transport as the API: the header deadline and write timeout of `limits`, and
+/// a small connection cap of its own, so that a client that connects and says nothing
+/// cannot hold the endpoint.
+pub(crate) async fn start(
+    addr: SocketAddr,
+    limits: transport::Limits,
+) -> anyhow::Result<MetricsServer> {
+    let listener = transport::bind(&addr.ip().to_string(), addr.port(), METRICS_BACKLOG)
         .await
         .with_context(|| format!("cannot listen on {addr} (METRICS_ADDR)"))?;
     let handle = recorder()?;
@@ -67,11 +76,19 @@ pub(crate) async fn start(addr: SocketAddr) -> anyhow::Result<MetricsServer> {
         }),
     );
     let app = routes.fallback(|| async { StatusCode::NOT_FOUND.into_response() });
-    let serve = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!("the metrics endpoint stopped: {e}");
-        }
-    });
+    let limits = transport::Limits {
+        max_connections: METRICS_CONNECTIONS,
+        shutdown_timeout: Duration::ZERO,
+        ..limits
+    };
+    let per_address = transport::PerAddress::new(0, 128, Vec::new());
+    let serve = tokio::spawn(transport::serve(
+        listener,
+        app,
+        limits,
+        per_address,
+        std::future::pending(),
+    ));
     let upkeep = tokio::spawn(async move {
         let mut ticks = tokio::time::interval(UPKEEP_EVERY);
         loop {
@@ -126,6 +143,10 @@ fn describe() {
         "Requests that failed on the database: unavailable (503) or unexpected (500)"
     );
     metrics::describe_counter!(SESSIONS_PURGED, "Expired sessions deleted by the purge");
+    metrics::describe_counter!(
+        crate::transport::REFUSED_PER_ADDRESS_METRIC,
+        "Connections closed at once: their address held MAX_CONNECTIONS_PER_ADDRESS"
+    );
     metrics::describe_counter!(
         auth_domain::throttled_events::AUDIT_EVENTS_DROPPED,
         "Audit events not written: the queue of throttled logins was full, or the write failed"

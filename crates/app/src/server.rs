@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tokio::{net::TcpListener, sync::oneshot};
+use tokio::sync::oneshot;
 
 use crate::Config;
 
@@ -16,7 +16,7 @@ const CLOSING_MARGIN: Duration = Duration::from_secs(5);
 /// second signal cuts it short).
 pub async fn serve_until_signalled(config: Config) -> anyhow::Result<()> {
     let bound = config.shutdown_timeout + CLOSING_MARGIN;
-    let listener = TcpListener::bind((config.host.as_str(), config.port))
+    let listener = crate::transport::bind(&config.host, config.port, config.listen_backlog)
         .await
         .map_err(|e| {
             anyhow::anyhow!(

@@ -258,7 +258,7 @@ mod tests {
         assert_eq!(render(&Output::Sessions(Vec::new()), true), "[]\n");
         assert_eq!(
             render(&Output::Events(Vec::new()), false),
-            "AT  KIND  USER  ACTOR  IP  USER AGENT  REQUEST ID\n"
+            "AT  KIND  COUNT  USER  ACTOR  IP  USER AGENT  REQUEST ID\n"
         );
         let done = Output::Done {
             message: "purged 3 expired sessions".into(),

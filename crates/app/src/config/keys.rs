@@ -33,6 +33,18 @@ const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 /// The default `SHUTDOWN_TIMEOUT`: 30 s, Kubernetes' default grace period.
 const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
+/// The default `MAX_CONNECTIONS_PER_ADDRESS`: a browser opens six connections to a host,
+/// an office behind one NAT a few hundred; 256 leaves the other 9,744 of the default
+/// `MAX_CONNECTIONS` to everyone else.
+const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: u64 = 256;
+
+/// The default `WRITE_TIMEOUT`: 30 s for the client to read some of its answer, as nginx's
+/// `send_timeout` (60 s) halved: the largest answer (`/openapi.json`) is tens of KiB.
+const DEFAULT_WRITE_TIMEOUT_SECS: u64 = 30;
+
+/// The default `LISTEN_BACKLOG`: 1024 connections waiting to be accepted.
+const DEFAULT_LISTEN_BACKLOG: u64 = 1024;
+
 /// Which backend, and what its connections share whichever it is.
 const STORAGE: &[Setting] = &[
     Setting::new(
@@ -118,6 +130,21 @@ const TRANSPORT: &[Setting] = &[
         "MAX_CONNECTIONS",
         DefaultValue::Number(DEFAULT_MAX_CONNECTIONS),
         "client connections open at once",
+    ),
+    Setting::new(
+        "MAX_CONNECTIONS_PER_ADDRESS",
+        DefaultValue::Number(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
+        "client connections open at once from one address (an IPv6 client by its IPV6_THROTTLE_PREFIX network; TRUSTED_PROXIES exempt); more are closed at once; 0 disables",
+    ),
+    Setting::new(
+        "WRITE_TIMEOUT",
+        DefaultValue::Number(DEFAULT_WRITE_TIMEOUT_SECS),
+        "seconds a write of an answer may wait for the client to read before the connection is closed",
+    ),
+    Setting::new(
+        "LISTEN_BACKLOG",
+        DefaultValue::Number(DEFAULT_LISTEN_BACKLOG),
+        "connections the kernel queues before they are accepted (capped by net.core.somaxconn)",
     ),
     Setting::new(
         "SHUTDOWN_TIMEOUT",

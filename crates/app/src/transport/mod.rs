@@ -1,8 +1,9 @@
 //! The HTTP/1 server in front of the router, with what `axum::serve` lacks against slow
 //! and hostile clients: a deadline on request headers (which also ends idle kept-alive
-//! connections), limits on the size and number of headers (431), a cap on open
-//! connections, and a graceful shutdown that refuses new connections at once and waits a
-//! bounded time for requests in flight.
+//! connections) and on each write of an answer, limits on the size and number of headers
+//! (431), a cap on open connections and a share of it per client address, a listen
+//! backlog of our choosing, and a graceful shutdown that refuses new connections at once
+//! and waits a bounded time for requests in flight.
 //!
 //! When `MAX_CONNECTIONS` connections are open, the loop stops accepting: new connections
 //! wait in the kernel's listen queue (the backlog, bounded by `somaxconn`) and are served
@@ -34,6 +35,12 @@ use tokio::{
 };
 use tower::ServiceExt as _;
 
+mod per_address;
+mod write_deadline;
+
+pub(crate) use per_address::PerAddress;
+use write_deadline::WriteDeadline;
+
 /// The most header fields a request may carry; more are answered 431. Browsers send about
 /// twenty; hyper's default, kept.
 const MAX_HEADERS: usize = 100;
@@ -58,6 +65,32 @@ pub(crate) struct Limits {
     pub(crate) max_connections: usize,
     /// How long requests in flight may take once shutdown starts (`SHUTDOWN_TIMEOUT`).
     pub(crate) shutdown_timeout: Duration,
+    /// How long one write of an answer may wait for the client to read (`WRITE_TIMEOUT`).
+    pub(crate) write_timeout: Duration,
+}
+
+/// Binds `host:port` with a listen queue of `backlog` connections (the kernel caps it at
+/// `net.core.somaxconn`). tokio's `TcpListener::bind` asks for 1024 on Linux but the
+/// standard library's for 128: ours is explicit, so that a burst of new connections waits
+/// in the queue instead of costing clients a one-second SYN retry.
+pub(crate) async fn bind(host: &str, port: u16, backlog: u32) -> io::Result<TcpListener> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As std's bind: a restart may listen again while old connections linger.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(backlog)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::AddrNotAvailable, "the host names no address")
+    }))
 }
 
 /// Raises the soft limit on open descriptors to the hard limit, so that the connection cap,
@@ -97,6 +130,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    per_address: PerAddress,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut http = http1::Builder::new();
@@ -124,7 +158,16 @@ pub(crate) async fn serve(
                 }
             },
         };
-        serve_connection(&http, &graceful, &router, stream, peer, permit);
+        let Some(slot) = per_address.admit(peer.ip()) else {
+            refused_per_address(peer);
+            continue;
+        };
+        // Small JSON answers: no reason to let Nagle hold them back.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+        let stream = WriteDeadline::new(stream, limits.write_timeout);
+        serve_connection(&http, &graceful, &router, stream, peer, (permit, slot));
     }
     // Closing the listener now: from here on, a new connection is refused by the kernel
     // instead of waiting in a queue nobody reads.
@@ -180,19 +223,28 @@ async fn accept_failed(error: &io::Error) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
+/// A connection from an address that holds `MAX_CONNECTIONS_PER_ADDRESS` already: closed
+/// at once (dropped), counted, and logged at most a line a second.
+fn refused_per_address(peer: SocketAddr) {
+    metrics::counter!(REFUSED_PER_ADDRESS_METRIC).increment(1);
+    if let Some(suppressed) = PER_ADDRESS_LOG.admit() {
+        tracing::warn!(
+            %peer,
+            suppressed,
+            "MAX_CONNECTIONS_PER_ADDRESS reached: closed a new connection from this address"
+        );
+    }
+}
+
 /// Serves one connection on its own task, holding `permit` until it closes.
 fn serve_connection(
     http: &http1::Builder,
     graceful: &GracefulShutdown,
     router: &Router,
-    stream: TcpStream,
+    stream: WriteDeadline<TcpStream>,
     peer: SocketAddr,
-    permit: OwnedSemaphorePermit,
+    permit: (OwnedSemaphorePermit, per_address::Slot),
 ) {
-    // Small JSON answers: no reason to let Nagle hold them back.
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!("cannot set TCP_NODELAY: {e}");
-    }
     let answered = Arc::new(AtomicBool::new(false));
     let service = {
         let router = router.clone();
@@ -234,6 +286,11 @@ fn connection_failed(error: &hyper::Error, peer: SocketAddr, answered: bool) {
 /// `http_slow_clients_total`: connections closed for not sending their headers in time.
 const SLOW_CLIENTS_METRIC: &str = "http_slow_clients_total";
 
+/// `http_connections_refused_per_address_total`: connections closed at once because their
+/// address held `MAX_CONNECTIONS_PER_ADDRESS`.
+pub(crate) const REFUSED_PER_ADDRESS_METRIC: &str = "http_connections_refused_per_address_total";
+
+static PER_ADDRESS_LOG: auth_http::LogLimiter = auth_http::LogLimiter::new();
 static SLOW_CLIENT_LOG: auth_http::LogLimiter = auth_http::LogLimiter::new();
 static AT_CAPACITY_LOG: auth_http::LogLimiter = auth_http::LogLimiter::new();
 
