@@ -79,14 +79,10 @@ impl Server {
         Self(server)
     }
 
-    fn url(&self, path: &str) -> String {
-        self.0.url(path)
-    }
-
     /// Logs in; returns the session cookie, or the status of a refusal.
     async fn log_in(&self, login: &str, password: &str) -> Result<String, StatusCode> {
         let response = reqwest::Client::new()
-            .post(self.url("/v1/auth/login"))
+            .post(self.0.url("/v1/auth/login"))
             .json(&json!({"email_or_username": login, "password": password}))
             .send()
             .await
@@ -102,7 +98,7 @@ impl Server {
 
     async fn profile(&self, cookie: &str) -> StatusCode {
         reqwest::Client::new()
-            .get(self.url("/profile"))
+            .get(self.0.url("/profile"))
             .header(header::COOKIE, cookie)
             .send()
             .await

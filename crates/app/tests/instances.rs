@@ -26,33 +26,24 @@ auth_testkit::backend_tests! {
 
 const SECRET_KEY: &str = "instances-secret-key-instances-secret-key-instances-secret-key-!!";
 
-/// An `app` process, killed when dropped.
-struct Instance(AppProcess);
+/// An instance: an `app` process on `database`, killed when dropped.
+async fn start(database: &TestDatabase) -> AppProcess {
+    start_with_iterations(database, 1).await
+}
 
-impl Instance {
-    async fn start(database: &TestDatabase) -> Self {
-        Self::start_with_iterations(database, 1).await
-    }
-
-    /// An instance hashing with `ARGON2_ITERATIONS=iterations` (cheap memory, for speed).
-    async fn start_with_iterations(database: &TestDatabase, iterations: u32) -> Self {
-        let app = AppCommand::new(env!("CARGO_BIN_EXE_app"))
-            .env("SECRET_KEY", SECRET_KEY)
-            .env("DEBUG", "false")
-            .env("SESSION_COOKIE_SECURE", "false")
-            .env("ARGON2_MEMORY_KIB", "1024")
-            .env("ARGON2_ITERATIONS", iterations.to_string())
-            .env("LOG", "warn")
-            .database(database)
-            .spawn_ready()
-            .await
-            .expect("the instance starts");
-        Self(app)
-    }
-
-    fn url(&self, path: &str) -> String {
-        self.0.url(path)
-    }
+/// An instance hashing with `ARGON2_ITERATIONS=iterations` (cheap memory, for speed).
+async fn start_with_iterations(database: &TestDatabase, iterations: u32) -> AppProcess {
+    AppCommand::new(env!("CARGO_BIN_EXE_app"))
+        .env("SECRET_KEY", SECRET_KEY)
+        .env("DEBUG", "false")
+        .env("SESSION_COOKIE_SECURE", "false")
+        .env("ARGON2_MEMORY_KIB", "1024")
+        .env("ARGON2_ITERATIONS", iterations.to_string())
+        .env("LOG", "warn")
+        .database(database)
+        .spawn_ready()
+        .await
+        .expect("the instance starts")
 }
 
 fn session_pair(response: &reqwest::Response) -> String {
@@ -64,10 +55,7 @@ fn session_pair(response: &reqwest::Response) -> String {
 
 async fn two_instances_share_sessions_and_logouts(backend: Backend) {
     let database = TestDatabase::create(backend).await;
-    let (a, b) = (
-        Instance::start(&database).await,
-        Instance::start(&database).await,
-    );
+    let (a, b) = (start(&database).await, start(&database).await);
     let http = reqwest::Client::new();
     let credentials = json!({"email": "ada@example.com", "password": "velvet-otter-harbour"});
 
@@ -137,10 +125,7 @@ async fn a_password_change_or_a_deletion_on_one_instance_ends_sessions_on_the_ot
     backend: Backend,
 ) {
     let database = TestDatabase::create(backend).await;
-    let (a, b) = (
-        Instance::start(&database).await,
-        Instance::start(&database).await,
-    );
+    let (a, b) = (start(&database).await, start(&database).await);
     let http = reqwest::Client::new();
     let credentials = json!({"email": "ada@example.com", "password": "velvet-otter-harbour"});
     let login = json!({"email_or_username": "ada@example.com", "password": "velvet-otter-harbour"});
@@ -163,7 +148,7 @@ async fn a_password_change_or_a_deletion_on_one_instance_ends_sessions_on_the_ot
         sessions.push(session_pair(&logged_in));
     }
     let (on_a, on_b) = (sessions[0].clone(), sessions[1].clone());
-    let profile_status = |instance: &Instance, cookie: &str| {
+    let profile_status = |instance: &AppProcess, cookie: &str| {
         let request = http
             .get(instance.url("/profile"))
             .header(header::COOKIE, cookie.to_owned());
@@ -225,8 +210,8 @@ async fn a_password_change_or_a_deletion_on_one_instance_ends_sessions_on_the_ot
 async fn an_upgraded_hash_ends_the_older_sessions(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let (old, new) = (
-        Instance::start_with_iterations(&database, 1).await,
-        Instance::start_with_iterations(&database, 2).await,
+        start_with_iterations(&database, 1).await,
+        start_with_iterations(&database, 2).await,
     );
     let http = reqwest::Client::new();
     let credentials = json!({"email": "ada@example.com", "password": "velvet-otter-harbour"});
@@ -246,7 +231,7 @@ async fn an_upgraded_hash_ends_the_older_sessions(backend: Backend) {
             .await
             .expect("sent"),
     );
-    let profile = |instance: &Instance, cookie: &str| {
+    let profile = |instance: &AppProcess, cookie: &str| {
         http.get(instance.url("/profile"))
             .header(header::COOKIE, cookie.to_owned())
             .send()

@@ -6,7 +6,9 @@
 //! (`auth_domain::admin::Administration`), and [`ensure_indexes`] with
 //! [`ensure_throttle_and_audit_indexes`], the only place the collections' indexes are
 //! declared (the app calls them at start-up through [`MongoStores::open`], and so does
-//! `cargo xtask install`).
+//! `cargo xtask install`). With the cargo feature `bulk` (tests and benchmarks),
+//! [`MongoSessionStore::create_many`] stores many sessions at once in the store's own
+//! encoding.
 //!
 //! The database does the enforcing: unique indexes on `email` and `username` turn a
 //! duplicate registration into an `E11000` error that becomes

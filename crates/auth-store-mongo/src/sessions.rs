@@ -406,6 +406,8 @@ impl SessionStore for MongoSessionStore {
     }
 }
 
+#[cfg(feature = "bulk")]
+mod bulk;
 mod ping;
 
 #[cfg(test)]

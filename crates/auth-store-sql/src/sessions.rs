@@ -404,6 +404,8 @@ fn owned(row: &QueryResult) -> Result<OwnedSession, RepositoryError> {
     })
 }
 
+#[cfg(any(test, feature = "bulk"))]
+mod bulk;
 mod ping;
 
 #[cfg(test)]
