@@ -9,7 +9,7 @@ use sea_orm::{
 use time::OffsetDateTime;
 use tower_sessions::{session::Record, session_store};
 
-use super::{encode, key, user_id, SqlSessionStore};
+use super::{encode, new_row, SqlSessionStore, NEW_ROW};
 use crate::{entity::sessions, error::session_error, timestamp};
 
 /// Rows per `INSERT`: six parameters a row keeps a statement under SQLite's 32 766.
@@ -38,26 +38,11 @@ impl SqlSessionStore {
         let transaction = self.db.begin().await?;
         for chunk in sessions.chunks(ROWS_PER_STATEMENT) {
             let mut insert = Query::insert();
-            insert.into_table(sessions::Entity).columns([
-                sessions::Column::Id,
-                sessions::Column::UserId,
-                sessions::Column::Data,
-                sessions::Column::CreatedAt,
-                sessions::Column::LastSeenAt,
-                sessions::Column::ExpiresAt,
-            ]);
+            insert.into_table(sessions::Entity).columns(NEW_ROW);
             for (record, seen_at) in chunk {
                 let data = encode(&record.data).map_err(|err| DbErr::Custom(err.to_string()))?;
-                let seen_at = timestamp::value(backend, *seen_at);
                 insert
-                    .values([
-                        key(&record.id).into(),
-                        user_id(&record.data).into(),
-                        data.into(),
-                        seen_at.clone().into(),
-                        seen_at.into(),
-                        timestamp::value(backend, record.expiry_date).into(),
-                    ])
+                    .values(new_row(backend, record, &data, *seen_at))
                     .map_err(|err| DbErr::Custom(err.to_string()))?;
             }
             transaction.execute(backend.build(&insert)).await?;
