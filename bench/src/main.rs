@@ -30,10 +30,13 @@ use std::{
 };
 
 use anyhow::{bail, ensure, Context as _, Result};
-use auth_testkit::db::{Backend, TestDatabase};
+use auth_testkit::{
+    db::{Backend, TestDatabase},
+    SetSessionCookie,
+};
 use bytes::Bytes;
 use hyper::{
-    header::{HeaderValue, CONTENT_TYPE, COOKIE, SET_COOKIE},
+    header::{HeaderValue, CONTENT_TYPE, COOKIE},
     Method, StatusCode,
 };
 
@@ -324,7 +327,7 @@ async fn measure_on(paths: &Paths, database: &TestDatabase, options: Options) ->
             None
         }
     };
-    server.stop().await?;
+    server.stop();
     let purge = if !options.backend.is_sql() {
         if options.purge_sessions > 0 {
             println!("bench: no purge scenario on MongoDB: its TTL monitor purges, not the app");
@@ -449,7 +452,7 @@ async fn purge_scenario(
     )
     .await?;
     let peak_rss_bytes = server.peak_rss_bytes().ok();
-    server.stop().await?;
+    server.stop();
     Ok(PurgeRun {
         preloaded,
         took,
@@ -496,7 +499,7 @@ async fn baselines(
     let two = Arc::new(Template::new(Method::GET, addr, "/two-reads"));
     let one_read = scenario(addr, pid, "GET /one-read", &one, concurrency, duration).await?;
     let two_reads = scenario(addr, pid, "GET /two-reads", &two, concurrency, duration).await?;
-    baseline.stop().await?;
+    baseline.stop();
     Ok(Baselines {
         driver: if database.backend().is_sql() {
             "sea-orm"
@@ -580,18 +583,9 @@ async fn register_and_log_in(addr: SocketAddr) -> Result<HeaderValue> {
         "POST /v1/auth/login answered {}",
         logged_in.status()
     );
-    let cookie = logged_in
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(|value| {
-            value
-                .split(';')
-                .next()
-                .filter(|pair| pair.starts_with("session="))
-        })
-        .context("the login response set no `session` cookie")?;
+    let cookie = SetSessionCookie::of(logged_in.headers())
+        .context("the login response set no `session` cookie")?
+        .pair();
     let cookie =
         HeaderValue::from_str(cookie).context("the session cookie is no valid header value")?;
     let profile = Template::new(Method::GET, addr, "/profile").header(COOKIE, cookie.clone());

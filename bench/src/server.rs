@@ -1,24 +1,20 @@
 //! The servers under test: the release app and the `baseline` server, found beside this
-//! executable, each started on a free port with its output in a log file, directly or
-//! under callgrind, and killed when stopped or dropped (or asked to exit, when callgrind
-//! must write what it counted).
+//! executable, each started by the test kit's [`AppCommand`] (a cleared environment plus
+//! what the bench sets, a free port) with its output in a log file, directly or under
+//! callgrind, and killed when stopped or dropped (or asked to exit, when callgrind must
+//! write what it counted).
 
 use std::{
     fmt::Write as _,
     fs::File,
     io::Read as _,
-    net::{Ipv4Addr, SocketAddr},
+    net::SocketAddr,
     path::{Path, PathBuf},
-    process::Stdio,
     time::Duration,
 };
 
 use anyhow::{bail, Context as _, Result};
-use auth_testkit::db::{Backend, TestDatabase};
-use hyper::Method;
-use tokio::process::{Child, Command};
-
-use crate::load::{send_once, Template};
+use auth_testkit::{db::TestDatabase, AppCommand, AppProcess};
 
 /// How long a server may take to answer its first request (under callgrind, which runs
 /// it some fifty times slower, the migrations included).
@@ -38,17 +34,17 @@ pub(crate) enum Launch<'a> {
 }
 
 impl Launch<'_> {
-    fn command(self, program: &Path) -> Command {
+    /// `command` as this launch runs it.
+    fn wrap(self, command: AppCommand) -> AppCommand {
         match self {
-            Self::Direct => Command::new(program),
-            Self::Callgrind(out) => {
-                let mut command = Command::new("valgrind");
-                command
-                    .arg("--tool=callgrind")
-                    .arg(format!("--callgrind-out-file={}", out.display()))
-                    .arg(program);
-                command
-            }
+            Self::Direct => command,
+            Self::Callgrind(out) => command.wrapped_in(
+                "valgrind",
+                [
+                    "--tool=callgrind".to_owned(),
+                    format!("--callgrind-out-file={}", out.display()),
+                ],
+            ),
         }
     }
 }
@@ -94,8 +90,7 @@ impl Paths {
 #[derive(Debug)]
 pub(crate) struct Server {
     name: &'static str,
-    child: Child,
-    pid: u32,
+    process: AppProcess,
     log: PathBuf,
     /// Where it listens (on 127.0.0.1).
     pub(crate) addr: SocketAddr,
@@ -133,43 +128,29 @@ impl Server {
         purge_every: Option<Duration>,
         launch: Launch<'_>,
     ) -> Result<Self> {
-        // An empty working directory: a developer's `.env` or `App.toml` must not change
-        // what is measured (argon2 parameters, say).
+        // An empty working directory and no settings of this shell's: a developer's
+        // `.env`, `App.toml` or exported keys must not change what is measured (argon2
+        // parameters, say). The bench sets the ones it needs and leaves the rest at their
+        // defaults.
         let workdir = paths.out.join("workdir");
         std::fs::create_dir_all(&workdir)
             .with_context(|| format!("cannot create {}", workdir.display()))?;
-        let mut command = launch.command(&paths.app);
-        // Likewise the app's settings in this shell: the bench sets the ones it needs and
-        // leaves the rest at their defaults.
-        for key in app::config::settings().map(|setting| setting.key) {
-            command.env_remove(key);
-        }
-        command
+        let mut command = AppCommand::new(&paths.app)
             .current_dir(&workdir)
             .env("SECRET_KEY", &secret.0)
             .env("DEBUG", "false")
             .env("SESSION_COOKIE_SECURE", "false")
             .env("LOG", "warn")
-            .env("HOST", "127.0.0.1");
+            .database(database);
         let backend = database.backend();
-        if backend == Backend::Mongodb {
-            command
-                .env("STORAGE", "mongodb")
-                .env("MONGODB_URL", database.url())
-                .env("MONGODB_DB", database.mongo_db_name());
-        } else {
-            command
-                .env("STORAGE", "sql")
-                .env("DATABASE_URL", database.url());
-        }
         let log = match purge_every {
             Some(every) => {
-                command.env("SESSION_PURGE_INTERVAL", every.as_secs().max(1).to_string());
+                command = command.env("SESSION_PURGE_INTERVAL", every.as_secs().max(1).to_string());
                 paths.out.join(format!("{backend}-purge-server.log"))
             }
             None => paths.out.join(format!("{backend}-server.log")),
         };
-        Self::start("the app", command, &log, "/").await
+        Self::start("the app", launch.wrap(command), log, "/").await
     }
 
     /// Starts the `baseline` server on `database`, which must hold a user, and waits until
@@ -180,124 +161,64 @@ impl Server {
         database: &TestDatabase,
         launch: Launch<'_>,
     ) -> Result<Self> {
-        let mut command = launch.command(&paths.baseline);
-        command
+        let command = AppCommand::new(&paths.baseline)
             .current_dir(&paths.out)
-            .env_remove("DATABASE_URL")
-            .env_remove("MONGODB_URL")
-            .env_remove("MONGODB_DB");
-        let backend = database.backend();
-        if backend == Backend::Mongodb {
-            command
-                .env("MONGODB_URL", database.url())
-                .env("MONGODB_DB", database.mongo_db_name());
-        } else {
-            command.env("DATABASE_URL", database.url());
-        }
-        let log = paths.out.join(format!("{backend}-baseline.log"));
-        Self::start("the baseline server", command, &log, "/one-read").await
+            .database(database);
+        let log = paths
+            .out
+            .join(format!("{}-baseline.log", database.backend()));
+        Self::start(
+            "the baseline server",
+            launch.wrap(command),
+            log,
+            "/one-read",
+        )
+        .await
     }
 
-    /// Spawns `command` on a free port, its output in `log`, and waits until it answers
-    /// `GET ready_path` with a success.
+    /// Starts `command` (on a free port, with a cleared environment and its output in
+    /// `log`) and waits until it answers `GET ready_path` with a success, failing if it
+    /// exits or [`START_TIMEOUT`] passes first.
     async fn start(
         name: &'static str,
-        mut command: Command,
-        log: &Path,
+        command: AppCommand,
+        log: PathBuf,
         ready_path: &'static str,
     ) -> Result<Self> {
-        // Port 0 gets a free port from the kernel, released here for the server to bind.
-        let port = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .and_then(|listener| listener.local_addr())
-            .context("cannot find a free port on 127.0.0.1")?
-            .port();
-        let output = File::create(log)
-            .with_context(|| format!("cannot create the log file {}", log.display()))?;
-        let program = command
-            .as_std()
-            .get_args()
-            .last()
-            .unwrap_or_else(|| command.as_std().get_program())
-            .to_string_lossy()
-            .into_owned();
-        let child = command
-            .env("PORT", port.to_string())
-            .stdin(Stdio::null())
-            .stderr(output.try_clone().context("cannot reopen the log file")?)
-            .stdout(output)
-            // The bench may fail, or be interrupted, between start and stop.
-            .kill_on_drop(true)
-            .spawn()
-            // Names the program only: the command's Debug would show SECRET_KEY.
-            .with_context(|| format!("cannot start {name} ({program})"))?;
-        let pid = child
-            .id()
-            .with_context(|| format!("{name} exited at once"))?;
-        let mut server = Self {
+        let process = command
+            .named(name)
+            .log_to(&log)
+            .ready_path(ready_path)
+            .timeout(START_TIMEOUT)
+            .spawn_ready()
+            .await?;
+        Ok(Self {
             name,
-            child,
-            pid,
-            log: log.to_owned(),
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        };
-        server.wait_until_ready(ready_path).await?;
-        Ok(server)
-    }
-
-    /// Waits until the server answers `GET path` with a success, failing if it exits or
-    /// [`START_TIMEOUT`] passes first.
-    async fn wait_until_ready(&mut self, path: &'static str) -> Result<()> {
-        let addr = self.addr;
-        let request = Template::new(Method::GET, addr, path);
-        let answered = async {
-            while !send_once(addr, &request)
-                .await
-                .is_ok_and(|response| response.status().is_success())
-            {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        };
-        tokio::select! {
-            () = answered => Ok(()),
-            exited = self.child.wait() => bail!(
-                "{} exited early ({}); see {}",
-                self.name,
-                exited.map_or_else(|error| error.to_string(), |status| status.to_string()),
-                self.log.display()
-            ),
-            () = tokio::time::sleep(START_TIMEOUT) => bail!(
-                "{} did not answer GET {path} within {}s; see {}",
-                self.name,
-                START_TIMEOUT.as_secs(),
-                self.log.display()
-            ),
-        }
+            addr: process.addr(),
+            process,
+            log,
+        })
     }
 
     /// The server's peak resident set size so far (`VmHWM`), in bytes.
     pub(crate) fn peak_rss_bytes(&self) -> Result<u64> {
-        let path = format!("/proc/{}/status", self.pid);
-        let status =
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-        let kib = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
+        let kib = self
+            .process
+            .status_kib("VmHWM")
             // An exited process that is not reaped yet has a status without memory lines.
-            .with_context(|| format!("no VmHWM line in {path}: has {} exited?", self.name))?;
+            .with_context(|| {
+                format!(
+                    "no VmHWM line in /proc/{}/status: has {} exited?",
+                    self.pid(),
+                    self.name
+                )
+            })?;
         Ok(kib * 1024)
     }
 
     /// The operating system's id of the server.
     pub(crate) fn pid(&self) -> u32 {
-        self.pid
+        self.process.pid()
     }
 
     /// Where the server's output goes.
@@ -308,15 +229,12 @@ impl Server {
     /// Asks the server to exit (SIGTERM, which both servers answer by finishing what is in
     /// flight) and waits until it has: callgrind writes its counts only then.
     pub(crate) async fn terminate(mut self) -> Result<()> {
-        // `kill(1)` rather than `libc::kill`: this workspace forbids `unsafe`.
-        let signalled = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .with_context(|| format!("cannot run kill(1) to stop {}", self.name))?;
-        if !signalled.success() {
-            bail!("kill -TERM {} failed: has {} exited?", self.pid, self.name);
-        }
-        let exited = tokio::time::timeout(EXIT_TIMEOUT, self.child.wait())
+        self.process
+            .terminate()
+            .with_context(|| format!("cannot stop {}", self.name))?;
+        let exited = self
+            .process
+            .exited_within(EXIT_TIMEOUT)
             .await
             .with_context(|| {
                 format!(
@@ -325,8 +243,7 @@ impl Server {
                     EXIT_TIMEOUT.as_secs(),
                     self.log.display()
                 )
-            })?
-            .with_context(|| format!("cannot wait for {}", self.name))?;
+            })?;
         if !exited.success() {
             bail!(
                 "{} exited with {exited} after SIGTERM; see {}",
@@ -339,10 +256,7 @@ impl Server {
 
     /// Kills the server and waits for it to exit: the measurement is over and the
     /// database is thrown away, so there is nothing for a graceful shutdown to save.
-    pub(crate) async fn stop(mut self) -> Result<()> {
-        self.child
-            .kill()
-            .await
-            .with_context(|| format!("cannot stop {}", self.name))
+    pub(crate) fn stop(self) {
+        self.process.kill();
     }
 }

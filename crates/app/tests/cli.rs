@@ -1,14 +1,9 @@
 //! The admin CLI end to end, on every backend: the real `app` binary, configured through
 //! its environment as an operator would, next to a real `app` server on the same database.
 
-use std::{
-    io::Write as _,
-    net::TcpListener,
-    process::{Child, Command, Output, Stdio},
-    time::Duration,
-};
+use std::process::Output;
 
-use auth_testkit::{Backend, TestDatabase};
+use auth_testkit::{AppCommand, AppProcess, Backend, SetSessionCookie, TestDatabase};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 
@@ -36,46 +31,19 @@ const PASSWORD: &str = "velvet-otter-harbour";
 const NEW_PASSWORD: &str = "quiet-lantern-meadow";
 
 /// The binary with `database`'s configuration and nothing else from the environment.
-fn app(database: &TestDatabase) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_app"));
-    command
-        .current_dir(std::env::temp_dir())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+fn app(database: &TestDatabase) -> AppCommand {
+    AppCommand::new(env!("CARGO_BIN_EXE_app"))
         .env("SECRET_KEY", SECRET_KEY)
         .env("DEBUG", "false")
         .env("SESSION_COOKIE_SECURE", "false")
         .env("ARGON2_MEMORY_KIB", "1024")
-        .env("ARGON2_ITERATIONS", "1");
-    if database.backend().is_sql() {
-        command
-            .env("STORAGE", "sql")
-            .env("DATABASE_URL", database.url());
-    } else {
-        command
-            .env("STORAGE", "mongodb")
-            .env("MONGODB_URL", database.url())
-            .env("MONGODB_DB", database.mongo_db_name());
-    }
-    command
+        .env("ARGON2_ITERATIONS", "1")
+        .database(database)
 }
 
 /// Runs `app <args>` with `stdin` piped in (a script, not a terminal).
 fn run(database: &TestDatabase, args: &[&str], stdin: &str) -> Output {
-    let mut child = app(database)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(stdin.as_bytes())
-        .expect("stdin is written");
-    child.wait_with_output().expect("the binary ends")
+    app(database).args(args).run_to_exit(stdin)
 }
 
 /// Runs `app <args> --json`, expecting success and one JSON document on stdout.
@@ -99,48 +67,22 @@ fn failed_with_one_line(output: &Output) -> String {
 }
 
 /// An `app` server on the database, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
+struct Server(AppProcess);
 
 impl Server {
     async fn start(database: &TestDatabase) -> Self {
-        // Port 0 cannot be handed to a child; take a free port and release it at once.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .expect("bound")
-            .port();
-        let child = app(database)
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
+        let server = app(database)
             .env("LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
+            .spawn_ready()
+            .await
             .expect("the server starts");
-        let server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..400 {
-            if reqwest::get(server.url("/")).await.is_ok() {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the server at {} did not start", server.base);
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+        Self(server)
     }
 
     /// Logs in; returns the session cookie, or the status of a refusal.
     async fn log_in(&self, login: &str, password: &str) -> Result<String, StatusCode> {
         let response = reqwest::Client::new()
-            .post(self.url("/v1/auth/login"))
+            .post(self.0.url("/v1/auth/login"))
             .json(&json!({"email_or_username": login, "password": password}))
             .send()
             .await
@@ -148,32 +90,20 @@ impl Server {
         if response.status() != StatusCode::OK {
             return Err(response.status());
         }
-        Ok(response
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("session="))
-            .and_then(|v| v.split(';').next())
+        Ok(SetSessionCookie::of(response.headers())
             .expect("a session cookie")
+            .pair()
             .to_owned())
     }
 
     async fn profile(&self, cookie: &str) -> StatusCode {
         reqwest::Client::new()
-            .get(self.url("/profile"))
+            .get(self.0.url("/profile"))
             .header(header::COOKIE, cookie)
             .send()
             .await
             .expect("sent")
             .status()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

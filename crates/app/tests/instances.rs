@@ -9,13 +9,7 @@
 //! Two instances with different hashing costs also show, end to end, that an outdated
 //! hash is upgraded at the next login and that a changed hash ends the user's sessions.
 
-use std::{
-    net::TcpListener,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
-
-use auth_testkit::{Backend, TestDatabase};
+use auth_testkit::{AppCommand, AppProcess, Backend, SetSessionCookie, TestDatabase};
 use reqwest::{header, StatusCode};
 use serde_json::json;
 
@@ -32,101 +26,36 @@ auth_testkit::backend_tests! {
 
 const SECRET_KEY: &str = "instances-secret-key-instances-secret-key-instances-secret-key-!!";
 
-/// An `app` process, killed when dropped.
-struct Instance {
-    child: Child,
-    base: String,
+/// An instance: an `app` process on `database`, killed when dropped.
+async fn start(database: &TestDatabase) -> AppProcess {
+    start_with_iterations(database, 1).await
 }
 
-impl Instance {
-    async fn start(database: &TestDatabase) -> Self {
-        Self::start_with_iterations(database, 1).await
-    }
-
-    /// An instance hashing with `ARGON2_ITERATIONS=iterations` (cheap memory, for speed).
-    async fn start_with_iterations(database: &TestDatabase, iterations: u32) -> Self {
-        // Port 0 cannot be handed to a child; take a free port and release it at once.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .expect("bound")
-            .port();
-        let workdir = std::env::temp_dir();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_app"));
-        command
-            .current_dir(workdir)
-            // Exactly the settings below: none of the caller's (a developer's LOG or
-            // DATABASE_URL, say) reaches the instance.
-            .env_clear()
-            .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
-            .env("SECRET_KEY", SECRET_KEY)
-            .env("DEBUG", "false")
-            .env("SESSION_COOKIE_SECURE", "false")
-            .env("ARGON2_MEMORY_KIB", "1024")
-            .env("ARGON2_ITERATIONS", iterations.to_string())
-            .env("LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        if database.backend().is_sql() {
-            command
-                .env("STORAGE", "sql")
-                .env("DATABASE_URL", database.url());
-        } else {
-            command
-                .env("STORAGE", "mongodb")
-                .env("MONGODB_URL", database.url())
-                .env("MONGODB_DB", database.mongo_db_name());
-        }
-        let child = command.spawn().expect("the app binary starts");
-        let instance = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        instance.wait_until_ready().await;
-        instance
-    }
-
-    async fn wait_until_ready(&self) {
-        for _ in 0..400 {
-            if reqwest::get(format!("{}/", self.base)).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("instance at {} did not start", self.base);
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// An instance hashing with `ARGON2_ITERATIONS=iterations` (cheap memory, for speed).
+async fn start_with_iterations(database: &TestDatabase, iterations: u32) -> AppProcess {
+    AppCommand::new(env!("CARGO_BIN_EXE_app"))
+        .env("SECRET_KEY", SECRET_KEY)
+        .env("DEBUG", "false")
+        .env("SESSION_COOKIE_SECURE", "false")
+        .env("ARGON2_MEMORY_KIB", "1024")
+        .env("ARGON2_ITERATIONS", iterations.to_string())
+        .env("LOG", "warn")
+        .database(database)
+        .spawn_ready()
+        .await
+        .expect("the instance starts")
 }
 
 fn session_pair(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("session="))
-        .and_then(|v| v.split(';').next())
+    SetSessionCookie::of(response.headers())
         .expect("a session cookie")
+        .pair()
         .to_owned()
 }
 
 async fn two_instances_share_sessions_and_logouts(backend: Backend) {
     let database = TestDatabase::create(backend).await;
-    let (a, b) = (
-        Instance::start(&database).await,
-        Instance::start(&database).await,
-    );
+    let (a, b) = (start(&database).await, start(&database).await);
     let http = reqwest::Client::new();
     let credentials = json!({"email": "ada@example.com", "password": "velvet-otter-harbour"});
 
@@ -162,7 +91,7 @@ async fn two_instances_share_sessions_and_logouts(backend: Backend) {
             profile.status(),
             StatusCode::OK,
             "a session made on B is valid on {}",
-            instance.base
+            instance.url("")
         );
     }
 
@@ -196,10 +125,7 @@ async fn a_password_change_or_a_deletion_on_one_instance_ends_sessions_on_the_ot
     backend: Backend,
 ) {
     let database = TestDatabase::create(backend).await;
-    let (a, b) = (
-        Instance::start(&database).await,
-        Instance::start(&database).await,
-    );
+    let (a, b) = (start(&database).await, start(&database).await);
     let http = reqwest::Client::new();
     let credentials = json!({"email": "ada@example.com", "password": "velvet-otter-harbour"});
     let login = json!({"email_or_username": "ada@example.com", "password": "velvet-otter-harbour"});
@@ -222,7 +148,7 @@ async fn a_password_change_or_a_deletion_on_one_instance_ends_sessions_on_the_ot
         sessions.push(session_pair(&logged_in));
     }
     let (on_a, on_b) = (sessions[0].clone(), sessions[1].clone());
-    let profile_status = |instance: &Instance, cookie: &str| {
+    let profile_status = |instance: &AppProcess, cookie: &str| {
         let request = http
             .get(instance.url("/profile"))
             .header(header::COOKIE, cookie.to_owned());
@@ -243,11 +169,7 @@ async fn a_password_change_or_a_deletion_on_one_instance_ends_sessions_on_the_ot
     assert_eq!(changed.status(), StatusCode::OK);
     // The changing session may have been re-issued: the cookie that came back is the one
     // that lives on.
-    let reissued = changed
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .any(|value| value.as_bytes().starts_with(b"session="));
+    let reissued = SetSessionCookie::of(changed.headers()).is_some();
     let on_a = if reissued {
         session_pair(&changed)
     } else {
@@ -288,8 +210,8 @@ async fn a_password_change_or_a_deletion_on_one_instance_ends_sessions_on_the_ot
 async fn an_upgraded_hash_ends_the_older_sessions(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let (old, new) = (
-        Instance::start_with_iterations(&database, 1).await,
-        Instance::start_with_iterations(&database, 2).await,
+        start_with_iterations(&database, 1).await,
+        start_with_iterations(&database, 2).await,
     );
     let http = reqwest::Client::new();
     let credentials = json!({"email": "ada@example.com", "password": "velvet-otter-harbour"});
@@ -309,7 +231,7 @@ async fn an_upgraded_hash_ends_the_older_sessions(backend: Backend) {
             .await
             .expect("sent"),
     );
-    let profile = |instance: &Instance, cookie: &str| {
+    let profile = |instance: &AppProcess, cookie: &str| {
         http.get(instance.url("/profile"))
             .header(header::COOKIE, cookie.to_owned())
             .send()

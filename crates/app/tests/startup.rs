@@ -1,14 +1,11 @@
 //! The `app` binary as an operator meets it: configuration errors are one clear line, and
 //! nothing secret ever reaches the logs.
 
-use std::{
-    io::Read,
-    net::TcpListener,
-    process::{Command, Output, Stdio},
-    time::Duration,
-};
+use std::process::Output;
 
-use auth_testkit::{Backend, TestDatabase};
+use auth_testkit::{
+    process::free_port, AppCommand, Backend, SetSessionCookie, TempDir, TestDatabase,
+};
 use reqwest::header;
 use serde_json::json;
 
@@ -21,25 +18,15 @@ auth_testkit::backend_tests! {
 const SECRET_KEY: &str = "startup-secret-key-startup-secret-key-startup-secret-key-startup!";
 const PASSWORD: &str = "canary-password-d41d8cd9";
 
-fn app() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_app"));
-    // An empty directory: no `.env` or `App.toml` of the developer's leaks in.
-    let workdir = std::env::temp_dir().join(format!("auth-startup-{}", std::process::id()));
-    std::fs::create_dir_all(&workdir).expect("a work directory");
-    command
-        .current_dir(workdir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    command
+/// The binary with nothing from the environment, in an empty directory: no `.env` or
+/// `App.toml` of the developer's leaks in.
+fn app() -> AppCommand {
+    AppCommand::new(env!("CARGO_BIN_EXE_app"))
 }
 
 /// Runs the binary expecting it to refuse to start; returns its output.
-fn refused(command: &mut Command) -> Output {
-    let output = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("the binary runs");
+fn refused(command: AppCommand) -> Output {
+    let output = command.expect_start_failure();
     assert_eq!(
         output.status.code(),
         Some(2),
@@ -100,11 +87,7 @@ fn a_short_or_missing_secret_key_is_refused_outside_debug_without_echoing_it() {
 
 #[test]
 fn an_unreachable_mongodb_stops_start_up_with_a_clear_line() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("bound")
-        .port();
+    let port = free_port();
     let output = app()
         .env("SECRET_KEY", SECRET_KEY)
         .env("DEBUG", "false")
@@ -114,11 +97,7 @@ fn an_unreachable_mongodb_stops_start_up_with_a_clear_line() {
             format!("mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=1000"),
         )
         .env("PORT", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("the binary runs");
-    assert!(!output.status.success(), "start-up must fail");
+        .expect_start_failure();
     let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
     assert!(stderr.contains("mongodb"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -127,35 +106,22 @@ fn an_unreachable_mongodb_stops_start_up_with_a_clear_line() {
 /// Drives the whole flow with debug logging on, then searches the log for every secret.
 async fn passwords_hashes_cookies_and_session_ids_never_reach_the_logs(backend: Backend) {
     let database = TestDatabase::create(backend).await;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("bound")
-        .port();
-    let mut child = app()
+    let logs = TempDir::new("startup-logs");
+    let log = logs.path().join("app.log");
+    let mut service = app()
         .env("SECRET_KEY", SECRET_KEY)
         .env("DEBUG", "false")
         .env("SESSION_COOKIE_SECURE", "false")
         .env("DATABASE_URL", database.url())
-        .env("PORT", port.to_string())
         .env("ARGON2_MEMORY_KIB", "1024")
         .env("ARGON2_ITERATIONS", "1")
         .env("LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let base = format!("http://127.0.0.1:{port}");
+        .log_to(&log)
+        .spawn_ready()
+        .await
+        .expect("the service starts");
+    let base = service.url("");
     let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..400 {
-        if http.get(format!("{base}/")).send().await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(ready, "the service did not start");
 
     let registered = http
         .post(format!("{base}/v1/auth/register"))
@@ -182,12 +148,9 @@ async fn passwords_hashes_cookies_and_session_ids_never_reach_the_logs(backend: 
         .await
         .expect("sent");
     assert_eq!(login.status(), 200);
-    let cookie = login
-        .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
+    let cookie = SetSessionCookie::of(login.headers())
         .expect("a session cookie")
+        .pair()
         .to_owned();
     let profile = http
         .get(format!("{base}/profile"))
@@ -204,23 +167,9 @@ async fn passwords_hashes_cookies_and_session_ids_never_reach_the_logs(backend: 
         .expect("sent");
     assert_eq!(logout.status(), 200);
 
-    let _ = child.kill();
-    let _ = child.wait();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut log)
-        .expect("utf-8 log");
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_string(&mut out)
-        .expect("utf-8 log");
-    log.push_str(&out);
+    // Both streams, stdout and stderr, go to the log file.
+    service.stop();
+    let log = service.log();
 
     assert!(
         log.contains("/v1/auth/login"),

@@ -6,7 +6,9 @@
 //! (`auth_domain::admin::Administration`), and [`ensure_indexes`] with
 //! [`ensure_throttle_and_audit_indexes`], the only place the collections' indexes are
 //! declared (the app calls them at start-up through [`MongoStores::open`], and so does
-//! `cargo xtask install`).
+//! `cargo xtask install`). With the cargo feature `bulk` (tests and benchmarks),
+//! [`MongoSessionStore::create_many`] stores many sessions at once in the store's own
+//! encoding.
 //!
 //! The database does the enforcing: unique indexes on `email` and `username` turn a
 //! duplicate registration into an `E11000` error that becomes
@@ -35,7 +37,7 @@
 //! - sessions: `{_id, data, user_id, created_at, last_seen_at, expires_at,
 //!   expires_at_us, owner}`; `_id` is [`auth_domain::session::storage_key`] of the session
 //!   id, never the id itself; `data` is the JSON text of the record's data; `owner` is a
-//!   snapshot of the logged-in user ([`owner_document`]), which the user repository keeps
+//!   snapshot of the logged-in user, which the user repository keeps
 //!   current and deletes with the user.
 //! - login failures: `{_id, key, at, at_us}`, one per failure and throttle key; `key` is
 //!   a digest ([`auth_domain::throttle::ThrottleKey`]), never an address or an email.
@@ -74,6 +76,6 @@ pub use indexes::{
     EVENT_TIME_INDEX, EVENT_USER_INDEX, FAILURE_EXPIRY_INDEX, FAILURE_KEY_INDEX,
     SESSION_EXPIRY_INDEX, SESSION_USER_INDEX, USERNAME_INDEX,
 };
-pub use sessions::{owner_document, MongoSessionStore, OwnerEncodeError};
+pub use sessions::MongoSessionStore;
 pub use throttle::{MongoFailureCounter, FAILURE_RETENTION};
 pub use users::MongoUserRepository;

@@ -96,27 +96,6 @@ impl SessionDocument {
     }
 }
 
-/// The `owner` field of a session document for `owner`: the snapshot of the user the
-/// store writes at login and reads back at every load, for code that writes session
-/// documents itself (the benchmark's preload).
-///
-/// # Errors
-///
-/// The owner cannot be encoded as BSON.
-pub fn owner_document(owner: &Owner) -> Result<Document, OwnerEncodeError> {
-    // Encoded as `insert_one` encodes it (raw BSON: the id as a binary UUID), so that the
-    // document reads back the same whichever of the two wrote it.
-    bson::to_raw_document_buf(owner)
-        .ok()
-        .and_then(|raw| raw.to_document().ok())
-        .ok_or(OwnerEncodeError)
-}
-
-/// A session owner that BSON cannot encode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the session owner is not encodable as BSON")]
-pub struct OwnerEncodeError;
-
 /// The sessions collection as a tower-sessions [`SessionStore`]. Cheap to clone: clones
 /// share one client.
 ///
@@ -406,6 +385,8 @@ impl SessionStore for MongoSessionStore {
     }
 }
 
+#[cfg(feature = "bulk")]
+mod bulk;
 mod ping;
 
 #[cfg(test)]

@@ -14,6 +14,8 @@
 //!   in `login_failures`, one grouped query per check; [`SqlAuditLog`]
 //!   (`auth_domain::audit::AuditLog`) keeps the audit trail in `auth_events`. Both purge
 //!   old rows in batches.
+//! - With the cargo feature `bulk` (tests and benchmarks), [`SqlSessionStore::create_many`]
+//!   stores many sessions at once in the store's own encoding.
 //! - [`SqlAdministration`] (`auth_domain::admin::Administration`) is the operator's view
 //!   across all users, for the admin CLI.
 //!

@@ -9,7 +9,7 @@ use auth_domain::{
     OwnedSessions, RepositoryError, UserId, UserSessions,
 };
 use sea_orm::{
-    sea_query::{Expr, Query},
+    sea_query::{Expr, Query, SimpleExpr},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryResult, QuerySelect, Statement,
 };
@@ -143,30 +143,44 @@ impl SqlSessionStore {
 
     async fn insert(&self, record: &Record, data: &str) -> Result<(), DbErr> {
         let backend = self.db.get_database_backend();
-        let now = timestamp::value(backend, self.clock.now());
         let mut statement = Query::insert();
         statement
             .into_table(sessions::Entity)
-            .columns([
-                sessions::Column::Id,
-                sessions::Column::UserId,
-                sessions::Column::Data,
-                sessions::Column::CreatedAt,
-                sessions::Column::LastSeenAt,
-                sessions::Column::ExpiresAt,
-            ])
-            .values([
-                key(&record.id).into(),
-                user_id(&record.data).into(),
-                data.into(),
-                now.clone().into(),
-                now.into(),
-                timestamp::value(backend, record.expiry_date).into(),
-            ])
+            .columns(NEW_ROW)
+            .values(new_row(backend, record, data, self.clock.now()))
             .map_err(|err| DbErr::Custom(err.to_string()))?;
         self.db.execute(backend.build(&statement)).await?;
         Ok(())
     }
+}
+
+/// The columns of a new session's row, in the order [`new_row`] gives their values.
+const NEW_ROW: [sessions::Column; 6] = [
+    sessions::Column::Id,
+    sessions::Column::UserId,
+    sessions::Column::Data,
+    sessions::Column::CreatedAt,
+    sessions::Column::LastSeenAt,
+    sessions::Column::ExpiresAt,
+];
+
+/// The row of a new session: `record`, its data as [`encode`] wrote it, created and last
+/// seen at `now`.
+fn new_row(
+    backend: DbBackend,
+    record: &Record,
+    data: &str,
+    now: OffsetDateTime,
+) -> [SimpleExpr; 6] {
+    let now = timestamp::value(backend, now);
+    [
+        key(&record.id).into(),
+        user_id(&record.data).into(),
+        data.into(),
+        now.clone().into(),
+        now.into(),
+        timestamp::value(backend, record.expiry_date).into(),
+    ]
 }
 
 impl OwnedSessions for SqlSessionStore {
@@ -404,6 +418,8 @@ fn owned(row: &QueryResult) -> Result<OwnedSession, RepositoryError> {
     })
 }
 
+#[cfg(any(test, feature = "bulk"))]
+mod bulk;
 mod ping;
 
 #[cfg(test)]

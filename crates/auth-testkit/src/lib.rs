@@ -12,6 +12,9 @@
 //!   (`auth_domain::throttle`, `auth_domain::audit`); [`memory_audit`] has in-memory ones.
 //! - [`admin`]: the suite of every `auth_domain::admin::Administration`, with the stores
 //!   whose contents it shows; [`memory_admin`] has an in-memory one.
+//! - [`process`]: the app binary as a child process ([`AppCommand`]: a cleared
+//!   environment, a free port, killed when dropped), and [`SetSessionCookie`], the one
+//!   reader of the session cookie a response sets.
 //! - [`backend_tests!`]: the one way a test is expanded per backend. It puts the backend
 //!   in the test's path (`postgres::logout_ends_the_session`), so that a runner can tell
 //!   a backend's tests apart and skip them, by name, when the backend is not available:
@@ -40,11 +43,13 @@ pub mod memory_admin;
 pub mod memory_audit;
 pub mod memory_stores;
 pub mod owners;
+pub mod process;
 mod readiness;
 pub mod sessions;
 pub mod users;
 
 pub use db::{Backend, Teardown, TestDatabase};
+pub use process::{AppCommand, AppProcess, SetSessionCookie, TempDir};
 
 /// Expands each listed test once per backend, as `<backend>::<test>`, each a
 /// `#[tokio::test]` on a multi-threaded runtime.

@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
 
 use auth_domain::clock::Clock;
-use auth_testkit::{Backend, TestDatabase};
+use auth_testkit::{Backend, SetSessionCookie, TestDatabase};
 use figment::Figment;
 use reqwest::{
     cookie::{CookieStore, Jar},
@@ -442,18 +442,12 @@ fn figment(database: &TestDatabase, options: &Options) -> Figment {
 
 /// The `session=...` pair of the response's session Set-Cookie, if any.
 pub(crate) fn session_cookie(response: &Response) -> Option<String> {
-    set_cookie(response).map(|c| c.split(';').next().unwrap_or_default().trim().to_owned())
+    SetSessionCookie::of(response.headers()).map(|cookie| cookie.pair().to_owned())
 }
 
 /// The whole session Set-Cookie header of the response, if any.
 pub(crate) fn set_cookie(response: &Response) -> Option<String> {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("session="))
-        .map(str::to_owned)
+    SetSessionCookie::of(response.headers()).map(|cookie| cookie.header().to_owned())
 }
 
 /// The value of attribute `name` (any case) of a Set-Cookie header: `Some("")` for a

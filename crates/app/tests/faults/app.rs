@@ -1,13 +1,13 @@
 //! The service as a child process, and what the tests ask of it over HTTP.
 
 use std::{
-    net::TcpListener,
-    os::unix::process::CommandExt as _,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
+    process::Command,
     time::{Duration, Instant},
 };
 
+pub(crate) use auth_testkit::{process::free_port, TempDir};
+use auth_testkit::{AppCommand, AppProcess, SetSessionCookie};
 use reqwest::{header, Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -25,43 +25,6 @@ pub(crate) enum Database {
     Sql(String),
     /// `STORAGE=mongodb`, `MONGODB_URL`, `MONGODB_DB`.
     Mongo { url: String, db: String },
-}
-
-/// A free TCP port on the loopback interface (taken and released at once).
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("bound")
-        .port()
-}
-
-/// A fresh directory under the system's temporary directory, removed when dropped.
-pub(crate) struct TempDir(PathBuf);
-
-impl TempDir {
-    pub(crate) fn new(name: &str) -> Self {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "auth-faults-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("a temporary directory");
-        Self(path)
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Runs `program` with `args`, panicking with its output when it fails.
@@ -85,16 +48,14 @@ pub(crate) fn signal(pid: u32, signal: &str) {
 
 /// An `app` process, killed when dropped.
 pub(crate) struct App {
-    child: Child,
-    base: String,
+    process: AppProcess,
     client: Client,
 }
 
 impl App {
     /// Starts the service on `database` and waits until it serves.
     pub(crate) async fn start(database: &Database) -> Self {
-        let port = free_port();
-        Self::spawn(command(database, port), port).await
+        Self::serve(command(database)).await
     }
 
     /// Starts the service on `database` as a user without privileges, whose file
@@ -102,52 +63,43 @@ impl App {
     /// `dir` (the build's own may sit where `nobody` cannot reach), when this runs as root;
     /// this process's user otherwise.
     pub(crate) async fn start_unprivileged(database: &Database, dir: &Path) -> Self {
-        let port = free_port();
         if !is_root() {
-            return Self::spawn(command(database, port), port).await;
+            return Self::start(database).await;
         }
         let binary = dir.join("app");
         std::fs::copy(env!("CARGO_BIN_EXE_app"), &binary).expect("a copy of the app binary");
-        let mut unprivileged = command_of(&binary, database, port);
-        unprivileged.current_dir(dir).uid(NOBODY).gid(NOBODY);
-        Self::spawn(unprivileged, port).await
+        Self::serve(
+            command_of(&binary, database)
+                .current_dir(dir)
+                .as_user(NOBODY),
+        )
+        .await
     }
 
-    async fn spawn(mut command: Command, port: u16) -> Self {
-        let child = command
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the app binary starts");
-        let app = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
+    async fn serve(command: AppCommand) -> Self {
+        Self {
+            process: command
+                .spawn_ready()
+                .await
+                .unwrap_or_else(|error| panic!("{error}")),
             client: Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("an HTTP client"),
-        };
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(60) {
-            if app.client.get(app.url("/")).send().await.is_ok() {
-                return app;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the service at {} did not start", app.base);
     }
 
     pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// `kill -9`, and waits for the process to be gone.
-    pub(crate) fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub(crate) fn kill(self) {
+        self.process.kill();
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+        self.process.url(path)
     }
 
     /// `POST /v1/auth/register` of `email`.
@@ -295,27 +247,15 @@ impl App {
     }
 }
 
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The `app` binary configured for `database`, to listen on `port`.
-pub(crate) fn command(database: &Database, port: u16) -> Command {
-    command_of(Path::new(env!("CARGO_BIN_EXE_app")), database, port)
+/// The `app` binary configured for `database`.
+pub(crate) fn command(database: &Database) -> AppCommand {
+    command_of(Path::new(env!("CARGO_BIN_EXE_app")), database)
 }
 
 /// The app binary at `binary` configured as [`command`] does: with exactly these
 /// settings, none of the caller's environment.
-fn command_of(binary: &Path, database: &Database, port: u16) -> Command {
-    let mut command = Command::new(binary);
-    command
-        .env_clear()
-        .current_dir(std::env::temp_dir())
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
+fn command_of(binary: &Path, database: &Database) -> AppCommand {
+    let command = AppCommand::new(binary)
         .env("SECRET_KEY", SECRET_KEY)
         .env("DEBUG", "false")
         .env("SESSION_COOKIE_SECURE", "false")
@@ -326,32 +266,18 @@ fn command_of(binary: &Path, database: &Database, port: u16) -> Command {
         // Many logins from one address: throttling is not what is tested here.
         .env("LOGIN_FAILURES_PER_ADDRESS", "0")
         .env("REGISTRATIONS_PER_ADDRESS", "0")
-        .env("LOG", "warn")
-        .stdout(Stdio::null());
+        .env("LOG", "warn");
     match database {
-        Database::Sql(url) => {
-            command.env("STORAGE", "sql").env("DATABASE_URL", url);
-        }
-        Database::Mongo { url, db } => {
-            command
-                .env("STORAGE", "mongodb")
-                .env("MONGODB_URL", url)
-                .env("MONGODB_DB", db);
-        }
+        Database::Sql(url) => command.sql(url),
+        Database::Mongo { url, db } => command.mongodb(url, db),
     }
-    command
 }
 
 /// The `session=...` pair of a response's `Set-Cookie`, if it set a session cookie.
 pub(crate) fn session_cookie(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("session=") && !v.starts_with("session=;"))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned)
+    SetSessionCookie::of(response.headers())
+        .filter(|cookie| !cookie.removes())
+        .map(|cookie| cookie.pair().to_owned())
 }
 
 /// Prints a measured time for the record (the issue asks for them).

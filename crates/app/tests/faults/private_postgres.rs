@@ -3,7 +3,7 @@
 
 use std::{
     path::PathBuf,
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -259,11 +259,9 @@ pub(crate) async fn start_up_waits_for_the_database() {
 pub(crate) async fn start_up_gives_up_after_the_startup_timeout() {
     let postgres = PrivatePostgres::start();
     postgres.stop_server();
-    let output = app::command(&Database::Sql(postgres.url()), app::free_port())
+    let output = app::command(&Database::Sql(postgres.url()))
         .env("STARTUP_TIMEOUT", "5")
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .expect("the app binary runs");
+        .expect_start_failure();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
@@ -292,35 +290,25 @@ pub(crate) async fn an_admin_command_gives_up_on_a_frozen_database() {
     app.user_with_session("ada@example.com").await;
     app.kill();
 
-    let mut cli = app::command(&database, app::free_port())
+    let mut cli = app::command(&database)
         .args(["users", "set-password", "ada@example.com"])
         // Should the freeze come before the command has connected, it must not wait out
         // a long start-up budget either.
         .env("STARTUP_TIMEOUT", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the admin command starts");
-    wait_until_reading_stdin(cli.id());
+        .spawn_piped();
+    wait_until_reading_stdin(cli.pid());
     for pid in postgres.processes() {
         app::signal(pid, "STOP");
     }
     let started = Instant::now();
-    {
-        use std::io::Write as _;
-        let mut stdin = cli.stdin.take().expect("piped stdin");
-        stdin
-            .write_all(b"a-brand-new-passphrase-for-ada-42\n")
-            .expect("the password is written");
-    }
+    cli.write_stdin(b"a-brand-new-passphrase-for-ada-42\n");
     let bound = Duration::from_secs(crate::DATABASE_TIMEOUT_SECS + crate::MARGIN_SECS);
     let status = loop {
-        if let Some(status) = cli.try_wait().expect("the command can be waited for") {
+        if let Some(status) = cli.try_wait() {
             break status;
         }
         if started.elapsed() > bound {
-            let _ = cli.kill();
+            drop(cli);
             for pid in postgres.processes() {
                 app::signal(pid, "CONT");
             }
@@ -335,7 +323,7 @@ pub(crate) async fn an_admin_command_gives_up_on_a_frozen_database() {
     for pid in postgres.processes() {
         app::signal(pid, "CONT");
     }
-    let output = cli.wait_with_output().expect("its output");
+    let output = cli.wait_with_output();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(status.code(), Some(1), "{stderr}");
     let lines: Vec<&str> = stderr

@@ -52,7 +52,7 @@ mod indexed {
                 the_stored_document_holds_a_hashed_key_the_json_data_and_indexed_fields,
                 undecodable_stored_data_is_an_error_that_quotes_neither_id_nor_data,
                 an_expired_session_is_neither_listed_nor_deleted_before_the_ttl_monitor_runs,
-                a_document_written_with_owner_document_loads_with_its_owner,
+                sessions_created_in_bulk_load_with_their_owner_and_given_times,
             ],
             crate::revocation => [
                 a_password_change_cut_short_after_the_rebind_leaves_old_sessions_refused,

@@ -4,7 +4,7 @@ use auth_domain::{
     session::{self, Owner, SessionHandle},
     OwnedSessions as _, UserId, UserSessions,
 };
-use auth_store_mongo::{owner_document, MongoSessionStore};
+use auth_store_mongo::MongoSessionStore;
 use auth_testkit::sessions::{logged_in_as, stand_in};
 use bson::{doc, Bson, Document};
 use mongodb::{Collection, Database};
@@ -121,33 +121,39 @@ pub(crate) async fn an_expired_session_is_neither_listed_nor_deleted_before_the_
     );
 }
 
-/// A session document written without the store (the benchmark's preload) carries its
-/// owner as [`owner_document`] encodes it, and loads logged in, as one the store wrote.
-pub(crate) async fn a_document_written_with_owner_document_loads_with_its_owner(db: Database) {
+/// `create_many` (the benchmark's preload) stores what `create` would have, the owner a
+/// login attaches included, created and last seen at the instant given; an expired one
+/// stays invisible.
+pub(crate) async fn sessions_created_in_bulk_load_with_their_owner_and_given_times(db: Database) {
     let store = MongoSessionStore::new(&db, SESSIONS);
     let user = stand_in(UserId::generate());
-    let record = logged_in_as(user.id);
-    let expires_at = bson::DateTime::from_time_0_3(record.expiry_date);
-    raw(&db)
-        .insert_one(doc! {
-            "_id": session::storage_key(&record.id.to_string()),
-            "data": serde_json::to_string(&record.data).expect("JSON"),
-            "user_id": user.id.to_string(),
-            "created_at": bson::DateTime::from_time_0_3(auth_domain::clock::Clock::system().now()),
-            "last_seen_at": bson::DateTime::from_time_0_3(auth_domain::clock::Clock::system().now()),
-            "expires_at": expires_at,
-            "expires_at_us": expires_at.timestamp_millis() * 1_000,
-            "owner": owner_document(&Owner::of(&user)).expect("encodable"),
-        })
+    let mut live = logged_in_as(user.id);
+    session::put_owner(&mut live.data, &Owner::of(&user));
+    let mut expired = logged_in_as(user.id);
+    expired.expiry_date = auth_domain::clock::Clock::system().now() - Duration::seconds(10);
+    let seen = auth_domain::clock::Clock::system().now() - Duration::minutes(5);
+    store
+        .create_many(&[(live.clone(), seen), (expired.clone(), seen)])
         .await
-        .expect("raw insert works");
+        .expect("create_many works");
 
     let loaded = store
-        .load_owned(&record.id.to_string())
+        .load_owned(&live.id.to_string())
         .await
         .expect("load works")
         .expect("the session is live");
     let owner = loaded.owner.expect("the owner comes with the session");
     assert_eq!(owner, Owner::of(&user));
     assert!(owner.owns(&loaded.data.login().expect("logged in")));
+    let document = raw_document(&db, &live.id).await.expect("stored");
+    let seen_ms = bson::DateTime::from_time_0_3(seen);
+    assert_eq!(document.get_datetime("created_at"), Ok(&seen_ms));
+    assert_eq!(document.get_datetime("last_seen_at"), Ok(&seen_ms));
+    assert_eq!(
+        store
+            .load_owned(&expired.id.to_string())
+            .await
+            .expect("load works"),
+        None
+    );
 }

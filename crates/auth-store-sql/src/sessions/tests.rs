@@ -25,6 +25,7 @@ auth_testkit::backend_tests! {
             an_expired_row_is_invisible_before_the_purge_and_gone_after,
             purge_deletes_only_expired_sessions_in_batches,
             the_periodic_purge_survives_a_database_error,
+            sessions_created_in_bulk_read_back_as_created_ones_and_the_probe_sees_the_expired,
         ],
     },
 }
@@ -178,4 +179,46 @@ async fn the_periodic_purge_survives_a_database_error(db: DatabaseConnection) {
         tokio::time::sleep(StdDuration::from_millis(20)).await;
     }
     purge.abort();
+}
+
+/// `create_many` stores what `create` would have, at the instant given; the expiry probe
+/// finds an expired session until the purge has taken it.
+async fn sessions_created_in_bulk_read_back_as_created_ones_and_the_probe_sees_the_expired(
+    db: DatabaseConnection,
+) {
+    let store = SqlSessionStore::new(db.clone());
+    let seen = truncate_to_micros(seconds_from_now(-300));
+    let mut live = record();
+    live.expiry_date = seconds_from_now(3600);
+    let mut expired = record();
+    expired.expiry_date = seconds_from_now(-10);
+    store
+        .create_many(&[(live.clone(), seen), (expired.clone(), seen)])
+        .await
+        .expect("create_many works");
+    assert_eq!(rows(&db).await, 2);
+
+    let loaded = store
+        .load(&live.id)
+        .await
+        .expect("load works")
+        .expect("the live session is found");
+    assert_eq!(loaded.expiry_date, truncate_to_micros(live.expiry_date));
+    assert_eq!(session::user_id(&loaded.data), session::user_id(&live.data));
+    let row = row(&db, &live.id).await.expect("stored");
+    assert_eq!((row.created_at, row.last_seen_at), (seen, seen));
+    assert_eq!(
+        row.user_id,
+        session::user_id(&live.data).map(|user| user.to_string())
+    );
+    assert_eq!(store.load(&expired.id).await.expect("load works"), None);
+
+    let now = auth_domain::clock::Clock::system().now();
+    assert!(store.holds_expired_at(now).await.expect("the probe works"));
+    assert!(!store
+        .holds_expired_at(expired.expiry_date - Duration::seconds(1))
+        .await
+        .expect("the probe works"));
+    assert_eq!(store.purge_expired(100).await.expect("purge works"), 1);
+    assert!(!store.holds_expired_at(now).await.expect("the probe works"));
 }
