@@ -11,6 +11,7 @@ use std::{
     time::Duration,
 };
 
+use crate::{transport, AbortOnDrop};
 use anyhow::Context as _;
 use auth_http::metrics::{
     AUTH_LOGINS, AUTH_REGISTRATIONS, DATABASE_ERRORS, FORWARDED_FOR_IGNORED, HTTP_REQUESTS,
@@ -24,7 +25,6 @@ use axum::{
     Router,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use crate::{transport, AbortOnDrop};
 
 // The hasher's two are private to `auth_domain`; named again here to be described.
 /// Recorded by the password hasher (`auth_domain`): how long a hash waited for a slot.

@@ -102,9 +102,15 @@ mod tests {
         let first = per_address.admit(ip("198.51.100.1")).expect("one");
         let _second = per_address.admit(ip("198.51.100.1")).expect("two");
         assert!(per_address.admit(ip("198.51.100.1")).is_none(), "three");
-        assert!(per_address.admit(ip("198.51.100.2")).is_some(), "another address");
+        assert!(
+            per_address.admit(ip("198.51.100.2")).is_some(),
+            "another address"
+        );
         drop(first);
-        assert!(per_address.admit(ip("198.51.100.1")).is_some(), "given back");
+        assert!(
+            per_address.admit(ip("198.51.100.1")).is_some(),
+            "given back"
+        );
     }
 
     #[test]
@@ -112,10 +118,18 @@ mod tests {
         let proxy: IpNet = "10.0.0.0/8".parse().unwrap();
         let per_address = PerAddress::new(1, 64, vec![proxy]);
         let _held = per_address.admit(ip("2001:db8:1:2::1")).expect("one");
-        assert!(per_address.admit(ip("2001:db8:1:2::ffff")).is_none(), "same /64");
-        assert!(per_address.admit(ip("2001:db8:1:3::1")).is_some(), "another /64");
+        assert!(
+            per_address.admit(ip("2001:db8:1:2::ffff")).is_none(),
+            "same /64"
+        );
+        assert!(
+            per_address.admit(ip("2001:db8:1:3::1")).is_some(),
+            "another /64"
+        );
         let _a = per_address.admit(ip("10.1.1.1")).expect("exempt");
         assert!(per_address.admit(ip("10.1.1.1")).is_some(), "exempt");
-        assert!(PerAddress::new(0, 64, Vec::new()).admit(ip("1.2.3.4")).is_some());
+        assert!(PerAddress::new(0, 64, Vec::new())
+            .admit(ip("1.2.3.4"))
+            .is_some());
     }
 }

@@ -131,7 +131,10 @@ mod tests {
             }
             total
         });
-        server.write_all(&[0; 640]).await.expect("each write makes progress in time");
+        server
+            .write_all(&[0; 640])
+            .await
+            .expect("each write makes progress in time");
         assert_eq!(reader.await.unwrap(), 640);
     }
 }
