@@ -216,3 +216,30 @@ async fn every_served_link_names_an_operation_of_the_document() {
     }
     assert_eq!(links, 2, "register -> login, list sessions -> revoke one");
 }
+
+/// The events' `kind` parameter documents every kind there is, so that a generated
+/// request of a documented kind is never refused.
+#[tokio::test]
+async fn the_events_kind_parameter_names_every_kind() {
+    let document = document(&TestApp::new()).await;
+    let parameters = document["paths"]["/v1/auth/events"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    let kind = parameters
+        .iter()
+        .find(|parameter| parameter["name"] == "kind")
+        .expect("a kind parameter");
+    let pattern = kind["schema"]["pattern"].as_str().expect("a pattern");
+    let first = pattern
+        .strip_prefix("^(")
+        .and_then(|rest| rest.split(')').next())
+        .expect("^(a|b|...)");
+    let mut named: Vec<&str> = first.split('|').collect();
+    named.sort_unstable();
+    let mut kinds: Vec<&str> = auth_domain::audit::EventKind::ALL
+        .iter()
+        .map(|kind| kind.as_str())
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(named, kinds);
+}

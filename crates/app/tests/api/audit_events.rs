@@ -353,6 +353,8 @@ pub(crate) async fn a_flood_of_attempts_cannot_hide_a_login_from_its_owner(backe
         "limit=x",
         "other=1",
         "limit=5&limit=6",
+        "kind=",
+        "before=",
     ] {
         let response = owner.get(&format!("/v1/auth/events?{bad}")).await;
         assert_status_of(&response, StatusCode::BAD_REQUEST);

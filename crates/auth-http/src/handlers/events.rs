@@ -55,6 +55,7 @@ fn page(query: Option<&str>) -> Result<EventPage, ValidationErrors> {
             errors.add("query", UNKNOWN);
             continue;
         }
+        seen.push(name.clone());
         match &*name {
             "before" => match EventCursor::parse(&value) {
                 Some(cursor) => page.before = Some(cursor),
@@ -75,7 +76,6 @@ fn page(query: Option<&str>) -> Result<EventPage, ValidationErrors> {
             },
             _ => errors.add("query", UNKNOWN),
         }
-        seen.push(name);
     }
     if errors.is_empty() {
         Ok(page)
@@ -131,12 +131,14 @@ impl From<AuthEvent> for EventBody {
     tag = "audit",
     security(("session_cookie" = [])),
     params(
-        ("before" = Option<String>, Query,
+        ("before" = Option<String>, Query, pattern = r"^[0-9]{1,16}\.[0-9a-f]{32}$",
             description = "The `next` of the previous page: only events listed after it"),
         ("kind" = Option<String>, Query,
+            pattern = "^(registered|login_succeeded|login_failed|login_throttled|logged_out|session_revoked|other_sessions_revoked|password_changed|account_deleted|sessions_revoked)(,(registered|login_succeeded|login_failed|login_throttled|logged_out|session_revoked|other_sessions_revoked|password_changed|account_deleted|sessions_revoked))*$",
             description = "Only events of these kinds, comma-separated \
                 (`login_succeeded,login_failed`)"),
-        ("limit" = Option<u64>, Query, description = "How many events at most, 1 to 200 (50)"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 200,
+            description = "How many events at most, 1 to 200 (50)"),
     ),
     responses(
         (status = 200, description = "A page of the user's events, newest first (50 unless \
