@@ -226,7 +226,7 @@ impl<B: Stores> Accounts<B> {
                 .throttle
                 .admit_registration(context.device.ip, self.0.clock.now())
                 .await
-                .map_err(|e| RegisterError::Unexpected(e.into()))?
+                .map_err(|e| RegisterError::Unexpected(uncounted(e)))?
                 .map_err(RegisterError::Throttled)?;
         }
         let user = self.0.service.register(registration).await?;
@@ -263,7 +263,7 @@ impl<B: Stores> Accounts<B> {
             .throttle
             .reserve_login(&attempt, self.0.clock.now())
             .await
-            .map_err(|e| LoginError::Unexpected(e.into()))?;
+            .map_err(|e| LoginError::Unexpected(uncounted(e)))?;
         let reservation = match verdict {
             Ok(reservation) => reservation,
             Err(throttled) => {
@@ -524,7 +524,7 @@ impl<B: Stores> Accounts<B> {
         {
             Ok(Ok(reservation)) => Ok(reservation),
             Ok(Err(throttled)) => Err(GuardError::Throttled(throttled)),
-            Err(e) => Err(GuardError::Storage(e.into())),
+            Err(e) => Err(GuardError::Storage(uncounted(e))),
         }
     }
 
@@ -576,6 +576,13 @@ impl<B: Stores> Accounts<B> {
             at: self.0.clock.now(),
         });
     }
+}
+
+/// An attempt the throttle could not record or count: whatever the storage said, it is
+/// refused as unavailable (503, retry later), never waved through unthrottled and never
+/// answered as a bug of ours.
+fn uncounted(error: RepositoryError) -> BoxError {
+    Box::new(crate::Unavailable(error.into()))
 }
 
 /// Why [`Accounts::guard`] refused.

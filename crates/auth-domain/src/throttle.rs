@@ -259,17 +259,21 @@ pub struct LoginAttempt {
     device_proven: bool,
 }
 
-impl LoginAttempt {
-    fn client_key(&self) -> ThrottleKey {
-        self.client.clone()
-    }
+/// One key an attempt is recorded under, when its limit is not 0, and counted against
+/// that limit when enforced.
+struct Entry {
+    key: ThrottleKey,
+    limit: u64,
+    enforced: bool,
+}
 
-    fn account_key(&self) -> ThrottleKey {
-        self.account.clone()
-    }
-
-    fn address_key(&self) -> ThrottleKey {
-        self.address.clone()
+impl Entry {
+    fn enforced(key: ThrottleKey, limit: u64) -> Self {
+        Self {
+            key,
+            limit,
+            enforced: true,
+        }
     }
 }
 
@@ -351,26 +355,17 @@ impl<F: FailureCounter> Throttle<F> {
         now: OffsetDateTime,
     ) -> Result<Result<Reservation, Throttled>, RepositoryError> {
         let limits = self.limits;
-        let checks = [
-            (attempt.client_key(), limits.failures_per_client),
-            (
-                attempt.account_key(),
-                if attempt.device_proven {
-                    // Counted, so that clients without the cookie see it, but not limited.
-                    0
-                } else {
-                    limits.failures_per_account
-                },
-            ),
-            (attempt.address_key(), limits.failures_per_address),
+        let entries = [
+            Entry::enforced(attempt.client.clone(), limits.failures_per_client),
+            Entry {
+                key: attempt.account.clone(),
+                limit: limits.failures_per_account,
+                // Counted, so that clients without the cookie see it, but not enforced.
+                enforced: !attempt.device_proven,
+            },
+            Entry::enforced(attempt.address.clone(), limits.failures_per_address),
         ];
-        let recorded = [
-            (attempt.client_key(), limits.failures_per_client),
-            (attempt.account_key(), limits.failures_per_account),
-            (attempt.address_key(), limits.failures_per_address),
-        ];
-        self.reserve(&recorded, &checks, limits.failure_window, now)
-            .await
+        self.reserve(&entries, limits.failure_window, now).await
     }
 
     /// A failed password check of a reserved attempt: it stays counted.
@@ -393,7 +388,7 @@ impl<F: FailureCounter> Throttle<F> {
         if self.limits.failures_per_client == 0 {
             return Ok(());
         }
-        self.counter.reset(&attempt.client_key()).await
+        self.counter.reset(&attempt.client).await
     }
 
     /// A reserved attempt that checked no password (the storage failed, or the request
@@ -424,29 +419,28 @@ impl<F: FailureCounter> Throttle<F> {
     ) -> Result<Result<(), Throttled>, RepositoryError> {
         let limit = self.limits.registrations_per_address;
         let address = self.address(ip);
-        let checks = [(
-            ThrottleKey::new(&self.keys, "register-address", &[&address]),
-            limit,
-        )];
+        let key = ThrottleKey::new(&self.keys, "register-address", &[&address]);
         let verdict = self
-            .reserve(&checks, &checks, REGISTRATION_WINDOW, now)
+            .reserve(&[Entry::enforced(key, limit)], REGISTRATION_WINDOW, now)
             .await?;
         // A registration counts whatever becomes of it.
         Ok(verdict.map(drop))
     }
 
-    /// Records an attempt under the `recorded` keys whose limit is not 0, counts the
-    /// `checks` whose limit is not 0, and goes ahead within every limit; otherwise
-    /// withdraws it.
+    /// Records an attempt under the keys of `entries` that have a limit, counts those whose
+    /// limit is enforced, and goes ahead within every limit; otherwise withdraws it.
     async fn reserve(
         &self,
-        recorded: &[(ThrottleKey, u64)],
-        checks: &[(ThrottleKey, u64)],
+        entries: &[Entry],
         window: time::Duration,
         now: OffsetDateTime,
     ) -> Result<Result<Reservation, Throttled>, RepositoryError> {
         let reservation = Reservation {
-            keys: limited(recorded).cloned().collect(),
+            keys: entries
+                .iter()
+                .filter(|entry| entry.limit > 0)
+                .map(|entry| entry.key.clone())
+                .collect(),
             id: AttemptId::random(),
         };
         if reservation.keys.is_empty() {
@@ -455,7 +449,11 @@ impl<F: FailureCounter> Throttle<F> {
         self.counter
             .record_failure(&reservation.keys, now, reservation.id)
             .await?;
-        let keys: Vec<ThrottleKey> = limited(checks).cloned().collect();
+        let checked: Vec<&Entry> = entries
+            .iter()
+            .filter(|entry| entry.limit > 0 && entry.enforced)
+            .collect();
+        let keys: Vec<ThrottleKey> = checked.iter().map(|entry| entry.key.clone()).collect();
         let counts = match self.counter.failures(&keys, now - window).await {
             Ok(counts) => counts,
             Err(error) => {
@@ -463,7 +461,7 @@ impl<F: FailureCounter> Throttle<F> {
                 return Err(error);
             }
         };
-        let limits = checks.iter().map(|(_, l)| *l).filter(|l| *l > 0);
+        let limits = checked.iter().map(|entry| entry.limit);
         // Its own entry is in each count: past the limit means more than it. Without its
         // own, the count is at the limit (refused attempts are withdrawn), and drops once
         // the oldest entry is more than a window old.
@@ -496,12 +494,4 @@ impl<F: FailureCounter> Throttle<F> {
             tracing::warn!(%error, "could not withdraw a refused attempt; it counts as a failure");
         }
     }
-}
-
-/// The keys of `checks` that have a limit.
-fn limited(checks: &[(ThrottleKey, u64)]) -> impl Iterator<Item = &ThrottleKey> {
-    checks
-        .iter()
-        .filter(|(_, limit)| *limit > 0)
-        .map(|(key, _)| key)
 }

@@ -130,6 +130,18 @@ auth_testkit::backend_tests! {
     },
 }
 
+/// What only a SQL database lets a test break on purpose.
+mod sql {
+    auth_testkit::backend_tests! {
+        backends: [sqlite, postgres, mysql],
+        tests: {
+            crate::throttling => [
+                an_attempt_that_cannot_be_counted_is_503,
+            ],
+        },
+    }
+}
+
 /// Outages staged on the test's own database or connection.
 mod outage {
     auth_testkit::backend_tests! {
