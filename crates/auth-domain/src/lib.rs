@@ -34,6 +34,7 @@ pub mod digest;
 mod email;
 mod error;
 mod hashing;
+pub mod mail;
 mod password;
 pub mod readiness;
 mod redact;
@@ -45,9 +46,11 @@ pub mod stores;
 pub mod throttle;
 pub mod throttled_events;
 pub mod timestamp;
+pub mod tokens;
 mod user;
 mod username;
 mod validation;
+pub mod work;
 
 pub use email::Email;
 pub use error::{

@@ -7,7 +7,13 @@
 use std::future::Future;
 
 use crate::{
-    admin::Administration, audit::AuditLog, readiness::Readiness, throttle::FailureCounter,
+    admin::Administration,
+    audit::AuditLog,
+    mail::Outbox,
+    readiness::Readiness,
+    throttle::FailureCounter,
+    tokens::TokenStore,
+    work::{CommitError, Work},
     OwnedSessions, UserRepository, UserSessions,
 };
 
@@ -24,6 +30,10 @@ pub trait Stores: Clone + Send + Sync + 'static {
     type Audit: AuditLog;
     /// The operator's view of all of them.
     type Admin: Administration;
+    /// One-time tokens (reset, verification, email change).
+    type Tokens: TokenStore;
+    /// Mail waiting to be sent.
+    type Outbox: Outbox;
 
     /// The users.
     fn users(&self) -> &Self::Users;
@@ -35,6 +45,15 @@ pub trait Stores: Clone + Send + Sync + 'static {
     fn audit(&self) -> &Self::Audit;
     /// The operator's view.
     fn admin(&self) -> &Self::Admin;
+    /// The tokens.
+    fn tokens(&self) -> &Self::Tokens;
+    /// The outbox.
+    fn outbox(&self) -> &Self::Outbox;
+
+    /// Applies `work`'s changes together: all or none in one transaction where the store
+    /// has them, in order up to the first refusal where it has not (see
+    /// [`crate::work`]).
+    fn commit(&self, work: Work) -> impl Future<Output = Result<(), CommitError>> + Send;
 
     /// Closes the connections, waiting at most `timeout` for a graceful close: a
     /// database that stopped answering must not keep a finished command or a stopped

@@ -62,6 +62,9 @@ pub struct User {
     pub password_hash: PasswordHash,
     /// When the user registered, at the stored precision ([`crate::timestamp`]).
     pub created_at: OffsetDateTime,
+    /// Whether the user followed a link mailed to `email` (a verification, or the
+    /// confirmation of a change to it).
+    pub email_verified: bool,
 }
 
 /// A user about to be stored. Only built from parsed parts and a hash, so a repository
@@ -107,6 +110,7 @@ impl NewUser {
             username: self.username,
             password_hash: self.password_hash,
             created_at: timestamp::truncate_to_micros(self.created_at),
+            email_verified: false,
         }
     }
 }

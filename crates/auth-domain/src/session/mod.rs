@@ -183,6 +183,10 @@ pub struct Owner {
     pub created_at: OffsetDateTime,
     /// The credential of the user's current password hash.
     pub credential: Credential,
+    /// Whether the user's address is verified. Snapshots written before there was such a
+    /// thing read as unverified.
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 impl Owner {
@@ -194,6 +198,7 @@ impl Owner {
             user.username.as_str().to_owned(),
             user.created_at,
             Credential::of(&user.password_hash),
+            user.email_verified,
         )
     }
 
@@ -204,6 +209,7 @@ impl Owner {
         username: String,
         created_at: OffsetDateTime,
         credential: Credential,
+        email_verified: bool,
     ) -> Self {
         Self {
             id,
@@ -211,6 +217,7 @@ impl Owner {
             username,
             created_at,
             credential,
+            email_verified,
         }
     }
 
