@@ -41,6 +41,7 @@ pub mod logs;
 pub mod memory;
 pub mod memory_admin;
 pub mod memory_audit;
+pub mod memory_mail;
 pub mod memory_stores;
 pub mod owners;
 pub mod process;

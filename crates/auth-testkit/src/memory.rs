@@ -53,8 +53,8 @@ pub struct MemoryUserRepository {
 #[derive(Default)]
 pub(crate) struct Users {
     pub(crate) by_id: HashMap<UserId, User>,
-    by_email: HashMap<Email, UserId>,
-    by_username: HashMap<Username, UserId>,
+    pub(crate) by_email: HashMap<Email, UserId>,
+    pub(crate) by_username: HashMap<Username, UserId>,
 }
 
 impl MemoryUserRepository {

@@ -360,6 +360,7 @@ mod tests {
             email,
             password_hash: PasswordHash::from_trusted(phc.to_owned()),
             created_at: datetime!(2026-01-02 03:04:05.678901 UTC),
+            email_verified: false,
         }
     }
 
