@@ -17,7 +17,10 @@ use std::{
     },
 };
 
+use tokio::sync::mpsc;
+
 use crate::{
+    account_mail::{Forgot, MailSettings},
     admin::Administration,
     audit::{Actor, AuditLog, AuthEvent, EventKind},
     clock::Clock,
@@ -25,6 +28,7 @@ use crate::{
     session::{Credential, Device, SessionHandle},
     stores::Stores,
     throttle::{Reservation, Throttle, ThrottleLimits, Throttled},
+    work::{Change, CommitError, Refusal, Work},
     throttled_events::{Refused, ThrottledEvents},
     AuthService, AuthenticateError, BoxError, ChangePasswordError, DeleteAccountError, Email,
     Password, PasswordHasher, PasswordPolicy, RegisterError, Registration, RepositoryError, User,
@@ -114,6 +118,10 @@ struct Shared<B: Stores> {
     throttled_events: OnceLock<ThrottledEvents>,
     /// Audit events that could not be stored.
     lost_events: AtomicU64,
+    /// What the mail use cases need.
+    mail: MailSettings,
+    /// The queue of forgotten-password requests, and its worker, started with the first.
+    forgot: OnceLock<mpsc::Sender<Forgot>>,
 }
 
 impl<B: Stores> Clone for Accounts<B> {
@@ -135,7 +143,7 @@ impl<B: Stores> fmt::Debug for Accounts<B> {
 impl<B: Stores> Accounts<B> {
     /// The use cases over `stores`, hashing with `hasher`, judging new passwords by
     /// `policy`, throttling by `limits`, digesting what they store under `keys`, telling
-    /// the time by `clock`.
+    /// the time by `clock`, mailing as `mail` says.
     pub fn new(
         stores: B,
         hasher: PasswordHasher,
@@ -143,6 +151,7 @@ impl<B: Stores> Accounts<B> {
         limits: ThrottleLimits,
         keys: DigestKeys,
         clock: Clock,
+        mail: MailSettings,
     ) -> Self {
         let service =
             AuthService::new(stores.users().clone(), hasher, policy).with_clock(clock.clone());
@@ -155,7 +164,39 @@ impl<B: Stores> Accounts<B> {
             clock,
             throttled_events: OnceLock::new(),
             lost_events: AtomicU64::new(0),
+            mail,
+            forgot: OnceLock::new(),
         }))
+    }
+
+    /// The mail settings.
+    pub fn mail_settings(&self) -> &MailSettings {
+        &self.0.mail
+    }
+
+    /// The throttle.
+    pub(crate) fn throttle(&self) -> &Throttle<B::Failures> {
+        &self.0.throttle
+    }
+
+    /// The queue of forgotten-password requests; the first call starts its worker, which
+    /// handles them one after the other and ends with the last clone of the queue.
+    pub(crate) fn forgot_queue(&self) -> &mpsc::Sender<Forgot> {
+        self.0.forgot.get_or_init(|| {
+            let (sender, mut requests) = crate::account_mail::forgot_channel();
+            // A weak handle: the worker must not keep the use cases (and their pool)
+            // alive after the last user of them is gone.
+            let accounts = Arc::downgrade(&self.0);
+            tokio::spawn(async move {
+                while let Some(request) = requests.recv().await {
+                    let Some(shared) = accounts.upgrade() else {
+                        break;
+                    };
+                    Accounts(shared).handle_forgot(request).await;
+                }
+            });
+            sender
+        })
     }
 
     /// The device token to hand `user` after a login: it proves, at their next logins,
@@ -229,10 +270,24 @@ impl<B: Stores> Accounts<B> {
                 .map_err(|e| RegisterError::Unexpected(uncounted(e)))?
                 .map_err(RegisterError::Throttled)?;
         }
-        let user = self.0.service.register(registration).await?;
+        let new_user = self.0.service.prepare_registration(&registration).await?;
+        let user = new_user.clone().into_user();
+        let now = self.0.clock.now();
+        let mut work = Work::new()
+            .then(Change::InsertUser(new_user))
+            .then(self.event(EventKind::Registered, user.id, context));
+        for change in self.verification(&user, now, context).into_changes() {
+            work.push(change);
+        }
+        match self.commit(work).await {
+            Ok(()) => {}
+            Err(CommitError::Refused(Refusal::UsernameTaken)) => {
+                return Err(RegisterError::UsernameTaken)
+            }
+            Err(CommitError::Refused(_)) => return Err(RegisterError::EmailTaken),
+            Err(CommitError::Storage(e)) => return Err(RegisterError::Unexpected(e.into())),
+        }
         tracing::info!(user.id = %user.id, actor = %context.actor, "user registered");
-        self.record(EventKind::Registered, Some(user.id), context)
-            .await;
         Ok(user)
     }
 
@@ -328,7 +383,7 @@ impl<B: Stores> Accounts<B> {
         keep: Option<&SessionHandle>,
         context: &Context,
     ) -> Result<User, ChangePasswordError> {
-        let reservation = self.guard(account, context).await.map_err(|e| {
+        let reservation = self.guard_password(account, context).await.map_err(|e| {
             e.map_or_else(
                 ChangePasswordError::Unexpected,
                 ChangePasswordError::Throttled,
@@ -336,7 +391,7 @@ impl<B: Stores> Accounts<B> {
         })?;
         let changed = self.0.service.change_password(user, current, new).await;
         let wrong = matches!(&changed, Err(ChangePasswordError::Invalid(errors)) if !errors.field("current_password").is_empty());
-        self.settle(reservation, wrong).await;
+        self.settle_password(reservation, wrong).await;
         let updated = changed?;
         // The new hash already ends the other sessions at their next request; deleting
         // them frees their rows now.
@@ -369,7 +424,7 @@ impl<B: Stores> Accounts<B> {
         password: &Password,
         context: &Context,
     ) -> Result<(), DeleteAccountError> {
-        let reservation = self.guard(account, context).await.map_err(|e| {
+        let reservation = self.guard_password(account, context).await.map_err(|e| {
             e.map_or_else(
                 DeleteAccountError::Unexpected,
                 DeleteAccountError::Throttled,
@@ -377,7 +432,7 @@ impl<B: Stores> Accounts<B> {
         })?;
         let deleted = self.0.service.delete_account(user, password).await;
         let wrong = matches!(&deleted, Err(DeleteAccountError::Invalid(errors)) if !errors.field("password").is_empty());
-        self.settle(reservation, wrong).await;
+        self.settle_password(reservation, wrong).await;
         match deleted {
             Ok(()) | Err(DeleteAccountError::UnknownUser) => {}
             Err(e) => return Err(e),
@@ -509,7 +564,7 @@ impl<B: Stores> Accounts<B> {
 
     /// Reserves a password check on `account` from this client, refused once it is
     /// throttled as a login would be.
-    async fn guard(&self, account: &Email, context: &Context) -> Result<Reservation, GuardError> {
+    pub(crate) async fn guard_password(&self, account: &Email, context: &Context) -> Result<Reservation, GuardError> {
         // No device exemption: with a stolen cookie, the session proves nothing about who
         // guesses, and the per-account limit is what stops guesses from many addresses.
         let attempt = self
@@ -531,7 +586,7 @@ impl<B: Stores> Accounts<B> {
     /// Settles a guarded password check: a `wrong` password stays counted as a failed
     /// login; a right one, or a request refused before the password was checked, is
     /// withdrawn.
-    async fn settle(&self, reservation: Reservation, wrong: bool) {
+    pub(crate) async fn settle_password(&self, reservation: Reservation, wrong: bool) {
         if wrong {
             self.0.throttle.login_failed(reservation);
         } else {
@@ -585,14 +640,14 @@ fn uncounted(error: RepositoryError) -> BoxError {
     Box::new(crate::Unavailable(error.into()))
 }
 
-/// Why [`Accounts::guard`] refused.
-enum GuardError {
+/// Why [`Accounts::guard_password`] refused.
+pub(crate) enum GuardError {
     Throttled(Throttled),
     Storage(BoxError),
 }
 
 impl GuardError {
-    fn map_or_else<T>(
+    pub(crate) fn map_or_else<T>(
         self,
         storage: impl FnOnce(BoxError) -> T,
         throttled: impl FnOnce(Throttled) -> T,

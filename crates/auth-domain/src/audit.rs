@@ -32,11 +32,23 @@ pub enum EventKind {
     AccountDeleted,
     /// Every session of a user was ended at once (by an admin).
     SessionsRevoked,
+    /// A password reset link was mailed to the user.
+    PasswordResetRequested,
+    /// The user set a new password with a reset link.
+    PasswordReset,
+    /// A verification link was mailed to the user's address.
+    EmailVerificationSent,
+    /// The user verified their address.
+    EmailVerified,
+    /// The user asked to change their address; a link went to the new one.
+    EmailChangeRequested,
+    /// The user's new address was confirmed and is now theirs.
+    EmailChanged,
 }
 
 impl EventKind {
     /// Every kind, for stores that check what they read back.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 16] = [
         Self::Registered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -47,6 +59,12 @@ impl EventKind {
         Self::PasswordChanged,
         Self::AccountDeleted,
         Self::SessionsRevoked,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
+        Self::EmailVerificationSent,
+        Self::EmailVerified,
+        Self::EmailChangeRequested,
+        Self::EmailChanged,
     ];
 
     /// The stored and shown name (`login_succeeded`, ...).
@@ -62,6 +80,12 @@ impl EventKind {
             Self::PasswordChanged => "password_changed",
             Self::AccountDeleted => "account_deleted",
             Self::SessionsRevoked => "sessions_revoked",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
+            Self::EmailVerificationSent => "email_verification_sent",
+            Self::EmailVerified => "email_verified",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
         }
     }
 

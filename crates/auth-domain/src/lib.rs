@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod account_mail;
 pub mod accounts;
 pub mod admin;
 pub mod audit;

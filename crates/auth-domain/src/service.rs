@@ -2,14 +2,14 @@ use std::{fmt, sync::Arc};
 
 use crate::{
     clock::Clock, validation::collect, AuthenticateError, BoxError, ChangePasswordError,
-    DeleteAccountError, Email, FieldError, InsertUserError, NewUser, Password, PasswordHasher,
+    DeleteAccountError, Email, FieldError, InsertUserError, NewUser, Password, PasswordHash, PasswordHasher,
     PasswordPolicy, RegisterError, RepositoryError, User, UserId, UserRepository, Username,
     ValidationErrors, Verification,
 };
 
 /// What a wrong password in a change or a deletion is told; it names no rule, only that
 /// the password is not the one on file.
-const WRONG_PASSWORD: FieldError = FieldError::new("wrong_password", "Password is incorrect.");
+pub(crate) const WRONG_PASSWORD: FieldError = FieldError::new("wrong_password", "Password is incorrect.");
 
 /// A registration as submitted: raw strings, parsed by [`AuthService::register`].
 #[derive(Debug, Clone)]
@@ -70,18 +70,55 @@ impl<R: UserRepository> AuthService<R> {
     /// Parses, checks and stores a new user. Every invalid field is reported at once.
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, registration: Registration) -> Result<User, RegisterError> {
-        let new_user = self.parse_registration(&registration)?;
-        let password_hash = self
-            .hasher
-            .hash(&registration.password)
-            .await
-            .map_err(RegisterError::Unexpected)?;
-        let new_user = NewUser::new(new_user.0, new_user.1, password_hash, self.clock.now());
+        let new_user = self.prepare_registration(&registration).await?;
         self.repo.insert(new_user).await.map_err(|e| match e {
             InsertUserError::EmailTaken => RegisterError::EmailTaken,
             InsertUserError::UsernameTaken => RegisterError::UsernameTaken,
             InsertUserError::Unexpected(e) => RegisterError::Unexpected(e.into()),
         })
+    }
+
+    /// The user a registration would store, checked and hashed, not yet stored: for a
+    /// caller that stores it together with more ([`crate::work::Change::InsertUser`]).
+    pub async fn prepare_registration(
+        &self,
+        registration: &Registration,
+    ) -> Result<NewUser, RegisterError> {
+        let new_user = self.parse_registration(registration)?;
+        let password_hash = self
+            .hasher
+            .hash(&registration.password)
+            .await
+            .map_err(RegisterError::Unexpected)?;
+        Ok(NewUser::new(
+            new_user.0,
+            new_user.1,
+            password_hash,
+            self.clock.now(),
+        ))
+    }
+
+    /// The hash of `new` as `user`'s next password, once it passes the registration
+    /// policy (a refusal is reported on `field`): for a caller that stores it together
+    /// with more ([`crate::work::Change::SetPassword`]).
+    pub async fn new_password_hash(
+        &self,
+        user: &User,
+        new: &Password,
+        field: &'static str,
+    ) -> Result<PasswordHash, ChangePasswordError> {
+        if let Err(why) = self
+            .policy
+            .check(new, Some(&user.email), Some(&user.username))
+        {
+            let mut errors = ValidationErrors::default();
+            errors.add(field, why);
+            return Err(ChangePasswordError::Invalid(errors));
+        }
+        self.hasher
+            .hash(new)
+            .await
+            .map_err(ChangePasswordError::Unexpected)
     }
 
     fn parse_registration(
@@ -264,7 +301,7 @@ impl<R: UserRepository> AuthService<R> {
 
     /// Whether `password` is `user`'s. A hash due for new parameters is left alone here:
     /// the next login upgrades it.
-    async fn verifies(&self, user: &User, password: &Password) -> Result<bool, BoxError> {
+    pub async fn verifies(&self, user: &User, password: &Password) -> Result<bool, BoxError> {
         Ok(matches!(
             self.hasher
                 .verify(password, Some(&user.password_hash))

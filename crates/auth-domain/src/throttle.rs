@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use crate::{
     digest::DigestKeys,
     settings::{DefaultValue, Setting},
-    Email, RepositoryError, Username,
+    Email, RepositoryError, UserId, Username,
 };
 
 /// What a counter counts, as a fixed-size keyed digest: the stored key never holds an
@@ -168,6 +168,14 @@ pub struct ThrottleLimits {
     pub ipv6_prefix: u8,
 }
 
+/// The window of the password reset request limits.
+pub const RESET_REQUEST_WINDOW: time::Duration = time::Duration::HOUR;
+/// Reset mails per address typed per [`RESET_REQUEST_WINDOW`]: a person who lost the
+/// first mail asks again, a flood of mails to a victim stops here.
+pub const RESET_REQUESTS_PER_ACCOUNT: u64 = 3;
+/// Reset requests per client per [`RESET_REQUEST_WINDOW`], across addresses.
+pub const RESET_REQUESTS_PER_ADDRESS: u64 = 20;
+
 /// The window of [`ThrottleLimits::registrations_per_address`].
 pub const REGISTRATION_WINDOW: time::Duration = time::Duration::HOUR;
 
@@ -192,6 +200,14 @@ impl ThrottleLimits {
         registrations_per_address: 20,
         ipv6_prefix: 64,
     };
+
+    /// The longest window any count is kept for: what the purge of old attempts keeps.
+    pub fn longest_window(&self) -> time::Duration {
+        self.failure_window
+            .max(REGISTRATION_WINDOW)
+            .max(RESET_REQUEST_WINDOW)
+            .max(crate::account_mail::PER_USER_MAIL_WINDOW)
+    }
 
     /// The settings of login and registration throttling.
     pub const SETTINGS: &'static [Setting] = &[
@@ -425,6 +441,58 @@ impl<F: FailureCounter> Throttle<F> {
             .await?;
         // A registration counts whatever becomes of it.
         Ok(verdict.map(drop))
+    }
+
+    /// Whether a password reset may be mailed for the address `email` at the request of
+    /// `ip`: at most [`RESET_REQUESTS_PER_ACCOUNT`] per address typed and
+    /// [`RESET_REQUESTS_PER_ADDRESS`] per client within [`RESET_REQUEST_WINDOW`]. Counted
+    /// whether or not an account has the address, so that the limit says nothing about it.
+    ///
+    /// # Errors
+    ///
+    /// The count could not be read or written.
+    pub async fn admit_reset_request(
+        &self,
+        email: &Email,
+        ip: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Result<Result<(), Throttled>, RepositoryError> {
+        let address = self.address(ip);
+        let entries = [
+            Entry::enforced(
+                ThrottleKey::new(&self.keys, "reset-account", &[email.as_str()]),
+                RESET_REQUESTS_PER_ACCOUNT,
+            ),
+            Entry::enforced(
+                ThrottleKey::new(&self.keys, "reset-address", &[&address]),
+                RESET_REQUESTS_PER_ADDRESS,
+            ),
+        ];
+        Ok(self
+            .reserve(&entries, RESET_REQUEST_WINDOW, now)
+            .await?
+            .map(drop))
+    }
+
+    /// Whether `user` may do one more thing of `scope` (ask for another mail) within
+    /// `window`: at most `limit` per window, however many ask at once.
+    ///
+    /// # Errors
+    ///
+    /// The count could not be read or written.
+    pub async fn admit_per_user(
+        &self,
+        scope: &str,
+        user: UserId,
+        limit: u64,
+        window: time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<Result<(), Throttled>, RepositoryError> {
+        let key = ThrottleKey::new(&self.keys, scope, &[&user.to_string()]);
+        Ok(self
+            .reserve(&[Entry::enforced(key, limit)], window, now)
+            .await?
+            .map(drop))
     }
 
     /// Records an attempt under the keys of `entries` that have a limit, counts those whose
