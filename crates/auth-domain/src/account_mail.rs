@@ -262,14 +262,18 @@ impl<B: Stores> Accounts<B> {
         };
         let settings = self.mail_settings();
         let token = TokenSecret::generate();
-        let mail = settings.templates.password_reset(
-            &user.email,
-            &token,
-            settings.reset_lifetime,
-            now,
-        );
+        let mail =
+            settings
+                .templates
+                .password_reset(&user.email, &token, settings.reset_lifetime, now);
         let work = self
-            .issue(&user, Purpose::PasswordReset, &token, settings.reset_lifetime, now)
+            .issue(
+                &user,
+                Purpose::PasswordReset,
+                &token,
+                settings.reset_lifetime,
+                now,
+            )
             .then(Change::Enqueue(mail))
             .then(self.event(EventKind::PasswordResetRequested, user.id, &context));
         match self.commit(work).await {
@@ -449,7 +453,9 @@ impl<B: Stores> Accounts<B> {
         let reservation = self
             .guard_password(&stored.email, context)
             .await
-            .map_err(|e| e.map_or_else(ChangeEmailError::Unexpected, ChangeEmailError::Throttled))?;
+            .map_err(|e| {
+                e.map_or_else(ChangeEmailError::Unexpected, ChangeEmailError::Throttled)
+            })?;
         let right = self.service().verifies(&stored, password).await;
         let wrong = matches!(right, Ok(false));
         self.settle_password(reservation, wrong).await;
@@ -498,17 +504,25 @@ impl<B: Stores> Accounts<B> {
             let token = TokenSecret::generate();
             let mut pending = stored.clone();
             pending.email = new.clone();
-            self.issue(&pending, Purpose::EmailChange, &token, VERIFICATION_LIFETIME, now)
-                .then(Change::Enqueue(templates.email_change(
-                    &new,
-                    &token,
-                    VERIFICATION_LIFETIME,
-                    now,
-                )))
+            self.issue(
+                &pending,
+                Purpose::EmailChange,
+                &token,
+                VERIFICATION_LIFETIME,
+                now,
+            )
+            .then(Change::Enqueue(templates.email_change(
+                &new,
+                &token,
+                VERIFICATION_LIFETIME,
+                now,
+            )))
         }
-        .then(Change::Enqueue(
-            templates.email_change_notice(&stored.email, &new, now),
-        ))
+        .then(Change::Enqueue(templates.email_change_notice(
+            &stored.email,
+            &new,
+            now,
+        )))
         .then(self.event(EventKind::EmailChangeRequested, user, context));
         self.commit(work).await.map_err(|e| match e {
             CommitError::Refused(_) => ChangeEmailError::UnknownUser,
@@ -529,14 +543,20 @@ impl<B: Stores> Accounts<B> {
             return Work::new();
         }
         let token = TokenSecret::generate();
-        self.issue(user, Purpose::EmailVerification, &token, VERIFICATION_LIFETIME, now)
-            .then(Change::Enqueue(settings.templates.email_verification(
-                &user.email,
-                &token,
-                VERIFICATION_LIFETIME,
-                now,
-            )))
-            .then(self.event(EventKind::EmailVerificationSent, user.id, context))
+        self.issue(
+            user,
+            Purpose::EmailVerification,
+            &token,
+            VERIFICATION_LIFETIME,
+            now,
+        )
+        .then(Change::Enqueue(settings.templates.email_verification(
+            &user.email,
+            &token,
+            VERIFICATION_LIFETIME,
+            now,
+        )))
+        .then(self.event(EventKind::EmailVerificationSent, user.id, context))
     }
 
     /// The work that issues a token of `purpose` for `user`'s address, voiding the older
@@ -606,7 +626,12 @@ impl<B: Stores> Accounts<B> {
 
     /// An audit event of `kind` about `user`, to record within a work.
     pub(crate) fn event(&self, kind: EventKind, user: UserId, context: &Context) -> Change {
-        Change::Record(AuthEvent::new(kind, Some(user), context, self.clock().now()))
+        Change::Record(AuthEvent::new(
+            kind,
+            Some(user),
+            context,
+            self.clock().now(),
+        ))
     }
 
     /// Applies `work`, and wakes the outbox's worker when it wrote a mail.
@@ -636,4 +661,3 @@ fn consume(token: &OneTimeToken, now: time::OffsetDateTime) -> Change {
 pub(crate) fn forgot_channel() -> (mpsc::Sender<Forgot>, mpsc::Receiver<Forgot>) {
     mpsc::channel(FORGOT_QUEUE)
 }
-

@@ -28,8 +28,8 @@ use crate::{
     session::{Credential, Device, SessionHandle},
     stores::Stores,
     throttle::{Reservation, Throttle, ThrottleLimits, Throttled},
-    work::{Change, CommitError, Refusal, Work},
     throttled_events::{Refused, ThrottledEvents},
+    work::{Change, CommitError, Refusal, Work},
     AuthService, AuthenticateError, BoxError, ChangePasswordError, DeleteAccountError, Email,
     Password, PasswordHasher, PasswordPolicy, RegisterError, Registration, RepositoryError, User,
     UserId, UserRepository, UserSessions,
@@ -564,7 +564,11 @@ impl<B: Stores> Accounts<B> {
 
     /// Reserves a password check on `account` from this client, refused once it is
     /// throttled as a login would be.
-    pub(crate) async fn guard_password(&self, account: &Email, context: &Context) -> Result<Reservation, GuardError> {
+    pub(crate) async fn guard_password(
+        &self,
+        account: &Email,
+        context: &Context,
+    ) -> Result<Reservation, GuardError> {
         // No device exemption: with a stolen cookie, the session proves nothing about who
         // guesses, and the per-account limit is what stops guesses from many addresses.
         let attempt = self

@@ -2,14 +2,15 @@ use std::{fmt, sync::Arc};
 
 use crate::{
     clock::Clock, validation::collect, AuthenticateError, BoxError, ChangePasswordError,
-    DeleteAccountError, Email, FieldError, InsertUserError, NewUser, Password, PasswordHash, PasswordHasher,
-    PasswordPolicy, RegisterError, RepositoryError, User, UserId, UserRepository, Username,
-    ValidationErrors, Verification,
+    DeleteAccountError, Email, FieldError, InsertUserError, NewUser, Password, PasswordHash,
+    PasswordHasher, PasswordPolicy, RegisterError, RepositoryError, User, UserId, UserRepository,
+    Username, ValidationErrors, Verification,
 };
 
 /// What a wrong password in a change or a deletion is told; it names no rule, only that
 /// the password is not the one on file.
-pub(crate) const WRONG_PASSWORD: FieldError = FieldError::new("wrong_password", "Password is incorrect.");
+pub(crate) const WRONG_PASSWORD: FieldError =
+    FieldError::new("wrong_password", "Password is incorrect.");
 
 /// A registration as submitted: raw strings, parsed by [`AuthService::register`].
 #[derive(Debug, Clone)]

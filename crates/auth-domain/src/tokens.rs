@@ -51,7 +51,9 @@ impl Purpose {
 
     /// The purpose stored as `name`.
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|purpose| purpose.as_str() == name)
+        Self::ALL
+            .into_iter()
+            .find(|purpose| purpose.as_str() == name)
     }
 }
 

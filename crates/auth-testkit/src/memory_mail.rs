@@ -192,7 +192,11 @@ impl Outbox for MemoryOutbox {
             .collect())
     }
 
-    async fn mark_sent(&self, leased: &Leased, at: OffsetDateTime) -> Result<bool, RepositoryError> {
+    async fn mark_sent(
+        &self,
+        leased: &Leased,
+        at: OffsetDateTime,
+    ) -> Result<bool, RepositoryError> {
         Ok(self.settle(leased, |entry| {
             entry.status = MailStatus::Sent;
             entry.attempts += 1;
