@@ -61,7 +61,7 @@ fn default_port(backend: Backend) -> u16 {
 }
 
 /// Whether a server could be provided, and how.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Status {
     /// Reachable at `url`; `how` says where the URL came from.
     Provided { url: String, how: String },
@@ -304,7 +304,7 @@ fn tcp_addresses(backend: Backend, url: &str) -> Option<Result<Vec<SocketAddr>>>
     )
 }
 
-fn connect_any(addresses: &[SocketAddr]) -> Result<()> {
+pub(crate) fn connect_any(addresses: &[SocketAddr]) -> Result<()> {
     let mut last = None;
     for address in addresses {
         match TcpStream::connect_timeout(address, CONNECT_TIMEOUT) {

@@ -1,10 +1,10 @@
 //! Project tasks, run as `cargo xtask <task>` (see `.cargo/config.toml`).
 //!
 //! - `install`: builds the storage schema by running the app's own `app install`.
-//! - `test [--backend B]... [-- <nextest args>]`: provides PostgreSQL, MariaDB and MongoDB
-//!   (SecantusDB), then runs the test suite and the doc tests, the tests of the backends
-//!   left out reported as skipped; then schemathesis against the app on SQLite (see
-//!   `schemathesis`).
+//! - `test [--backend B]... [-- <nextest args>]`: provides PostgreSQL, MariaDB, MongoDB
+//!   (SecantusDB) and an SMTP server (aiosmtpd, see `smtp`), then runs the test suite and
+//!   the doc tests, the tests of the backends left out reported as skipped; then
+//!   schemathesis against the app on SQLite (see `schemathesis`).
 //! - `bench [--backend B] [--duration SECS] [--concurrency N] [--sessions N]
 //!   [--purge-sessions M]` or `bench --instructions [--backend B] [--requests N]`: provides
 //!   the database server, builds the app and the `bench` crate in release, and runs the
@@ -19,6 +19,7 @@ mod install;
 mod process;
 mod project;
 mod schemathesis;
+mod smtp;
 mod test;
 mod venv;
 
@@ -32,11 +33,13 @@ tasks:
                               storage configured as for the app (App.toml, .env, environment)
   test [--backend sqlite|postgres|mysql|mongodb|memory]... [-- <nextest args>]
                               provide PostgreSQL, MariaDB and MongoDB (SecantusDB unless
-                              MONGODB_URL is set), run every test with nextest, then the doc
-                              tests; --backend (repeatable) runs only the named backends'
-                              tests (and those that need none); the tests of a backend left
-                              out are skipped, and with CI=true one that cannot be provided
-                              is an error; then schemathesis checks the app, live on
+                              MONGODB_URL is set) and an SMTP server (aiosmtpd unless
+                              SMTP_URL_TEST and SMTP_SINK_DIR are set), run every test
+                              with nextest, then the doc tests; --backend (repeatable) runs
+                              only the named backends' tests (and those that need none);
+                              the tests of a backend (or of the SMTP server) left out are
+                              skipped, and with CI=true one that cannot be provided is an
+                              error; then schemathesis checks the app, live on
                               SQLite, against its OpenAPI document (unless --backend leaves
                               out sqlite or nextest arguments are given); outside CI every
                               test runs whatever fails, and the summary lists the failed

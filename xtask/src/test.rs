@@ -1,11 +1,14 @@
-//! `cargo xtask test`: provides the database backends, then runs every test with
-//! cargo-nextest and the doc tests with `cargo test --doc` (nextest does not run those).
+//! `cargo xtask test`: provides the database backends and the SMTP server
+//! (`crate::smtp`), then runs every test with cargo-nextest and the doc tests with
+//! `cargo test --doc` (nextest does not run those).
 //!
 //! A backend's tests live under a module named after it (`api::postgres::...`, see
 //! `auth_testkit::backend_tests!`). The tests of a backend that was not asked for, or that
 //! cannot be provided, are left out with a nextest filter, so that nextest itself reports
 //! them as skipped, and the summary says which backends were left out, why, and how many
-//! tests that skipped. With `CI=true` a backend that cannot be provided fails the run.
+//! tests that skipped. The tests that need the SMTP server (under a module `smtp`) are
+//! left out the same way when it cannot be provided. With `CI=true` a backend or an SMTP
+//! server that cannot be provided fails the run.
 //!
 //! The runners' output is passed through unchanged and scanned for their summary lines
 //! and failed tests, so that the run ends with one line of totals for every runner
@@ -26,7 +29,12 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use auth_testkit::{db::in_ci, Backend};
 
-use crate::{backends::Backends, project::Project, schemathesis};
+use crate::{
+    backends::Backends,
+    project::Project,
+    schemathesis,
+    smtp::{self, SmtpSink},
+};
 
 /// What `cargo xtask test` was asked to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -81,16 +89,24 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     let started = Instant::now();
 
     let mut backends = Backends::provide(&project, &options.backends);
+    let mut smtp = SmtpSink::provide(&project);
     let not_run: Vec<(Backend, String)> = backends
         .not_run()
         .map(|(backend, why)| (backend, why.to_owned()))
         .collect();
-    if !not_run.is_empty() && in_ci() {
-        println!("xtask: backends\n{}", backends.describe());
-        let names: Vec<Backend> = not_run.iter().map(|(backend, _)| *backend).collect();
+    if (!not_run.is_empty() || smtp.not_run_why().is_some()) && in_ci() {
+        println!(
+            "xtask: backends\n{}{}",
+            backends.describe(),
+            smtp.describe()
+        );
+        let mut names: Vec<&str> = not_run.iter().map(|(backend, _)| backend.name()).collect();
+        if smtp.not_run_why().is_some() {
+            names.push("the SMTP server");
+        }
         bail!(
             "CI=true and {} cannot be provided (see above), so no test was started",
-            backend_names(&names)
+            names.join(", ")
         );
     }
     let mut left_out: Vec<(Backend, String)> = Backend::ALL
@@ -100,9 +116,16 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         .collect();
     left_out.extend(not_run);
     left_out.sort_by_key(|(backend, _)| Backend::ALL.iter().position(|b| b == backend));
-    println!("xtask: backends\n{}", backends.describe());
+    println!(
+        "xtask: backends\n{}{}",
+        backends.describe(),
+        smtp.describe()
+    );
     if !left_out.is_empty() {
         println!("{}", left_out_banner(&left_out, None));
+    }
+    if let Some(why) = smtp.not_run_why() {
+        println!("{}", smtp_banner(why));
     }
 
     let no_tmpfs = tmpfs_unavailable();
@@ -119,13 +142,17 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
             nextest = with_tests_left_out(&nextest, TMPFS_TESTS);
             println!("{}", tmpfs_banner(why));
         }
+        if smtp.not_run_why().is_some() {
+            nextest = with_tests_left_out(&nextest, smtp::TESTS);
+        }
         if !excluded.is_empty() {
             skipped_by_backend = count_tests_of(&project, &excluded, &backends);
         }
         let mut command = project.cargo();
         command
             .args(["nextest", "run", "--workspace"])
-            .args(&nextest);
+            .args(&nextest)
+            .envs(smtp.env());
         steps.push(Step::run(
             "tests (nextest)",
             Runner::Nextest,
@@ -133,7 +160,9 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
             &backends,
         )?);
         let mut command = project.cargo();
-        command.args(["test", "--workspace", "--doc"]);
+        command
+            .args(["test", "--workspace", "--doc"])
+            .envs(smtp.env());
         if !in_ci() {
             command.arg("--no-fail-fast");
         }
@@ -144,7 +173,7 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
             &backends,
         )?);
     } else {
-        if !left_out.is_empty() {
+        if !left_out.is_empty() || smtp.not_run_why().is_some() {
             bail!(
                 "cargo-nextest is needed to leave backends out (`cargo install cargo-nextest`); \
                  plain `cargo test` would fail their tests instead of skipping them"
@@ -155,7 +184,10 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
              (it runs the doc tests too)"
         );
         let mut command = project.cargo();
-        command.args(["test", "--workspace"]).args(&options.nextest);
+        command
+            .args(["test", "--workspace"])
+            .args(&options.nextest)
+            .envs(smtp.env());
         steps.push(Step::run(
             "tests and doc tests (cargo test)",
             Runner::Libtest,
@@ -164,6 +196,7 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         )?);
     }
     backends.stop();
+    smtp.stop();
     // The API against its OpenAPI document on a live server (SQLite): left out of a run
     // narrowed by `--backend` or nextest arguments.
     let schemathesis = if !options.backends.contains(&Backend::Sqlite) {
@@ -178,7 +211,7 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         "\n==== cargo xtask test: summary ({}s) ====",
         started.elapsed().as_secs()
     );
-    print!("backends:\n{}", backends.describe());
+    print!("backends:\n{}{}", backends.describe(), smtp.describe());
     println!(
         "build (cargo test --workspace --no-run): {} in {}s",
         if build.status.success() {
@@ -232,6 +265,9 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     }
     if let Some(why) = &no_tmpfs {
         println!("{}", tmpfs_banner(why));
+    }
+    if let Some(why) = smtp.not_run_why() {
+        println!("{}", smtp_banner(why));
     }
     println!("{}", schemathesis.summary());
     let success = build.status.success()
@@ -700,6 +736,15 @@ fn tmpfs_banner(why: &str) -> String {
     format!(
         "\n{rule}\n!! SKIPPED: the tests that mount a tmpfs ({TMPFS_TESTS}: SQLite on a full \
          or read-only filesystem) did not run\n!! (nextest counts them as skipped): {why}\n{rule}"
+    )
+}
+
+fn smtp_banner(why: &str) -> String {
+    let rule = "!".repeat(78);
+    format!(
+        "\n{rule}\n!! SKIPPED: the tests that need the SMTP server ({}: mail sent and read \
+         back) did not run\n!! (nextest counts them as skipped): {why}\n{rule}",
+        smtp::TESTS
     )
 }
 

@@ -12,6 +12,8 @@
 //!   (`auth_domain::throttle`, `auth_domain::audit`); [`memory_audit`] has in-memory ones.
 //! - [`admin`]: the suite of every `auth_domain::admin::Administration`, with the stores
 //!   whose contents it shows; [`memory_admin`] has an in-memory one.
+//! - [`mailbox`]: the mail the test SMTP server received (`cargo xtask test` starts it), and
+//!   [`SmtpRelay`], a relay in front of it that a test turns down and up to make an outage.
 //! - [`process`]: the app binary as a child process ([`AppCommand`]: a cleared
 //!   environment, a free port, killed when dropped), and [`SetSessionCookie`], the one
 //!   reader of the session cookie a response sets.
@@ -38,6 +40,7 @@ pub mod audit;
 pub mod db;
 pub mod failures;
 pub mod logs;
+pub mod mailbox;
 pub mod memory;
 pub mod memory_admin;
 pub mod memory_audit;
@@ -47,10 +50,13 @@ pub mod owners;
 pub mod process;
 mod readiness;
 pub mod sessions;
+mod smtp_relay;
 pub mod users;
 
 pub use db::{Backend, Teardown, TestDatabase};
+pub use mailbox::{Mailbox, Received};
 pub use process::{AppCommand, AppProcess, SetSessionCookie, TempDir};
+pub use smtp_relay::SmtpRelay;
 
 /// Expands each listed test once per backend, as `<backend>::<test>`, each a
 /// `#[tokio::test]` on a multi-threaded runtime.
