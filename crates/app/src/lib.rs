@@ -21,6 +21,7 @@
 mod bounded;
 pub mod cli;
 pub mod config;
+pub mod mail;
 mod metrics_server;
 mod purge;
 mod report;

@@ -141,7 +141,7 @@ impl Mailbox {
             .map(|(_, path)| {
                 let raw = std::fs::read(&path)
                     .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-                parse(&raw).unwrap_or_else(|| panic!("{} is not a message", path.display()))
+                parse_message(&raw).unwrap_or_else(|| panic!("{} is not a message", path.display()))
             })
             .collect()
     }
@@ -160,33 +160,31 @@ impl Mailbox {
     ///
     /// When `timeout` passes first, saying what did arrive.
     pub async fn wait_for(&self, to: &str, count: usize, timeout: Duration) -> Vec<Received> {
-        self.wait_until(to, |messages| messages.len() >= count, timeout)
-            .await
-            .unwrap_or_else(|seen| {
-                panic!(
-                    "{count} message(s) to {to} expected within {timeout:?}; {} arrived: {:?}",
-                    seen.len(),
-                    subjects(&seen)
-                )
-            })
+        let seen = self
+            .wait_until(to, timeout, |messages| messages.len() >= count)
+            .await;
+        assert!(
+            seen.len() >= count,
+            "{count} message(s) to {to} expected within {timeout:?}; {} arrived: {:?}",
+            seen.len(),
+            subjects(&seen)
+        );
+        seen
     }
 
-    /// The messages to `to` once `done` holds of them; `Err` with the last ones seen when
-    /// `timeout` passes first.
+    /// The messages to `to` once `done` holds of them, or those there are when `timeout`
+    /// passes first (the caller's assertion then says what is missing).
     pub async fn wait_until(
         &self,
         to: &str,
-        mut done: impl FnMut(&[Received]) -> bool,
         timeout: Duration,
-    ) -> Result<Vec<Received>, Vec<Received>> {
+        mut done: impl FnMut(&[Received]) -> bool,
+    ) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let messages = self.messages_to(to);
-            if done(&messages) {
-                return Ok(messages);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(messages);
+            if done(&messages) || tokio::time::Instant::now() >= deadline {
+                return messages;
             }
             tokio::time::sleep(POLL).await;
         }
@@ -200,8 +198,8 @@ fn subjects(messages: &[Received]) -> Vec<&str> {
         .collect()
 }
 
-/// A message as the sink wrote it; `None` if it does not parse.
-fn parse(raw: &[u8]) -> Option<Received> {
+/// A message as the sink (or the app's `MAIL_DIR`) holds it; `None` if it does not parse.
+pub fn parse_message(raw: &[u8]) -> Option<Received> {
     let message = MessageParser::default().parse(raw)?;
     let addresses = |address: Option<&mail_parser::Address<'_>>| -> Vec<String> {
         address
@@ -281,7 +279,7 @@ mod tests {
             &TOKEN[..20],
             &TOKEN[20..]
         );
-        let received = parse(raw.as_bytes()).expect("a message");
+        let received = parse_message(raw.as_bytes()).expect("a message");
         assert_eq!(received.from, "no-reply@localhost");
         assert_eq!(received.to, ["Ada@Example.com", "bob@example.com"]);
         assert!(received.is_to("ada@example.com"));
