@@ -10,6 +10,7 @@
 mod domain;
 mod http;
 mod keys;
+mod mail;
 mod read;
 mod sources;
 mod stores;
@@ -17,7 +18,8 @@ mod stores;
 use std::{fmt, net::SocketAddr, num::NonZeroU32, path::Path, str::FromStr, time::Duration};
 
 use auth_domain::{
-    settings::DefaultValue, throttle::ThrottleLimits, HashingConfig, PasswordPolicy,
+    account_mail::EmailVerification, settings::DefaultValue, throttle::ThrottleLimits,
+    HashingConfig, PasswordPolicy,
 };
 use auth_http::HttpConfig;
 use auth_store_mongo::MongoConfig;
@@ -32,6 +34,7 @@ use read::Settings;
 pub use stores::DatabaseUrl;
 
 use crate::{
+    mail::MailConfig,
     stores::{Backend, OnBackend},
     telemetry::LogFormat,
 };
@@ -179,6 +182,14 @@ pub struct Config {
     pub write_timeout: Duration,
     /// The listen queue's length (`LISTEN_BACKLOG`).
     pub listen_backlog: u32,
+    /// Where mail goes and whom it is from (`SMTP_URL`, `MAIL_FROM`, `MAIL_DIR`).
+    pub mail: MailConfig,
+    /// The base of every mailed link (`PUBLIC_URL`), without a trailing slash.
+    pub public_url: String,
+    /// How long a password-reset link lives (`PASSWORD_RESET_LIFETIME`).
+    pub password_reset_lifetime: time::Duration,
+    /// Whether addresses are verified (`EMAIL_VERIFICATION`).
+    pub email_verification: EmailVerification,
 }
 
 impl Config {
@@ -264,6 +275,10 @@ impl Config {
                 s.number_in("WRITE_TIMEOUT", 1..=MAX_TRANSPORT_TIMEOUT_SECS)?,
             ),
             listen_backlog: s.number_in("LISTEN_BACKLOG", 1..=65_535)?,
+            mail: mail::mail_config(&s)?,
+            public_url: mail::public_url(&s)?,
+            password_reset_lifetime: mail::password_reset_lifetime(&s)?,
+            email_verification: mail::email_verification(&s)?,
         })
     }
 

@@ -165,4 +165,20 @@ fn describe() {
         "Time a password hash waited for a hashing slot"
     );
     metrics::describe_gauge!(PASSWORD_HASH_IN_FLIGHT, "Password hashes running now");
+    metrics::describe_counter!(
+        crate::mail::SENT_METRIC,
+        "Mails handed to the SMTP server (or written to MAIL_DIR), by kind"
+    );
+    metrics::describe_counter!(
+        crate::mail::RETRIED_METRIC,
+        "Failed sends of mail that will be retried after a backoff, by kind"
+    );
+    metrics::describe_counter!(
+        crate::mail::FAILED_METRIC,
+        "Mails given up on after their last attempt, by kind"
+    );
+    metrics::describe_gauge!(
+        crate::mail::DEPTH_METRIC,
+        "Mails pending in the outbox, as the worker last counted them"
+    );
 }

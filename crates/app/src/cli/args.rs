@@ -1,7 +1,8 @@
 //! The command line, as clap parses it: bad usage exits with 2 before anything runs.
 
-use auth_domain::session::SessionHandle;
+use auth_domain::{mail::MailStatus, session::SessionHandle};
 use clap::{Args, Parser, Subcommand};
+use uuid::Uuid;
 
 /// How many rows a listing shows unless told otherwise.
 const DEFAULT_LIMIT: &str = "100";
@@ -35,6 +36,9 @@ pub enum Command {
     Sessions(SessionsCommand),
     /// Show the audit trail, newest first.
     Events(EventsArgs),
+    /// List the outbox's mail, or retry failed mail.
+    #[command(subcommand)]
+    Mail(MailCommand),
 }
 
 /// `app users ...`
@@ -113,6 +117,32 @@ pub struct EventsArgs {
     pub limit: u64,
 }
 
+/// `app mail ...`
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// List mail, newest first: its id, kind, recipient, status, attempts and last error,
+    /// never its content (a body may hold a live token).
+    List {
+        /// Only mail of this status: pending, sent or failed.
+        #[arg(long, value_parser = mail_status)]
+        status: Option<MailStatus>,
+        /// Show at most this many.
+        #[arg(long, default_value = DEFAULT_LIMIT)]
+        limit: u64,
+    },
+    /// Make failed mail pending again, due now, its attempts counted afresh: the mail
+    /// `ID`, or every failed mail.
+    Retry {
+        /// The mail's id, as `mail list` shows it; every failed mail when absent.
+        id: Option<Uuid>,
+    },
+}
+
+fn mail_status(name: &str) -> Result<MailStatus, String> {
+    MailStatus::parse(&name.to_ascii_lowercase())
+        .ok_or_else(|| "expected pending, sent or failed".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::{error::ErrorKind, CommandFactory};
@@ -157,6 +187,34 @@ mod tests {
         let error = parse(&["users", "create", "--email", "a@b.c", "--password", "x"])
             .expect_err("no such argument");
         assert_eq!(error.kind(), ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn mail_is_listed_by_status_and_retried_by_id_or_all_at_once() {
+        let Some(Command::Mail(MailCommand::List { status, limit })) =
+            parse(&["mail", "list", "--status", "failed", "--limit", "5"])
+                .expect("valid")
+                .command
+        else {
+            panic!("mail list");
+        };
+        assert_eq!((status, limit), (Some(MailStatus::Failed), 5));
+        assert!(matches!(
+            parse(&["mail", "retry"]).expect("valid").command,
+            Some(Command::Mail(MailCommand::Retry { id: None }))
+        ));
+        let id = Uuid::now_v7();
+        assert!(matches!(
+            parse(&["mail", "retry", &id.to_string()]).expect("valid").command,
+            Some(Command::Mail(MailCommand::Retry { id: Some(given) })) if given == id
+        ));
+        for bad in [
+            vec!["mail", "list", "--status", "lost"],
+            vec!["mail", "retry", "not-an-id"],
+        ] {
+            let error = parse(&bad).expect_err("bad usage");
+            assert_eq!(error.exit_code(), 2, "{bad:?}: {error}");
+        }
     }
 
     #[test]

@@ -5,13 +5,14 @@ use auth_domain::{
     accounts::{Accounts, Context},
     admin::{Administration, UserSession},
     audit::AuditLog,
+    mail::Outbox,
     ChangePasswordError, Password, RegisterError, Registration, Stores, User, UserId, UserSessions,
     ValidationErrors,
 };
 use serde_json::json;
 
 use super::{
-    args::{EventsArgs, RevokeArgs, SessionsCommand, UsersCommand},
+    args::{EventsArgs, MailCommand, RevokeArgs, SessionsCommand, UsersCommand},
     render::Output,
 };
 
@@ -202,6 +203,37 @@ impl<B: Stores> Admin<B> {
             None => self.stores().admin().recent_events(args.limit).await,
         };
         Ok(Output::Events(events.context("listing events")?))
+    }
+
+    /// Runs `app mail ...`.
+    pub(crate) async fn mail(&self, command: MailCommand) -> anyhow::Result<Output> {
+        let outbox = self.stores().outbox();
+        match command {
+            MailCommand::List { status, limit } => Ok(Output::Mail(
+                outbox
+                    .list(status, limit)
+                    .await
+                    .context("listing the outbox")?,
+            )),
+            MailCommand::Retry { id } => {
+                let now = self.accounts.clock().now();
+                let retried = outbox
+                    .retry_failed(id, now)
+                    .await
+                    .context("retrying failed mail")?;
+                match id {
+                    Some(id) if retried == 0 => bail!("no failed mail with id {id}"),
+                    Some(id) => Ok(Output::Done {
+                        message: format!("mail {id} is pending again"),
+                        json: json!({ "retried": retried, "id": id }),
+                    }),
+                    None => Ok(Output::Done {
+                        message: format!("{retried} failed mail(s) pending again"),
+                        json: json!({ "retried": retried }),
+                    }),
+                }
+            }
+        }
     }
 
     /// The user `reference` names: an id, an email address or a username.

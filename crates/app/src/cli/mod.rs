@@ -1,6 +1,6 @@
 //! The `app` command line: `app` or `app serve` serves the API; `app install`, `app users`,
-//! `app sessions` and `app events` administer the configured backend, with the server's
-//! own configuration and code.
+//! `app sessions`, `app events` and `app mail` administer the configured backend, with the
+//! server's own configuration and code.
 //!
 //! Exit codes: 0 on success; 1 when a command fails (an unknown user or session handle, a
 //! refused password, an unreachable database), with one line on stderr; 2 for bad usage or
@@ -19,7 +19,9 @@ use anyhow::Context as _;
 use auth_domain::{accounts::Accounts, clock::Clock};
 use serde_json::json;
 
-pub use self::args::{Cli, Command, EventsArgs, RevokeArgs, SessionsCommand, UsersCommand};
+pub use self::args::{
+    Cli, Command, EventsArgs, MailCommand, RevokeArgs, SessionsCommand, UsersCommand,
+};
 use self::{
     commands::Admin,
     render::{render, Output},
@@ -123,6 +125,7 @@ impl OnStores for Administer<'_> {
             Command::Users(command) => admin.users(command, &mut password::read_new_password).await,
             Command::Sessions(command) => admin.sessions(command).await,
             Command::Events(args) => admin.events(args).await,
+            Command::Mail(command) => admin.mail(command).await,
             Command::Serve | Command::Install => {
                 anyhow::bail!("not an admin command on open stores")
             }

@@ -1,7 +1,12 @@
 //! What a command prints: a table (or a sentence) for people, or exactly one JSON document
 //! for scripts. A user is shown without their password hash, a session by its handle only.
 
-use auth_domain::{admin::UserSession, audit::AuthEvent, User};
+use auth_domain::{
+    admin::UserSession,
+    audit::AuthEvent,
+    mail::{MailStatus, OutboxEntry},
+    User,
+};
 use serde::Serialize;
 use serde_json::{json, Value};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
@@ -19,6 +24,8 @@ pub(crate) enum Output {
     Sessions(Vec<UserSession>),
     /// Audit events.
     Events(Vec<AuthEvent>),
+    /// The outbox's mail.
+    Mail(Vec<OutboxEntry>),
     /// What an action did: a sentence for people, an object for scripts.
     Done {
         /// The sentence.
@@ -162,6 +169,65 @@ const EVENT_HEADER: [&str; 8] = [
     "REQUEST ID",
 ];
 
+/// A mail as shown: where it is in the outbox, never its subject or body (a body may hold
+/// a live token).
+#[derive(Serialize)]
+struct MailView<'a> {
+    id: String,
+    kind: &'static str,
+    to: &'a str,
+    status: &'static str,
+    attempts: u32,
+    created_at: String,
+    /// When a pending mail is tried next.
+    next_attempt_at: Option<String>,
+    sent_at: Option<String>,
+    last_error: Option<&'a str>,
+}
+
+impl<'a> MailView<'a> {
+    fn of(entry: &'a OutboxEntry) -> Self {
+        Self {
+            id: entry.mail.id.to_string(),
+            kind: entry.mail.kind.as_str(),
+            to: entry.mail.to.as_str(),
+            status: entry.status.as_str(),
+            attempts: entry.attempts,
+            created_at: instant(entry.mail.created_at),
+            next_attempt_at: (entry.status == MailStatus::Pending)
+                .then(|| instant(entry.next_attempt_at)),
+            sent_at: entry.sent_at.map(instant),
+            last_error: entry.last_error.as_deref(),
+        }
+    }
+
+    fn row(&self) -> [String; 9] {
+        [
+            self.id.clone(),
+            self.kind.to_owned(),
+            self.to.to_owned(),
+            self.status.to_owned(),
+            self.attempts.to_string(),
+            self.created_at.clone(),
+            self.next_attempt_at.clone().unwrap_or_default(),
+            self.sent_at.clone().unwrap_or_default(),
+            self.last_error.unwrap_or_default().to_owned(),
+        ]
+    }
+}
+
+const MAIL_HEADER: [&str; 9] = [
+    "ID",
+    "KIND",
+    "TO",
+    "STATUS",
+    "ATTEMPTS",
+    "CREATED",
+    "NEXT ATTEMPT",
+    "SENT",
+    "LAST ERROR",
+];
+
 /// RFC 3339, as the HTTP API writes instants.
 fn instant(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
@@ -199,6 +265,14 @@ pub(crate) fn render(output: &Output, json: bool) -> String {
             if !json {
                 let rows: Vec<_> = views.iter().map(EventView::row).collect();
                 return table::render(EVENT_HEADER, &rows);
+            }
+            json!(views)
+        }
+        Output::Mail(entries) => {
+            let views: Vec<_> = entries.iter().map(MailView::of).collect();
+            if !json {
+                let rows: Vec<_> = views.iter().map(MailView::row).collect();
+                return table::render(MAIL_HEADER, &rows);
             }
             json!(views)
         }
@@ -251,6 +325,34 @@ mod tests {
                 "created_at": "2026-12-03T10:00:00.5Z",
             })
         );
+    }
+
+    #[test]
+    fn mail_is_shown_without_its_subject_or_body() {
+        let mail = auth_domain::mail::Templates::new("https://auth.example.com").password_reset(
+            &Email::parse("ada@example.com").expect("valid"),
+            &auth_domain::tokens::TokenSecret::generate(),
+            time::Duration::hours(1),
+            datetime!(2026-12-07 16:00:00 UTC),
+        );
+        let entry = OutboxEntry {
+            next_attempt_at: datetime!(2026-12-07 16:05:00 UTC),
+            status: MailStatus::Pending,
+            attempts: 2,
+            last_error: Some("421 try later".to_owned()),
+            sent_at: None,
+            mail: mail.clone(),
+        };
+        for json in [false, true] {
+            let shown = render(&Output::Mail(vec![entry.clone()]), json);
+            assert!(shown.contains(&mail.id.to_string()), "{shown}");
+            assert!(shown.contains("password_reset"), "{shown}");
+            assert!(shown.contains("ada@example.com"), "{shown}");
+            assert!(shown.contains("2026-12-07T16:05:00Z"), "{shown}");
+            assert!(shown.contains("421 try later"), "{shown}");
+            assert!(!shown.contains("token"), "{shown}");
+            assert!(!shown.contains(&mail.subject), "{shown}");
+        }
     }
 
     #[test]

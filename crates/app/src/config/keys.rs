@@ -3,6 +3,7 @@
 //! the checks on `.env.example` and the README all come from here.
 
 use auth_domain::{
+    account_mail::DEFAULT_RESET_LIFETIME,
     settings::{DefaultValue, Setting},
     throttle::ThrottleLimits,
     HashingConfig, PasswordPolicy, DEFAULT_STORAGE_TIMEOUT,
@@ -119,6 +120,40 @@ const PURGES: &[Setting] = &[
     ),
 ];
 
+/// Outbound mail, and the links in it.
+const MAIL: &[Setting] = &[
+    Setting::new(
+        "SMTP_URL",
+        DefaultValue::Unset,
+        "the SMTP server mail is sent through: `smtp://[user:password@]host[:port]` (plain; `?tls=required` for STARTTLS) or `smtps://...` (TLS); unset: mail is written to MAIL_DIR",
+    ),
+    Setting::new(
+        "MAIL_FROM",
+        DefaultValue::Text("no-reply@localhost"),
+        "the sender of every mail: an address, or `Name <address>`",
+    ),
+    Setting::new(
+        "MAIL_DIR",
+        DefaultValue::Text("mail/"),
+        "where each mail is written as an `.eml` file when SMTP_URL is unset (created if missing)",
+    ),
+    Setting::new(
+        "PUBLIC_URL",
+        DefaultValue::Text("http://127.0.0.1:5000"),
+        "the service's public base URL, absolute http(s): every mailed link starts with it, never with a request's Host",
+    ),
+    Setting::new(
+        "PASSWORD_RESET_LIFETIME",
+        DefaultValue::Number(DEFAULT_RESET_LIFETIME.whole_seconds().unsigned_abs()),
+        "seconds a password-reset link lives, 60 to 86400",
+    ),
+    Setting::new(
+        "EMAIL_VERIFICATION",
+        DefaultValue::Text("optional"),
+        "`off` (no link at registration), `optional` (a link; unverified accounts work) or `required` (an unverified account can only verify, resend or log out)",
+    ),
+];
+
 /// The connections of clients: slow ones, too many, and shutting down.
 const TRANSPORT: &[Setting] = &[
     Setting::new(
@@ -161,6 +196,7 @@ const SECTIONS: &[&[Setting]] = &[
     auth_store_sql::SETTINGS,
     MongoConfig::SETTINGS,
     SERVER,
+    MAIL,
     PasswordPolicy::SETTINGS,
     HashingConfig::SETTINGS,
     ThrottleLimits::SETTINGS,

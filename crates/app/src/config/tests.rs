@@ -258,6 +258,24 @@ fn each_bad_value_names_its_key() {
         ("IPV6_THROTTLE_PREFIX", "129"),
         ("AUDIT_RETENTION_DAYS", "0"),
         ("AUDIT_RETENTION_DAYS", "3651"),
+        ("SMTP_URL", "mail.example.com:25"),
+        ("SMTP_URL", "http://mail.example.com"),
+        ("SMTP_URL", "smtp://"),
+        ("SMTP_URL", "smtps://mail.example.com?tls=required"),
+        ("SMTP_URL", "smtp://mail.example.com?tls=always"),
+        ("MAIL_FROM", "not an address"),
+        ("MAIL_FROM", "auth <no-reply>"),
+        ("MAIL_DIR", ""),
+        ("PUBLIC_URL", "auth.example.com"),
+        ("PUBLIC_URL", "/auth"),
+        ("PUBLIC_URL", "ftp://auth.example.com"),
+        ("PUBLIC_URL", "https://auth.example.com/?next=1"),
+        ("PUBLIC_URL", "https://auth.example.com/#top"),
+        ("PUBLIC_URL", "https://ada:pw@auth.example.com"),
+        ("PASSWORD_RESET_LIFETIME", "59"),
+        ("PASSWORD_RESET_LIFETIME", "86401"),
+        ("PASSWORD_RESET_LIFETIME", "1h"),
+        ("EMAIL_VERIFICATION", "maybe"),
     ];
     for (key, value) in cases {
         let error = config_with(&[(key, value)]).expect_err(&format!("{key}={value} is invalid"));
@@ -956,5 +974,70 @@ fn a_database_timeout_of_zero_or_past_five_minutes_is_refused() {
     ] {
         let error = config_with(&[(key, value)]).expect_err(value);
         assert!(error.to_string().contains(key), "{key}: {error}");
+    }
+}
+
+#[test]
+fn by_default_mail_goes_to_mail_dir_from_localhost_with_links_to_the_default_address() {
+    let config = config_with(&[]).expect("defaults");
+    assert!(config.mail.smtp_url.is_none());
+    assert_eq!(config.mail.dir, std::path::Path::new("mail/"));
+    assert_eq!(config.mail.from.to_string(), "no-reply@localhost");
+    assert_eq!(config.public_url, "http://127.0.0.1:5000");
+    assert_eq!(
+        config.password_reset_lifetime,
+        auth_domain::account_mail::DEFAULT_RESET_LIFETIME
+    );
+    assert_eq!(config.email_verification, EmailVerification::Optional);
+}
+
+#[test]
+fn mail_settings_are_read_as_written() {
+    let config = config_with(&[
+        ("SMTP_URL", "smtps://ada:hunter2@mail.example.com"),
+        ("MAIL_FROM", "Auth Service <auth@example.com>"),
+        ("MAIL_DIR", "/var/spool/auth"),
+        ("PUBLIC_URL", "https://example.com/auth/"),
+        ("PASSWORD_RESET_LIFETIME", "900"),
+        ("EMAIL_VERIFICATION", "Required"),
+    ])
+    .expect("valid");
+    let smtp = config.mail.smtp_url.as_ref().expect("set");
+    assert_eq!(smtp.expose(), "smtps://ada:hunter2@mail.example.com");
+    assert_eq!(config.mail.from.email.to_string(), "auth@example.com");
+    assert_eq!(config.mail.from.name.as_deref(), Some("Auth Service"));
+    assert_eq!(config.mail.dir, std::path::Path::new("/var/spool/auth"));
+    assert_eq!(config.public_url, "https://example.com/auth");
+    assert_eq!(config.password_reset_lifetime, time::Duration::minutes(15));
+    assert_eq!(config.email_verification, EmailVerification::Required);
+    for url in [
+        "smtp://mail.example.com",
+        "smtp://mail.example.com:2525?tls=required",
+        "smtp://ada:p%40ss@mail.example.com:587?tls=opportunistic",
+    ] {
+        let config = config_with(&[("SMTP_URL", url)]).expect(url);
+        assert!(config.mail.smtp_url.is_some(), "{url}");
+    }
+    let empty = config_with(&[("SMTP_URL", "")]).expect("empty is unset");
+    assert!(empty.mail.smtp_url.is_none());
+}
+
+#[test]
+fn the_smtp_password_is_never_shown_in_debug_output_or_errors() {
+    let config =
+        config_with(&[("SMTP_URL", "smtp://ada:hunter2@mail.example.com")]).expect("valid");
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(
+        debug.contains("smtp://ada:[redacted]@mail.example.com"),
+        "{debug}"
+    );
+    for bad in [
+        "smtq://ada:hunter2@mail.example.com",
+        "smtps://ada:hunter2@mail.example.com?tls=required",
+        "smtp://ada:hunter2@:25",
+    ] {
+        let error = config_with(&[("SMTP_URL", bad)]).expect_err(bad);
+        assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 }
