@@ -3,8 +3,8 @@
 //! that every test says exactly which cookie it presents.
 
 use auth_domain::{
-    accounts::Accounts, clock::Clock, throttle::ThrottleLimits, HashingConfig, PasswordHasher,
-    PasswordPolicy, Stores as _,
+    account_mail::MailSettings, accounts::Accounts, clock::Clock, throttle::ThrottleLimits,
+    HashingConfig, PasswordHasher, PasswordPolicy, Stores as _,
 };
 use auth_http::{HttpConfig, SessionKey};
 use auth_testkit::{
@@ -108,6 +108,7 @@ impl TestApp {
             ThrottleLimits::default(),
             keys,
             Clock::system(),
+            MailSettings::new("http://127.0.0.1:5000", auth_http::token_key(&config)),
         );
         Self {
             router: auth_http::router(accounts, config),
