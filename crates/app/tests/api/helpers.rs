@@ -121,8 +121,7 @@ impl TestApp {
         let figment = options.extra.iter().fold(figment, |figment, (key, value)| {
             figment.merge((*key, value.as_str()))
         });
-        let config = app::Config::from_figment(figment)
-            .expect("the test configuration is valid");
+        let config = app::Config::from_figment(figment).expect("the test configuration is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");

@@ -38,7 +38,9 @@ async fn spawn(backend: Backend, settings: &[(&'static str, &str)]) -> TestApp {
 
 /// The `count` mails to `to`, once they arrived.
 async fn mails(to: &str, count: usize) -> Vec<Received> {
-    let received = Mailbox::from_env().wait_for(to, count, ARRIVES_WITHIN).await;
+    let received = Mailbox::from_env()
+        .wait_for(to, count, ARRIVES_WITHIN)
+        .await;
     assert_eq!(received.len(), count, "mails to {to}: {received:#?}");
     received
 }
@@ -87,7 +89,8 @@ pub(crate) async fn forgot_answers_a_known_and_an_unknown_address_alike_and_mail
     let mail = &mails(&ada, 1).await[0];
     assert!(mail.subject.contains("Reset"), "{mail:?}");
     assert!(
-        mail.body.contains("http://127.0.0.1:5000/reset-password#token="),
+        mail.body
+            .contains("http://127.0.0.1:5000/reset-password#token="),
         "the link is built from PUBLIC_URL: {}",
         mail.body
     );
@@ -117,7 +120,10 @@ pub(crate) async fn a_reset_token_works_once_and_ends_every_session(backend: Bac
         "nobody is logged in"
     );
     for browser in [phone, laptop] {
-        assert_eq!(browser.get("/profile").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            browser.get("/profile").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     let again = reset(&stranger, &token, "another-fine-password").await;
     assert_error(again, StatusCode::BAD_REQUEST, "invalid_token").await;
@@ -137,7 +143,10 @@ pub(crate) async fn a_reset_token_works_once_and_ends_every_session(backend: Bac
 pub(crate) async fn an_expired_or_superseded_reset_token_fails(backend: Backend) {
     let app = spawn(
         backend,
-        &[("EMAIL_VERIFICATION", "off"), ("PASSWORD_RESET_LIFETIME", "600")],
+        &[
+            ("EMAIL_VERIFICATION", "off"),
+            ("PASSWORD_RESET_LIFETIME", "600"),
+        ],
     )
     .await;
     let ada = address("ada");
@@ -169,7 +178,12 @@ pub(crate) async fn verification_resend_cooldown_and_required_mode(backend: Back
     let login = app.login(&ada, PASSWORD).await;
     assert_eq!(login.status(), StatusCode::OK);
     assert_eq!(json_body(login).await["email_verified"], false);
-    assert_error(app.get("/profile").await, StatusCode::FORBIDDEN, "email_unverified").await;
+    assert_error(
+        app.get("/profile").await,
+        StatusCode::FORBIDDEN,
+        "email_unverified",
+    )
+    .await;
 
     let resend = || app.send(Method::POST, "/v1/auth/email/verify/resend", None);
     assert_eq!(resend().await.status(), StatusCode::ACCEPTED);
@@ -180,7 +194,11 @@ pub(crate) async fn verification_resend_cooldown_and_required_mode(backend: Back
     let second = received[1].token().expect("a token").to_owned();
     assert_ne!(first, second);
     app.advance(Duration::from_secs(61));
-    assert_eq!(resend().await.status(), StatusCode::ACCEPTED, "after the cooldown");
+    assert_eq!(
+        resend().await.status(),
+        StatusCode::ACCEPTED,
+        "after the cooldown"
+    );
     let third = mails(&ada, 3).await[2].token().expect("a token").to_owned();
 
     let stale = app
@@ -253,7 +271,10 @@ pub(crate) async fn a_mail_written_while_smtp_is_down_arrives_once_it_is_up(back
     app.register_user(&ada).await;
     forgot(&app, &ada).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(Mailbox::from_env().messages_to(&ada).is_empty(), "SMTP is down");
+    assert!(
+        Mailbox::from_env().messages_to(&ada).is_empty(),
+        "SMTP is down"
+    );
     relay.up();
     // Retries back off: move the clock past any backoff rather than wait for it.
     for _ in 0..40 {
