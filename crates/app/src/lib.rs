@@ -35,7 +35,8 @@ use std::future::Future;
 
 use anyhow::Context as _;
 use auth_domain::{
-    accounts::Accounts, clock::Clock, throttle::REGISTRATION_WINDOW, HashingConfig, PasswordHasher,
+    account_mail::MailSettings, accounts::Accounts, clock::Clock, mail::Templates,
+    throttle::REGISTRATION_WINDOW, HashingConfig, PasswordHasher, Stores as _,
 };
 use auth_http::HttpConfig;
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -178,7 +179,10 @@ impl<S: Future<Output = ()> + Send + 'static> OnStores for Serve<'_, S> {
             config.throttle.ipv6_prefix,
             http.trusted_proxies.clone(),
         );
-        let accounts = Accounts::new(stores, hasher, policy, config.throttle, keys, clock);
+        let mail = mail_settings(config);
+        // Stopped below once serving ends; aborted if serving fails first.
+        let worker = mail_worker(config, &stores, &clock, &mail)?;
+        let accounts = Accounts::new(stores, hasher, policy, config.throttle, keys, clock, mail);
         let router = auth_http::router(accounts, http);
         let limits = transport::Limits {
             header_read_timeout: config.header_read_timeout,
@@ -202,9 +206,52 @@ impl<S: Future<Output = ()> + Send + 'static> OnStores for Serve<'_, S> {
             listener.local_addr().context("reading the listening address")?
         );
         transport::serve(listener, router, limits, per_address, shutdown).await;
+        worker.stop(MAIL_WORKER_GRACE).await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// How long a stopping server lets the mail worker finish the send in flight; a mail cut
+/// short stays leased and is sent again when its lease ends.
+const MAIL_WORKER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What the mail use cases are configured with, and the handle that wakes the worker.
+pub(crate) fn mail_settings(config: &Config) -> MailSettings {
+    MailSettings {
+        templates: Templates::new(&config.public_url),
+        token_key: auth_http::token_key(&config.http),
+        reset_lifetime: config.password_reset_lifetime,
+        verification: config.email_verification,
+        enqueued: std::sync::Arc::default(),
+    }
+}
+
+/// Starts the outbox's worker on `stores`, woken by `mail`'s `enqueued` after every commit
+/// that wrote a mail, and says where mail goes.
+fn mail_worker<B: auth_http::Stores>(
+    config: &Config,
+    stores: &BoundedStores<B>,
+    clock: &Clock,
+    mail: &MailSettings,
+) -> anyhow::Result<mail::RunningWorker> {
+    let transport = mail::Transport::from_config(&config.mail)?;
+    if transport.is_files() {
+        tracing::warn!(
+            "SMTP_URL is not set: mail is not sent but written as .eml files to {}",
+            config.mail.dir.display()
+        );
+    } else {
+        tracing::info!(from = %config.mail.from, "mail goes through {transport}");
+    }
+    Ok(mail::OutboxWorker::new(
+        stores.outbox().clone(),
+        transport,
+        config.mail.from.clone(),
+        clock.clone(),
+        mail.enqueued.clone(),
+    )
+    .spawn())
 }
 
 /// The password hasher of `hashing`. Building it computes one hash (its dummy): kept off

@@ -50,7 +50,7 @@ pub mod owners;
 pub mod process;
 mod readiness;
 pub mod sessions;
-mod smtp_relay;
+pub mod smtp_relay;
 pub mod users;
 
 pub use db::{Backend, Teardown, TestDatabase};

@@ -119,6 +119,8 @@ impl OnStores for Administer<'_> {
             self.config.throttle,
             auth_http::digest_keys(&self.config.http),
             Clock::system(),
+            // No worker here: what a command queues goes out through a serving instance's.
+            crate::mail_settings(self.config),
         );
         let admin = Admin::new(accounts);
         match self.command {

@@ -1,13 +1,16 @@
 //! The admin commands against the in-memory stores: what each prints, and how each fails.
 
 use auth_domain::{
+    account_mail::MailSettings,
     accounts::Accounts,
     admin::Administration as _,
     audit::{Actor, AuditLog as _, EventKind, EventPage},
     clock::Clock,
     digest::DigestKeys,
+    mail::{MailStatus, Outbox as _},
     session::{Login, SessionHandle},
     throttle::ThrottleLimits,
+    tokens::TokenKey,
     HashingConfig, Password, PasswordHasher, PasswordPolicy, Stores as _, UserId, UserSessions,
 };
 use auth_testkit::memory_stores::MemoryStores;
@@ -32,6 +35,7 @@ fn stores() -> Memory {
         ThrottleLimits::default(),
         DigestKeys::new(&[1; 32], &[[2; 32]]),
         Clock::system(),
+        MailSettings::new("http://127.0.0.1:5000", TokenKey::new(&[3; 32])),
     ))
 }
 
@@ -375,6 +379,8 @@ async fn every_admin_change_is_recorded_for_its_user_with_the_admin_as_actor() {
         seen,
         [
             (EventKind::Registered, Actor::Admin),
+            // EMAIL_VERIFICATION=optional: an operator's new user is mailed a link too.
+            (EventKind::EmailVerificationSent, Actor::Admin),
             (EventKind::PasswordChanged, Actor::Admin),
             (EventKind::SessionRevoked, Actor::Admin),
             (EventKind::SessionsRevoked, Actor::Admin),
@@ -384,4 +390,75 @@ async fn every_admin_change_is_recorded_for_its_user_with_the_admin_as_actor() {
     assert!(events.iter().all(|event| event.request_id.is_none()
         && event.ip.is_none()
         && event.user_id == Some(ada_id)));
+}
+
+async fn mail(stores: &Memory, command: MailCommand) -> anyhow::Result<Value> {
+    let output = stores.mail(command).await?;
+    Ok(serde_json::from_str(&render(&output, true)).expect("one JSON document"))
+}
+
+async fn mail_of(stores: &Memory, status: Option<MailStatus>) -> Vec<Value> {
+    let listed = mail(stores, MailCommand::List { status, limit: 10 })
+        .await
+        .expect("listed");
+    listed.as_array().expect("a list").clone()
+}
+
+#[tokio::test]
+async fn mail_is_listed_without_its_content_and_failed_mail_is_retried() {
+    let stores = stores();
+    create(&stores, "ada@example.com").await;
+    let listed = mail_of(&stores, None).await;
+    assert_eq!(listed.len(), 1, "the verification mail: {listed:?}");
+    assert_eq!(listed[0]["kind"], "email_verification");
+    assert_eq!(listed[0]["to"], "ada@example.com");
+    assert_eq!(listed[0]["status"], "pending");
+    let shown = format!("{listed:?}");
+    assert!(
+        !shown.contains("token") && !shown.contains("http"),
+        "{shown}"
+    );
+    let id: uuid::Uuid = listed[0]["id"]
+        .as_str()
+        .expect("an id")
+        .parse()
+        .expect("a UUID");
+
+    // Its last attempt fails.
+    let outbox = stores.accounts().stores().outbox();
+    let leased = outbox
+        .lease_due(Clock::system().now(), time::Duration::minutes(5), 10)
+        .await
+        .expect("leased");
+    assert_eq!(leased.len(), 1);
+    assert!(outbox
+        .mark_attempt_failed(&leased[0], "550 no such mailbox", None)
+        .await
+        .expect("settled"));
+    let failed = mail_of(&stores, Some(MailStatus::Failed)).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["last_error"], "550 no such mailbox");
+    assert!(mail_of(&stores, Some(MailStatus::Pending)).await.is_empty());
+
+    let unknown = uuid::Uuid::now_v7();
+    let error = mail(&stores, MailCommand::Retry { id: Some(unknown) })
+        .await
+        .expect_err("no such mail");
+    assert_eq!(
+        error.to_string(),
+        format!("no failed mail with id {unknown}")
+    );
+    let retried = mail(&stores, MailCommand::Retry { id: Some(id) })
+        .await
+        .expect("retried");
+    assert_eq!(retried["retried"], 1);
+    let pending = mail_of(&stores, Some(MailStatus::Pending)).await;
+    assert_eq!(
+        (pending.len(), &pending[0]["attempts"]),
+        (1, &Value::from(0))
+    );
+    let none = mail(&stores, MailCommand::Retry { id: None })
+        .await
+        .expect("nothing to retry");
+    assert_eq!(none["retried"], 0);
 }
