@@ -533,7 +533,11 @@ impl Failure {
         let at = rest.iter().position(|word| word.ends_with(']'))?;
         let mut rest = rest[at + 1..].iter();
         let mut binary = rest.next()?;
-        if binary.starts_with('(') && binary.ends_with(')') {
+        // `(344/369)`, or `( 4/11)` with the padding of a run of fewer tests.
+        if binary.starts_with('(') {
+            while !binary.ends_with(')') {
+                binary = rest.next()?;
+            }
             binary = rest.next()?;
         }
         let name = rest.next()?;
@@ -870,6 +874,14 @@ mod tests {
         assert_eq!(
             coloured.rerun(),
             "cargo xtask test -- -E 'binary_id(auth-domain) & test(=service::tests::slow)'"
+        );
+        let padded = Failure::parse(
+            "        FAIL [   0.509s] ( 4/11) app::api smtp::sqlite::a_reset_token_works_once",
+        )
+        .expect("a failure");
+        assert_eq!(
+            (padded.binary.as_str(), padded.name.as_str()),
+            ("app::api", "smtp::sqlite::a_reset_token_works_once")
         );
         assert!(Failure::parse("        PASS [   0.010s] auth-domain email::tests::x").is_none());
         assert!(Failure::parse("test result: FAILED. 0 passed; 1 failed").is_none());
