@@ -636,7 +636,9 @@ async fn forgot_passwords(addr: SocketAddr) -> Result<ForgotTiming> {
     let forgot = |email: &str| {
         Template::new(Method::POST, addr, "/v1/auth/password/forgot")
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(Bytes::from(serde_json::json!({ "email": email }).to_string()))
+            .body(Bytes::from(
+                serde_json::json!({ "email": email }).to_string(),
+            ))
             .expect(StatusCode::ACCEPTED)
     };
     let (known, unknown) = (forgot(EMAIL), forgot("nobody@bench.invalid"));
