@@ -12,11 +12,11 @@
 //!   (`auth_domain::throttle`, `auth_domain::audit`); [`memory_audit`] has in-memory ones.
 //! - [`admin`]: the suite of every `auth_domain::admin::Administration`, with the stores
 //!   whose contents it shows; [`memory_admin`] has an in-memory one.
-//! - [`mailbox`]: the mail the test SMTP server received (`cargo xtask test` starts it), and
-//!   [`SmtpRelay`], a relay in front of it that a test turns down and up to make an outage.
 //! - [`process`]: the app binary as a child process ([`AppCommand`]: a cleared
 //!   environment, a free port, killed when dropped), and [`SetSessionCookie`], the one
 //!   reader of the session cookie a response sets.
+//! - [`mailbox`]: the mail the test SMTP server received (`cargo xtask test` starts it), and
+//!   [`SmtpRelay`], a relay in front of it that a test turns down and up to make an outage.
 //! - [`backend_tests!`]: the one way a test is expanded per backend. It puts the backend
 //!   in the test's path (`postgres::logout_ends_the_session`), so that a runner can tell
 //!   a backend's tests apart and skip them, by name, when the backend is not available:
