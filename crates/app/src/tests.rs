@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use auth_testkit::{Backend, TestDatabase};
+use auth_testkit::{Backend, TempDir, TestDatabase};
 use figment::Figment;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -22,9 +22,12 @@ auth_testkit::backend_tests! {
 
 const SECRET_KEY: &str = "unit-test-secret-key-unit-test-secret-key-unit-test-secret-key!!";
 
-fn config_for(database: &TestDatabase) -> Config {
+/// The service on `database`, its mail (no `SMTP_URL`) written into `mail_dir`, never
+/// into the working directory.
+fn config_for(database: &TestDatabase, mail_dir: &TempDir) -> Config {
     let figment = Figment::new()
         .merge(("SECRET_KEY", SECRET_KEY))
+        .merge(("MAIL_DIR", mail_dir.path()))
         .merge(("DEBUG", false))
         .merge(("ARGON2_MEMORY_KIB", 1024))
         .merge(("ARGON2_ITERATIONS", 1));
@@ -43,7 +46,8 @@ fn config_for(database: &TestDatabase) -> Config {
 
 async fn installing_twice_changes_nothing(backend: Backend) {
     let database = TestDatabase::create(backend).await;
-    let config = config_for(&database);
+    let mail_dir = TempDir::new("mail");
+    let config = config_for(&database, &mail_dir);
     install(&config).await.expect("a fresh install");
     install(&config).await.expect("a second install is a no-op");
     database.drop_now().await;
@@ -56,7 +60,8 @@ async fn a_request_in_flight_at_shutdown_is_answered(backend: Backend) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let address = listener.local_addr().expect("bound");
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(run(config_for(&database), listener, async move {
+    let mail_dir = TempDir::new("mail");
+    let server = tokio::spawn(run(config_for(&database, &mail_dir), listener, async move {
         let _ = stopped.await;
     }));
 
