@@ -34,6 +34,11 @@ pub(crate) mod fields {
     pub(crate) const EXPIRES_AT_US: &str = "expires_at_us";
     /// The owner's credential, which the user repository keeps current.
     pub(crate) const OWNER_CREDENTIAL: &str = "owner.credential";
+    /// The owner's address, username and whether the address is verified, which the user
+    /// repository keeps current too.
+    pub(crate) const OWNER_EMAIL: &str = "owner.email";
+    pub(crate) const OWNER_USERNAME: &str = "owner.username";
+    pub(crate) const OWNER_EMAIL_VERIFIED: &str = "owner.email_verified";
 }
 
 /// How many fresh ids `create` tries before giving up. A collision of random 128-bit ids

@@ -3,8 +3,8 @@
 use std::fmt;
 
 use auth_domain::{
-    session::Credential, Email, InsertUserError, NewUser, PasswordHash, RepositoryError, User,
-    UserId, UserRepository, Username,
+    session::Credential, work::Refusal, Email, InsertUserError, NewUser, PasswordHash,
+    RepositoryError, User, UserId, UserRepository, Username,
 };
 use bson::{doc, Document};
 use mongodb::{Collection, Database};
@@ -25,6 +25,7 @@ pub(crate) mod fields {
     /// [`Credential::of`] the password hash, written with it: what a login's session is
     /// checked against.
     pub(crate) const CREDENTIAL: &str = "credential";
+    pub(crate) const EMAIL_VERIFIED: &str = "email_verified";
 }
 
 /// A user as stored. `_id` is the UUID's string form, like the sessions' `user_id`.
@@ -40,6 +41,10 @@ pub(crate) struct UserDocument {
     /// When the user registered, in microseconds since the Unix epoch (see
     /// [`crate::timestamp`]).
     created_at_us: i64,
+    /// Whether the user followed a link mailed to `email`; absent on users stored before
+    /// there was such a thing, who are unverified.
+    #[serde(default)]
+    email_verified: bool,
 }
 
 impl TryFrom<&User> for UserDocument {
@@ -55,6 +60,7 @@ impl TryFrom<&User> for UserDocument {
             password_hash: user.password_hash.as_str().to_owned(),
             credential: Credential::of(&user.password_hash).as_str().to_owned(),
             created_at_us,
+            email_verified: user.email_verified,
         })
     }
 }
@@ -75,6 +81,7 @@ impl TryFrom<UserDocument> for User {
             username: Username::from_trusted(doc.username),
             password_hash: PasswordHash::from_trusted(doc.password_hash),
             created_at,
+            email_verified: doc.email_verified,
         })
     }
 }
@@ -136,12 +143,168 @@ impl MongoUserRepository {
         Ok(())
     }
 
-    async fn delete_sessions(&self, id: UserId) -> Result<(), RepositoryError> {
+    /// Hands every session of `id` that carries a snapshot the credential `new`: a
+    /// password set whatever it was ends every login made before it.
+    async fn rebind_all_sessions(
+        &self,
+        id: UserId,
+        new: &Credential,
+    ) -> Result<(), RepositoryError> {
+        self.update_snapshots(
+            "update session owners",
+            doc! { session_fields::OWNER_CREDENTIAL: { "$exists": true } },
+            id,
+            doc! { session_fields::OWNER_CREDENTIAL: new.as_str() },
+        )
+        .await
+    }
+
+    /// Sets `set` in the snapshots of `id`'s sessions that `filter` picks.
+    async fn update_snapshots(
+        &self,
+        operation: &'static str,
+        mut filter: Document,
+        id: UserId,
+        set: Document,
+    ) -> Result<(), RepositoryError> {
+        filter.insert(session_fields::USER_ID, id.to_string());
+        self.sessions
+            .update_many(filter, doc! { "$set": set })
+            .await
+            .map_err(|e| repository_error(operation, &e))?;
+        Ok(())
+    }
+
+    /// Sets `id`'s password hash (and credential) to `new` whatever it was; whether there
+    /// is such a user. Ordered to fail safe as [`UserRepository::replace_password_hash`]
+    /// is: the sessions are handed the new credential (which ends them) before the hash
+    /// changes and again after, for logins that verified the old one meanwhile.
+    pub(crate) async fn set_password(
+        &self,
+        id: UserId,
+        new: &PasswordHash,
+    ) -> Result<bool, RepositoryError> {
+        let credential = Credential::of(new);
+        self.rebind_all_sessions(id, &credential).await?;
+        let result = self
+            .users
+            .update_one(
+                doc! { fields::ID: id.to_string() },
+                doc! { "$set": {
+                    fields::PASSWORD_HASH: new.as_str(),
+                    fields::CREDENTIAL: credential.as_str(),
+                } },
+            )
+            .await
+            .map_err(|e| repository_error("set password hash", &e))?;
+        if result.matched_count != 1 {
+            return Ok(false);
+        }
+        self.rebind_all_sessions(id, &credential).await?;
+        Ok(true)
+    }
+
+    /// Moves `id` from the address `from` to `to`, verified, if `from` is still theirs; a
+    /// default username (the address itself) follows it. Then the snapshots in their
+    /// sessions follow (they show the address; the credential decides who is logged in).
+    pub(crate) async fn set_email(
+        &self,
+        id: UserId,
+        from: &Email,
+        to: &Email,
+    ) -> Result<Result<(), Refusal>, RepositoryError> {
+        let moved = |username: bool| {
+            let mut set = doc! { fields::EMAIL: to.as_str(), fields::EMAIL_VERIFIED: true };
+            if username {
+                set.insert(fields::USERNAME, to.as_str());
+            }
+            set
+        };
+        // Two compare-and-sets rather than one conditional update, which needs an
+        // aggregation pipeline: the first matches only a default username.
+        let mut follows = true;
+        for filter in [
+            doc! { fields::ID: id.to_string(), fields::EMAIL: from.as_str(), fields::USERNAME: from.as_str() },
+            doc! { fields::ID: id.to_string(), fields::EMAIL: from.as_str() },
+        ] {
+            match self
+                .users
+                .update_one(filter, doc! { "$set": moved(follows) })
+                .await
+            {
+                Ok(result) if result.matched_count == 1 => {
+                    let mut set = doc! {
+                        session_fields::OWNER_EMAIL: to.as_str(),
+                        session_fields::OWNER_EMAIL_VERIFIED: true,
+                    };
+                    if follows {
+                        set.insert(session_fields::OWNER_USERNAME, to.as_str());
+                    }
+                    self.update_snapshots(
+                        "update session owners",
+                        doc! { session_fields::OWNER_EMAIL: from.as_str() },
+                        id,
+                        set,
+                    )
+                    .await?;
+                    return Ok(Ok(()));
+                }
+                Ok(_) => follows = false,
+                // The new address is another account's email, or its default username.
+                Err(error) if duplicate_key_message(&error).is_some() => {
+                    return Ok(Err(Refusal::EmailTaken))
+                }
+                Err(error) => return Err(repository_error("set email", &error)),
+            }
+        }
+        Ok(Err(Refusal::Stale))
+    }
+
+    /// Marks `id`'s address verified if it is still `email`, in the user and in the
+    /// snapshots of their sessions; whether it is.
+    pub(crate) async fn mark_email_verified(
+        &self,
+        id: UserId,
+        email: &Email,
+    ) -> Result<bool, RepositoryError> {
+        let result = self
+            .users
+            .update_one(
+                doc! { fields::ID: id.to_string(), fields::EMAIL: email.as_str() },
+                doc! { "$set": { fields::EMAIL_VERIFIED: true } },
+            )
+            .await
+            .map_err(|e| repository_error("mark email verified", &e))?;
+        if result.matched_count != 1 {
+            return Ok(false);
+        }
+        self.update_snapshots(
+            "update session owners",
+            doc! { session_fields::OWNER_EMAIL: email.as_str() },
+            id,
+            doc! { session_fields::OWNER_EMAIL_VERIFIED: true },
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Deletes every session of `id`.
+    pub(crate) async fn delete_sessions(&self, id: UserId) -> Result<(), RepositoryError> {
         self.sessions
             .delete_many(doc! { session_fields::USER_ID: id.to_string() })
             .await
             .map_err(|e| repository_error("delete user sessions", &e))?;
         Ok(())
+    }
+}
+
+impl MongoUserRepository {
+    /// Stores `user`; the unique indexes tell a taken email or username.
+    pub(crate) async fn insert_user(&self, user: &User) -> Result<(), InsertUserError> {
+        match self.users.insert_one(UserDocument::try_from(user)?).await {
+            Ok(_) => Ok(()),
+            Err(error) => Err(insert_error(&error)),
+        }
     }
 }
 
@@ -158,10 +321,8 @@ impl UserRepository for MongoUserRepository {
     async fn insert(&self, user: NewUser) -> Result<User, InsertUserError> {
         // What is written is what is returned: the user at the domain's precision.
         let user = user.into_user();
-        match self.users.insert_one(UserDocument::try_from(&user)?).await {
-            Ok(_) => Ok(user),
-            Err(error) => Err(insert_error(&error)),
-        }
+        self.insert_user(&user).await?;
+        Ok(user)
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
@@ -269,6 +430,7 @@ mod tests {
             email,
             password_hash: PasswordHash::from_trusted("$argon2id$stand-in".into()),
             created_at: datetime!(2026-11-28 11:46:53.123_456 UTC),
+            email_verified: false,
         }
     }
 
