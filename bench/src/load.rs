@@ -313,6 +313,44 @@ pub(crate) async fn send_in_turn(addr: SocketAddr, requests: &[(&Template, u64)]
         .context("the connection failed")
 }
 
+/// Sends the templates in turn, `rounds` times over, one request at a time on one
+/// kept-alive connection, and returns each template's latencies (microseconds): for
+/// comparing requests that must not be told apart by their timing, each measured right
+/// beside the other under the same conditions.
+pub(crate) async fn alternate(
+    addr: SocketAddr,
+    templates: &[&Template],
+    rounds: u64,
+) -> Result<Vec<Histogram<u64>>> {
+    let (mut sender, connection) = open(addr).await?;
+    let connection = tokio::spawn(connection);
+    let mut latencies = vec![Measured::empty(1).latency_us; templates.len()];
+    for round in 0..rounds {
+        for (template, latency) in templates.iter().zip(&mut latencies) {
+            let started = Instant::now();
+            let status =
+                tokio::time::timeout(REQUEST_TIMEOUT, exchange(&mut sender, template.build()))
+                    .await
+                    .with_context(|| format!("{} {}: no answer", template.method, template.uri))?
+                    .with_context(|| format!("{} {}", template.method, template.uri))?;
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            ensure!(
+                template.answered(status),
+                "{} {} answered {status} (round {round})",
+                template.method,
+                template.uri
+            );
+            latency.saturating_record(micros.max(1));
+        }
+    }
+    drop(sender);
+    connection
+        .await
+        .context("the connection task panicked")?
+        .context("the connection failed")?;
+    Ok(latencies)
+}
+
 /// Sends a request and reads the whole response, so the connection can carry the next.
 async fn exchange(
     sender: &mut SendRequest<Full<Bytes>>,

@@ -42,7 +42,7 @@ use hyper::{
 
 use load::{drive, drive_until, send_once, CpuTime, Measured, Template};
 use preload::{Expiry, Preloaded, Preloader};
-use report::{Baselines, Purge, PurgeRun, Report};
+use report::{Baselines, ForgotTiming, Purge, PurgeRun, Report, FORGOT_ROUNDS};
 use server::{Launch, Paths, SecretKey, Server};
 
 const USAGE: &str = "\
@@ -319,6 +319,7 @@ async fn measure_on(paths: &Paths, database: &TestDatabase, options: Options) ->
     .await?;
     let (storm_profile, storm_login) = login_storm(addr, pid, &profile, &login, duration).await?;
     let throttled = throttled_logins(addr, pid, duration).await?;
+    let forgot = forgot_passwords(addr).await?;
 
     let peak_rss_bytes = match server.peak_rss_bytes() {
         Ok(bytes) => Some(bytes),
@@ -363,6 +364,7 @@ async fn measure_on(paths: &Paths, database: &TestDatabase, options: Options) ->
         storm_profile,
         storm_login,
         throttled,
+        forgot,
         purge,
         baselines,
         peak_rss_bytes,
@@ -624,6 +626,28 @@ async fn throttled_logins(
         duration,
     )
     .await
+}
+
+/// (g): forgotten-password requests for the bench user's address and for one no account
+/// has, alternated on one connection after a warm-up: whether the answer's timing tells
+/// them apart (#20). Both are 202 with the same body; only what happens after differs.
+async fn forgot_passwords(addr: SocketAddr) -> Result<ForgotTiming> {
+    println!("bench: POST /v1/auth/password/forgot: {FORGOT_ROUNDS} known and {FORGOT_ROUNDS} unknown addresses, alternated");
+    let forgot = |email: &str| {
+        Template::new(Method::POST, addr, "/v1/auth/password/forgot")
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(Bytes::from(serde_json::json!({ "email": email }).to_string()))
+            .expect(StatusCode::ACCEPTED)
+    };
+    let (known, unknown) = (forgot(EMAIL), forgot("nobody@bench.invalid"));
+    load::alternate(addr, &[&known, &unknown], 20).await?;
+    let mut measured = load::alternate(addr, &[&known, &unknown], FORGOT_ROUNDS).await?;
+    let unknown_us = measured.pop().context("two histograms")?;
+    let known_us = measured.pop().context("two histograms")?;
+    Ok(ForgotTiming {
+        known_us,
+        unknown_us,
+    })
 }
 
 /// The bench user's login request.

@@ -3,6 +3,7 @@
 use std::{path::Path, time::Duration};
 
 use anyhow::{Context as _, Result};
+use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
 use crate::{load::Measured, preload::Preloaded};
@@ -47,6 +48,8 @@ pub(crate) struct Report {
     pub(crate) storm_login: Measured,
     /// (f) logins refused by the throttle (429, no hash).
     pub(crate) throttled: Measured,
+    /// (g) forgotten-password requests for a known and an unknown address, alternated.
+    pub(crate) forgot: ForgotTiming,
     /// (e) authenticated `GET /profile` while the app purges expired sessions.
     pub(crate) purge: Purge,
     /// The bare reads `GET /profile` is compared with.
@@ -98,6 +101,37 @@ struct Target {
     got: String,
     /// `None` for a figure shown for information, which passes or misses nothing.
     pass: Option<bool>,
+}
+
+/// (g): `POST /v1/auth/password/forgot` for the address of an account and for one no
+/// account has, one after the other on one connection, [`FORGOT_ROUNDS`] of each.
+#[derive(Debug, Clone)]
+pub(crate) struct ForgotTiming {
+    /// Latencies for the known address, microseconds.
+    pub(crate) known_us: Histogram<u64>,
+    /// Latencies for the unknown address, microseconds.
+    pub(crate) unknown_us: Histogram<u64>,
+}
+
+/// Requests of each kind in the forgotten-password comparison.
+pub(crate) const FORGOT_ROUNDS: u64 = 200;
+/// How far apart the medians of the two may be and still count as one timing: the
+/// larger of an absolute floor (the noise of one loopback request on a shared VM) and a
+/// share of the median.
+const FORGOT_TOLERANCE_MS: f64 = 0.25;
+const FORGOT_TOLERANCE_SHARE: f64 = 0.15;
+
+impl ForgotTiming {
+    fn ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
+        histogram.value_at_quantile(quantile) as f64 / 1000.0
+    }
+
+    fn medians(&self) -> (f64, f64) {
+        (
+            Self::ms(&self.known_us, 0.5),
+            Self::ms(&self.unknown_us, 0.5),
+        )
+    }
 }
 
 /// `a` req/s over `b` req/s.
@@ -228,6 +262,22 @@ impl Report {
                 got: "n/a".to_owned(),
                 pass: None,
             },
+        });
+        let (known, unknown) = self.forgot.medians();
+        let tolerance = FORGOT_TOLERANCE_MS.max(known.max(unknown) * FORGOT_TOLERANCE_SHARE);
+        targets.push(Target {
+            name: "forgot median, known vs unknown address".to_owned(),
+            wanted: format!("differ by <= {tolerance:.3} ms"),
+            got: format!(
+                "{known:.3} vs {unknown:.3} ms (p99 {:.3} vs {:.3} ms)",
+                ForgotTiming::ms(&self.forgot.known_us, 0.99),
+                ForgotTiming::ms(&self.forgot.unknown_us, 0.99)
+            ),
+            pass: Some(
+                (known - unknown).abs() <= tolerance
+                    && self.forgot.known_us.len() == FORGOT_ROUNDS
+                    && self.forgot.unknown_us.len() == FORGOT_ROUNDS,
+            ),
         });
         // Shown, not judged: one run cannot compare itself with another.
         targets.push(Target {
@@ -472,6 +522,13 @@ impl Report {
             "one_read_rps_over_root_rps": round3(rps_ratio(one, &self.root)),
             "two_reads_rps_over_root_rps": round3(rps_ratio(two, &self.root)),
             "peak_rss_bytes": self.peak_rss_bytes,
+            "forgot_password": {
+                "requests_each": FORGOT_ROUNDS,
+                "known_p50_ms": ForgotTiming::ms(&self.forgot.known_us, 0.5),
+                "known_p99_ms": ForgotTiming::ms(&self.forgot.known_us, 0.99),
+                "unknown_p50_ms": ForgotTiming::ms(&self.forgot.unknown_us, 0.5),
+                "unknown_p99_ms": ForgotTiming::ms(&self.forgot.unknown_us, 0.99),
+            },
             "targets": targets,
         })
     }

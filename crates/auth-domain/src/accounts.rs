@@ -32,7 +32,7 @@ use crate::{
     work::{Change, CommitError, Refusal, Work},
     AuthService, AuthenticateError, BoxError, ChangePasswordError, DeleteAccountError, Email,
     Password, PasswordHasher, PasswordPolicy, RegisterError, Registration, RepositoryError, User,
-    UserId, UserRepository, UserSessions,
+    UserId, UserSessions,
 };
 
 /// Who is acting, from where, in which request: what every audit event records.
@@ -389,29 +389,47 @@ impl<B: Stores> Accounts<B> {
                 ChangePasswordError::Throttled,
             )
         })?;
-        let changed = self.0.service.change_password(user, current, new).await;
-        let wrong = matches!(&changed, Err(ChangePasswordError::Invalid(errors)) if !errors.field("current_password").is_empty());
+        let checked = self
+            .0
+            .service
+            .check_password_change(user, current, new)
+            .await;
+        let wrong = matches!(&checked, Err(ChangePasswordError::Invalid(errors)) if !errors.field("current_password").is_empty());
         self.settle_password(reservation, wrong).await;
-        let updated = changed?;
-        // The new hash already ends the other sessions at their next request; deleting
-        // them frees their rows now.
-        let ended = match keep {
-            Some(keep) => {
-                self.0
-                    .stores
-                    .sessions()
-                    .delete_other_user_sessions(user, keep)
-                    .await
+        let (stored, new_hash) = checked?;
+        // The new hash, the end of the sessions it must end and the event, together.
+        let mut work = Work::new().then(Change::ReplacePassword {
+            user,
+            current: stored.password_hash.clone(),
+            new: new_hash.clone(),
+        });
+        if keep.is_none() {
+            work.push(Change::EndSessions { user });
+        }
+        work.push(self.event(EventKind::PasswordChanged, user, context));
+        match self.commit(work).await {
+            Ok(()) => {}
+            Err(CommitError::Refused(_)) => return Err(crate::service::changed_meanwhile()),
+            Err(CommitError::Storage(e)) => return Err(ChangePasswordError::Unexpected(e.into())),
+        }
+        if let Some(keep) = keep {
+            // The new hash already ends the other sessions at their next request;
+            // deleting them frees their rows now.
+            if let Err(error) = self
+                .0
+                .stores
+                .sessions()
+                .delete_other_user_sessions(user, keep)
+                .await
+            {
+                tracing::warn!(user.id = %user, %error, "could not delete the other sessions after a password change; they end at their next request");
             }
-            None => self.end_sessions(user).await,
-        };
-        if let Err(error) = ended {
-            tracing::warn!(user.id = %user, %error, "could not delete the other sessions after a password change; they end at their next request");
         }
         tracing::info!(user.id = %user, "user changed their password");
-        self.record(EventKind::PasswordChanged, Some(user), context)
-            .await;
-        Ok(updated)
+        Ok(User {
+            password_hash: new_hash,
+            ..stored
+        })
     }
 
     /// A user's deletion of their own account, proven by their password, guarded and
@@ -430,19 +448,48 @@ impl<B: Stores> Accounts<B> {
                 DeleteAccountError::Throttled,
             )
         })?;
-        let deleted = self.0.service.delete_account(user, password).await;
-        let wrong = matches!(&deleted, Err(DeleteAccountError::Invalid(errors)) if !errors.field("password").is_empty());
-        self.settle_password(reservation, wrong).await;
-        match deleted {
-            Ok(()) | Err(DeleteAccountError::UnknownUser) => {}
+        let stored = self
+            .0
+            .service
+            .get_user(user)
+            .await
+            .map_err(|e| DeleteAccountError::Unexpected(e.into()));
+        let proven = match stored {
+            Ok(Some(stored)) => self
+                .0
+                .service
+                .verifies(&stored, password)
+                .await
+                .map_err(DeleteAccountError::Unexpected),
+            Ok(None) => Err(DeleteAccountError::UnknownUser),
+            Err(e) => Err(e),
+        };
+        self.settle_password(reservation, matches!(proven, Ok(false)))
+            .await;
+        match proven {
+            Ok(true) => {}
+            Ok(false) => {
+                let mut errors = crate::ValidationErrors::default();
+                errors.add("password", crate::service::WRONG_PASSWORD);
+                return Err(DeleteAccountError::Invalid(errors));
+            }
+            // Gone already: what the caller wanted.
+            Err(DeleteAccountError::UnknownUser) => return Ok(()),
             Err(e) => return Err(e),
         }
-        self.end_sessions(user)
-            .await
-            .map_err(|e| DeleteAccountError::Unexpected(e.into()))?;
+        let work = Work::new()
+            .then(Change::DeleteUser { user })
+            .then(Change::EndSessions { user })
+            .then(Change::VoidTokens {
+                user,
+                purpose: None,
+            })
+            .then(self.event(EventKind::AccountDeleted, user, context));
+        match self.commit(work).await {
+            Ok(()) | Err(CommitError::Refused(_)) => {}
+            Err(CommitError::Storage(e)) => return Err(DeleteAccountError::Unexpected(e.into())),
+        }
         tracing::info!(user.id = %user, "user deleted their account");
-        self.record(EventKind::AccountDeleted, Some(user), context)
-            .await;
         Ok(())
     }
 
@@ -453,18 +500,20 @@ impl<B: Stores> Accounts<B> {
         handle: &SessionHandle,
         context: &Context,
     ) -> Result<bool, RepositoryError> {
-        let deleted = self
-            .0
-            .stores
-            .sessions()
-            .delete_user_session(user, handle)
-            .await?;
-        if deleted {
-            tracing::info!(user.id = %user, actor = %context.actor, "a session ended");
-            self.record(EventKind::SessionRevoked, Some(user), context)
-                .await;
+        let work = Work::new()
+            .then(Change::EndSession {
+                user,
+                handle: handle.clone(),
+            })
+            .then(self.event(EventKind::SessionRevoked, user, context));
+        match self.commit(work).await {
+            Ok(()) => {
+                tracing::info!(user.id = %user, actor = %context.actor, "a session ended");
+                Ok(true)
+            }
+            Err(CommitError::Refused(_)) => Ok(false),
+            Err(CommitError::Storage(e)) => Err(e),
         }
-        Ok(deleted)
     }
 
     /// Ends every session of `user` but `keep`; returns how many.
@@ -495,14 +544,36 @@ impl<B: Stores> Accounts<B> {
         new: &Password,
         context: &Context,
     ) -> Result<u64, ChangePasswordError> {
-        self.0.service.set_password(user, new).await?;
-        let ended = self
-            .end_sessions(user)
+        let stored = self
+            .0
+            .service
+            .get_user(user)
             .await
-            .map_err(|e| ChangePasswordError::Unexpected(e.into()))?;
+            .map_err(|e| ChangePasswordError::Unexpected(e.into()))?
+            .ok_or(ChangePasswordError::UnknownUser)?;
+        let new_hash = self
+            .0
+            .service
+            .new_password_hash(&stored, new, "password")
+            .await?;
+        let ended = self.live_sessions(user).await;
+        let work = Work::new()
+            .then(Change::ReplacePassword {
+                user,
+                current: stored.password_hash,
+                new: new_hash,
+            })
+            .then(Change::EndSessions { user })
+            .then(self.event(EventKind::PasswordChanged, user, context));
+        // Changed or deleted since it was read: the operator's reset must not silently
+        // overwrite a change made meanwhile.
+        self.commit(work).await.map_err(|e| match e {
+            CommitError::Refused(_) => {
+                ChangePasswordError::Unexpected("the password or the user changed meanwhile".into())
+            }
+            CommitError::Storage(e) => ChangePasswordError::Unexpected(e.into()),
+        })?;
         tracing::info!(user.id = %user, actor = %context.actor, ended, "password set");
-        self.record(EventKind::PasswordChanged, Some(user), context)
-            .await;
         Ok(ended)
     }
 
@@ -515,18 +586,34 @@ impl<B: Stores> Accounts<B> {
         user: UserId,
         context: &Context,
     ) -> Result<Option<u64>, RepositoryError> {
-        let live = self.0.stores.sessions().list_user_sessions(user).await?;
-        if !self.0.stores.users().delete(user).await? {
-            return Ok(None);
+        let ended = self.live_sessions(user).await;
+        let work = Work::new()
+            .then(Change::DeleteUser { user })
+            .then(Change::EndSessions { user })
+            .then(Change::VoidTokens {
+                user,
+                purpose: None,
+            })
+            .then(self.event(EventKind::AccountDeleted, user, context));
+        match self.commit(work).await {
+            Ok(()) => {}
+            Err(CommitError::Refused(_)) => return Ok(None),
+            Err(CommitError::Storage(e)) => return Err(e),
         }
-        // Some stores end the sessions with the user (`UserRepository::delete`): counted
-        // from the list read before, this ends whatever is left.
-        let ended = self.end_sessions(user).await?;
-        let ended = ended.max(live.len() as u64);
         tracing::info!(user.id = %user, actor = %context.actor, ended, "user deleted");
-        self.record(EventKind::AccountDeleted, Some(user), context)
-            .await;
         Ok(Some(ended))
+    }
+
+    /// How many live sessions `user` has, for an operator's report of what a change
+    /// ended (read before it: the change itself reports no count); 0 if unreadable.
+    async fn live_sessions(&self, user: UserId) -> u64 {
+        match self.0.stores.sessions().list_user_sessions(user).await {
+            Ok(live) => live.len() as u64,
+            Err(error) => {
+                tracing::warn!(user.id = %user, %error, "could not count the sessions of a user");
+                0
+            }
+        }
     }
 
     /// Ends every session of `user`; returns how many.

@@ -9,6 +9,14 @@ use crate::{
 
 /// What a wrong password in a change or a deletion is told; it names no rule, only that
 /// the password is not the one on file.
+/// The answer when the password changed since the current one was proven: that proof is
+/// of a password no longer on file.
+pub(crate) fn changed_meanwhile() -> ChangePasswordError {
+    let mut errors = ValidationErrors::default();
+    errors.add("current_password", WRONG_PASSWORD);
+    ChangePasswordError::Invalid(errors)
+}
+
 pub(crate) const WRONG_PASSWORD: FieldError =
     FieldError::new("wrong_password", "Password is incorrect.");
 
@@ -183,6 +191,31 @@ impl<R: UserRepository> AuthService<R> {
         current: &Password,
         new: &Password,
     ) -> Result<User, ChangePasswordError> {
+        let (stored, new_hash) = self.check_password_change(user, current, new).await?;
+        let replaced = self
+            .repo
+            .replace_password_hash(stored.id, &stored.password_hash, &new_hash)
+            .await
+            .map_err(|e| ChangePasswordError::Unexpected(e.into()))?;
+        if !replaced {
+            return Err(changed_meanwhile());
+        }
+        Ok(User {
+            password_hash: new_hash,
+            ..stored
+        })
+    }
+
+    /// Checks a change of `user`'s password from `current` to `new` (the current one
+    /// must verify, the new one pass the policy) and hashes the new one; stores nothing.
+    /// Returns the user as read and the new hash, for a caller that stores it together
+    /// with more ([`crate::work::Change::ReplacePassword`]).
+    pub async fn check_password_change(
+        &self,
+        user: UserId,
+        current: &Password,
+        new: &Password,
+    ) -> Result<(User, PasswordHash), ChangePasswordError> {
         let unexpected = |e: BoxError| ChangePasswordError::Unexpected(e);
         let stored = self.stored_for_change(user).await?;
         let mut errors = ValidationErrors::default();
@@ -198,16 +231,8 @@ impl<R: UserRepository> AuthService<R> {
         if !errors.is_empty() {
             return Err(ChangePasswordError::Invalid(errors));
         }
-        self.replace_hash(stored, new)
-            .await
-            .map_err(unexpected)?
-            .ok_or_else(|| {
-                // Changed (or deleted) by someone else since it was read: the current
-                // password this request proved is no longer the one on file.
-                let mut errors = ValidationErrors::default();
-                errors.add("current_password", WRONG_PASSWORD);
-                ChangePasswordError::Invalid(errors)
-            })
+        let new_hash = self.hasher.hash(new).await.map_err(unexpected)?;
+        Ok((stored, new_hash))
     }
 
     /// Deletes the account of `user` once `password` proves it is them. Their sessions

@@ -10,7 +10,8 @@
 //! nothing there either.
 //!
 //! Some changes are guards ([`Change::ConsumeToken`], [`Change::SetEmail`],
-//! [`Change::MarkEmailVerified`], [`Change::SetPassword`], [`Change::InsertUser`]): when
+//! [`Change::MarkEmailVerified`], [`Change::SetPassword`], [`Change::ReplacePassword`],
+//! [`Change::DeleteUser`], [`Change::EndSession`], [`Change::InsertUser`]): when
 //! they find nothing to change, or a unique index refuses them, the whole work is refused
 //! with the [`Refusal`] and nothing of it stays.
 
@@ -21,6 +22,7 @@ use time::OffsetDateTime;
 use crate::{
     audit::AuthEvent,
     mail::Mail,
+    session::SessionHandle,
     tokens::{OneTimeToken, Purpose, TokenDigest},
     Email, NewUser, PasswordHash, RepositoryError, UserId,
 };
@@ -50,8 +52,34 @@ pub enum Change {
         /// The new hash.
         hash: PasswordHash,
     },
-    /// Replaces `user`'s address `from` with `to`, verified (its link was followed).
-    /// Refused with [`Refusal::Stale`] when `user`'s address is no longer `from`, and
+    /// Replaces the password hash of `user` with `new`, but only if it is still `current`
+    /// (a change made meanwhile wins). Refused with [`Refusal::Stale`] otherwise, or when
+    /// there is no such user.
+    ReplacePassword {
+        /// Whose.
+        user: UserId,
+        /// The hash it must still have.
+        current: PasswordHash,
+        /// The new hash.
+        new: PasswordHash,
+    },
+    /// Deletes `user` (as [`crate::UserRepository::delete`] does: a store that keeps
+    /// copies of the user ends those sessions with them). Refused with
+    /// [`Refusal::Stale`] when there is no such user.
+    DeleteUser {
+        /// Whom.
+        user: UserId,
+    },
+    /// Deletes the session `handle` of `user`. Refused with [`Refusal::Stale`] when it is
+    /// not one of theirs, or not live.
+    EndSession {
+        /// Whose.
+        user: UserId,
+        /// Which.
+        handle: SessionHandle,
+    },
+    /// Replaces `user`'s address `from` with `to`, verified (its link was followed); a
+    /// username that was the old address (the default) becomes the new one. Refused with [`Refusal::Stale`] when `user`'s address is no longer `from`, and
     /// with [`Refusal::EmailTaken`] when `to` belongs to another account now.
     SetEmail {
         /// Whose.
@@ -97,6 +125,9 @@ impl Change {
             Self::ConsumeToken { .. } => "consume token",
             Self::SetPassword { .. } => "set password",
             Self::SetEmail { .. } => "set email",
+            Self::ReplacePassword { .. } => "replace password",
+            Self::DeleteUser { .. } => "delete user",
+            Self::EndSession { .. } => "end session",
             Self::MarkEmailVerified { .. } => "mark email verified",
             Self::EndSessions { .. } => "end sessions",
             Self::VoidTokens { .. } => "void tokens",

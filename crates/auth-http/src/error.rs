@@ -22,6 +22,18 @@ pub(crate) enum ApiError {
     /// Unknown user or wrong password (one answer for both).
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// `EMAIL_VERIFICATION=required` and the user's address is not verified yet.
+    #[error("email unverified")]
+    EmailUnverified,
+    /// A mailed token that is malformed, unknown, expired or spent (one answer for all).
+    #[error("invalid token")]
+    InvalidToken,
+    /// A verification asked for an address that is verified already.
+    #[error("already verified")]
+    AlreadyVerified,
+    /// A verification asked for while `EMAIL_VERIFICATION=off`.
+    #[error("verification off")]
+    VerificationOff,
     /// The body parsed but the domain refused some fields.
     #[error("invalid fields")]
     Validation(ValidationErrors),
@@ -109,6 +121,9 @@ impl ApiError {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::AccessDenied | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::EmailUnverified => StatusCode::FORBIDDEN,
+            Self::InvalidToken => StatusCode::BAD_REQUEST,
+            Self::AlreadyVerified | Self::VerificationOff => StatusCode::CONFLICT,
             Self::Validation(_) | Self::MalformedJson | Self::UnreadableBody => {
                 StatusCode::BAD_REQUEST
             }
@@ -133,6 +148,10 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::AccessDenied => "access_denied",
             Self::InvalidCredentials => "invalid_credentials",
+            Self::EmailUnverified => "email_unverified",
+            Self::InvalidToken => "invalid_token",
+            Self::AlreadyVerified => "already_verified",
+            Self::VerificationOff => "verification_off",
             Self::Validation(_) => "validation_failed",
             Self::EmailTaken => "email_taken",
             Self::UsernameTaken => "username_taken",
@@ -158,6 +177,13 @@ impl ApiError {
             Self::NotFound => "Not found",
             Self::AccessDenied => "Access denied!",
             Self::InvalidCredentials => "Invalid credentials!",
+            Self::EmailUnverified => {
+                "Verify your email address first: follow the link mailed to it, or ask for \
+                 a new one (POST /v1/auth/email/verify/resend)."
+            }
+            Self::InvalidToken => "The link is invalid, expired or used already.",
+            Self::AlreadyVerified => "Your email address is verified already.",
+            Self::VerificationOff => "Email verification is off on this service.",
             Self::Validation(errors) => errors.first_message().unwrap_or("Invalid input."),
             Self::EmailTaken => "Email address already occupied!",
             Self::UsernameTaken => "Username already occupied!",

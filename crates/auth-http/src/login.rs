@@ -9,6 +9,7 @@
 use std::{fmt, sync::Arc};
 
 use auth_domain::{
+    account_mail::EmailVerification,
     clock::Clock,
     session::{self, Data, Device, Lifetimes, Login, Owner, SessionHandle},
     AuthService, User, UserRepository,
@@ -20,6 +21,7 @@ use tower_sessions::{Expiry, Session};
 use crate::{
     error::ApiError,
     session_layer::{self, LoadedSession, RequestSession},
+    state::{AppState, Stores},
 };
 
 /// A request's session, with what the login manager needs to log someone in or out on it.
@@ -184,10 +186,38 @@ impl fmt::Debug for CurrentUser {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+/// The logged-in user of a request whether or not their address is verified: for the
+/// routes an unverified account may use when `EMAIL_VERIFICATION=required` (asking for
+/// the link again, logging out). Every other route takes [`CurrentUser`], which answers
+/// such an account 403 `email_unverified`.
+pub(crate) struct AnyCurrentUser(pub(crate) CurrentUser);
+
+impl<S: Send + Sync> FromRequestParts<S> for AnyCurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        CurrentUser::logged_in(parts, state).await.map(Self)
+    }
+}
+
+impl<B: Stores> FromRequestParts<AppState<B>> for CurrentUser {
+    type Rejection = ApiError;
+
+    /// Only after the session proved who it is: so `email_unverified` tells nothing to
+    /// anyone who does not hold the password.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState<B>) -> Result<Self, ApiError> {
+        let user = Self::logged_in(parts, state).await?;
+        if !user.owner.email_verified
+            && state.accounts.mail_settings().verification == EmailVerification::Required
+        {
+            return Err(ApiError::EmailUnverified);
+        }
+        Ok(user)
+    }
+}
+
+impl CurrentUser {
+    async fn logged_in<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let session = LoginSession::from_request_parts(parts, state).await?;
         // No verified cookie, or its session is gone: nobody is logged in.
         let Some(loaded) = session.loaded.clone() else {

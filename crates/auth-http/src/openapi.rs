@@ -54,6 +54,9 @@ pub(crate) const SESSION_SCHEME: &str = "session_cookie";
         (name = "sessions", description = "A user's own sessions"),
         (name = "account", description = "A user's own account"),
         (name = "audit", description = "A user's security activity"),
+        (name = "account recovery", description = "A forgotten password, reset through a \
+            mailed link"),
+        (name = "email", description = "Verifying the account's address, and changing it"),
     ),
 )]
 pub(crate) struct ApiDoc;
@@ -216,6 +219,27 @@ impl IntoResponses for Unauthenticated {
                  (`access_denied`, \"Access denied!\")",
             ),
         )])
+    }
+}
+
+/// A route for logged-in users whose address is verified where it must be: 401 without
+/// a session, 403 for an unverified account under `EMAIL_VERIFICATION=required` (and, on
+/// a state-changing route, for a request from another site: one 403 documents both).
+pub(crate) struct Gated;
+
+impl IntoResponses for Gated {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        let mut listed = Unauthenticated::responses();
+        listed.extend(responses([(
+            403,
+            error_response(
+                "The account's address is not verified and `EMAIL_VERIFICATION` is \
+                 `required` (`email_unverified`); or, for a state-changing request, sent by \
+                 a browser from another site that `ALLOWED_ORIGINS` does not name \
+                 (`cross_origin`)",
+            ),
+        )]));
+        listed
     }
 }
 

@@ -13,7 +13,7 @@ use crate::{
     client::TrustedProxies,
     cross_origin::{self, AllowedOrigins},
     documented::documented,
-    handlers::{self, account, auth, events, my_sessions, probes, profile},
+    handlers::{self, account, auth, events, mail, my_sessions, probes, profile},
     headers, openapi, safety_net,
     session_layer::SessionLayer,
     signing::{Purpose, Signer},
@@ -61,6 +61,11 @@ pub fn router<B: Stores>(accounts: Accounts<B>, config: HttpConfig) -> Router {
         .routes(documented!(account::change_password::<B>))
         .routes(documented!(account::delete_account::<B>))
         .routes(documented!(events::recent::<B>))
+        .routes(documented!(mail::forgot_password::<B>))
+        .routes(documented!(mail::reset_password::<B>))
+        .routes(documented!(mail::verify_email::<B>))
+        .routes(documented!(mail::resend_verification::<B>))
+        .routes(documented!(mail::change_email::<B>))
         .split_for_parts();
     let documentation = documentation.merge_from(probes_documentation);
     let authenticated = authenticated

@@ -16,7 +16,10 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use auth_domain::digest::{DigestKeys, KEY_BYTES};
+use auth_domain::{
+    digest::{DigestKeys, KEY_BYTES},
+    tokens::TokenKey,
+};
 
 use crate::config::{HttpConfig, SessionKey};
 
@@ -30,6 +33,8 @@ pub(crate) enum Purpose {
     DeviceCookie,
     /// The keyed digests that name accounts and addresses in the throttle's counts.
     ThrottleKeys,
+    /// The keyed digests of mailed one-time tokens, as stored.
+    MailTokens,
 }
 
 impl Purpose {
@@ -39,6 +44,7 @@ impl Purpose {
             Self::SessionCookie => b"auth-service/v1/session-cookie",
             Self::DeviceCookie => b"auth-service/v1/device-cookie",
             Self::ThrottleKeys => b"auth-service/v1/throttle-keys",
+            Self::MailTokens => b"auth-service/v1/mail-tokens",
         }
     }
 }
@@ -143,6 +149,12 @@ pub fn digest_keys(config: &HttpConfig) -> DigestKeys {
         &derive(Purpose::ThrottleKeys, &config.session_key),
         &devices,
     )
+}
+
+/// The key mailed tokens are digested under, derived from `SECRET_KEY` alone: rotating it
+/// voids the links in flight (they live an hour or a day), as it should after a leak.
+pub fn token_key(config: &HttpConfig) -> TokenKey {
+    TokenKey::new(&derive(Purpose::MailTokens, &config.session_key))
 }
 
 /// The HMAC of `name=value` on the keyed state `mac`.

@@ -83,7 +83,7 @@ async fn a_registration_is_a_201_with_the_user_and_logs_nobody_in() {
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     assert_eq!(
         keys(&reply.body),
-        BTreeSet::from(["id", "email", "username", "created_at"])
+        BTreeSet::from(["id", "email", "username", "created_at", "email_verified"])
     );
     assert_eq!(reply.body["email"], "ada@example.com");
     assert_eq!(reply.body["username"], "ada_l");

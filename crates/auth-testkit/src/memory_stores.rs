@@ -88,12 +88,21 @@ impl MemoryStores {
                     None
                 }
             }
+            Change::ReplacePassword { user, current, .. } => users
+                .by_id
+                .get(user)
+                .is_none_or(|u| u.password_hash != *current)
+                .then_some(Refusal::Stale),
+            Change::DeleteUser { user } => {
+                (!users.by_id.contains_key(user)).then_some(Refusal::Stale)
+            }
             Change::MarkEmailVerified { user, email } => users
                 .by_id
                 .get(user)
                 .is_none_or(|u| u.email != *email)
                 .then_some(Refusal::Stale),
             Change::EndSessions { .. }
+            | Change::EndSession { .. }
             | Change::VoidTokens { .. }
             | Change::InsertToken(_)
             | Change::Enqueue(_)
@@ -137,6 +146,17 @@ impl MemoryStores {
                     stored.email = to;
                     stored.email_verified = true;
                 }
+            }
+            Change::ReplacePassword { user, new, .. } => {
+                if let Some(stored) = lock(&self.users.users).by_id.get_mut(&user) {
+                    stored.password_hash = new;
+                }
+            }
+            Change::DeleteUser { user } => {
+                self.users.delete(user).await?;
+            }
+            Change::EndSession { user, handle } => {
+                self.sessions.delete_user_session(user, &handle).await?;
             }
             Change::MarkEmailVerified { user, .. } => {
                 if let Some(stored) = lock(&self.users.users).by_id.get_mut(&user) {
@@ -211,6 +231,14 @@ impl Stores for MemoryStores {
         let _serial = self.commits.lock().await;
         if let Some(refusal) = work.changes().iter().find_map(|c| self.refusal(c)) {
             return Err(CommitError::Refused(refusal));
+        }
+        for change in work.changes() {
+            if let Change::EndSession { user, handle } = change {
+                let live = self.sessions.list_user_sessions(*user).await?;
+                if !live.iter().any(|session| session.handle == *handle) {
+                    return Err(CommitError::Refused(Refusal::Stale));
+                }
+            }
         }
         for change in work.into_changes() {
             self.apply(change).await?;

@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
 
 use auth_domain::clock::Clock;
-use auth_testkit::{Backend, SetSessionCookie, TestDatabase};
+use auth_testkit::{Backend, SetSessionCookie, TempDir, TestDatabase};
 use figment::Figment;
 use reqwest::{
     cookie::{CookieStore, Jar},
@@ -69,6 +69,8 @@ pub(crate) struct TestApp {
     browser: Browser,
     /// Shared by the instances on one database; the last one stopped drops it.
     database: Arc<TestDatabase>,
+    /// `MAIL_DIR`, where mail goes without `SMTP_URL`: never the working directory.
+    mail_dir: Arc<TempDir>,
     /// The service's clock, shared by the instances on one database: a test moves it
     /// forward to make sessions and windows expire, instead of sleeping.
     clock: Clock,
@@ -92,18 +94,34 @@ impl TestApp {
 
     pub(crate) async fn spawn_with(backend: Backend, options: Options) -> Self {
         let database = Arc::new(TestDatabase::create(backend).await);
-        Self::start(database, Clock::adjustable(), &options).await
+        let mail_dir = Arc::new(TempDir::new("mail"));
+        Self::start(database, mail_dir, Clock::adjustable(), &options).await
     }
 
     /// Another instance of the service on this one's database, with other settings: a
     /// restart with a new configuration, or a second instance behind a load balancer.
     pub(crate) async fn spawn_beside(&self, options: Options) -> Self {
-        Self::start(Arc::clone(&self.database), self.clock.clone(), &options).await
+        Self::start(
+            Arc::clone(&self.database),
+            Arc::clone(&self.mail_dir),
+            self.clock.clone(),
+            &options,
+        )
+        .await
     }
 
-    async fn start(database: Arc<TestDatabase>, clock: Clock, options: &Options) -> Self {
-        let config = app::Config::from_figment(figment(&database, options))
-            .expect("the test configuration is valid");
+    async fn start(
+        database: Arc<TestDatabase>,
+        mail_dir: Arc<TempDir>,
+        clock: Clock,
+        options: &Options,
+    ) -> Self {
+        let figment = figment(&database, options).merge(("MAIL_DIR", mail_dir.path()));
+        // The test's own settings win, `MAIL_DIR` too.
+        let figment = options.extra.iter().fold(figment, |figment, (key, value)| {
+            figment.merge((*key, value.as_str()))
+        });
+        let config = app::Config::from_figment(figment).expect("the test configuration is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
@@ -121,6 +139,7 @@ impl TestApp {
             address,
             browser: Browser::new(address, None, None),
             database,
+            mail_dir,
             clock,
             shutdown,
             server,

@@ -10,6 +10,7 @@ mod cross_origin;
 mod hardening;
 mod helpers;
 mod key_rotation;
+mod mail;
 mod my_sessions;
 mod probes;
 mod proxies;
@@ -151,5 +152,24 @@ mod outage {
                 readiness_is_503_while_the_database_is_down,
             ],
         },
+    }
+}
+
+/// The tests that read what the service mailed from the test SMTP server: under `smtp`,
+/// so that `cargo xtask test` skips them by name when it cannot start one.
+mod smtp {
+    auth_testkit::backend_tests! {
+        backends: [sqlite, postgres, mysql, mongodb],
+        tests: {
+            crate::mail => [
+                forgot_answers_a_known_and_an_unknown_address_alike_and_mails_one,
+                a_reset_token_works_once_and_ends_every_session,
+                an_expired_or_superseded_reset_token_fails,
+                verification_resend_cooldown_and_required_mode,
+                an_email_change_mails_both_addresses_and_waits_for_the_link,
+                a_mail_written_while_smtp_is_down_arrives_once_it_is_up,
+                two_instances_send_every_mail_exactly_once,
+            ],
+        }
     }
 }

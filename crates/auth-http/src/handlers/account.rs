@@ -9,7 +9,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     extract::{FromJsonObject, JsonBody, JsonObject},
     login::CurrentUser,
-    openapi::{BodyRejections, CrossOrigin, Throttled, Unauthenticated, Unavailable},
+    openapi::{BodyRejections, Gated, Throttled, Unavailable},
     state::{AppState, Stores},
 };
 
@@ -67,9 +67,8 @@ impl FromJsonObject for AccountDeletionRequest {
         (status = 400, description = "Malformed JSON (`malformed_json`), a wrong current \
             password, or a new password the policy refuses (`validation_failed`, with \
             `errors`)", body = ErrorBody),
-        Unauthenticated,
+        Gated,
         BodyRejections,
-        CrossOrigin,
         Throttled,
         Unavailable,
     ),
@@ -130,9 +129,8 @@ pub(crate) async fn change_password<B: Stores>(
             is expired"),
         (status = 400, description = "Malformed JSON (`malformed_json`) or a wrong password \
             (`validation_failed`, with `errors`)", body = ErrorBody),
-        Unauthenticated,
+        Gated,
         BodyRejections,
-        CrossOrigin,
         Throttled,
         Unavailable,
     ),

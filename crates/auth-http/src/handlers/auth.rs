@@ -17,7 +17,7 @@ use crate::{
     device_cookie,
     error::{ApiError, ErrorBody},
     extract::{FromJsonObject, JsonBody, JsonObject},
-    login::{CurrentUser, LoginSession},
+    login::{AnyCurrentUser, LoginSession},
     openapi::{BodyRejections, CrossOrigin, Throttled, Unauthenticated, Unavailable},
     plain_http::{self, PlainHttp},
     state::{AppState, Stores},
@@ -206,7 +206,7 @@ pub(crate) async fn login<B: Stores>(
 pub(crate) async fn logout<B: Stores>(
     State(state): State<AppState<B>>,
     Caller(context): Caller,
-    user: CurrentUser,
+    AnyCurrentUser(user): AnyCurrentUser,
 ) -> Result<Json<MessageBody>, ApiError> {
     state
         .accounts

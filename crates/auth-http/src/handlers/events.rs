@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::{
     error::{ApiError, ErrorBody},
     login::CurrentUser,
-    openapi::{actor_schema, event_kind_schema, Unauthenticated, Unavailable},
+    openapi::{actor_schema, event_kind_schema, Gated, Unavailable},
     state::{AppState, Stores},
 };
 
@@ -134,7 +134,7 @@ impl From<AuthEvent> for EventBody {
         ("before" = Option<String>, Query, pattern = r"^[0-9]{1,16}\.[0-9a-f]{32}$",
             description = "The `next` of the previous page: only events listed after it"),
         ("kind" = Option<String>, Query,
-            pattern = "^(registered|login_succeeded|login_failed|login_throttled|logged_out|session_revoked|other_sessions_revoked|password_changed|account_deleted|sessions_revoked)(,(registered|login_succeeded|login_failed|login_throttled|logged_out|session_revoked|other_sessions_revoked|password_changed|account_deleted|sessions_revoked))*$",
+            pattern = "^(registered|login_succeeded|login_failed|login_throttled|logged_out|session_revoked|other_sessions_revoked|password_changed|account_deleted|sessions_revoked|password_reset_requested|password_reset|email_verification_sent|email_verified|email_change_requested|email_changed)(,(registered|login_succeeded|login_failed|login_throttled|logged_out|session_revoked|other_sessions_revoked|password_changed|account_deleted|sessions_revoked|password_reset_requested|password_reset|email_verification_sent|email_verified|email_change_requested|email_changed))*$",
             description = "Only events of these kinds, comma-separated \
                 (`login_succeeded,login_failed`)"),
         ("limit" = Option<u64>, Query, minimum = 1, maximum = 200,
@@ -146,7 +146,7 @@ impl From<AuthEvent> for EventBody {
         (status = 400, description = "A parameter that is not a cursor, an event kind or a \
             limit from 1 to 200, or an unknown or repeated one (`validation_failed`)",
             body = ErrorBody),
-        Unauthenticated,
+        Gated,
         Unavailable,
     ),
 )]

@@ -4,6 +4,7 @@
 pub(crate) mod account;
 pub(crate) mod auth;
 pub(crate) mod events;
+pub(crate) mod mail;
 pub(crate) mod my_sessions;
 pub(crate) mod probes;
 pub(crate) mod profile;

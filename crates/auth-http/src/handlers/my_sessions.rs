@@ -16,7 +16,7 @@ use crate::{
     client::Caller,
     error::{ApiError, ErrorBody},
     login::CurrentUser,
-    openapi::{CrossOrigin, Unauthenticated, Unavailable},
+    openapi::{Gated, Unavailable},
     state::{AppState, Stores},
 };
 
@@ -87,7 +87,7 @@ impl SessionBody {
                 parameters(("id" = "$response.body#/sessions/0/id")),
                 description = "End the first session listed",
             )))),
-        Unauthenticated,
+        Gated,
         Unavailable,
     ),
 )]
@@ -119,8 +119,7 @@ pub(crate) async fn list<B: Stores>(
     responses(
         (status = 204, description = "The session ended (the current one: logged out)"),
         (status = 404, description = "No such session of this user (`not_found`)", body = ErrorBody),
-        Unauthenticated,
-        CrossOrigin,
+        Gated,
         Unavailable,
     ),
 )]
@@ -157,8 +156,7 @@ pub(crate) async fn revoke<B: Stores>(
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Every other session of the user ended", body = Revoked),
-        Unauthenticated,
-        CrossOrigin,
+        Gated,
         Unavailable,
     ),
 )]

@@ -3,7 +3,7 @@ use axum::Json;
 use super::user_body::UserBody;
 use crate::{
     login::CurrentUser,
-    openapi::{Unauthenticated, Unavailable},
+    openapi::{Gated, Unavailable},
 };
 
 /// `GET /profile`: the logged-in user.
@@ -14,7 +14,7 @@ use crate::{
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "The logged-in user", body = UserBody),
-        Unauthenticated,
+        Gated,
         Unavailable,
     ),
 )]

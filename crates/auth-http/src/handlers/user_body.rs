@@ -15,6 +15,8 @@ pub(crate) struct UserBody {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     created_at: OffsetDateTime,
+    /// Whether the user followed a link mailed to `email`.
+    email_verified: bool,
 }
 
 impl From<&User> for UserBody {
@@ -24,6 +26,7 @@ impl From<&User> for UserBody {
             email: user.email.as_str().to_owned(),
             username: user.username.as_str().to_owned(),
             created_at: user.created_at,
+            email_verified: user.email_verified,
         }
     }
 }
@@ -35,6 +38,7 @@ impl From<&Owner> for UserBody {
             email: owner.email().as_str().to_owned(),
             username: owner.username().as_str().to_owned(),
             created_at: owner.created_at,
+            email_verified: owner.email_verified,
         }
     }
 }
@@ -56,6 +60,7 @@ mod tests {
             username: Username::parse("ada").unwrap(),
             password_hash: PasswordHash::from_trusted("$argon2id$secret".into()),
             created_at: datetime!(2025-06-01 12:30:05.123456 UTC),
+            email_verified: false,
         };
         let body = serde_json::to_value(UserBody::from(&user)).unwrap();
         assert_eq!(
@@ -65,6 +70,7 @@ mod tests {
                 "email": "ada@example.com",
                 "username": "ada",
                 "created_at": "2025-06-01T12:30:05.123456Z",
+                "email_verified": false,
             })
         );
     }

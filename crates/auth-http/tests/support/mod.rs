@@ -3,8 +3,11 @@
 //! that every test says exactly which cookie it presents.
 
 use auth_domain::{
-    accounts::Accounts, clock::Clock, throttle::ThrottleLimits, HashingConfig, PasswordHasher,
-    PasswordPolicy, Stores as _,
+    account_mail::{EmailVerification, MailSettings},
+    accounts::Accounts,
+    clock::Clock,
+    throttle::ThrottleLimits,
+    HashingConfig, PasswordHasher, PasswordPolicy, Stores as _,
 };
 use auth_http::{HttpConfig, SessionKey};
 use auth_testkit::{
@@ -46,6 +49,8 @@ pub(crate) struct Options {
     pub absolute_lifetime: time::Duration,
     pub secure_cookie: bool,
     pub hashing: HashingConfig,
+    /// `EMAIL_VERIFICATION`.
+    pub verification: EmailVerification,
 }
 
 impl Default for Options {
@@ -57,6 +62,7 @@ impl Default for Options {
             absolute_lifetime: time::Duration::days(1),
             secure_cookie: false,
             hashing: cheap_hashing(),
+            verification: EmailVerification::Optional,
         }
     }
 }
@@ -108,6 +114,10 @@ impl TestApp {
             ThrottleLimits::default(),
             keys,
             Clock::system(),
+            MailSettings {
+                verification: options.verification,
+                ..MailSettings::new("http://127.0.0.1:5000", auth_http::token_key(&config))
+            },
         );
         Self {
             router: auth_http::router(accounts, config),
