@@ -68,7 +68,10 @@ async fn a_mail_pending_at_kill_9_goes_out_after_the_restart(backend: Backend) {
     // The request is handled after its answer, and the worker's first attempt meets the
     // relay down: the mail is written and unsent when the process dies.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(Mailbox::from_env().messages_to(&ada).is_empty(), "SMTP was down");
+    assert!(
+        Mailbox::from_env().messages_to(&ada).is_empty(),
+        "SMTP was down"
+    );
     first.kill();
 
     relay.up();

@@ -7,8 +7,9 @@
 //! each of which is safe alone (a spent token, ended sessions, a queued notice).
 
 use auth_domain::{
+    audit::AuditLog as _,
     work::{Change, CommitError, Refusal, Work},
-    InsertUserError,
+    InsertUserError, UserRepository as _, UserSessions as _,
 };
 
 use crate::MongoStores;
@@ -52,6 +53,18 @@ async fn apply(stores: &MongoStores, change: Change) -> Result<(), CommitError> 
             stores.users.set_password(user, &hash).await?,
             Refusal::Stale,
         ),
+        Change::ReplacePassword { user, current, new } => guard(
+            stores
+                .users
+                .replace_password_hash(user, &current, &new)
+                .await?,
+            Refusal::Stale,
+        ),
+        Change::DeleteUser { user } => guard(stores.users.delete(user).await?, Refusal::Stale),
+        Change::EndSession { user, handle } => guard(
+            stores.sessions.delete_user_session(user, &handle).await?,
+            Refusal::Stale,
+        ),
         Change::SetEmail { user, from, to } => stores
             .users
             .set_email(user, &from, &to)
@@ -65,9 +78,6 @@ async fn apply(stores: &MongoStores, change: Change) -> Result<(), CommitError> 
         Change::VoidTokens { user, purpose } => Ok(stores.tokens.void(user, purpose).await?),
         Change::InsertToken(token) => Ok(stores.tokens.insert(&token).await?),
         Change::Enqueue(mail) => Ok(stores.outbox.enqueue(&mail).await?),
-        Change::Record(event) => {
-            use auth_domain::audit::AuditLog as _;
-            Ok(stores.events.record(&event).await?)
-        }
+        Change::Record(event) => Ok(stores.events.record(&event).await?),
     }
 }

@@ -5,6 +5,7 @@
 //! rolls the whole transaction back, so a refused work leaves nothing behind.
 
 use auth_domain::{
+    clock::Clock,
     work::{Change, CommitError, Refusal, Work},
     InsertUserError,
 };
@@ -29,8 +30,12 @@ enum Stop {
     Failed(&'static str, DbErr),
 }
 
-/// Applies `work` in one transaction on `users`' pool.
-pub(crate) async fn commit(users: &SqlUserRepository, work: Work) -> Result<(), CommitError> {
+/// Applies `work` in one transaction on `users`' pool, telling live sessions by `clock`.
+pub(crate) async fn commit(
+    users: &SqlUserRepository,
+    clock: &Clock,
+    work: Work,
+) -> Result<(), CommitError> {
     let failed = |operation, err: DbErr| CommitError::Storage(repository_error(operation, &err));
     let transaction = users
         .db()
@@ -42,7 +47,7 @@ pub(crate) async fn commit(users: &SqlUserRepository, work: Work) -> Result<(), 
         if let Change::InsertUser(user) = &change {
             new_email = Some(user.email.clone());
         }
-        if let Err(stop) = apply(&transaction, change).await {
+        if let Err(stop) = apply(&transaction, clock, change).await {
             // A failed rollback leaves nothing either: the connection drops the
             // transaction with it.
             if let Err(err) = transaction.rollback().await {
@@ -68,7 +73,7 @@ pub(crate) async fn commit(users: &SqlUserRepository, work: Work) -> Result<(), 
 }
 
 /// Applies one change on `db`.
-async fn apply(db: &DatabaseTransaction, change: Change) -> Result<(), Stop> {
+async fn apply(db: &DatabaseTransaction, clock: &Clock, change: Change) -> Result<(), Stop> {
     let name = change.name();
     let failed = |err| Stop::Failed(name, err);
     let guard = |matched: u64, refusal| {
@@ -99,6 +104,24 @@ async fn apply(db: &DatabaseTransaction, change: Change) -> Result<(), Stop> {
         ),
         Change::SetPassword { user, hash } => guard(
             users::set_password(db, user, &hash, None)
+                .await
+                .map_err(failed)?,
+            Refusal::Stale,
+        ),
+        Change::ReplacePassword { user, current, new } => guard(
+            users::set_password(db, user, &new, Some(&current))
+                .await
+                .map_err(failed)?,
+            Refusal::Stale,
+        ),
+        Change::DeleteUser { user } => guard(
+            users::delete_with_sessions(db, user)
+                .await
+                .map_err(failed)?,
+            Refusal::Stale,
+        ),
+        Change::EndSession { user, handle } => guard(
+            sessions::delete_live_of_user(db, user, &handle, clock.now())
                 .await
                 .map_err(failed)?,
             Refusal::Stale,

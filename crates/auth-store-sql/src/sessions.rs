@@ -58,6 +58,11 @@ impl SqlSessionStore {
         }
     }
 
+    /// What tells expired sessions.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// The same store, telling expired sessions by `clock`.
     #[must_use]
     pub fn with_clock(self, clock: Clock) -> Self {
@@ -221,15 +226,10 @@ impl UserSessions for SqlSessionStore {
         user: UserId,
         handle: &SessionHandle,
     ) -> Result<bool, RepositoryError> {
-        let now = timestamp::value(self.db.get_database_backend(), self.clock.now());
-        let deleted = sessions::Entity::delete_many()
-            .filter(sessions::Column::Id.eq(handle.as_str()))
-            .filter(sessions::Column::UserId.eq(user.to_string()))
-            .filter(sessions::Column::ExpiresAt.gt(now))
-            .exec(&self.db)
+        let deleted = delete_live_of_user(&self.db, user, handle, self.clock.now())
             .await
             .map_err(|err| repository_error("delete user session", &err))?;
-        Ok(deleted.rows_affected > 0)
+        Ok(deleted > 0)
     }
 
     /// Counts live sessions only, as [`Self::delete_user_session`] does; expired ones are
@@ -334,6 +334,24 @@ impl SessionStore for SqlSessionStore {
 pub(crate) async fn delete_of_user(db: &impl ConnectionTrait, user: UserId) -> Result<u64, DbErr> {
     let deleted = sessions::Entity::delete_many()
         .filter(sessions::Column::UserId.eq(user.to_string()))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}
+
+/// Deletes the session `handle` if it is `user`'s and live at `now`; returns how many
+/// (0 or 1).
+pub(crate) async fn delete_live_of_user(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    handle: &SessionHandle,
+    now: OffsetDateTime,
+) -> Result<u64, DbErr> {
+    let now = timestamp::value(db.get_database_backend(), now);
+    let deleted = sessions::Entity::delete_many()
+        .filter(sessions::Column::Id.eq(handle.as_str()))
+        .filter(sessions::Column::UserId.eq(user.to_string()))
+        .filter(sessions::Column::ExpiresAt.gt(now))
         .exec(db)
         .await?;
     Ok(deleted.rows_affected)

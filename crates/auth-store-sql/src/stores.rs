@@ -88,7 +88,7 @@ impl Stores for SqlStores {
 
     /// One transaction: every change or none (see `commit`'s module).
     async fn commit(&self, work: Work) -> Result<(), CommitError> {
-        crate::commit::commit(&self.users, work).await
+        crate::commit::commit(&self.users, self.sessions.clock(), work).await
     }
 
     /// A pool that does not close within `timeout` is dropped instead: its server stopped

@@ -118,18 +118,14 @@ impl UserRepository for SqlUserRepository {
             .begin()
             .await
             .map_err(|err| repository_error("delete user", &err))?;
-        let deleted = users::Entity::delete_by_id(id.as_uuid())
-            .exec(&transaction)
+        let deleted = delete_with_sessions(&transaction, id)
             .await
             .map_err(|err| repository_error("delete user", &err))?;
-        crate::sessions::delete_of_user(&transaction, id)
-            .await
-            .map_err(|err| repository_error("delete user sessions", &err))?;
         transaction
             .commit()
             .await
             .map_err(|err| repository_error("delete user", &err))?;
-        Ok(deleted.rows_affected == 1)
+        Ok(deleted == 1)
     }
 }
 
@@ -172,6 +168,17 @@ pub(crate) async fn insert_row(db: &impl ConnectionTrait, user: &User) -> Result
         .map_err(|err| DbErr::Custom(format!("insert user: {err}")))?;
     db.execute(backend.build(&statement)).await?;
     Ok(())
+}
+
+/// Deletes the user `id` and every session of theirs; returns the users deleted (0 or 1).
+/// Meant for a transaction, so that a failure halfway deletes nothing.
+pub(crate) async fn delete_with_sessions(
+    db: &impl ConnectionTrait,
+    id: UserId,
+) -> Result<u64, DbErr> {
+    let deleted = users::Entity::delete_by_id(id.as_uuid()).exec(db).await?;
+    crate::sessions::delete_of_user(db, id).await?;
+    Ok(deleted.rows_affected)
 }
 
 /// Sets `id`'s password hash to `new` and its credential with it, if the hash is still
