@@ -38,6 +38,20 @@ mod audit {
     auth_testkit::audit_log_suite!(backends: [mongodb], setup: crate::common::audit_log);
 }
 
+mod mail {
+    auth_testkit::mail_stores_suite!(backends: [mongodb], setup: crate::common::stores);
+
+    mod instances {
+        auth_testkit::backend_tests! {
+            backends: [mongodb],
+            setup: crate::common::two_instances,
+            tests: {
+                auth_testkit::outbox => [concurrent_leases_from_two_instances_never_share_a_mail],
+            },
+        }
+    }
+}
+
 mod indexed {
     auth_testkit::backend_tests! {
         backends: [mongodb],

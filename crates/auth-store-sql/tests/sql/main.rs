@@ -43,6 +43,33 @@ mod audit {
     );
 }
 
+mod mail {
+    auth_testkit::mail_stores_suite!(
+        backends: [sqlite, postgres, mysql],
+        setup: crate::support::stores,
+    );
+
+    mod transactional {
+        auth_testkit::backend_tests! {
+            backends: [sqlite, postgres, mysql],
+            setup: crate::support::stores,
+            tests: {
+                auth_testkit::commit => [a_refused_work_leaves_nothing_of_its_earlier_changes],
+            },
+        }
+    }
+
+    mod instances {
+        auth_testkit::backend_tests! {
+            backends: [sqlite, postgres, mysql],
+            setup: crate::support::two_instances,
+            tests: {
+                auth_testkit::outbox => [concurrent_leases_from_two_instances_never_share_a_mail],
+            },
+        }
+    }
+}
+
 mod upgrade {
     auth_testkit::backend_tests! {
         backends: [sqlite, postgres, mysql],
