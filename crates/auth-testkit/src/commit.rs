@@ -386,6 +386,11 @@ where
 {
     let ada = user(&stores, "ada@example.com").await;
     let grace = user(&stores, "grace@example.com").await;
+    stores
+        .users()
+        .insert(new_user("lovelace@example.com", "ada_l"))
+        .await
+        .expect("insert works");
     let nobody = UserId::generate();
     let session = session_of(&stores, &grace).await;
     let handle = stores
@@ -432,7 +437,7 @@ where
             Refusal::EmailTaken,
         ),
         (
-            Change::InsertUser(new_user("alan@example.com", "ada@example.com")),
+            Change::InsertUser(new_user("alan@example.com", "ada_l")),
             Refusal::UsernameTaken,
         ),
         (
