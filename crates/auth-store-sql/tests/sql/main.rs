@@ -112,6 +112,7 @@ mod mysql_only {
             crate::schema => [
                 mysql_text_columns_compare_bytes_and_timestamps_keep_microseconds,
                 mysql_throttle_and_audit_columns_compare_bytes_and_keep_microseconds,
+                mysql_mail_columns_compare_bytes_and_keep_microseconds,
             ],
         },
     }
