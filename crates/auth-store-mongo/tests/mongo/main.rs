@@ -74,6 +74,7 @@ mod indexed {
             crate::indexes => [
                 ensure_indexes_can_run_again_and_declares_what_the_adapters_rely_on,
                 throttle_and_audit_indexes_can_run_again_and_declare_what_the_adapters_rely_on,
+                mail_indexes_can_run_again_and_declare_what_the_adapters_rely_on,
             ],
             crate::throttle_audit => [
                 a_failure_is_stored_with_a_date_for_its_ttl_and_exact_microseconds,
