@@ -229,6 +229,7 @@ mod tests {
             username: Username::parse("ada_l").expect("valid"),
             password_hash: PasswordHash::from_trusted("$argon2id$v=19$secret-hash".into()),
             created_at: datetime!(2026-12-03 10:00:00.5 UTC),
+            email_verified: false,
         }
     }
 
