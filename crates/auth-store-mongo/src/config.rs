@@ -230,6 +230,9 @@ pub struct MongoStores {
     pub tokens: MongoTokenStore,
     /// The outbox collection ([`DEFAULT_OUTBOX_COLLECTION`]).
     pub outbox: MongoOutbox,
+    /// Whether `commit` applies a unit of work in a transaction (see
+    /// [`MongoStores::uses_transactions`]).
+    transactions: bool,
 }
 
 impl MongoStores {
@@ -266,7 +269,11 @@ impl MongoStores {
         )
         .await?;
         let sessions = MongoSessionStore::new(&database, &config.sessions_collection);
+        let transactions = runs_transactions(&database)
+            .await
+            .map_err(OpenError::Connect)?;
         Ok(Self {
+            transactions,
             admin: MongoAdministration::new(
                 &database,
                 &config.users_collection,
@@ -288,7 +295,31 @@ impl MongoStores {
     }
 }
 
+/// Whether the deployment runs multi-document transactions: the members of a replica set
+/// and a sharded cluster's routers do, a standalone server does not.
+async fn runs_transactions(db: &Database) -> Result<bool, mongodb::error::Error> {
+    let hello = db.run_command(doc! { "hello": 1 }).await?;
+    Ok(hello.contains_key("setName") || hello.get_str("msg") == Ok("isdbgrid"))
+}
+
 impl MongoStores {
+    /// Whether `commit` applies a unit of work in one transaction, all or nothing (on a
+    /// replica set or a sharded cluster), rather than change by change up to the first
+    /// refusal (on a standalone server): see `auth_domain::work`.
+    pub fn uses_transactions(&self) -> bool {
+        self.transactions
+    }
+
+    /// The same stores, applying units of work change by change as on a standalone server,
+    /// whatever the deployment: for the tests of that way.
+    #[must_use]
+    pub fn without_transactions(self) -> Self {
+        Self {
+            transactions: false,
+            ..self
+        }
+    }
+
     /// The same stores, telling expired sessions by `clock`.
     #[must_use]
     pub fn with_clock(self, clock: Clock) -> Self {
@@ -337,9 +368,10 @@ impl Stores for MongoStores {
         &self.outbox
     }
 
-    /// In order, up to the first refusal: no transaction (see `commit`'s module).
+    /// In one transaction where the deployment runs them, else in order up to the first
+    /// refusal (see `commit`'s module).
     async fn commit(&self, work: Work) -> Result<(), CommitError> {
-        crate::commit::commit(self, work).await
+        crate::commit::commit(self, self.transactions, work).await
     }
 
     /// Shuts the driver down: its background tasks end here rather than when the runtime

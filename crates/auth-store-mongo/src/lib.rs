@@ -13,6 +13,11 @@
 //! [`MongoSessionStore::create_many`] stores many sessions at once in the store's own
 //! encoding.
 //!
+//! [`MongoStores`]' `commit` applies a unit of work (`auth_domain::work::Work`) in one
+//! multi-document transaction where the deployment runs them (a replica set, a sharded
+//! cluster, SecantusDB), retried whole after a write conflict; on a standalone server,
+//! change by change up to the first refusal.
+//!
 //! The database does the enforcing: unique indexes on `email` and `username` turn a
 //! duplicate registration into an `E11000` error that becomes
 //! [`auth_domain::InsertUserError::EmailTaken`] or `UsernameTaken`, and a TTL index on
@@ -74,6 +79,7 @@ mod sessions;
 mod throttle;
 mod timestamp;
 mod tokens;
+mod tx;
 mod users;
 
 pub use admin::MongoAdministration;

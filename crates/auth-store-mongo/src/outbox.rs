@@ -19,7 +19,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{error::repository_error, timestamp};
+use crate::{
+    error::repository_error,
+    timestamp,
+    tx::{run, Failure, Tx},
+};
 
 /// The largest batch one purge deletes: the ids go into one `$in`.
 const MAX_PURGE_BATCH_SIZE: u64 = 10_000;
@@ -143,11 +147,9 @@ impl MongoOutbox {
     }
 
     /// Puts `mail` in, pending and due at once.
-    pub(crate) async fn enqueue(&self, mail: &Mail) -> Result<(), RepositoryError> {
-        self.outbox
-            .insert_one(MailDocument::try_from(mail)?)
-            .await
-            .map_err(|e| repository_error("enqueue mail", &e))?;
+    pub(crate) async fn enqueue_in(&self, tx: &mut Tx<'_>, mail: &Mail) -> Result<(), Failure> {
+        let document = MailDocument::try_from(mail)?;
+        run!(tx, self.outbox.insert_one(document))?;
         Ok(())
     }
 

@@ -21,6 +21,7 @@ use tower_sessions::{
 use crate::{
     error::{duplicate_key_message, repository_error, session_error},
     timestamp,
+    tx::{run, Tx},
 };
 
 /// Field names, shared with the index declarations.
@@ -153,6 +154,24 @@ impl MongoSessionStore {
             .await
             .map(|deleted| deleted.deleted_count)
             .map_err(|e| repository_error(operation, &e))
+    }
+}
+
+impl MongoSessionStore {
+    /// Deletes the session `handle` if it is `user`'s and live; whether it did.
+    pub(crate) async fn end_session_in(
+        &self,
+        tx: &mut Tx<'_>,
+        user: UserId,
+        handle: &SessionHandle,
+    ) -> Result<bool, mongodb::error::Error> {
+        let filter = doc! {
+            fields::KEY: handle.as_str(),
+            fields::USER_ID: user.to_string(),
+            fields::EXPIRES_AT: { "$gt": timestamp::now(&self.clock) },
+        };
+        let deleted = run!(tx, self.sessions.delete_one(filter))?;
+        Ok(deleted.deleted_count == 1)
     }
 }
 

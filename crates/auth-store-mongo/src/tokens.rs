@@ -12,7 +12,11 @@ use mongodb::{options::FindOneOptions, Collection, Database};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{error::repository_error, timestamp};
+use crate::{
+    error::repository_error,
+    timestamp,
+    tx::{run, Failure, Tx},
+};
 
 /// The largest batch one purge deletes: the ids go into one `$in`.
 const MAX_PURGE_BATCH_SIZE: u64 = 10_000;
@@ -94,50 +98,48 @@ impl MongoTokenStore {
     }
 
     /// Stores `token`.
-    pub(crate) async fn insert(&self, token: &OneTimeToken) -> Result<(), RepositoryError> {
-        self.tokens
-            .insert_one(TokenDocument::try_from(token)?)
-            .await
-            .map_err(|e| repository_error("insert token", &e))?;
+    pub(crate) async fn insert_in(
+        &self,
+        tx: &mut Tx<'_>,
+        token: &OneTimeToken,
+    ) -> Result<(), Failure> {
+        let document = TokenDocument::try_from(token)?;
+        run!(tx, self.tokens.insert_one(document))?;
         Ok(())
     }
 
     /// Deletes the token `digest` of `purpose` if it is live at `now`; whether it did. The
     /// delete is the check: of concurrent submissions, one deletes the document.
-    pub(crate) async fn consume(
+    pub(crate) async fn consume_in(
         &self,
+        tx: &mut Tx<'_>,
         digest: &TokenDigest,
         purpose: Purpose,
         now: OffsetDateTime,
-    ) -> Result<bool, RepositoryError> {
+    ) -> Result<bool, Failure> {
         let now_us = timestamp::micros(now)
             .ok_or_else(|| RepositoryError::new("consume token: the instant is out of range"))?;
-        let deleted = self
-            .tokens
-            .delete_one(doc! {
-                fields::DIGEST: digest.as_str(),
-                fields::PURPOSE: purpose.as_str(),
-                fields::EXPIRES_AT_US: { "$gt": now_us },
-            })
-            .await
-            .map_err(|e| repository_error("consume token", &e))?;
+        let filter = doc! {
+            fields::DIGEST: digest.as_str(),
+            fields::PURPOSE: purpose.as_str(),
+            fields::EXPIRES_AT_US: { "$gt": now_us },
+        };
+        let deleted = run!(tx, self.tokens.delete_one(filter))?;
         Ok(deleted.deleted_count == 1)
     }
 
     /// Deletes every token of `user` for `purpose`, or of every purpose with `None`.
-    pub(crate) async fn void(
+    pub(crate) async fn void_in(
         &self,
+        tx: &mut Tx<'_>,
         user: UserId,
         purpose: Option<Purpose>,
-    ) -> Result<(), RepositoryError> {
+    ) -> Result<(), mongodb::error::Error> {
         let mut filter = doc! { fields::USER_ID: user.to_string() };
         if let Some(purpose) = purpose {
             filter.insert(fields::PURPOSE, purpose.as_str());
         }
-        self.tokens
-            .delete_many(filter)
-            .await
-            .map_err(|e| repository_error("void tokens", &e))?;
+        run!(tx, self.tokens.delete_many(filter))?;
         Ok(())
     }
 }

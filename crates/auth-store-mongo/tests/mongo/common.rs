@@ -84,6 +84,24 @@ pub(crate) async fn stores(backend: Backend) -> (MongoStores, TestDatabase) {
     (stores, test_database)
 }
 
+/// Every store on a fresh database, applying units of work change by change as on a
+/// standalone server.
+pub(crate) async fn stores_change_by_change(backend: Backend) -> (MongoStores, TestDatabase) {
+    let (stores, test_database) = stores(backend).await;
+    (stores.without_transactions(), test_database)
+}
+
+/// Every store on a fresh database of a deployment that runs transactions (SecantusDB
+/// does, as a replica set would).
+pub(crate) async fn transactional_stores(backend: Backend) -> (MongoStores, TestDatabase) {
+    let (stores, test_database) = stores(backend).await;
+    assert!(
+        stores.uses_transactions(),
+        "the test server runs no transactions (a standalone mongod): use a replica set"
+    );
+    (stores, test_database)
+}
+
 /// Two instances' stores, each with its own client, on one fresh database.
 pub(crate) async fn two_instances(backend: Backend) -> ((MongoStores, MongoStores), TestDatabase) {
     let (one, test_database) = stores(backend).await;

@@ -39,7 +39,28 @@ mod audit {
 }
 
 mod mail {
-    auth_testkit::mail_stores_suite!(backends: [mongodb], setup: crate::common::stores);
+    auth_testkit::mail_stores_suite!(
+        backends: [mongodb],
+        setup: crate::common::transactional_stores,
+    );
+
+    mod transactional {
+        auth_testkit::backend_tests! {
+            backends: [mongodb],
+            setup: crate::common::transactional_stores,
+            tests: {
+                auth_testkit::commit => [a_refused_work_leaves_nothing_of_its_earlier_changes],
+            },
+        }
+    }
+
+    /// As on a standalone server: no transactions.
+    mod change_by_change {
+        auth_testkit::mail_stores_suite!(
+            backends: [mongodb],
+            setup: crate::common::stores_change_by_change,
+        );
+    }
 
     mod instances {
         auth_testkit::backend_tests! {
