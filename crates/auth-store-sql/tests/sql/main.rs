@@ -6,6 +6,7 @@
 mod deletion;
 mod schema;
 mod support;
+mod work;
 mod writers;
 
 mod users {
@@ -85,6 +86,7 @@ auth_testkit::backend_tests! {
     setup: crate::support::database,
     tests: {
         crate::deletion => [a_user_deletion_that_fails_halfway_deletes_nothing],
+        crate::work => [a_work_whose_storage_fails_halfway_applies_nothing],
         crate::schema => [
             installing_twice_changes_nothing,
             down_drops_both_tables_and_up_builds_them_again,
