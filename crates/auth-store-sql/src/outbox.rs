@@ -233,7 +233,7 @@ impl Outbox for SqlOutbox {
             .map_err(|err| repository_error("count pending mail", &err))
     }
 
-    /// One batch, ids first, as [`crate::purge`] does. Sent mail is settled when it was
+    /// One batch, ids first, as `crate::purge` does. Sent mail is settled when it was
     /// sent; failed mail when its last attempt was due.
     async fn purge_settled_before(
         &self,

@@ -55,7 +55,7 @@ impl TokenStore for SqlTokenStore {
             .map_err(|err| repository_error("find latest token", &err))
     }
 
-    /// One batch: the digests first, then the delete, as [`crate::purge`] does (MySQL
+    /// One batch: the digests first, then the delete, as `crate::purge` does (MySQL
     /// cannot delete through a `LIMIT`ed subquery of the same table).
     async fn purge_expired(&self, now: OffsetDateTime, batch: u64) -> Result<u64, RepositoryError> {
         let purge = async {
