@@ -1,6 +1,8 @@
 //! The SQL schema of the authentication service, as sea-orm migrations: the `users` and
 //! `sessions` tables, then `login_failures` and `auth_events`, and their indexes, then the
-//! users' `credential`, the audit events' actor and count, and the counted attempts' ids, for SQLite, PostgreSQL and MySQL/MariaDB.
+//! users' `credential`, the audit events' actor and count, the counted attempts' ids, and
+//! (for mail) the users' `email_verified`, `one_time_tokens` and `outbox`, for SQLite,
+//! PostgreSQL and MySQL/MariaDB.
 //!
 //! The app and `cargo xtask install` both run [`Migrator`] (through
 //! `auth_store_sql::install`), so there is one definition of the schema. Migrations
@@ -23,6 +25,7 @@ mod m20261207_000001_add_users_credential;
 mod m20261207_000002_add_auth_events_actor;
 mod m20261207_000003_add_login_failures_attempt;
 mod m20261207_000004_add_auth_events_count;
+mod m20261207_000005_add_tokens_outbox_and_email_verified;
 
 pub mod names;
 
@@ -40,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000002_add_auth_events_actor::Migration),
             Box::new(m20261207_000003_add_login_failures_attempt::Migration),
             Box::new(m20261207_000004_add_auth_events_count::Migration),
+            Box::new(m20261207_000005_add_tokens_outbox_and_email_verified::Migration),
         ]
     }
 }

@@ -24,3 +24,20 @@ pub const AUTH_EVENTS_USER_ID_AT: &str = "idx_auth_events_user_id_at";
 
 /// The index on `auth_events.at`, for the purge.
 pub const AUTH_EVENTS_AT: &str = "idx_auth_events_at";
+
+/// The index on `one_time_tokens (user_id, purpose)`: a user's tokens of one purpose, to
+/// void them and to find when the newest was issued.
+pub const ONE_TIME_TOKENS_USER_PURPOSE: &str = "idx_one_time_tokens_user_id_purpose";
+
+/// The index on `one_time_tokens.expires_at`, for the purge.
+pub const ONE_TIME_TOKENS_EXPIRES_AT: &str = "idx_one_time_tokens_expires_at";
+
+/// The index on `outbox (status, next_attempt_at)`: the due mail the worker leases, and
+/// the failed mail the purge deletes.
+pub const OUTBOX_STATUS_NEXT_ATTEMPT_AT: &str = "idx_outbox_status_next_attempt_at";
+
+/// The index on `outbox (status, created_at)`: the newest mail of one status, listed.
+pub const OUTBOX_STATUS_CREATED_AT: &str = "idx_outbox_status_created_at";
+
+/// The index on `outbox.sent_at`, for the purge of sent mail.
+pub const OUTBOX_SENT_AT: &str = "idx_outbox_sent_at";

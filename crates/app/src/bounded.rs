@@ -15,11 +15,15 @@ use async_trait::async_trait;
 use auth_domain::{
     admin::{Administration, UserSession},
     audit::{AuditLog, AuthEvent, EventPage},
+    mail::{Leased, MailStatus, Outbox, OutboxEntry},
     readiness::Readiness,
     session::{OwnedSession, SessionHandle, SessionInfo},
     throttle::{AttemptId, FailureCount, FailureCounter, ThrottleKey},
-    unavailable_message, Email, InsertUserError, NewUser, OwnedSessions, PasswordHash,
-    RepositoryError, Stores, User, UserId, UserRepository, UserSessions, Username,
+    tokens::{OneTimeToken, Purpose, TokenDigest, TokenStore},
+    unavailable_message,
+    work::{CommitError, Work},
+    Email, InsertUserError, NewUser, OwnedSessions, PasswordHash, RepositoryError, Stores, User,
+    UserId, UserRepository, UserSessions, Username,
 };
 use time::OffsetDateTime;
 use tower_sessions::{
@@ -334,6 +338,107 @@ impl<A: AuditLog> AuditLog for Bounded<A> {
     }
 }
 
+impl<T: TokenStore> TokenStore for Bounded<T> {
+    async fn find(&self, digest: &TokenDigest) -> Result<Option<OneTimeToken>, RepositoryError> {
+        self.run("find token", self.inner.find(digest), repository)
+            .await
+    }
+
+    async fn latest_issued(
+        &self,
+        user: UserId,
+        purpose: Purpose,
+    ) -> Result<Option<OffsetDateTime>, RepositoryError> {
+        self.run(
+            "find latest token",
+            self.inner.latest_issued(user, purpose),
+            repository,
+        )
+        .await
+    }
+
+    /// Unbounded: a background purge, not a request.
+    async fn purge_expired(&self, now: OffsetDateTime, batch: u64) -> Result<u64, RepositoryError> {
+        self.inner.purge_expired(now, batch).await
+    }
+}
+
+impl<O: Outbox> Outbox for Bounded<O> {
+    async fn lease_due(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: u32,
+    ) -> Result<Vec<Leased>, RepositoryError> {
+        self.run(
+            "lease mail",
+            self.inner.lease_due(now, lease, limit),
+            repository,
+        )
+        .await
+    }
+
+    async fn mark_sent(
+        &self,
+        leased: &Leased,
+        at: OffsetDateTime,
+    ) -> Result<bool, RepositoryError> {
+        self.run(
+            "mark mail sent",
+            self.inner.mark_sent(leased, at),
+            repository,
+        )
+        .await
+    }
+
+    async fn mark_attempt_failed(
+        &self,
+        leased: &Leased,
+        error: &str,
+        next_attempt_at: Option<OffsetDateTime>,
+    ) -> Result<bool, RepositoryError> {
+        self.run(
+            "mark mail failed",
+            self.inner
+                .mark_attempt_failed(leased, error, next_attempt_at),
+            repository,
+        )
+        .await
+    }
+
+    async fn list(
+        &self,
+        status: Option<MailStatus>,
+        limit: u64,
+    ) -> Result<Vec<OutboxEntry>, RepositoryError> {
+        self.run("list mail", self.inner.list(status, limit), repository)
+            .await
+    }
+
+    async fn retry_failed(
+        &self,
+        id: Option<uuid::Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<u64, RepositoryError> {
+        self.run("retry mail", self.inner.retry_failed(id, now), repository)
+            .await
+    }
+
+    async fn pending(&self) -> Result<u64, RepositoryError> {
+        self.run("count pending mail", self.inner.pending(), repository)
+            .await
+    }
+
+    /// Unbounded: a background purge, not a request.
+    async fn purge_settled_before(
+        &self,
+        before: OffsetDateTime,
+        batch: u64,
+    ) -> Result<u64, RepositoryError> {
+        self.inner.purge_settled_before(before, batch).await
+    }
+}
+
 /// A backend's stores, each [`Bounded`]: what every code path of the application runs on.
 #[derive(Clone)]
 pub(crate) struct BoundedStores<B: Stores> {
@@ -343,6 +448,9 @@ pub(crate) struct BoundedStores<B: Stores> {
     failures: Bounded<B::Failures>,
     audit: Bounded<B::Audit>,
     admin: Bounded<B::Admin>,
+    tokens: Bounded<B::Tokens>,
+    outbox: Bounded<B::Outbox>,
+    timeout: Duration,
 }
 
 impl<B: Stores> BoundedStores<B> {
@@ -354,6 +462,9 @@ impl<B: Stores> BoundedStores<B> {
             failures: Bounded::new(stores.failures().clone(), timeout),
             audit: Bounded::new(stores.audit().clone(), timeout),
             admin: Bounded::new(stores.admin().clone(), timeout),
+            tokens: Bounded::new(stores.tokens().clone(), timeout),
+            outbox: Bounded::new(stores.outbox().clone(), timeout),
+            timeout,
             inner: stores,
         }
     }
@@ -370,6 +481,8 @@ impl<B: Stores> Stores for BoundedStores<B> {
     type Failures = Bounded<B::Failures>;
     type Audit = Bounded<B::Audit>;
     type Admin = Bounded<B::Admin>;
+    type Tokens = Bounded<B::Tokens>;
+    type Outbox = Bounded<B::Outbox>;
 
     fn users(&self) -> &Self::Users {
         &self.users
@@ -389,6 +502,27 @@ impl<B: Stores> Stores for BoundedStores<B> {
 
     fn admin(&self) -> &Self::Admin {
         &self.admin
+    }
+
+    fn tokens(&self) -> &Self::Tokens {
+        &self.tokens
+    }
+
+    fn outbox(&self) -> &Self::Outbox {
+        &self.outbox
+    }
+
+    /// A commit cut short is rolled back on SQL (the transaction dies with its
+    /// connection); on MongoDB the changes before the cut may stay, as after any storage
+    /// failure there (see `auth_domain::work`).
+    async fn commit(&self, work: Work) -> Result<(), CommitError> {
+        match tokio::time::timeout(self.timeout, self.inner.commit(work)).await {
+            Ok(result) => result,
+            Err(_) => Err(CommitError::Storage(repository(TimedOut {
+                what: "commit",
+                after: self.timeout,
+            }))),
+        }
     }
 
     async fn close(self, timeout: Duration) {

@@ -11,7 +11,11 @@ use mongodb::{Collection, Database};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{error::repository_error, purge, timestamp};
+use crate::{
+    error::repository_error,
+    purge, timestamp,
+    tx::{run, Failure, Tx},
+};
 
 /// Field names, shared with the index declarations.
 pub(crate) mod fields {
@@ -126,6 +130,19 @@ impl MongoAuditLog {
     }
 }
 
+impl MongoAuditLog {
+    /// Stores `event`, in the transaction of the action it records when there is one.
+    pub(crate) async fn insert_in(
+        &self,
+        tx: &mut Tx<'_>,
+        event: &AuthEvent,
+    ) -> Result<(), Failure> {
+        let document = EventDocument::try_from(event)?;
+        run!(tx, self.events.insert_one(document))?;
+        Ok(())
+    }
+}
+
 impl fmt::Debug for MongoAuditLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MongoAuditLog")
@@ -136,11 +153,9 @@ impl fmt::Debug for MongoAuditLog {
 
 impl AuditLog for MongoAuditLog {
     async fn record(&self, event: &AuthEvent) -> Result<(), RepositoryError> {
-        self.events
-            .insert_one(EventDocument::try_from(event)?)
+        self.insert_in(&mut None, event)
             .await
-            .map_err(|error| repository_error("record event", &error))?;
-        Ok(())
+            .map_err(|failure| failure.into_repository_error("record event"))
     }
 
     /// Newest first; the id (a UUIDv7, whose string order is its time order) orders

@@ -4,6 +4,7 @@ use auth_domain::{
     clock::Clock,
     redact_url,
     settings::{DefaultValue, Setting},
+    work::{CommitError, Work},
     Stores, DEFAULT_STORAGE_TIMEOUT,
 };
 use bson::doc;
@@ -13,8 +14,9 @@ use mongodb::{
 };
 
 use crate::{
-    ensure_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError, MongoAdministration,
-    MongoAuditLog, MongoFailureCounter, MongoSessionStore, MongoUserRepository,
+    ensure_indexes, ensure_mail_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError,
+    MongoAdministration, MongoAuditLog, MongoFailureCounter, MongoOutbox, MongoSessionStore,
+    MongoTokenStore, MongoUserRepository,
 };
 
 /// The deployment used unless configured otherwise: a server on this machine.
@@ -34,6 +36,13 @@ pub const DEFAULT_FAILURES_COLLECTION: &str = "login_failures";
 
 /// Collection of audit events unless configured otherwise.
 pub const DEFAULT_EVENTS_COLLECTION: &str = "auth_events";
+
+/// Collection of one-time tokens (not configurable: a fresh feature has no deployment
+/// whose names it must fit).
+pub const DEFAULT_TOKENS_COLLECTION: &str = "one_time_tokens";
+
+/// Collection of mail waiting to be sent (not configurable either).
+pub const DEFAULT_OUTBOX_COLLECTION: &str = "outbox";
 
 /// The name the service gives itself in the server's logs and `currentOp`.
 pub const APP_NAME: &str = "auth-service";
@@ -217,6 +226,13 @@ pub struct MongoStores {
     pub events: MongoAuditLog,
     /// The operator's view of all of them.
     pub admin: MongoAdministration,
+    /// The one-time tokens collection ([`DEFAULT_TOKENS_COLLECTION`]).
+    pub tokens: MongoTokenStore,
+    /// The outbox collection ([`DEFAULT_OUTBOX_COLLECTION`]).
+    pub outbox: MongoOutbox,
+    /// Whether `commit` applies a unit of work in a transaction (see
+    /// [`MongoStores::uses_transactions`]).
+    transactions: bool,
 }
 
 impl MongoStores {
@@ -246,8 +262,18 @@ impl MongoStores {
             &config.events_collection,
         )
         .await?;
+        ensure_mail_indexes(
+            &database,
+            DEFAULT_TOKENS_COLLECTION,
+            DEFAULT_OUTBOX_COLLECTION,
+        )
+        .await?;
         let sessions = MongoSessionStore::new(&database, &config.sessions_collection);
+        let transactions = runs_transactions(&database)
+            .await
+            .map_err(OpenError::Connect)?;
         Ok(Self {
+            transactions,
             admin: MongoAdministration::new(
                 &database,
                 &config.users_collection,
@@ -263,11 +289,37 @@ impl MongoStores {
             sessions,
             failures: MongoFailureCounter::new(&database, &config.failures_collection),
             events: MongoAuditLog::new(&database, &config.events_collection),
+            tokens: MongoTokenStore::new(&database, DEFAULT_TOKENS_COLLECTION),
+            outbox: MongoOutbox::new(&database, DEFAULT_OUTBOX_COLLECTION),
         })
     }
 }
 
+/// Whether the deployment runs multi-document transactions: the members of a replica set
+/// and a sharded cluster's routers do, a standalone server does not.
+async fn runs_transactions(db: &Database) -> Result<bool, mongodb::error::Error> {
+    let hello = db.run_command(doc! { "hello": 1 }).await?;
+    Ok(hello.contains_key("setName") || hello.get_str("msg") == Ok("isdbgrid"))
+}
+
 impl MongoStores {
+    /// Whether `commit` applies a unit of work in one transaction, all or nothing (on a
+    /// replica set or a sharded cluster), rather than change by change up to the first
+    /// refusal (on a standalone server): see `auth_domain::work`.
+    pub fn uses_transactions(&self) -> bool {
+        self.transactions
+    }
+
+    /// The same stores, applying units of work change by change as on a standalone server,
+    /// whatever the deployment: for the tests of that way.
+    #[must_use]
+    pub fn without_transactions(self) -> Self {
+        Self {
+            transactions: false,
+            ..self
+        }
+    }
+
     /// The same stores, telling expired sessions by `clock`.
     #[must_use]
     pub fn with_clock(self, clock: Clock) -> Self {
@@ -285,6 +337,8 @@ impl Stores for MongoStores {
     type Failures = MongoFailureCounter;
     type Audit = MongoAuditLog;
     type Admin = MongoAdministration;
+    type Tokens = MongoTokenStore;
+    type Outbox = MongoOutbox;
 
     fn users(&self) -> &MongoUserRepository {
         &self.users
@@ -304,6 +358,20 @@ impl Stores for MongoStores {
 
     fn admin(&self) -> &MongoAdministration {
         &self.admin
+    }
+
+    fn tokens(&self) -> &MongoTokenStore {
+        &self.tokens
+    }
+
+    fn outbox(&self) -> &MongoOutbox {
+        &self.outbox
+    }
+
+    /// In one transaction where the deployment runs them, else in order up to the first
+    /// refusal (see `commit`'s module).
+    async fn commit(&self, work: Work) -> Result<(), CommitError> {
+        crate::commit::commit(self, self.transactions, work).await
     }
 
     /// Shuts the driver down: its background tasks end here rather than when the runtime

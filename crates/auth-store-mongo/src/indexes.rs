@@ -1,4 +1,4 @@
-//! The indexes of both collections, declared once.
+//! The indexes of every collection, declared once.
 
 use std::time::Duration;
 
@@ -6,8 +6,8 @@ use bson::doc;
 use mongodb::{options::IndexOptions, Database, IndexModel};
 
 use crate::{
-    audit::fields as event, sessions::fields as session, throttle::fields as failure,
-    users::fields as user, FAILURE_RETENTION,
+    audit::fields as event, outbox::fields as mail, sessions::fields as session,
+    throttle::fields as failure, tokens::fields as token, users::fields as user, FAILURE_RETENTION,
 };
 
 /// Unique index of the users' `email`; its name tells a duplicate email from a duplicate
@@ -135,6 +135,66 @@ pub async fn ensure_throttle_and_audit_indexes(
     Ok(())
 }
 
+/// Index of the tokens' `(user_id, purpose, created_at_us)`: voiding a user's tokens of
+/// one purpose, and finding when the newest was issued. (The digest is the `_id`, unique
+/// by nature.)
+pub const TOKEN_USER_INDEX: &str = "user_id_purpose_created_at";
+
+/// Index of the tokens' `expires_at_us`, for the purge. Not a TTL index: the purge decides
+/// by the service's clock, and a spent token is deleted when it is spent.
+pub const TOKEN_EXPIRY_INDEX: &str = "expires_at";
+
+/// Index of the outbox's `(status, next_attempt_at_us)`: the due mail a worker leases, and
+/// the failed mail the purge deletes.
+pub const MAIL_DUE_INDEX: &str = "status_next_attempt_at";
+
+/// Index of the outbox's `(status, created_at_us)`: the newest mail of a status, listed.
+pub const MAIL_LIST_INDEX: &str = "status_created_at";
+
+/// Index of the outbox's `sent_at_us`, for the purge of sent mail.
+pub const MAIL_SENT_INDEX: &str = "sent_at";
+
+/// Creates the indexes of the one-time tokens and outbox collections (and the collections
+/// with them). Idempotent, like [`ensure_indexes`].
+///
+/// # Errors
+///
+/// The server is unreachable, or refuses an index: one of the same name or keys exists
+/// with other options.
+pub async fn ensure_mail_indexes(
+    db: &Database,
+    tokens: &str,
+    outbox: &str,
+) -> Result<(), EnsureIndexesError> {
+    let named = |name: &str| IndexOptions::builder().name(name.to_owned()).build();
+    let token_indexes = vec![
+        IndexModel::builder()
+            .keys(doc! { token::USER_ID: 1, token::PURPOSE: 1, token::CREATED_AT_US: -1 })
+            .options(named(TOKEN_USER_INDEX))
+            .build(),
+        IndexModel::builder()
+            .keys(doc! { token::EXPIRES_AT_US: 1 })
+            .options(named(TOKEN_EXPIRY_INDEX))
+            .build(),
+    ];
+    let mail_indexes = vec![
+        IndexModel::builder()
+            .keys(doc! { mail::STATUS: 1, mail::NEXT_ATTEMPT_AT_US: 1 })
+            .options(named(MAIL_DUE_INDEX))
+            .build(),
+        IndexModel::builder()
+            .keys(doc! { mail::STATUS: 1, mail::CREATED_AT_US: -1 })
+            .options(named(MAIL_LIST_INDEX))
+            .build(),
+        IndexModel::builder()
+            .keys(doc! { mail::SENT_AT_US: 1 })
+            .options(named(MAIL_SENT_INDEX))
+            .build(),
+    ];
+    create(db, tokens, token_indexes).await?;
+    create(db, outbox, mail_indexes).await
+}
+
 /// Creates `indexes` on `collection`, naming the collection if the server refuses.
 async fn create(
     db: &Database,
@@ -152,8 +212,8 @@ async fn create(
     Ok(())
 }
 
-/// Why [`ensure_indexes`] or [`ensure_throttle_and_audit_indexes`] failed, naming the
-/// collection.
+/// Why [`ensure_indexes`], [`ensure_throttle_and_audit_indexes`] or
+/// [`ensure_mail_indexes`] failed, naming the collection.
 #[derive(Debug, thiserror::Error)]
 #[error("could not create the indexes of the MongoDB collection `{collection}`")]
 pub struct EnsureIndexesError {

@@ -3,12 +3,20 @@
 //! `tower_sessions::SessionStore`, a [`MongoFailureCounter`] for throttling
 //! (`auth_domain::throttle::FailureCounter`), a [`MongoAuditLog`] for the audit trail
 //! (`auth_domain::audit::AuditLog`), a [`MongoAdministration`] for the admin CLI
-//! (`auth_domain::admin::Administration`), and [`ensure_indexes`] with
-//! [`ensure_throttle_and_audit_indexes`], the only place the collections' indexes are
+//! (`auth_domain::admin::Administration`), a [`MongoTokenStore`] for one-time tokens
+//! (`auth_domain::tokens::TokenStore`), a [`MongoOutbox`] for mail waiting to be sent
+//! (`auth_domain::mail::Outbox`), and [`ensure_indexes`] with
+//! [`ensure_throttle_and_audit_indexes`] and [`ensure_mail_indexes`], the only place the
+//! collections' indexes are
 //! declared (the app calls them at start-up through [`MongoStores::open`], and so does
 //! `cargo xtask install`). With the cargo feature `bulk` (tests and benchmarks),
 //! [`MongoSessionStore::create_many`] stores many sessions at once in the store's own
 //! encoding.
+//!
+//! [`MongoStores`]' `commit` applies a unit of work (`auth_domain::work::Work`) in one
+//! multi-document transaction where the deployment runs them (a replica set, a sharded
+//! cluster, SecantusDB), retried whole after a write conflict; on a standalone server,
+//! change by change up to the first refusal.
 //!
 //! The database does the enforcing: unique indexes on `email` and `username` turn a
 //! duplicate registration into an `E11000` error that becomes
@@ -29,7 +37,8 @@
 //!
 //! # Documents
 //!
-//! - users: `{_id, email, username, password_hash, credential, created_at_us}`
+//! - users: `{_id, email, username, password_hash, credential, created_at_us,
+//!   email_verified}`
 //!   (`credential` is `auth_domain::session::Credential` of the hash, written with it);
 //!   `_id` is the [`auth_domain::UserId`] in its canonical string form, the same form the
 //!   sessions' `user_id` field holds, so that the two compare without conversion (and
@@ -41,6 +50,12 @@
 //!   current and deletes with the user.
 //! - login failures: `{_id, key, at, at_us}`, one per failure and throttle key; `key` is
 //!   a digest ([`auth_domain::throttle::ThrottleKey`]), never an address or an email.
+//! - one-time tokens: `{_id, purpose, user_id, email, created_at_us, expires_at_us}`;
+//!   `_id` is the token's keyed digest (`auth_domain::tokens::TokenDigest`), never the
+//!   token.
+//! - outbox: `{_id, kind, to, subject, body, status, attempts, next_attempt_at_us,
+//!   lease_id, lease_until_us, last_error, created_at_us, sent_at_us}`; `body` is emptied
+//!   once the mail is sent.
 //! - audit events: `{_id, at, at_us, kind, user_id, ip, user_agent}`; `_id` and
 //!   `user_id` are UUIDs in string form, like the users' `_id`; `at` is a date for the
 //!   purge's index (and, for failures, the TTL).
@@ -54,13 +69,17 @@
 
 mod admin;
 mod audit;
+mod commit;
 mod config;
 mod error;
 mod indexes;
+mod outbox;
 mod purge;
 mod sessions;
 mod throttle;
 mod timestamp;
+mod tokens;
+mod tx;
 mod users;
 
 pub use admin::MongoAdministration;
@@ -69,13 +88,17 @@ pub use audit::MongoAuditLog;
 pub use config::{
     connect, durable_write_concern, MongoConfig, MongoStores, OpenError, APP_NAME,
     DEFAULT_DATABASE, DEFAULT_EVENTS_COLLECTION, DEFAULT_FAILURES_COLLECTION,
-    DEFAULT_SESSIONS_COLLECTION, DEFAULT_URL, DEFAULT_USERS_COLLECTION,
+    DEFAULT_OUTBOX_COLLECTION, DEFAULT_SESSIONS_COLLECTION, DEFAULT_TOKENS_COLLECTION, DEFAULT_URL,
+    DEFAULT_USERS_COLLECTION,
 };
 pub use indexes::{
-    ensure_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError, EMAIL_INDEX,
-    EVENT_TIME_INDEX, EVENT_USER_INDEX, FAILURE_EXPIRY_INDEX, FAILURE_KEY_INDEX,
-    SESSION_EXPIRY_INDEX, SESSION_USER_INDEX, USERNAME_INDEX,
+    ensure_indexes, ensure_mail_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError,
+    EMAIL_INDEX, EVENT_TIME_INDEX, EVENT_USER_INDEX, FAILURE_EXPIRY_INDEX, FAILURE_KEY_INDEX,
+    MAIL_DUE_INDEX, MAIL_LIST_INDEX, MAIL_SENT_INDEX, SESSION_EXPIRY_INDEX, SESSION_USER_INDEX,
+    TOKEN_EXPIRY_INDEX, TOKEN_USER_INDEX, USERNAME_INDEX,
 };
+pub use outbox::MongoOutbox;
 pub use sessions::MongoSessionStore;
 pub use throttle::{MongoFailureCounter, FAILURE_RETENTION};
+pub use tokens::MongoTokenStore;
 pub use users::MongoUserRepository;

@@ -21,6 +21,7 @@ use tower_sessions::{
 use crate::{
     error::{duplicate_key_message, repository_error, session_error},
     timestamp,
+    tx::{run, Tx},
 };
 
 /// Field names, shared with the index declarations.
@@ -34,6 +35,11 @@ pub(crate) mod fields {
     pub(crate) const EXPIRES_AT_US: &str = "expires_at_us";
     /// The owner's credential, which the user repository keeps current.
     pub(crate) const OWNER_CREDENTIAL: &str = "owner.credential";
+    /// The owner's address, username and whether the address is verified, which the user
+    /// repository keeps current too.
+    pub(crate) const OWNER_EMAIL: &str = "owner.email";
+    pub(crate) const OWNER_USERNAME: &str = "owner.username";
+    pub(crate) const OWNER_EMAIL_VERIFIED: &str = "owner.email_verified";
 }
 
 /// How many fresh ids `create` tries before giving up. A collision of random 128-bit ids
@@ -148,6 +154,24 @@ impl MongoSessionStore {
             .await
             .map(|deleted| deleted.deleted_count)
             .map_err(|e| repository_error(operation, &e))
+    }
+}
+
+impl MongoSessionStore {
+    /// Deletes the session `handle` if it is `user`'s and live; whether it did.
+    pub(crate) async fn end_session_in(
+        &self,
+        tx: &mut Tx<'_>,
+        user: UserId,
+        handle: &SessionHandle,
+    ) -> Result<bool, mongodb::error::Error> {
+        let filter = doc! {
+            fields::KEY: handle.as_str(),
+            fields::USER_ID: user.to_string(),
+            fields::EXPIRES_AT: { "$gt": timestamp::now(&self.clock) },
+        };
+        let deleted = run!(tx, self.sessions.delete_one(filter))?;
+        Ok(deleted.deleted_count == 1)
     }
 }
 

@@ -7,7 +7,7 @@ use auth_domain::{
 };
 use sea_orm::{
     sea_query::{Condition, Query},
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 use time::OffsetDateTime;
@@ -30,45 +30,9 @@ impl SqlAuditLog {
 
 impl AuditLog for SqlAuditLog {
     async fn record(&self, event: &AuthEvent) -> Result<(), RepositoryError> {
-        let backend = self.db.get_database_backend();
-        // The domain cuts a User-Agent to this length already; cutting again here keeps
-        // an over-long one from failing the write on PostgreSQL and MySQL only (SQLite
-        // would take it), since the trail must never fail a request.
-        let user_agent: Option<String> = event
-            .user_agent
-            .as_deref()
-            .map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect());
-        let mut statement = Query::insert();
-        statement
-            .into_table(auth_events::Entity)
-            .columns([
-                auth_events::Column::Id,
-                auth_events::Column::At,
-                auth_events::Column::Kind,
-                auth_events::Column::UserId,
-                auth_events::Column::Actor,
-                auth_events::Column::RequestId,
-                auth_events::Column::Ip,
-                auth_events::Column::UserAgent,
-                auth_events::Column::Count,
-            ])
-            .values([
-                event.id.into(),
-                timestamp::value(backend, event.at).into(),
-                event.kind.as_str().into(),
-                event.user_id.map(|user| user.as_uuid()).into(),
-                event.actor.as_str().into(),
-                event.request_id.clone().into(),
-                event.ip.map(|ip| ip.to_string()).into(),
-                user_agent.into(),
-                i32::try_from(event.count).unwrap_or(i32::MAX).into(),
-            ])
-            .map_err(|err| RepositoryError::new(format!("record event: {err}")))?;
-        self.db
-            .execute(backend.build(&statement))
+        insert_event(&self.db, event)
             .await
-            .map_err(|err| repository_error("record event", &err))?;
-        Ok(())
+            .map_err(|err| repository_error("record event", &err))
     }
 
     /// Newest first; the id (a UUIDv7) orders events of the same microsecond.
@@ -114,6 +78,50 @@ impl AuditLog for SqlAuditLog {
         .await
         .map_err(|err| repository_error("purge events", &err))
     }
+}
+
+/// Inserts `event` as one row, on the pool or inside the transaction of the action it
+/// records.
+pub(crate) async fn insert_event(
+    db: &impl ConnectionTrait,
+    event: &AuthEvent,
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    // The domain cuts a User-Agent to this length already; cutting again here keeps
+    // an over-long one from failing the write on PostgreSQL and MySQL only (SQLite
+    // would take it), since the trail must never fail a request.
+    let user_agent: Option<String> = event
+        .user_agent
+        .as_deref()
+        .map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect());
+    let mut statement = Query::insert();
+    statement
+        .into_table(auth_events::Entity)
+        .columns([
+            auth_events::Column::Id,
+            auth_events::Column::At,
+            auth_events::Column::Kind,
+            auth_events::Column::UserId,
+            auth_events::Column::Actor,
+            auth_events::Column::RequestId,
+            auth_events::Column::Ip,
+            auth_events::Column::UserAgent,
+            auth_events::Column::Count,
+        ])
+        .values([
+            event.id.into(),
+            timestamp::value(backend, event.at).into(),
+            event.kind.as_str().into(),
+            event.user_id.map(|user| user.as_uuid()).into(),
+            event.actor.as_str().into(),
+            event.request_id.clone().into(),
+            event.ip.map(|ip| ip.to_string()).into(),
+            user_agent.into(),
+            i32::try_from(event.count).unwrap_or(i32::MAX).into(),
+        ])
+        .map_err(|err| DbErr::Custom(format!("record event: {err}")))?;
+    db.execute(backend.build(&statement)).await?;
+    Ok(())
 }
 
 /// The `limit` most recent events that `filter` picks, newest first; the id (a UUIDv7)

@@ -18,6 +18,11 @@
 //!   stores many sessions at once in the store's own encoding.
 //! - [`SqlAdministration`] (`auth_domain::admin::Administration`) is the operator's view
 //!   across all users, for the admin CLI.
+//! - [`SqlTokenStore`] (`auth_domain::tokens::TokenStore`) keeps one-time tokens as keyed
+//!   digests in `one_time_tokens`; [`SqlOutbox`] (`auth_domain::mail::Outbox`) keeps the
+//!   mail to send in `outbox`, leased to one worker at a time by compare-and-set.
+//! - [`SqlStores`] bundles them on one pool; its `commit` applies a unit of work
+//!   (`auth_domain::work::Work`) in one transaction: all of it or none.
 //!
 //! ```no_run
 //! use auth_store_sql::{connect, install, SqlSessionStore, SqlUserRepository};
@@ -38,27 +43,32 @@
 
 mod admin;
 mod audit;
+mod commit;
 mod connect;
 // sea-orm's derives make public items that must stay `pub` (E0446 otherwise); the module
 // itself is private, so none of them leaves the crate.
 #[allow(unreachable_pub)]
 mod entity;
 mod error;
+mod outbox;
 mod purge;
 mod sessions;
 mod sqlite_faults;
 mod stores;
 mod throttle;
 mod timestamp;
+mod tokens;
 mod users;
 
 pub use admin::SqlAdministration;
 pub use audit::SqlAuditLog;
 pub use connect::{connect, connect_with, default_max_connections, install, DEFAULT_URL, SETTINGS};
 pub use error::is_unavailable;
+pub use outbox::SqlOutbox;
 pub use sessions::{
     SqlSessionStore, MAX_PURGE_BATCH_SIZE, PURGE_BATCH_SIZE, SESSIONS_PURGED_METRIC,
 };
 pub use stores::SqlStores;
 pub use throttle::SqlFailureCounter;
+pub use tokens::SqlTokenStore;
 pub use users::SqlUserRepository;

@@ -58,6 +58,11 @@ impl SqlSessionStore {
         }
     }
 
+    /// What tells expired sessions.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// The same store, telling expired sessions by `clock`.
     #[must_use]
     pub fn with_clock(self, clock: Clock) -> Self {
@@ -221,15 +226,10 @@ impl UserSessions for SqlSessionStore {
         user: UserId,
         handle: &SessionHandle,
     ) -> Result<bool, RepositoryError> {
-        let now = timestamp::value(self.db.get_database_backend(), self.clock.now());
-        let deleted = sessions::Entity::delete_many()
-            .filter(sessions::Column::Id.eq(handle.as_str()))
-            .filter(sessions::Column::UserId.eq(user.to_string()))
-            .filter(sessions::Column::ExpiresAt.gt(now))
-            .exec(&self.db)
+        let deleted = delete_live_of_user(&self.db, user, handle, self.clock.now())
             .await
             .map_err(|err| repository_error("delete user session", &err))?;
-        Ok(deleted.rows_affected > 0)
+        Ok(deleted > 0)
     }
 
     /// Counts live sessions only, as [`Self::delete_user_session`] does; expired ones are
@@ -251,11 +251,8 @@ impl UserSessions for SqlSessionStore {
     }
 
     async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepositoryError> {
-        sessions::Entity::delete_many()
-            .filter(sessions::Column::UserId.eq(user.to_string()))
-            .exec(&self.db)
+        delete_of_user(&self.db, user)
             .await
-            .map(|deleted| deleted.rows_affected)
             .map_err(|err| repository_error("delete user sessions", &err))
     }
 }
@@ -332,6 +329,34 @@ impl SessionStore for SqlSessionStore {
     }
 }
 
+/// Deletes every session of `user`, live or expired, on the pool or inside a transaction;
+/// returns how many.
+pub(crate) async fn delete_of_user(db: &impl ConnectionTrait, user: UserId) -> Result<u64, DbErr> {
+    let deleted = sessions::Entity::delete_many()
+        .filter(sessions::Column::UserId.eq(user.to_string()))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}
+
+/// Deletes the session `handle` if it is `user`'s and live at `now`; returns how many
+/// (0 or 1).
+pub(crate) async fn delete_live_of_user(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    handle: &SessionHandle,
+    now: OffsetDateTime,
+) -> Result<u64, DbErr> {
+    let now = timestamp::value(db.get_database_backend(), now);
+    let deleted = sessions::Entity::delete_many()
+        .filter(sessions::Column::Id.eq(handle.as_str()))
+        .filter(sessions::Column::UserId.eq(user.to_string()))
+        .filter(sessions::Column::ExpiresAt.gt(now))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}
+
 /// A stored session as listed: its key is its handle, its device is read from its data.
 pub(crate) fn session_info(row: sessions::Model) -> Result<SessionInfo, RepositoryError> {
     // serde's message could quote the data: it is left out.
@@ -373,19 +398,19 @@ fn load_statement(backend: DbBackend) -> &'static str {
     match backend {
         DbBackend::Postgres => {
             "SELECT s.data, s.expires_at, u.id AS owner_id, u.email, u.username, \
-             u.credential, u.created_at \
+             u.credential, u.created_at, u.email_verified \
              FROM sessions s LEFT JOIN users u ON u.id = CAST(s.user_id AS uuid) \
              WHERE s.id = $1 AND s.expires_at > $2"
         }
         DbBackend::MySql => {
             "SELECT s.data, s.expires_at, u.id AS owner_id, u.email, u.username, \
-             u.credential, u.created_at \
+             u.credential, u.created_at, u.email_verified \
              FROM sessions s LEFT JOIN users u ON u.id = UNHEX(REPLACE(s.user_id, '-', '')) \
              WHERE s.id = ? AND s.expires_at > ?"
         }
         DbBackend::Sqlite => {
             "SELECT s.data, s.expires_at, u.id AS owner_id, u.email, u.username, \
-             u.credential, u.created_at \
+             u.credential, u.created_at, u.email_verified \
              FROM sessions s LEFT JOIN users u ON u.id = unhex(replace(s.user_id, '-', '')) \
              WHERE s.id = ? AND s.expires_at > ?"
         }
@@ -408,6 +433,7 @@ fn owned(row: &QueryResult) -> Result<OwnedSession, RepositoryError> {
             row.try_get_by_index(4).map_err(undecodable)?,
             row.try_get_by_index(6).map_err(undecodable)?,
             Credential::from_trusted(row.try_get_by_index(5).map_err(undecodable)?),
+            row.try_get_by_index(7).map_err(undecodable)?,
         )),
         None => None,
     };

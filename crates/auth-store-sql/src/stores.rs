@@ -2,11 +2,16 @@
 
 use std::time::Duration;
 
-use auth_domain::{clock::Clock, Stores};
+use auth_domain::{
+    clock::Clock,
+    work::{CommitError, Work},
+    Stores,
+};
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    SqlAdministration, SqlAuditLog, SqlFailureCounter, SqlSessionStore, SqlUserRepository,
+    SqlAdministration, SqlAuditLog, SqlFailureCounter, SqlOutbox, SqlSessionStore, SqlTokenStore,
+    SqlUserRepository,
 };
 
 /// Every store of the SQL backend, on one pool (see [`crate::connect`]), telling expired
@@ -19,6 +24,8 @@ pub struct SqlStores {
     failures: SqlFailureCounter,
     audit: SqlAuditLog,
     admin: SqlAdministration,
+    tokens: SqlTokenStore,
+    outbox: SqlOutbox,
 }
 
 impl SqlStores {
@@ -30,6 +37,8 @@ impl SqlStores {
             failures: SqlFailureCounter::new(db.clone()),
             audit: SqlAuditLog::new(db.clone()),
             admin: SqlAdministration::new(db.clone()).with_clock(clock),
+            tokens: SqlTokenStore::new(db.clone()),
+            outbox: SqlOutbox::new(db.clone()),
             db,
         }
     }
@@ -46,6 +55,8 @@ impl Stores for SqlStores {
     type Failures = SqlFailureCounter;
     type Audit = SqlAuditLog;
     type Admin = SqlAdministration;
+    type Tokens = SqlTokenStore;
+    type Outbox = SqlOutbox;
 
     fn users(&self) -> &SqlUserRepository {
         &self.users
@@ -65,6 +76,19 @@ impl Stores for SqlStores {
 
     fn admin(&self) -> &SqlAdministration {
         &self.admin
+    }
+
+    fn tokens(&self) -> &SqlTokenStore {
+        &self.tokens
+    }
+
+    fn outbox(&self) -> &SqlOutbox {
+        &self.outbox
+    }
+
+    /// One transaction: every change or none (see `commit`'s module).
+    async fn commit(&self, work: Work) -> Result<(), CommitError> {
+        crate::commit::commit(&self.users, self.sessions.clock(), work).await
     }
 
     /// A pool that does not close within `timeout` is dropped instead: its server stopped

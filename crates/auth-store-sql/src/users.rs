@@ -12,7 +12,7 @@ use sea_orm::{
 };
 
 use crate::{
-    entity::{sessions, users},
+    entity::users,
     error::{database_error, repository_error},
     timestamp,
 };
@@ -29,11 +29,16 @@ impl SqlUserRepository {
         Self { db }
     }
 
+    /// The pool.
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// An engine reports only the first index an insert violates, and SQLite may check the
     /// username first; when the default username (the email itself) collides, the email is
     /// what the user needs to hear about. The insert has already failed: this look-up only
     /// picks the message, it decides nothing.
-    async fn username_or_email_taken(&self, email: &Email) -> InsertUserError {
+    pub(crate) async fn username_or_email_taken(&self, email: &Email) -> InsertUserError {
         match self.find_by_email(email).await {
             Ok(Some(_)) => InsertUserError::EmailTaken,
             Ok(None) | Err(_) => InsertUserError::UsernameTaken,
@@ -56,32 +61,11 @@ impl SqlUserRepository {
 
 impl UserRepository for SqlUserRepository {
     async fn insert(&self, user: NewUser) -> Result<User, InsertUserError> {
-        let backend = self.db.get_database_backend();
         // What is written is what is returned: the user at the domain's precision.
         let user = user.into_user();
-        let mut statement = Query::insert();
-        statement
-            .into_table(users::Entity)
-            .columns([
-                users::Column::Id,
-                users::Column::Email,
-                users::Column::Username,
-                users::Column::PasswordHash,
-                users::Column::Credential,
-                users::Column::CreatedAt,
-            ])
-            .values([
-                user.id.as_uuid().into(),
-                user.email.as_str().into(),
-                user.username.as_str().into(),
-                user.password_hash.as_str().into(),
-                Credential::of(&user.password_hash).as_str().into(),
-                timestamp::value(backend, user.created_at).into(),
-            ])
-            .map_err(|err| RepositoryError::new(format!("insert user: {err}")))?;
         // The unique indexes are the only judge of "taken": a look-up first would race.
-        match self.db.execute(backend.build(&statement)).await {
-            Ok(_) => Ok(user),
+        match insert_row(&self.db, &user).await {
+            Ok(()) => Ok(user),
             Err(err) => Err(match taken(&err) {
                 Some(Taken::Email) => InsertUserError::EmailTaken,
                 Some(Taken::Username) => self.username_or_email_taken(&user.email).await,
@@ -117,20 +101,11 @@ impl UserRepository for SqlUserRepository {
         current: &PasswordHash,
         new: &PasswordHash,
     ) -> Result<bool, RepositoryError> {
-        // Compare-and-set in one statement, the credential with the hash. Rows matched, not
-        // rows changed, even on MySQL: sqlx connects with CLIENT_FOUND_ROWS.
-        let result = users::Entity::update_many()
-            .col_expr(users::Column::PasswordHash, Expr::value(new.as_str()))
-            .col_expr(
-                users::Column::Credential,
-                Expr::value(Credential::of(new).as_str()),
-            )
-            .filter(users::Column::Id.eq(id.as_uuid()))
-            .filter(users::Column::PasswordHash.eq(current.as_str()))
-            .exec(&self.db)
+        // Compare-and-set in one statement, the credential with the hash.
+        let replaced = set_password(&self.db, id, new, Some(current))
             .await
             .map_err(|err| repository_error("replace password hash", &err))?;
-        Ok(result.rows_affected == 1)
+        Ok(replaced == 1)
     }
 
     /// The user and their sessions go in one transaction, so that a failure halfway
@@ -143,20 +118,14 @@ impl UserRepository for SqlUserRepository {
             .begin()
             .await
             .map_err(|err| repository_error("delete user", &err))?;
-        let deleted = users::Entity::delete_by_id(id.as_uuid())
-            .exec(&transaction)
+        let deleted = delete_with_sessions(&transaction, id)
             .await
             .map_err(|err| repository_error("delete user", &err))?;
-        sessions::Entity::delete_many()
-            .filter(sessions::Column::UserId.eq(id.to_string()))
-            .exec(&transaction)
-            .await
-            .map_err(|err| repository_error("delete user sessions", &err))?;
         transaction
             .commit()
             .await
             .map_err(|err| repository_error("delete user", &err))?;
-        Ok(deleted.rows_affected == 1)
+        Ok(deleted == 1)
     }
 }
 
@@ -167,18 +136,122 @@ pub(crate) fn into_user(row: users::Model) -> User {
         username: Username::from_trusted(row.username),
         password_hash: PasswordHash::from_trusted(row.password_hash),
         created_at: row.created_at,
+        email_verified: row.email_verified,
     }
+}
+
+/// Inserts `user` (unverified, as every new user is), its credential with its hash; on
+/// the pool or inside a transaction. A taken email or username fails it: see [`taken`].
+pub(crate) async fn insert_row(db: &impl ConnectionTrait, user: &User) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let mut statement = Query::insert();
+    statement
+        .into_table(users::Entity)
+        .columns([
+            users::Column::Id,
+            users::Column::Email,
+            users::Column::Username,
+            users::Column::PasswordHash,
+            users::Column::Credential,
+            users::Column::CreatedAt,
+            users::Column::EmailVerified,
+        ])
+        .values([
+            user.id.as_uuid().into(),
+            user.email.as_str().into(),
+            user.username.as_str().into(),
+            user.password_hash.as_str().into(),
+            Credential::of(&user.password_hash).as_str().into(),
+            timestamp::value(backend, user.created_at).into(),
+            user.email_verified.into(),
+        ])
+        .map_err(|err| DbErr::Custom(format!("insert user: {err}")))?;
+    db.execute(backend.build(&statement)).await?;
+    Ok(())
+}
+
+/// Deletes the user `id` and every session of theirs; returns the users deleted (0 or 1).
+/// Meant for a transaction, so that a failure halfway deletes nothing.
+pub(crate) async fn delete_with_sessions(
+    db: &impl ConnectionTrait,
+    id: UserId,
+) -> Result<u64, DbErr> {
+    let deleted = users::Entity::delete_by_id(id.as_uuid()).exec(db).await?;
+    crate::sessions::delete_of_user(db, id).await?;
+    Ok(deleted.rows_affected)
+}
+
+/// Sets `id`'s password hash to `new` and its credential with it, if the hash is still
+/// `current` (compare-and-set) or whatever it is with `None`; returns the rows matched
+/// (not changed, even on MySQL: sqlx connects with CLIENT_FOUND_ROWS).
+pub(crate) async fn set_password(
+    db: &impl ConnectionTrait,
+    id: UserId,
+    new: &PasswordHash,
+    current: Option<&PasswordHash>,
+) -> Result<u64, DbErr> {
+    let mut update = users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::value(new.as_str()))
+        .col_expr(
+            users::Column::Credential,
+            Expr::value(Credential::of(new).as_str()),
+        )
+        .filter(users::Column::Id.eq(id.as_uuid()));
+    if let Some(current) = current {
+        update = update.filter(users::Column::PasswordHash.eq(current.as_str()));
+    }
+    Ok(update.exec(db).await?.rows_affected)
+}
+
+/// Moves `id` from the address `from` to `to`, verified, if `from` is still theirs; a
+/// default username (the address itself) follows the address. Returns the rows matched;
+/// `to` taken by another account fails it with a unique violation.
+pub(crate) async fn set_email(
+    db: &impl ConnectionTrait,
+    id: UserId,
+    from: &Email,
+    to: &Email,
+) -> Result<u64, DbErr> {
+    let username = Expr::case(
+        Expr::col(users::Column::Username).eq(from.as_str()),
+        Expr::value(to.as_str()),
+    )
+    .finally(Expr::col(users::Column::Username));
+    let updated = users::Entity::update_many()
+        .col_expr(users::Column::Email, Expr::value(to.as_str()))
+        .col_expr(users::Column::Username, username.into())
+        .col_expr(users::Column::EmailVerified, Expr::value(true))
+        .filter(users::Column::Id.eq(id.as_uuid()))
+        .filter(users::Column::Email.eq(from.as_str()))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected)
+}
+
+/// Marks `id`'s address verified if it is still `email`; returns the rows matched.
+pub(crate) async fn mark_email_verified(
+    db: &impl ConnectionTrait,
+    id: UserId,
+    email: &Email,
+) -> Result<u64, DbErr> {
+    let updated = users::Entity::update_many()
+        .col_expr(users::Column::EmailVerified, Expr::value(true))
+        .filter(users::Column::Id.eq(id.as_uuid()))
+        .filter(users::Column::Email.eq(email.as_str()))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected)
 }
 
 /// Which value of a new user is already taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Taken {
+pub(crate) enum Taken {
     Email,
     Username,
 }
 
 /// Which unique index an insert violated, if it violated one of the two on `users`.
-fn taken(err: &DbErr) -> Option<Taken> {
+pub(crate) fn taken(err: &DbErr) -> Option<Taken> {
     let db = database_error(err)?;
     if !db.is_unique_violation() {
         return None;

@@ -12,6 +12,10 @@
 //!   (`auth_domain::throttle`, `auth_domain::audit`); [`memory_audit`] has in-memory ones.
 //! - [`admin`]: the suite of every `auth_domain::admin::Administration`, with the stores
 //!   whose contents it shows; [`memory_admin`] has an in-memory one.
+//! - [`tokens`], [`outbox`] and [`commit`]: the suites of every backend's one-time tokens,
+//!   outbox and unit of work (`auth_domain::Stores`), run on the whole bundle, since
+//!   tokens and mail are only ever written through `commit`; [`memory_mail`] has
+//!   in-memory ones.
 //! - [`process`]: the app binary as a child process ([`AppCommand`]: a cleared
 //!   environment, a free port, killed when dropped), and [`SetSessionCookie`], the one
 //!   reader of the session cookie a response sets.
@@ -37,6 +41,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod commit;
 pub mod db;
 pub mod failures;
 pub mod logs;
@@ -46,11 +51,13 @@ pub mod memory_admin;
 pub mod memory_audit;
 pub mod memory_mail;
 pub mod memory_stores;
+pub mod outbox;
 pub mod owners;
 pub mod process;
 mod readiness;
 pub mod sessions;
 pub mod smtp_relay;
+pub mod tokens;
 pub mod users;
 
 pub use db::{Backend, Teardown, TestDatabase};
@@ -240,6 +247,45 @@ macro_rules! administration_suite {
                 purging_deletes_every_expired_session_now_and_keeps_live_ones,
                 everyones_events_come_newest_first_up_to_the_limit,
             ] },
+        }
+    };
+}
+
+/// The behaviours every backend's one-time tokens, outbox and unit of work must have, as
+/// `backend_tests!` expands them: `mail_stores_suite!(backends: [..], setup: path)`, where
+/// `path(backend)` makes `(impl Stores, impl Teardown)` on a fresh database, and its
+/// sessions are a `tower_sessions::SessionStore`.
+#[macro_export]
+macro_rules! mail_stores_suite {
+    (backends: $backends:tt, setup: $setup:path $(,)?) => {
+        $crate::backend_tests! {
+            backends: $backends,
+            setup: $setup,
+            tests: {
+                $crate::tokens => [
+                    a_token_reads_back_exactly_as_inserted,
+                    the_latest_issued_token_is_found_per_user_and_purpose,
+                    a_purge_deletes_expired_tokens_up_to_the_batch_and_keeps_live_ones,
+                    voiding_deletes_a_users_tokens_of_one_purpose_or_of_all,
+                ],
+                $crate::outbox => [
+                    enqueued_mail_is_leased_once_until_its_lease_ends,
+                    only_the_lease_holder_marks_a_mail_sent_and_it_forgets_its_body,
+                    a_failed_attempt_is_due_again_at_its_retry_time,
+                    mail_failed_for_good_waits_for_retry_failed,
+                    mail_is_listed_newest_first_by_status_up_to_the_limit,
+                    a_purge_deletes_settled_mail_before_the_cutoff_and_keeps_pending_mail,
+                ],
+                $crate::commit => [
+                    a_committed_work_applies_every_change,
+                    concurrent_commits_spend_a_token_exactly_once,
+                    a_token_of_another_purpose_or_expired_is_spent,
+                    setting_an_email_is_refused_when_taken_or_stale_and_verifies_it,
+                    email_verified_reads_back_through_users_and_a_sessions_owner,
+                    a_password_set_by_a_work_ends_the_older_logins,
+                    guards_refuse_what_is_gone_or_taken,
+                ],
+            },
         }
     };
 }

@@ -13,7 +13,7 @@ use tower_sessions::{session::Record, SessionStore};
 use crate::{sessions, users::new_user};
 
 /// A new record with `user` logged in, carrying their owner view as a login attaches it.
-fn logged_in(user: &User) -> Record {
+pub fn logged_in(user: &User) -> Record {
     let mut record = sessions::anonymous();
     Login::new(user, Clock::system().now()).write(&mut record.data);
     session::put_owner(&mut record.data, &Owner::of(user));

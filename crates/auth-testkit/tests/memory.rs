@@ -76,3 +76,21 @@ async fn admin(
 mod admin_suite {
     auth_testkit::administration_suite!(backends: [memory], setup: crate::admin);
 }
+
+async fn stores(_: auth_testkit::Backend) -> (auth_testkit::memory_stores::MemoryStores, ()) {
+    (Default::default(), ())
+}
+
+mod mail_suite {
+    auth_testkit::mail_stores_suite!(backends: [memory], setup: crate::stores);
+
+    mod transactional {
+        auth_testkit::backend_tests! {
+            backends: [memory],
+            setup: crate::stores,
+            tests: {
+                auth_testkit::commit => [a_refused_work_leaves_nothing_of_its_earlier_changes],
+            },
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! A fresh MongoDB database per test, with or without the indexes.
 
 use auth_store_mongo::{
-    connect, ensure_indexes, ensure_throttle_and_audit_indexes, MongoAuditLog, MongoFailureCounter,
-    MongoSessionStore, MongoUserRepository,
+    connect, ensure_indexes, ensure_throttle_and_audit_indexes, MongoAuditLog, MongoConfig,
+    MongoFailureCounter, MongoSessionStore, MongoStores, MongoUserRepository,
 };
 use auth_testkit::{Backend, TestDatabase};
 use mongodb::Database;
@@ -72,4 +72,42 @@ pub(crate) async fn failure_counter(backend: Backend) -> (MongoFailureCounter, T
 pub(crate) async fn audit_log(backend: Backend) -> (MongoAuditLog, TestDatabase) {
     let (db, test_database) = database(backend).await;
     (MongoAuditLog::new(&db, EVENTS), test_database)
+}
+
+/// Every store on a fresh database, opened as the app opens them (indexes included).
+pub(crate) async fn stores(backend: Backend) -> (MongoStores, TestDatabase) {
+    let test_database = TestDatabase::create(backend).await;
+    let config = MongoConfig::new(test_database.url(), test_database.mongo_db_name());
+    let stores = MongoStores::open(&config)
+        .await
+        .expect("the test server answers");
+    (stores, test_database)
+}
+
+/// Every store on a fresh database, applying units of work change by change as on a
+/// standalone server.
+pub(crate) async fn stores_change_by_change(backend: Backend) -> (MongoStores, TestDatabase) {
+    let (stores, test_database) = stores(backend).await;
+    (stores.without_transactions(), test_database)
+}
+
+/// Every store on a fresh database of a deployment that runs transactions (SecantusDB
+/// does, as a replica set would).
+pub(crate) async fn transactional_stores(backend: Backend) -> (MongoStores, TestDatabase) {
+    let (stores, test_database) = stores(backend).await;
+    assert!(
+        stores.uses_transactions(),
+        "the test server runs no transactions (a standalone mongod): use a replica set"
+    );
+    (stores, test_database)
+}
+
+/// Two instances' stores, each with its own client, on one fresh database.
+pub(crate) async fn two_instances(backend: Backend) -> ((MongoStores, MongoStores), TestDatabase) {
+    let (one, test_database) = stores(backend).await;
+    let config = MongoConfig::new(test_database.url(), test_database.mongo_db_name());
+    let two = MongoStores::open(&config)
+        .await
+        .expect("the test server answers a second client");
+    ((one, two), test_database)
 }

@@ -1,9 +1,11 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use auth_store_mongo::{
-    ensure_indexes, ensure_throttle_and_audit_indexes, EMAIL_INDEX, EVENT_TIME_INDEX,
-    EVENT_USER_INDEX, FAILURE_EXPIRY_INDEX, FAILURE_KEY_INDEX, FAILURE_RETENTION,
-    SESSION_EXPIRY_INDEX, SESSION_USER_INDEX, USERNAME_INDEX,
+    ensure_indexes, ensure_mail_indexes, ensure_throttle_and_audit_indexes,
+    DEFAULT_OUTBOX_COLLECTION, DEFAULT_TOKENS_COLLECTION, EMAIL_INDEX, EVENT_TIME_INDEX,
+    EVENT_USER_INDEX, FAILURE_EXPIRY_INDEX, FAILURE_KEY_INDEX, FAILURE_RETENTION, MAIL_DUE_INDEX,
+    MAIL_LIST_INDEX, MAIL_SENT_INDEX, SESSION_EXPIRY_INDEX, SESSION_USER_INDEX, TOKEN_EXPIRY_INDEX,
+    TOKEN_USER_INDEX, USERNAME_INDEX,
 };
 use bson::{doc, Document};
 use futures::TryStreamExt;
@@ -95,6 +97,39 @@ pub(crate) async fn throttle_and_audit_indexes_can_run_again_and_declare_what_th
         None,
         "the retention of events is the purge's, not a TTL's"
     );
+}
+
+pub(crate) async fn mail_indexes_can_run_again_and_declare_what_the_adapters_rely_on(db: Database) {
+    for _ in 0..2 {
+        ensure_mail_indexes(&db, DEFAULT_TOKENS_COLLECTION, DEFAULT_OUTBOX_COLLECTION)
+            .await
+            .expect("the indexes are made, and a second run changes nothing");
+    }
+
+    let tokens = indexes_of(&db, DEFAULT_TOKENS_COLLECTION).await;
+    assert_eq!(tokens.len(), 3, "the digest is the unique _id: {tokens:?}");
+    assert_eq!(
+        tokens[TOKEN_USER_INDEX].keys,
+        doc! { "user_id": 1, "purpose": 1, "created_at_us": -1 }
+    );
+    assert_eq!(tokens[TOKEN_EXPIRY_INDEX].keys, doc! { "expires_at_us": 1 });
+    assert_eq!(
+        options(&tokens[TOKEN_EXPIRY_INDEX]).expire_after,
+        None,
+        "the purge decides by the service's clock"
+    );
+
+    let outbox = indexes_of(&db, DEFAULT_OUTBOX_COLLECTION).await;
+    assert_eq!(outbox.len(), 4, "{outbox:?}");
+    assert_eq!(
+        outbox[MAIL_DUE_INDEX].keys,
+        doc! { "status": 1, "next_attempt_at_us": 1 }
+    );
+    assert_eq!(
+        outbox[MAIL_LIST_INDEX].keys,
+        doc! { "status": 1, "created_at_us": -1 }
+    );
+    assert_eq!(outbox[MAIL_SENT_INDEX].keys, doc! { "sent_at_us": 1 });
 }
 
 pub(crate) async fn an_index_of_the_same_name_with_other_options_is_reported_with_its_collection(

@@ -38,6 +38,41 @@ mod audit {
     auth_testkit::audit_log_suite!(backends: [mongodb], setup: crate::common::audit_log);
 }
 
+mod mail {
+    auth_testkit::mail_stores_suite!(
+        backends: [mongodb],
+        setup: crate::common::transactional_stores,
+    );
+
+    mod transactional {
+        auth_testkit::backend_tests! {
+            backends: [mongodb],
+            setup: crate::common::transactional_stores,
+            tests: {
+                auth_testkit::commit => [a_refused_work_leaves_nothing_of_its_earlier_changes],
+            },
+        }
+    }
+
+    /// As on a standalone server: no transactions.
+    mod change_by_change {
+        auth_testkit::mail_stores_suite!(
+            backends: [mongodb],
+            setup: crate::common::stores_change_by_change,
+        );
+    }
+
+    mod instances {
+        auth_testkit::backend_tests! {
+            backends: [mongodb],
+            setup: crate::common::two_instances,
+            tests: {
+                auth_testkit::outbox => [concurrent_leases_from_two_instances_never_share_a_mail],
+            },
+        }
+    }
+}
+
 mod indexed {
     auth_testkit::backend_tests! {
         backends: [mongodb],
@@ -60,6 +95,7 @@ mod indexed {
             crate::indexes => [
                 ensure_indexes_can_run_again_and_declares_what_the_adapters_rely_on,
                 throttle_and_audit_indexes_can_run_again_and_declare_what_the_adapters_rely_on,
+                mail_indexes_can_run_again_and_declare_what_the_adapters_rely_on,
             ],
             crate::throttle_audit => [
                 a_failure_is_stored_with_a_date_for_its_ttl_and_exact_microseconds,

@@ -2,5 +2,7 @@
 
 pub mod auth_events;
 pub mod login_failures;
+pub mod one_time_tokens;
+pub mod outbox;
 pub mod sessions;
 pub mod users;

@@ -20,6 +20,8 @@ pub struct Model {
     pub credential: String,
     /// Registration time, UTC, microseconds.
     pub created_at: TimeDateTimeWithTimeZone,
+    /// Whether the user followed a link mailed to `email`.
+    pub email_verified: bool,
 }
 
 /// `users` has no relations an adapter navigates.

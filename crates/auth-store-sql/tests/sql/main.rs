@@ -6,6 +6,7 @@
 mod deletion;
 mod schema;
 mod support;
+mod work;
 mod writers;
 
 mod users {
@@ -43,6 +44,33 @@ mod audit {
     );
 }
 
+mod mail {
+    auth_testkit::mail_stores_suite!(
+        backends: [sqlite, postgres, mysql],
+        setup: crate::support::stores,
+    );
+
+    mod transactional {
+        auth_testkit::backend_tests! {
+            backends: [sqlite, postgres, mysql],
+            setup: crate::support::stores,
+            tests: {
+                auth_testkit::commit => [a_refused_work_leaves_nothing_of_its_earlier_changes],
+            },
+        }
+    }
+
+    mod instances {
+        auth_testkit::backend_tests! {
+            backends: [sqlite, postgres, mysql],
+            setup: crate::support::two_instances,
+            tests: {
+                auth_testkit::outbox => [concurrent_leases_from_two_instances_never_share_a_mail],
+            },
+        }
+    }
+}
+
 mod upgrade {
     auth_testkit::backend_tests! {
         backends: [sqlite, postgres, mysql],
@@ -58,6 +86,7 @@ auth_testkit::backend_tests! {
     setup: crate::support::database,
     tests: {
         crate::deletion => [a_user_deletion_that_fails_halfway_deletes_nothing],
+        crate::work => [a_work_whose_storage_fails_halfway_applies_nothing],
         crate::schema => [
             installing_twice_changes_nothing,
             down_drops_both_tables_and_up_builds_them_again,
@@ -85,6 +114,7 @@ mod mysql_only {
             crate::schema => [
                 mysql_text_columns_compare_bytes_and_timestamps_keep_microseconds,
                 mysql_throttle_and_audit_columns_compare_bytes_and_keep_microseconds,
+                mysql_mail_columns_compare_bytes_and_keep_microseconds,
             ],
         },
     }

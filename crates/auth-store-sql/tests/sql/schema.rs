@@ -74,7 +74,7 @@ pub(crate) async fn a_database_of_the_first_schema_upgrades_and_keeps_its_data(
         .await
         .expect("status")
         .is_empty());
-    for table in ["login_failures", "auth_events"] {
+    for table in ["login_failures", "auth_events", "one_time_tokens", "outbox"] {
         assert!(has_table(&manager, table).await, "{table}");
     }
     let users = SqlUserRepository::new(db.clone());
@@ -95,6 +95,10 @@ pub(crate) async fn a_database_of_the_first_schema_upgrades_and_keeps_its_data(
     );
     let owner = loaded.owner.expect("the session loads with its user");
     assert_eq!(owner, Owner::of(&user));
+    assert!(
+        !owner.email_verified,
+        "users from before verification are unverified"
+    );
     assert_eq!(owner.credential, Credential::of(&user.password_hash));
     assert!(
         owner.owns(&loaded.data.login().expect("logged in")),
@@ -132,12 +136,16 @@ async fn insert_as_the_first_release_did(db: &DatabaseConnection, user: &User) {
         .expect("the first schema takes a user");
 }
 
-/// Each later migration has a real `down` of its own, undone newest first: the sixth drops
-/// the events' `count`, the fifth the failures' `attempt`, the fourth the events' `actor` and `request_id`, the third `users.credential` and nothing
-/// else, the second its tables and leaves the first migration's alone; `up` then builds
-/// them again.
+/// Each later migration has a real `down` of its own, undone newest first: the seventh
+/// drops the tokens, the outbox and `users.email_verified`, the sixth the events' `count`,
+/// the fifth the failures' `attempt`, the fourth the events' `actor` and `request_id`, the
+/// third `users.credential` and nothing else, the second its tables and leaves the first
+/// migration's alone; `up` then builds them again.
 pub(crate) async fn the_later_migrations_go_down_and_up_one_at_a_time(db: DatabaseConnection) {
     let manager = SchemaManager::new(&db);
+    assert!(has_mail(&manager).await);
+    Migrator::down(&db, Some(1)).await.expect("down runs");
+    assert!(!has_mail(&manager).await);
     assert!(has_count(&manager).await);
     Migrator::down(&db, Some(1)).await.expect("down runs");
     assert!(!has_count(&manager).await);
@@ -166,6 +174,20 @@ pub(crate) async fn the_later_migrations_go_down_and_up_one_at_a_time(db: Databa
     assert!(has_actor(&manager).await);
     assert!(has_attempt(&manager).await);
     assert!(has_count(&manager).await);
+    assert!(has_mail(&manager).await);
+}
+
+/// Whether the mail migration is in: its two tables and `users.email_verified`, which come
+/// and go together.
+async fn has_mail(manager: &SchemaManager<'_>) -> bool {
+    let tokens = has_table(manager, "one_time_tokens").await;
+    let outbox = has_table(manager, "outbox").await;
+    let verified = manager
+        .has_column("users", "email_verified")
+        .await
+        .expect("the catalogue answers");
+    assert_eq!((tokens, outbox), (verified, verified), "all or none");
+    verified
 }
 
 async fn has_actor(manager: &SchemaManager<'_>) -> bool {
@@ -360,6 +382,69 @@ pub(crate) async fn mysql_throttle_and_audit_columns_compare_bytes_and_keep_micr
         ("login_failures.attempt", "", "bigint"),
         ("login_failures.id", "", "bigint"),
         ("login_failures.key", "ascii_bin", "varchar(64)"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(col, collation, kind)| ((*col).into(), (*collation).into(), (*kind).into()))
+        .collect();
+    assert_eq!(columns, expected);
+}
+
+/// The mail tables follow the others' rules on MySQL: names and digests ASCII compared by
+/// bytes, addresses and text utf8mb4 compared by bytes, bodies past 64 KiB, instants with
+/// microseconds, ids binary UUIDs.
+pub(crate) async fn mysql_mail_columns_compare_bytes_and_keep_microseconds(db: DatabaseConnection) {
+    let rows = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT LOWER(CONCAT(table_name, '.', column_name)) AS col, \
+                    COALESCE(collation_name, '') AS collation, column_type AS type \
+             FROM information_schema.columns \
+             WHERE table_schema = DATABASE() \
+               AND (table_name IN ('one_time_tokens', 'outbox') \
+                    OR (table_name = 'users' AND column_name = 'email_verified')) \
+             ORDER BY col",
+        ))
+        .await
+        .expect("the catalogue answers");
+    let columns: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|row| {
+            let kind: String = row.try_get("", "type").expect("type");
+            // MariaDB shows a display width (`int(11)`), MySQL 8 none.
+            let kind = if kind.starts_with("int(") {
+                "int".to_owned()
+            } else {
+                kind
+            };
+            (
+                row.try_get("", "col").expect("col"),
+                row.try_get("", "collation").expect("collation"),
+                kind,
+            )
+        })
+        .collect();
+    let expected = [
+        ("one_time_tokens.created_at", "", "datetime(6)"),
+        ("one_time_tokens.digest", "ascii_bin", "varchar(64)"),
+        ("one_time_tokens.email", "utf8mb4_bin", "varchar(254)"),
+        ("one_time_tokens.expires_at", "", "datetime(6)"),
+        ("one_time_tokens.purpose", "ascii_bin", "varchar(32)"),
+        ("one_time_tokens.user_id", "", "binary(16)"),
+        ("outbox.attempts", "", "int"),
+        ("outbox.body", "utf8mb4_bin", "mediumtext"),
+        ("outbox.created_at", "", "datetime(6)"),
+        ("outbox.id", "", "binary(16)"),
+        ("outbox.kind", "ascii_bin", "varchar(32)"),
+        ("outbox.last_error", "utf8mb4_bin", "text"),
+        ("outbox.lease_id", "", "binary(16)"),
+        ("outbox.lease_until", "", "datetime(6)"),
+        ("outbox.next_attempt_at", "", "datetime(6)"),
+        ("outbox.recipient", "utf8mb4_bin", "varchar(254)"),
+        ("outbox.sent_at", "", "datetime(6)"),
+        ("outbox.status", "ascii_bin", "varchar(16)"),
+        ("outbox.subject", "utf8mb4_bin", "text"),
+        ("users.email_verified", "", "tinyint(1)"),
     ];
     let expected: Vec<(String, String, String)> = expected
         .iter()

@@ -1,7 +1,8 @@
 //! Fresh, installed databases and the stores on them.
 
+use auth_domain::clock::Clock;
 use auth_store_sql::{
-    connect, install, SqlAuditLog, SqlFailureCounter, SqlSessionStore, SqlUserRepository,
+    connect, install, SqlAuditLog, SqlFailureCounter, SqlSessionStore, SqlStores, SqlUserRepository,
 };
 use auth_testkit::{Backend, TestDatabase};
 use migration::{Migrator, MigratorTrait};
@@ -48,6 +49,27 @@ pub(crate) async fn failure_counter(backend: Backend) -> (SqlFailureCounter, Tes
 pub(crate) async fn audit_log(backend: Backend) -> (SqlAuditLog, TestDatabase) {
     let (db, database) = database(backend).await;
     (SqlAuditLog::new(db), database)
+}
+
+/// Every store on a fresh database.
+pub(crate) async fn stores(backend: Backend) -> (SqlStores, TestDatabase) {
+    let (db, database) = database(backend).await;
+    (SqlStores::new(db, Clock::system()), database)
+}
+
+/// Two instances' stores, each on its own pool, on one fresh database.
+pub(crate) async fn two_instances(backend: Backend) -> ((SqlStores, SqlStores), TestDatabase) {
+    let (db, database) = database(backend).await;
+    let other = connect(database.url())
+        .await
+        .expect("the test database accepts a second pool");
+    (
+        (
+            SqlStores::new(db, Clock::system()),
+            SqlStores::new(other, Clock::system()),
+        ),
+        database,
+    )
 }
 
 /// A database on `backend` with the first migration only, as a release before #9 left

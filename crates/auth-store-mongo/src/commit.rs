@@ -1,0 +1,233 @@
+//! [`crate::MongoStores`]' `commit`: a unit of work, in one transaction where the
+//! deployment runs them, change by change where it does not.
+//!
+//! A replica set (or a sharded cluster) runs multi-document transactions: the work is
+//! applied in one, all or nothing, and retried whole when the server says a concurrent
+//! transaction got in the way (a write conflict: the label `TransientTransactionError`).
+//! A retried work sees what the other one committed, so of concurrent works spending one
+//! token, one is applied and the others are refused.
+//!
+//! A standalone server has none: the changes are applied in order and the work stops at
+//! the first refusal. The use cases put their guards first (see `auth_domain::work`), so a
+//! refused work has changed nothing; a storage failure halfway may leave the changes
+//! before it, each of which is safe alone (a spent token, ended sessions, a queued
+//! notice).
+//!
+//! Either way each change runs the same statements, inside the transaction's session or
+//! outside any (see [`crate::tx`]).
+
+use auth_domain::{
+    work::{Change, CommitError, Refusal, Work},
+    InsertUserError,
+};
+use mongodb::{
+    error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT},
+    ClientSession,
+};
+
+use crate::{
+    error::{duplicate_key_message, repository_error},
+    tx::{Failure, Tx},
+    users::insert_error,
+    MongoStores,
+};
+
+/// How many times a work is tried when concurrent transactions keep getting in its way.
+/// Each conflict means another work was applied, so a handful is plenty; the caller's
+/// timeout bounds the whole anyway.
+const ATTEMPTS: usize = 8;
+
+/// How many times a commit whose outcome is unknown (a connection lost while committing)
+/// is sent again: committing twice is harmless, the server recognises the transaction.
+const COMMIT_ATTEMPTS: usize = 3;
+
+/// Why a change stopped the work.
+enum Stop {
+    /// A guard refused it.
+    Refused(Refusal),
+    /// The storage failed, doing the change named.
+    Failed(&'static str, Failure),
+}
+
+impl Stop {
+    /// Whether trying the whole work again may succeed: a write conflict.
+    fn is_transient(&self) -> bool {
+        matches!(self, Self::Failed(_, Failure::Driver(error)) if error.contains_label(TRANSIENT_TRANSACTION_ERROR))
+    }
+
+    fn into_commit_error(self) -> CommitError {
+        match self {
+            Self::Refused(refusal) => CommitError::Refused(refusal),
+            Self::Failed(operation, failure) => {
+                CommitError::Storage(failure.into_repository_error(operation))
+            }
+        }
+    }
+}
+
+/// Applies `work` to `stores`: in a transaction when `transactions`, else in order up to
+/// the first refusal.
+pub(crate) async fn commit(
+    stores: &MongoStores,
+    transactions: bool,
+    work: Work,
+) -> Result<(), CommitError> {
+    if !transactions {
+        return apply_all(stores, &mut None, work)
+            .await
+            .map_err(Stop::into_commit_error);
+    }
+    let failed =
+        |error: mongodb::error::Error| CommitError::Storage(repository_error("commit", &error));
+    let mut session = stores.client.start_session().await.map_err(failed)?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let retry = attempt < ATTEMPTS;
+        session.start_transaction().await.map_err(failed)?;
+        let applied = {
+            let mut tx = Some(&mut session);
+            apply_all(stores, &mut tx, work.clone()).await
+        };
+        match applied {
+            Ok(()) => match commit_transaction(&mut session).await {
+                Ok(()) => return Ok(()),
+                Err(error) if retry && error.contains_label(TRANSIENT_TRANSACTION_ERROR) => {}
+                Err(error) => return Err(failed(error)),
+            },
+            Err(stop) => {
+                // A failed write may have ended the transaction on the server already:
+                // then there is nothing left to abort, and nothing of it stays either.
+                if let Err(error) = session.abort_transaction().await {
+                    tracing::debug!(error = %crate::error::DriverError::new("abort", &error), "aborting a stopped work");
+                }
+                if !(retry && stop.is_transient()) {
+                    return Err(stop.into_commit_error());
+                }
+            }
+        }
+        tracing::debug!(
+            attempt,
+            "a unit of work met a concurrent one; trying it again"
+        );
+    }
+}
+
+/// Commits the session's transaction, sending the commit again while its outcome is
+/// unknown.
+async fn commit_transaction(session: &mut ClientSession) -> Result<(), mongodb::error::Error> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match session.commit_transaction().await {
+            Err(error)
+                if attempt < COMMIT_ATTEMPTS
+                    && error.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => {}
+            done => return done,
+        }
+    }
+}
+
+async fn apply_all(stores: &MongoStores, tx: &mut Tx<'_>, work: Work) -> Result<(), Stop> {
+    for change in work.into_changes() {
+        apply(stores, tx, change).await?;
+    }
+    Ok(())
+}
+
+/// `Err(refusal)` unless `passed`.
+fn guard(passed: bool, refusal: Refusal) -> Result<(), Stop> {
+    if passed {
+        Ok(())
+    } else {
+        Err(Stop::Refused(refusal))
+    }
+}
+
+async fn apply(stores: &MongoStores, tx: &mut Tx<'_>, change: Change) -> Result<(), Stop> {
+    let name = change.name();
+    let failed = |failure: Failure| Stop::Failed(name, failure);
+    let driver = |error: mongodb::error::Error| Stop::Failed(name, Failure::Driver(error));
+    match change {
+        Change::InsertUser(user) => match stores.users.insert_in(tx, &user.into_user()).await {
+            Ok(()) => Ok(()),
+            Err(Failure::Driver(error)) => match insert_error(&error) {
+                InsertUserError::EmailTaken => Err(Stop::Refused(Refusal::EmailTaken)),
+                InsertUserError::UsernameTaken => Err(Stop::Refused(Refusal::UsernameTaken)),
+                InsertUserError::Unexpected(_) => Err(driver(error)),
+            },
+            Err(invalid) => Err(failed(invalid)),
+        },
+        Change::ConsumeToken {
+            digest,
+            purpose,
+            now,
+        } => guard(
+            stores
+                .tokens
+                .consume_in(tx, &digest, purpose, now)
+                .await
+                .map_err(failed)?,
+            Refusal::TokenSpent,
+        ),
+        Change::SetPassword { user, hash } => guard(
+            stores
+                .users
+                .set_password_in(tx, user, None, &hash)
+                .await
+                .map_err(driver)?,
+            Refusal::Stale,
+        ),
+        Change::ReplacePassword { user, current, new } => guard(
+            stores
+                .users
+                .set_password_in(tx, user, Some(&current), &new)
+                .await
+                .map_err(driver)?,
+            Refusal::Stale,
+        ),
+        Change::DeleteUser { user } => guard(
+            stores.users.delete_in(tx, user).await.map_err(driver)?,
+            Refusal::Stale,
+        ),
+        Change::EndSession { user, handle } => guard(
+            stores
+                .sessions
+                .end_session_in(tx, user, &handle)
+                .await
+                .map_err(driver)?,
+            Refusal::Stale,
+        ),
+        Change::SetEmail { user, from, to } => {
+            match stores.users.set_email_in(tx, user, &from, &to).await {
+                Ok(moved) => guard(moved, Refusal::Stale),
+                // The new address is another account's email, or its default username.
+                Err(error) if duplicate_key_message(&error).is_some() => {
+                    Err(Stop::Refused(Refusal::EmailTaken))
+                }
+                Err(error) => Err(driver(error)),
+            }
+        }
+        Change::MarkEmailVerified { user, email } => guard(
+            stores
+                .users
+                .mark_email_verified_in(tx, user, &email)
+                .await
+                .map_err(driver)?,
+            Refusal::Stale,
+        ),
+        Change::EndSessions { user } => stores
+            .users
+            .delete_sessions_in(tx, user)
+            .await
+            .map_err(driver),
+        Change::VoidTokens { user, purpose } => stores
+            .tokens
+            .void_in(tx, user, purpose)
+            .await
+            .map_err(driver),
+        Change::InsertToken(token) => stores.tokens.insert_in(tx, &token).await.map_err(failed),
+        Change::Enqueue(mail) => stores.outbox.enqueue_in(tx, &mail).await.map_err(failed),
+        Change::Record(event) => stores.events.insert_in(tx, &event).await.map_err(failed),
+    }
+}
