@@ -61,9 +61,13 @@ async fn a_request_in_flight_at_shutdown_is_answered(backend: Backend) {
     let address = listener.local_addr().expect("bound");
     let (stop, stopped) = oneshot::channel::<()>();
     let mail_dir = TempDir::new("mail");
-    let server = tokio::spawn(run(config_for(&database, &mail_dir), listener, async move {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(run(
+        config_for(&database, &mail_dir),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
 
     let mut ready = false;
     for _ in 0..400 {

@@ -14,6 +14,7 @@ auth_testkit::backend_tests! {
             a_user_made_on_the_command_line_logs_in_and_loses_sessions_the_cli_revokes,
             an_unknown_user_or_handle_exits_1_with_one_line,
             install_is_idempotent_and_lists_start_empty,
+            queued_mail_is_listed_without_its_content_until_a_server_sends_it,
         ],
     },
 }
@@ -276,12 +277,70 @@ async fn install_is_idempotent_and_lists_start_empty(backend: Backend) {
         let installed = json(&database, &["install"], "");
         assert_eq!(installed["installed"], true);
     }
-    for args in [&["users", "list"][..], &["sessions", "list"], &["events"]] {
+    for args in [
+        &["users", "list"][..],
+        &["sessions", "list"],
+        &["events"],
+        &["mail", "list"],
+    ] {
         assert_eq!(json(&database, args, ""), json!([]), "{args:?}");
     }
     assert_eq!(
         json(&database, &["sessions", "purge"], ""),
         json!({"purged": 0})
+    );
+    database.drop_now().await;
+}
+
+/// A user made on the command line is mailed a verification link: the CLI queues it (it
+/// sends nothing itself), lists it without its content, and a server's worker sends it.
+async fn queued_mail_is_listed_without_its_content_until_a_server_sends_it(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    json(
+        &database,
+        &["users", "create", "--email", "ada@example.com"],
+        &format!("{PASSWORD}\n"),
+    );
+    let pending = json(&database, &["mail", "list", "--status", "pending"], "");
+    let pending = pending.as_array().expect("a list");
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0]["kind"], "email_verification");
+    assert_eq!(pending[0]["to"], "ada@example.com");
+    assert_eq!(pending[0]["attempts"], 0);
+    let listed = run(&database, &["mail", "list"], "");
+    let table = String::from_utf8_lossy(&listed.stdout);
+    assert!(table.starts_with("ID  "), "{table}");
+    for shown in [table.as_ref(), &format!("{pending:?}")] {
+        assert!(
+            !shown.contains("token") && !shown.contains("http"),
+            "{shown}"
+        );
+    }
+    let id = pending[0]["id"].as_str().expect("an id").to_owned();
+
+    // Nothing failed: nothing to retry, and an id that names no failed mail is an error.
+    assert_eq!(
+        json(&database, &["mail", "retry"], ""),
+        json!({"retried": 0})
+    );
+    let line = failed_with_one_line(&run(&database, &["mail", "retry", &id], ""));
+    assert_eq!(line, format!("error: no failed mail with id {id}"));
+
+    // A server (no SMTP_URL: mail goes to its MAIL_DIR) sends what is due when it starts.
+    let _server = Server::start(&database).await;
+    let mut sent = Value::Null;
+    for _ in 0..100 {
+        sent = json(&database, &["mail", "list", "--status", "sent"], "");
+        if sent.as_array().is_some_and(|sent| !sent.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(sent[0]["id"], id.as_str(), "{sent}");
+    assert!(sent[0]["sent_at"].is_string(), "{sent}");
+    assert_eq!(
+        json(&database, &["mail", "list", "--status", "pending"], ""),
+        json!([])
     );
     database.drop_now().await;
 }
@@ -303,6 +362,8 @@ async fn bad_usage_exits_2_and_every_level_has_help(backend: Backend) {
         &["users", "list", "--limit", "many"],
         &["sessions", "revoke"],
         &["sessions", "revoke", "not-a-handle"],
+        &["mail", "list", "--status", "lost"],
+        &["mail", "retry", "not-an-id"],
     ] {
         let output = run(&database, args, "");
         assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
@@ -314,6 +375,8 @@ async fn bad_usage_exits_2_and_every_level_has_help(backend: Backend) {
         (&["sessions", "--help"], "purge"),
         (&["sessions", "revoke", "--help"], "--user"),
         (&["events", "--help"], "--limit"),
+        (&["mail", "--help"], "retry"),
+        (&["mail", "list", "--help"], "--status"),
     ] {
         let output = run(&database, args, "");
         assert_eq!(output.status.code(), Some(0), "{args:?}: {output:?}");
