@@ -125,7 +125,7 @@ const MAIL: &[Setting] = &[
     Setting::new(
         "SMTP_URL",
         DefaultValue::Unset,
-        "the SMTP server mail is sent through: `smtp://[user:password@]host[:port]` (plain; `?tls=required` for STARTTLS) or `smtps://...` (TLS); unset: mail is written to MAIL_DIR",
+        "the SMTP server mail is sent through: `smtp://host[:port]` (plain), `smtp://[user:password@]host[:port]?tls=required` (STARTTLS) or `smtps://[user:password@]host[:port]` (TLS); unset: mail is written to MAIL_DIR",
     ),
     Setting::new(
         "MAIL_FROM",

@@ -62,6 +62,15 @@ fn smtp_url(s: &Settings<'_>) -> Result<Option<SmtpUrl>, ConfigError> {
             ))
         }
     }
+    // lettre would send them in the clear: a mail server's password is worth more than
+    // the convenience.
+    if parsed.password().is_some() && parsed.scheme() == "smtp" && tls.is_none() {
+        return Err(s.error(
+            KEY,
+            "credentials over plain smtp: would cross the network unencrypted: use smtps: or \
+             add ?tls=required",
+        ));
+    }
     Ok(Some(url))
 }
 

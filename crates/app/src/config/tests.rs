@@ -263,6 +263,7 @@ fn each_bad_value_names_its_key() {
         ("SMTP_URL", "smtp://"),
         ("SMTP_URL", "smtps://mail.example.com?tls=required"),
         ("SMTP_URL", "smtp://mail.example.com?tls=always"),
+        ("SMTP_URL", "smtp://ada:secret@mail.example.com"),
         ("MAIL_FROM", "not an address"),
         ("MAIL_FROM", "auth <no-reply>"),
         ("MAIL_DIR", ""),
@@ -1025,17 +1026,18 @@ fn mail_settings_are_read_as_written() {
 #[test]
 fn the_smtp_password_is_never_shown_in_debug_output_or_errors() {
     let config =
-        config_with(&[("SMTP_URL", "smtp://ada:hunter2@mail.example.com")]).expect("valid");
+        config_with(&[("SMTP_URL", "smtps://ada:hunter2@mail.example.com")]).expect("valid");
     let debug = format!("{config:?}");
     assert!(!debug.contains("hunter2"), "{debug}");
     assert!(
-        debug.contains("smtp://ada:[redacted]@mail.example.com"),
+        debug.contains("smtps://ada:[redacted]@mail.example.com"),
         "{debug}"
     );
     for bad in [
         "smtq://ada:hunter2@mail.example.com",
         "smtps://ada:hunter2@mail.example.com?tls=required",
         "smtp://ada:hunter2@:25",
+        "smtp://ada:hunter2@mail.example.com",
     ] {
         let error = config_with(&[("SMTP_URL", bad)]).expect_err(bad);
         assert!(!error.to_string().contains("hunter2"), "{error}");
