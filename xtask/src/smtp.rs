@@ -201,3 +201,47 @@ fn start(target_dir: &Path) -> Result<SmtpSink> {
         storage: Some(storage),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+
+    fn why(status: &Status) -> &str {
+        match status {
+            Status::NotRun { why } => why,
+            Status::Provided { .. } => panic!("provided: {status:?}"),
+        }
+    }
+
+    #[test]
+    fn a_server_of_ones_own_is_provided_when_it_answers_and_its_maildir_exists() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bound");
+        let url = format!("smtp://{}", listener.local_addr().expect("bound"));
+        let maildir = std::env::temp_dir();
+        let maildir = maildir.to_str().expect("UTF-8");
+        assert!(matches!(
+            check(url.clone(), maildir),
+            Status::Provided { .. }
+        ));
+
+        let status = check(url, "/nonexistent/maildir");
+        assert!(why(&status).contains("is not a directory"), "{status:?}");
+        drop(listener);
+    }
+
+    #[test]
+    fn a_server_that_does_not_answer_is_not_run_and_its_password_not_shown() {
+        let port = free_port().expect("a free port");
+        let url = format!("smtp://ada:hunter2@127.0.0.1:{port}");
+        let maildir = std::env::temp_dir();
+        let status = check(url, maildir.to_str().expect("UTF-8"));
+        let why = why(&status);
+        assert!(
+            why.starts_with("cannot connect to smtp://ada:[redacted]@"),
+            "{why}"
+        );
+        assert!(!why.contains("hunter2"), "{why}");
+    }
+}

@@ -1,6 +1,7 @@
 //! The composition root of the authentication service: it reads the [`Config`], builds
 //! the password hasher and the [`AuthService`], opens the configured backend (creating the
-//! schema or indexes it needs) and serves the `auth_http` router until told to stop.
+//! schema or indexes it needs) and serves the `auth_http` router until told to stop,
+//! with the outbox's worker ([`mail`]) sending the mail the use cases queue.
 //!
 //! This crate and `xtask` are the only ones that name concrete stores; the backend is
 //! chosen at run time by [`Config::storage`], and everything after that choice is one

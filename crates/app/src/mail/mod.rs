@@ -7,9 +7,9 @@
 //! attempt. The transport is SMTP (`SMTP_URL`), or, with none configured, `.eml` files in
 //! `MAIL_DIR`, so that a development server needs no mail server and its mail can be read.
 //!
-//! - [`message`]: a domain `Mail` as a plain-text message.
-//! - [`transport`]: SMTP or files, chosen by the configuration.
-//! - [`worker`]: the loop, its backoff and its metrics.
+//! - `message`: a domain `Mail` as a plain-text message.
+//! - `transport`: SMTP or files, chosen by the configuration.
+//! - `worker`: the loop, its backoff and its metrics.
 
 mod message;
 mod transport;
