@@ -116,6 +116,7 @@ pub(crate) async fn the_events_of_a_full_flow_are_listed_newest_first(backend: B
             ("login_succeeded", "browser-2"),
             ("login_succeeded", "browser-1"),
             ("login_failed", "browser-1"),
+            ("email_verification_sent", "browser-1"),
             ("registered", "browser-1"),
         ]
     );
@@ -130,7 +131,7 @@ pub(crate) async fn the_events_of_a_full_flow_are_listed_newest_first(backend: B
 }
 
 pub(crate) async fn a_user_sees_at_most_fifty_events_and_only_their_own(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, without_verification()).await;
     assert_access_denied(app.get("/v1/auth/events").await).await;
     let ada = app.browser(Some("ada-browser"));
     let grace = app.browser(Some("grace-browser"));
@@ -174,7 +175,7 @@ pub(crate) async fn a_user_sees_at_most_fifty_events_and_only_their_own(backend:
 /// A refused login is recorded too, though after the answer (in the background): the
 /// test waits for it.
 pub(crate) async fn a_throttled_login_is_recorded(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, without_verification()).await;
     let owner = app.browser(Some("owner"));
     owner.register_user(ADA).await;
     assert_status(owner.login(ADA, PASSWORD).await, StatusCode::OK).await;
@@ -212,7 +213,10 @@ pub(crate) async fn the_client_address_behind_a_trusted_proxy_is_recorded(backen
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0]["ip"], "198.51.100.7");
     let events = events(&browser).await;
-    assert_eq!(kinds(&events), ["login_succeeded", "registered"]);
+    assert_eq!(
+        kinds(&events),
+        ["login_succeeded", "email_verification_sent", "registered"]
+    );
     for event in &events {
         assert_eq!(event["ip"], "198.51.100.7", "{event}");
     }
@@ -273,7 +277,7 @@ fn assert_status_of(response: &reqwest::Response, status: StatusCode) {
 /// Sixty junk attempts after the owner's login cannot hide it (#19): filtered by kind it
 /// is the first thing listed, and paging with `next` reaches it, each event once.
 pub(crate) async fn a_flood_of_attempts_cannot_hide_a_login_from_its_owner(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, without_verification()).await;
     let owner = app.browser(Some("owner"));
     owner.register_user(ADA).await;
     assert_status(owner.login(ADA, PASSWORD).await, StatusCode::OK).await;
@@ -362,4 +366,10 @@ pub(crate) async fn a_flood_of_attempts_cannot_hide_a_login_from_its_owner(backe
         assert_eq!(body["code"], "validation_failed", "{bad}: {body}");
     }
     app.stop().await;
+}
+
+/// The defaults, but registration mails no verification link (`EMAIL_VERIFICATION=off`):
+/// these tests count the events of logins, and a registration is then one event.
+fn without_verification() -> Options {
+    Options::with(&[("EMAIL_VERIFICATION", "off")])
 }

@@ -89,9 +89,10 @@ pub(crate) async fn registration_answers_201_with_the_user_and_does_not_log_in(b
         .collect();
     assert_eq!(
         keys.len(),
-        4,
-        "only id, email, username, created_at: {keys:?}"
+        5,
+        "only id, email, username, created_at, email_verified: {keys:?}"
     );
+    assert_eq!(user["email_verified"], false, "nobody followed a link yet");
 
     assert_eq!(app.get("/profile").await.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;

@@ -13,12 +13,19 @@ use auth_testkit::{
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, json_body, Browser, Options, TestApp, PASSWORD};
+use crate::helpers::{json_body, Browser, Options, TestApp, PASSWORD};
 
 const NEW_PASSWORD: &str = "copper-lantern-meadow";
 /// How long a mail may take to arrive: the worker wakes at once; this is a bound for a
 /// loaded CI machine, not an expectation.
 const ARRIVES_WITHIN: Duration = Duration::from_secs(20);
+
+/// Asserts an error answer of `status` with this `code`.
+async fn assert_code(response: reqwest::Response, status: StatusCode, code: &str) {
+    assert_eq!(response.status(), status);
+    let body = json_body(response).await;
+    assert_eq!(body["code"], code, "{body}");
+}
 
 /// An address no other test uses.
 fn address(name: &str) -> String {
@@ -126,7 +133,7 @@ pub(crate) async fn a_reset_token_works_once_and_ends_every_session(backend: Bac
         );
     }
     let again = reset(&stranger, &token, "another-fine-password").await;
-    assert_error(again, StatusCode::BAD_REQUEST, "invalid_token").await;
+    assert_code(again, StatusCode::BAD_REQUEST, "invalid_token").await;
     assert_eq!(
         app.browser(None).login(&ada, PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED
@@ -158,10 +165,10 @@ pub(crate) async fn an_expired_or_superseded_reset_token_fails(backend: Backend)
     let second = received[1].token().expect("a token").to_owned();
     assert_ne!(first, second);
     let old = reset(&app, &first, NEW_PASSWORD).await;
-    assert_error(old, StatusCode::BAD_REQUEST, "invalid_token").await;
+    assert_code(old, StatusCode::BAD_REQUEST, "invalid_token").await;
     app.advance(Duration::from_secs(601));
     let late = reset(&app, &second, NEW_PASSWORD).await;
-    assert_error(late, StatusCode::BAD_REQUEST, "invalid_token").await;
+    assert_code(late, StatusCode::BAD_REQUEST, "invalid_token").await;
     assert_eq!(
         app.browser(None).login(&ada, PASSWORD).await.status(),
         StatusCode::OK,
@@ -178,7 +185,7 @@ pub(crate) async fn verification_resend_cooldown_and_required_mode(backend: Back
     let login = app.login(&ada, PASSWORD).await;
     assert_eq!(login.status(), StatusCode::OK);
     assert_eq!(json_body(login).await["email_verified"], false);
-    assert_error(
+    assert_code(
         app.get("/profile").await,
         StatusCode::FORBIDDEN,
         "email_unverified",
@@ -204,7 +211,7 @@ pub(crate) async fn verification_resend_cooldown_and_required_mode(backend: Back
     let stale = app
         .post_json("/v1/auth/email/verify", &json!({"token": second}))
         .await;
-    assert_error(stale, StatusCode::BAD_REQUEST, "invalid_token").await;
+    assert_code(stale, StatusCode::BAD_REQUEST, "invalid_token").await;
     let verified = app
         .post_json("/v1/auth/email/verify", &json!({"token": third}))
         .await;
@@ -221,13 +228,12 @@ pub(crate) async fn an_email_change_mails_both_addresses_and_waits_for_the_link(
     app.register_user(&bob).await;
     app.register_and_login(&old).await;
     let change = |to: &str, password: &str| {
-        app.post_json(
-            "/v1/auth/email",
-            &json!({"new_email": to, "password": password}),
-        )
+        let body = json!({"new_email": to, "password": password});
+        let app = &app;
+        async move { app.post_json("/v1/auth/email", &body).await }
     };
     let wrong = change(&new, "not-the-password-at-all").await;
-    assert_error(wrong, StatusCode::BAD_REQUEST, "validation_failed").await;
+    assert_code(wrong, StatusCode::BAD_REQUEST, "validation_failed").await;
 
     let started = change(&new, PASSWORD).await;
     assert_eq!(started.status(), StatusCode::ACCEPTED);
