@@ -17,6 +17,7 @@
 //! outside any (see [`crate::tx`]).
 
 use auth_domain::{
+    session::Credential,
     work::{Change, CommitError, Refusal, Work},
     InsertUserError,
 };
@@ -91,7 +92,10 @@ pub(crate) async fn commit(
         };
         match applied {
             Ok(()) => match commit_transaction(&mut session).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    sweep_after(stores, &work).await;
+                    return Ok(());
+                }
                 Err(error) if retry && error.contains_label(TRANSIENT_TRANSACTION_ERROR) => {}
                 Err(error) => return Err(failed(error)),
             },
@@ -110,6 +114,43 @@ pub(crate) async fn commit(
             attempt,
             "a unit of work met a concurrent one; trying it again"
         );
+    }
+}
+
+/// Ends, after a committed transaction, the sessions that logins racing it inserted
+/// meanwhile. A transaction's writes are seen by no one until it commits, so its own sweep
+/// of a deleted user's sessions, or its rebinding of sessions to a new password, could not
+/// see a session inserted by a login that read the user before the commit. Swept again
+/// outside it, each such session is gone, and a login that inserts later reads the
+/// committed user when it checks its session, as without a transaction
+/// ([`crate::users`]). A failed sweep is logged: that login's own check still ends it at
+/// its next request.
+async fn sweep_after(stores: &MongoStores, work: &Work) {
+    for change in work.changes() {
+        let swept = match change {
+            Change::DeleteUser { user } => stores.users.delete_sessions_in(&mut None, *user).await,
+            Change::SetPassword { user, hash } => {
+                stores
+                    .users
+                    .rebind_sessions(&mut None, *user, None, &Credential::of(hash))
+                    .await
+            }
+            Change::ReplacePassword { user, current, new } => {
+                stores
+                    .users
+                    .rebind_sessions(
+                        &mut None,
+                        *user,
+                        Some(&Credential::of(current)),
+                        &Credential::of(new),
+                    )
+                    .await
+            }
+            _ => Ok(()),
+        };
+        if let Err(error) = swept {
+            tracing::warn!(error = %crate::error::DriverError::new("sweep sessions", &error), change = change.name(), "could not sweep the sessions of a committed change");
+        }
     }
 }
 

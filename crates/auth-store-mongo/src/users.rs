@@ -142,7 +142,7 @@ impl MongoUserRepository {
 
     /// Hands the sessions of `id` logged in with `old` (with any, given `None`) the
     /// credential `new`, which ends them at their next request.
-    async fn rebind_sessions(
+    pub(crate) async fn rebind_sessions(
         &self,
         tx: &mut Tx<'_>,
         id: UserId,
