@@ -36,7 +36,53 @@ pub(crate) async fn commit(
     clock: &Clock,
     work: Work,
 ) -> Result<(), CommitError> {
-    let failed = |operation, err: DbErr| CommitError::Storage(repository_error(operation, &err));
+    let mut attempt = 1;
+    loop {
+        match commit_once(users, clock, work.clone()).await {
+            Err(Attempt::Conflict(err)) if attempt < CONFLICT_ATTEMPTS => {
+                tracing::debug!(attempt, error = %crate::error::describe(&err), "a unit of work met a concurrent one; trying it again");
+                attempt += 1;
+                // A short, growing pause lets the transaction that won finish first.
+                tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+            }
+            Err(Attempt::Conflict(err)) => {
+                return Err(CommitError::Storage(repository_error("commit", &err)))
+            }
+            Err(Attempt::Done(error)) => return Err(error),
+            Ok(()) => return Ok(()),
+        }
+    }
+}
+
+/// How many times a work is tried when the engine gives it up for a concurrent one (see
+/// [`crate::error::is_transaction_conflict`]): InnoDB takes gap locks, so two works that
+/// write near one another in an index (two registrations, each voiding and inserting a
+/// token) can deadlock, and the engine rolls one back whole.
+const CONFLICT_ATTEMPTS: u64 = 8;
+
+/// Why one try of a work did not apply it.
+enum Attempt {
+    /// The engine rolled it back for a concurrent transaction: try again.
+    Conflict(DbErr),
+    /// Refused, or failed for good.
+    Done(CommitError),
+}
+
+impl From<CommitError> for Attempt {
+    fn from(error: CommitError) -> Self {
+        Self::Done(error)
+    }
+}
+
+/// One try of [`commit`].
+async fn commit_once(users: &SqlUserRepository, clock: &Clock, work: Work) -> Result<(), Attempt> {
+    let failed = |operation, err: DbErr| {
+        if crate::error::is_transaction_conflict(&err) {
+            Attempt::Conflict(err)
+        } else {
+            Attempt::Done(CommitError::Storage(repository_error(operation, &err)))
+        }
+    };
     let transaction = users
         .db()
         .begin()
@@ -54,13 +100,14 @@ pub(crate) async fn commit(
                 tracing::debug!(error = %crate::error::describe(&err), "rolling back a refused work");
             }
             return Err(match stop {
-                Stop::Refused(refusal) => CommitError::Refused(refusal),
+                Stop::Refused(refusal) => CommitError::Refused(refusal).into(),
                 Stop::UsernameTaken => {
                     let email = new_email.expect("only an inserted user stops so");
                     match users.username_or_email_taken(&email).await {
                         InsertUserError::EmailTaken => CommitError::Refused(Refusal::EmailTaken),
                         _ => CommitError::Refused(Refusal::UsernameTaken),
                     }
+                    .into()
                 }
                 Stop::Failed(operation, err) => failed(operation, err),
             });

@@ -118,6 +118,16 @@ pub(crate) fn database_error(err: &DbErr) -> Option<&dyn sqlx::error::DatabaseEr
 }
 
 /// Whether `err` is a violated unique index or primary key.
+/// Whether `err` is the engine giving up a transaction so that a concurrent one can go on
+/// (a deadlock, or a serialization failure): trying the whole transaction again is the
+/// engine's own advice. SQLSTATE 40001 (MySQL and MariaDB report deadlocks so too) and
+/// 40P01 (PostgreSQL's deadlock).
+pub(crate) fn is_transaction_conflict(err: &DbErr) -> bool {
+    database_error(err)
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "40001" || code == "40P01")
+}
+
 pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
     database_error(err).is_some_and(|db| db.is_unique_violation())
 }
