@@ -36,8 +36,8 @@ use std::future::Future;
 
 use anyhow::Context as _;
 use auth_domain::{
-    account_mail::MailSettings, accounts::Accounts, clock::Clock, mail::Templates,
-    throttle::REGISTRATION_WINDOW, HashingConfig, PasswordHasher, Stores as _,
+    account_mail::MailSettings, accounts::Accounts, clock::Clock, mail::Templates, HashingConfig,
+    PasswordHasher, Stores as _,
 };
 use auth_http::HttpConfig;
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -168,7 +168,7 @@ impl<S: Future<Output = ()> + Send + 'static> OnStores for Serve<'_, S> {
             stores.inner().clone(),
             clock.clone(),
             purge::Retention {
-                failures: config.throttle.failure_window.max(REGISTRATION_WINDOW),
+                failures: config.throttle.longest_window(),
                 events: config.audit_retention,
             },
             config.session_purge_interval,
