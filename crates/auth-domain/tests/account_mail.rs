@@ -326,7 +326,9 @@ async fn a_resend_waits_for_its_cooldown_even_in_a_burst() {
         match resend.await.expect("ran") {
             Ok(()) => sent += 1,
             Err(ResendError::Throttled(throttled)) => {
-                assert!(throttled.retry_after <= time::Duration::seconds(60));
+                // Counted from the oldest attempt in the window, which in a burst may be
+                // this refused one itself: a cooldown and at most a moment more.
+                assert!(throttled.retry_after <= time::Duration::seconds(61));
             }
             Err(other) => panic!("unexpected {other:?}"),
         }
