@@ -594,8 +594,14 @@ impl<B: Stores> Accounts<B> {
     ) -> Result<(OneTimeToken, User), TokenError> {
         let secret = TokenSecret::parse(token).ok_or(TokenError::Invalid)?;
         let now = self.clock().now();
-        for purpose in purposes {
-            let digest = self.mail_settings().token_key.digest(*purpose, &secret);
+        let candidates = purposes.iter().flat_map(|purpose| {
+            self.mail_settings()
+                .token_key
+                .digests(*purpose, &secret)
+                .into_iter()
+                .map(move |digest| (purpose, digest))
+        });
+        for (purpose, digest) in candidates {
             let Some(stored) = self
                 .stores()
                 .tokens()

@@ -110,30 +110,62 @@ impl TokenDigest {
     }
 }
 
-/// The key tokens are digested under (derived from `SECRET_KEY`): a database dump alone
-/// gives no token, and no digest can be computed without the key.
+/// The keys tokens are digested under (derived from `SECRET_KEY`, and from each of
+/// `SECRET_KEY_FALLBACKS`): a database dump alone gives no token, and no digest can be
+/// computed without a key. New tokens are digested under the current key; a link mailed
+/// before a rotation still works under the key it was made with, now a fallback, until it
+/// expires.
 #[derive(Clone)]
-pub struct TokenKey(Hmac<Sha256>);
+pub struct TokenKey(std::sync::Arc<[Hmac<Sha256>]>);
 
 impl TokenKey {
-    /// The key from derived bytes.
+    /// One key, with no fallbacks.
     pub fn new(key: &[u8; crate::digest::KEY_BYTES]) -> Self {
-        Self(Hmac::new_from_slice(key).expect("HMAC takes a key of any length"))
+        Self::with_fallbacks(key, &[])
     }
 
-    /// The digest of `secret` for `purpose`: a token of one purpose never matches another.
-    pub fn digest(&self, purpose: Purpose, secret: &TokenSecret) -> TokenDigest {
-        let mut mac = self.0.clone();
-        mac.update(purpose.as_str().as_bytes());
-        mac.update(&[0]);
-        mac.update(secret.0.as_bytes());
-        TokenDigest(hex::encode(mac.finalize().into_bytes()))
+    /// The current key, and the older ones that only look tokens up.
+    pub fn with_fallbacks(
+        current: &[u8; crate::digest::KEY_BYTES],
+        fallbacks: &[[u8; crate::digest::KEY_BYTES]],
+    ) -> Self {
+        let keyed = |key: &[u8]| {
+            Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length")
+        };
+        Self(
+            std::iter::once(keyed(current))
+                .chain(fallbacks.iter().map(|key| keyed(key)))
+                .collect(),
+        )
     }
+
+    /// The digest of `secret` for `purpose` under the current key, as stored: a token of
+    /// one purpose never matches another.
+    pub fn digest(&self, purpose: Purpose, secret: &TokenSecret) -> TokenDigest {
+        digest_under(&self.0[0], purpose, secret)
+    }
+
+    /// The digests `secret` may be stored under for `purpose`: the current key's first,
+    /// then each fallback's.
+    pub fn digests(&self, purpose: Purpose, secret: &TokenSecret) -> Vec<TokenDigest> {
+        self.0
+            .iter()
+            .map(|key| digest_under(key, purpose, secret))
+            .collect()
+    }
+}
+
+fn digest_under(key: &Hmac<Sha256>, purpose: Purpose, secret: &TokenSecret) -> TokenDigest {
+    let mut mac = key.clone();
+    mac.update(purpose.as_str().as_bytes());
+    mac.update(&[0]);
+    mac.update(secret.0.as_bytes());
+    TokenDigest(hex::encode(mac.finalize().into_bytes()))
 }
 
 impl fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TokenKey(..)")
+        write!(f, "TokenKey({} keys)", self.0.len())
     }
 }
 
@@ -239,6 +271,13 @@ mod tests {
         assert_ne!(
             digest,
             TokenKey::new(&[2; 32]).digest(Purpose::PasswordReset, &token)
+        );
+        let rotated = TokenKey::with_fallbacks(&[2; 32], &[[1; 32]]);
+        assert_ne!(rotated.digest(Purpose::PasswordReset, &token), digest);
+        assert_eq!(
+            rotated.digests(Purpose::PasswordReset, &token)[1],
+            digest,
+            "a fallback still finds a token made before the rotation"
         );
     }
 }

@@ -34,6 +34,21 @@ struct World {
 fn world(verification: EmailVerification) -> World {
     let clock = Clock::adjustable();
     let stores = MemoryStores::new(clock.clone());
+    let accounts = accounts_over(&stores, &clock, verification, TokenKey::new(&[7; 32]));
+    World {
+        accounts,
+        stores,
+        clock,
+    }
+}
+
+/// The use cases over `stores`, digesting tokens under `token_key`.
+fn accounts_over(
+    stores: &MemoryStores,
+    clock: &Clock,
+    verification: EmailVerification,
+    token_key: TokenKey,
+) -> Accounts<MemoryStores> {
     let hasher = PasswordHasher::new(&HashingConfig {
         memory_kib: 64,
         iterations: 1,
@@ -41,9 +56,9 @@ fn world(verification: EmailVerification) -> World {
         max_concurrent: 4,
     })
     .expect("valid parameters");
-    let mut mail = MailSettings::new("https://auth.example.test", TokenKey::new(&[7; 32]));
+    let mut mail = MailSettings::new("https://auth.example.test", token_key);
     mail.verification = verification;
-    let accounts = Accounts::new(
+    Accounts::new(
         stores.clone(),
         hasher,
         PasswordPolicy::default(),
@@ -51,12 +66,7 @@ fn world(verification: EmailVerification) -> World {
         DigestKeys::new(&[1; 32], &[[2; 32]]),
         clock.clone(),
         mail,
-    );
-    World {
-        accounts,
-        stores,
-        clock,
-    }
+    )
 }
 
 fn client() -> Context {
@@ -451,4 +461,28 @@ async fn a_taken_address_answers_alike_and_warns_its_owner() {
             .len(),
         1
     );
+}
+
+#[tokio::test]
+async fn a_link_mailed_before_a_key_rotation_works_while_the_old_key_is_a_fallback() {
+    let w = world(EmailVerification::Off);
+    w.register("ada@example.com").await;
+    w.accounts
+        .forgot_password("ada@example.com", &client())
+        .expect("accepted");
+    assert_eq!(w.reset_mails("ada@example.com", 1).await, 1);
+    let token = w.token("ada@example.com", MailKind::PasswordReset);
+    let off = EmailVerification::Off;
+    let rotated_away = accounts_over(&w.stores, &w.clock, off, TokenKey::new(&[8; 32]));
+    assert!(matches!(
+        rotated_away
+            .reset_password(&token, &Password::new(NEW_PASSWORD), &client())
+            .await,
+        Err(ResetPasswordError::InvalidToken)
+    ));
+    let rotated = TokenKey::with_fallbacks(&[8; 32], &[[7; 32]]);
+    accounts_over(&w.stores, &w.clock, off, rotated)
+        .reset_password(&token, &Password::new(NEW_PASSWORD), &client())
+        .await
+        .expect("found under the fallback key");
 }

@@ -151,10 +151,19 @@ pub fn digest_keys(config: &HttpConfig) -> DigestKeys {
     )
 }
 
-/// The key mailed tokens are digested under, derived from `SECRET_KEY` alone: rotating it
-/// voids the links in flight (they live an hour or a day), as it should after a leak.
+/// The keys mailed tokens are digested under: `SECRET_KEY`'s for new tokens, and each of
+/// `SECRET_KEY_FALLBACKS`' to find a token mailed before a rotation (dropping a fallback
+/// voids its links, as it should after a leak).
 pub fn token_key(config: &HttpConfig) -> TokenKey {
-    TokenKey::new(&derive(Purpose::MailTokens, &config.session_key))
+    let fallbacks: Vec<[u8; KEY_BYTES]> = config
+        .fallback_keys
+        .iter()
+        .map(|secret| derive(Purpose::MailTokens, secret))
+        .collect();
+    TokenKey::with_fallbacks(
+        &derive(Purpose::MailTokens, &config.session_key),
+        &fallbacks,
+    )
 }
 
 /// The HMAC of `name=value` on the keyed state `mac`.
