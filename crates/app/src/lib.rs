@@ -225,6 +225,7 @@ pub(crate) fn mail_settings(config: &Config) -> MailSettings {
         reset_lifetime: config.password_reset_lifetime,
         verification: config.email_verification,
         enqueued: std::sync::Arc::default(),
+        seal: auth_http::mail_seal(&config.http),
     }
 }
 
@@ -252,6 +253,7 @@ fn mail_worker<B: auth_http::Stores>(
         clock.clone(),
         mail.enqueued.clone(),
     )
+    .with_seal(mail.seal.clone())
     .spawn())
 }
 

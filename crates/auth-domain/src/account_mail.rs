@@ -17,6 +17,7 @@ use crate::{
     accounts::{Accounts, Context},
     audit::{AuthEvent, EventKind},
     mail::Templates,
+    seal::Seal,
     throttle::Throttled,
     tokens::{OneTimeToken, Purpose, TokenKey, TokenSecret, TokenStore},
     work::{Change, CommitError, Refusal, Work},
@@ -89,17 +90,26 @@ pub struct MailSettings {
     pub verification: EmailVerification,
     /// Notified after every commit that wrote a mail: the outbox's worker waits on it.
     pub enqueued: Arc<Notify>,
+    /// What every mail's body is sealed with before it is stored (see [`crate::seal`]);
+    /// the outbox's worker opens it with the same keys.
+    pub seal: Seal,
 }
 
 impl MailSettings {
-    /// Defaults, with links to `public_url` and tokens digested under `token_key`.
+    /// Defaults, with links to `public_url` and tokens digested under `token_key`. Bodies
+    /// are sealed under a random key, which only this process knows: set
+    /// [`seal`](Self::seal) to keys every sending process has (the app derives them from
+    /// `SECRET_KEY`).
     pub fn new(public_url: &str, token_key: TokenKey) -> Self {
+        let mut key = [0_u8; crate::digest::KEY_BYTES];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
         Self {
             templates: Templates::new(public_url),
             token_key,
             reset_lifetime: DEFAULT_RESET_LIFETIME,
             verification: EmailVerification::default(),
             enqueued: Arc::default(),
+            seal: Seal::new(&key, &[]),
         }
     }
 }
@@ -640,13 +650,22 @@ impl<B: Stores> Accounts<B> {
         ))
     }
 
-    /// Applies `work`, and wakes the outbox's worker when it wrote a mail.
+    /// Applies `work`, its mails' bodies sealed, and wakes the outbox's worker when it
+    /// wrote a mail.
     pub(crate) async fn commit(&self, work: Work) -> Result<(), CommitError> {
-        let mails = work
-            .changes()
-            .iter()
-            .any(|change| matches!(change, Change::Enqueue(_)));
-        self.stores().commit(work).await?;
+        let mut mails = false;
+        let mut sealed = Work::new();
+        for change in work.into_changes() {
+            sealed.push(match change {
+                Change::Enqueue(mut mail) => {
+                    mails = true;
+                    mail.body = self.mail_settings().seal.seal(&mail.body);
+                    Change::Enqueue(mail)
+                }
+                other => other,
+            });
+        }
+        self.stores().commit(sealed).await?;
         if mails {
             self.mail_settings().enqueued.notify_one();
         }

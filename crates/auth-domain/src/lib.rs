@@ -40,6 +40,7 @@ mod password;
 pub mod readiness;
 mod redact;
 mod repository;
+pub mod seal;
 mod service;
 pub mod session;
 pub mod settings;

@@ -18,6 +18,7 @@ use sha2::Sha256;
 
 use auth_domain::{
     digest::{DigestKeys, KEY_BYTES},
+    seal::Seal,
     tokens::TokenKey,
 };
 
@@ -35,6 +36,8 @@ pub(crate) enum Purpose {
     ThrottleKeys,
     /// The keyed digests of mailed one-time tokens, as stored.
     MailTokens,
+    /// The encryption of mail bodies waiting in the outbox.
+    MailSeal,
 }
 
 impl Purpose {
@@ -45,6 +48,7 @@ impl Purpose {
             Self::DeviceCookie => b"auth-service/v1/device-cookie",
             Self::ThrottleKeys => b"auth-service/v1/throttle-keys",
             Self::MailTokens => b"auth-service/v1/mail-tokens",
+            Self::MailSeal => b"auth-service/v1/mail-seal",
         }
     }
 }
@@ -164,6 +168,17 @@ pub fn token_key(config: &HttpConfig) -> TokenKey {
         &derive(Purpose::MailTokens, &config.session_key),
         &fallbacks,
     )
+}
+
+/// The keys mail bodies wait in the outbox under: `SECRET_KEY`'s seals, each of
+/// `SECRET_KEY_FALLBACKS`' also opens (mail written before a rotation still goes out).
+pub fn mail_seal(config: &HttpConfig) -> Seal {
+    let fallbacks: Vec<[u8; KEY_BYTES]> = config
+        .fallback_keys
+        .iter()
+        .map(|secret| derive(Purpose::MailSeal, secret))
+        .collect();
+    Seal::new(&derive(Purpose::MailSeal, &config.session_key), &fallbacks)
 }
 
 /// The HMAC of `name=value` on the keyed state `mac`.

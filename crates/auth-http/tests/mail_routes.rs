@@ -24,7 +24,7 @@ async fn token(app: &TestApp, to: &str, kind: MailKind) -> String {
             .rev()
             .find(|e| e.mail.to.as_str() == to && e.mail.kind == kind)
         {
-            let body = &entry.mail.body;
+            let body = app.seal.open(&entry.mail.body).expect("opens");
             let start = body.find("#token=").expect("a link") + "#token=".len();
             return body[start..start + 43].to_owned();
         }

@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use auth_domain::{
     clock::Clock,
     mail::{Mail, MailStatus, Outbox, OutboxEntry, Templates},
+    seal::Seal,
     tokens::TokenSecret,
     work::{Change, Work},
     Email, Stores as _,
@@ -109,6 +110,47 @@ async fn without_smtp_a_mail_is_written_to_mail_dir_as_an_eml_file() {
     let received = auth_testkit::mailbox::parse_message(eml.as_bytes()).expect("a message");
     assert_eq!(received.token(), Some(token.expose()));
     assert_eq!(worker.run_once().await.expect("nothing due"), 0);
+}
+
+#[tokio::test]
+async fn a_sealed_body_is_opened_to_be_sent_and_one_no_key_opens_fails_at_once() {
+    let clock = Clock::adjustable();
+    let stores = MemoryStores::new(clock.clone());
+    let dir = TempDir::new("mail-dir");
+    let seal = Seal::new(&[4; 32], &[]);
+    let worker = OutboxWorker::new(
+        stores.outbox().clone(),
+        Transport::files(dir.path()).expect("created"),
+        from(),
+        clock.clone(),
+        Arc::default(),
+    )
+    .with_seal(seal.clone());
+    let (mut opened, token) = reset_mail(&clock, &fresh_address());
+    opened.body = seal.seal(&opened.body);
+    enqueue(&stores, opened.clone()).await;
+    let (mut stranger, _) = reset_mail(&clock, &fresh_address());
+    stranger.body = Seal::new(&[5; 32], &[]).seal(&stranger.body);
+    enqueue(&stores, stranger.clone()).await;
+
+    assert_eq!(worker.run_once().await.expect("leased"), 2);
+
+    assert_eq!(entry(&stores, &opened).status, MailStatus::Sent);
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("readable")
+        .map(|file| file.expect("listed").path())
+        .collect();
+    assert_eq!(files.len(), 1, "only the one that opened: {files:?}");
+    let eml = std::fs::read_to_string(&files[0]).expect("readable");
+    let received = auth_testkit::mailbox::parse_message(eml.as_bytes()).expect("a message");
+    assert_eq!(received.token(), Some(token.expose()), "sent opened");
+    let failed = entry(&stores, &stranger);
+    assert_eq!(
+        failed.status,
+        MailStatus::Failed,
+        "no key will ever open it"
+    );
+    assert_eq!(failed.attempts, 1);
 }
 
 #[tokio::test]

@@ -15,7 +15,8 @@ use std::{sync::Arc, time::Duration};
 
 use auth_domain::{
     clock::Clock,
-    mail::{Leased, Outbox},
+    mail::{Leased, Mail, Outbox},
+    seal::Seal,
 };
 use lettre::message::Mailbox;
 use tokio::{
@@ -108,6 +109,9 @@ pub struct OutboxWorker<O> {
     clock: Clock,
     wake: Arc<Notify>,
     settings: WorkerSettings,
+    /// Opens the sealed bodies (`auth_domain::seal`); without one, bodies are sent as
+    /// stored.
+    seal: Option<Seal>,
 }
 
 /// What became of one leased mail.
@@ -138,7 +142,15 @@ impl<O: Outbox> OutboxWorker<O> {
             clock,
             wake,
             settings: WorkerSettings::default(),
+            seal: None,
         }
+    }
+
+    /// The same worker, opening sealed bodies with `seal`.
+    #[must_use]
+    pub fn with_seal(mut self, seal: Seal) -> Self {
+        self.seal = Some(seal);
+        self
     }
 
     /// The same worker, paced by `settings`.
@@ -220,9 +232,19 @@ impl<O: Outbox> OutboxWorker<O> {
             tracing::debug!(mail_id = %mail.id, "too little of the lease is left to send; leaving it");
             return Outcome::Skipped;
         }
-        let sent = match message(mail, &self.from) {
-            // A mail that cannot be made into a message never will be: no retry.
-            Err(error) => Err((error.to_string(), false)),
+        let opened = match &self.seal {
+            Some(seal) => seal.open(&mail.body).map(|body| Mail {
+                body,
+                ..mail.clone()
+            }),
+            None => Ok(mail.clone()),
+        };
+        let sent = match opened
+            .map_err(|error| error.to_string())
+            .and_then(|mail| message(&mail, &self.from).map_err(|error| error.to_string()))
+        {
+            // A mail that cannot be opened or made into a message never will be: no retry.
+            Err(error) => Err((error, false)),
             Ok(message) => {
                 match tokio::time::timeout(self.settings.send_timeout, self.transport.send(message))
                     .await

@@ -6,6 +6,7 @@ use auth_domain::{
     account_mail::{EmailVerification, MailSettings},
     accounts::Accounts,
     clock::Clock,
+    seal::Seal,
     throttle::ThrottleLimits,
     HashingConfig, PasswordHasher, PasswordPolicy, Stores as _,
 };
@@ -75,6 +76,8 @@ pub(crate) struct TestApp {
     pub stores: MemoryStores,
     pub users: MemoryUserRepository,
     pub sessions: MemorySessionStore,
+    /// What the outbox's bodies are sealed with.
+    pub seal: Seal,
 }
 
 impl TestApp {
@@ -107,6 +110,7 @@ impl TestApp {
             timeouts: auth_http::RequestTimeouts::default(),
         };
         let keys = auth_http::digest_keys(&config);
+        let seal = auth_http::mail_seal(&config);
         let accounts = Accounts::new(
             stores.clone(),
             hasher,
@@ -116,6 +120,7 @@ impl TestApp {
             Clock::system(),
             MailSettings {
                 verification: options.verification,
+                seal: seal.clone(),
                 ..MailSettings::new("http://127.0.0.1:5000", auth_http::token_key(&config))
             },
         );
@@ -124,6 +129,7 @@ impl TestApp {
             users: stores.users().clone(),
             sessions: stores.sessions().clone(),
             stores,
+            seal,
         }
     }
 
