@@ -77,6 +77,7 @@ pub(crate) struct TestApp {
     pub users: MemoryUserRepository,
     pub sessions: MemorySessionStore,
     /// What the outbox's bodies are sealed with.
+    #[allow(dead_code, reason = "only the binaries that read mail use it")]
     pub seal: Seal,
 }
 
