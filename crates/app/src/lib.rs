@@ -88,6 +88,8 @@ pub async fn run_with_clock(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // First: a filter that cannot be loaded is the one line start-up ends with.
+    let policy = password_policy(&config).await?;
     if config.secret_key_generated {
         tracing::warn!(
             "!!! SECRET_KEY IS NOT SET: signing session cookies with a random key made up for \
@@ -112,7 +114,6 @@ pub async fn run_with_clock(
     let hasher = password_hasher(hashing)
         .await?
         .with_queue_limit(config.hash_queue_limit);
-    let policy = password_policy(&config).await?;
     // Served (and so stopped) as long as the API is.
     let _metrics = match config.metrics_addr {
         Some(addr) => {
