@@ -206,7 +206,7 @@ fn check_layout(descriptor: &Descriptor, fingerprints: u64) -> Result<(), Filter
     let segment = descriptor.segment_length;
     let fits = segment.is_power_of_two()
         && descriptor.segment_length_mask == segment - 1
-        && descriptor.segment_count_length % segment == 0
+        && descriptor.segment_count_length.is_multiple_of(segment)
         && fingerprints == u64::from(descriptor.segment_count_length) + 2 * u64::from(segment);
     if fits {
         Ok(())

@@ -62,7 +62,7 @@ pub fn read_keys(
         })? {
             keys.push(key);
         }
-        if number % PROGRESS_EVERY == 0 {
+        if number.is_multiple_of(PROGRESS_EVERY) {
             progress(read);
         }
     }
