@@ -133,8 +133,10 @@ pub struct Config {
     /// True when `SECRET_KEY` was missing in debug and a random key was made up for this
     /// process: sessions will not survive a restart.
     pub secret_key_generated: bool,
-    /// What a new password must satisfy (auth-domain).
+    /// What a new password must satisfy (auth-domain), but the breached passwords.
     pub password_policy: PasswordPolicy,
+    /// The breached-password filter's file (`BREACHED_PASSWORDS`), loaded at start-up.
+    pub breached_passwords: Option<std::path::PathBuf>,
     /// Argon2id cost and concurrency (auth-domain).
     pub hashing: HashingConfig,
     /// The most password checks waiting for the hasher (auth-domain's `HASH_QUEUE_LIMIT`).
@@ -237,6 +239,7 @@ impl Config {
             throttle: domain::throttle(&s)?,
             secret_key_generated,
             password_policy: domain::password_policy(&s)?,
+            breached_passwords: domain::breached_passwords(&s)?,
             hash_queue_limit: domain::hash_queue_limit(&s, &hashing)?,
             hashing,
             storage,

@@ -36,8 +36,8 @@ use std::future::Future;
 
 use anyhow::Context as _;
 use auth_domain::{
-    account_mail::MailSettings, accounts::Accounts, clock::Clock, mail::Templates, HashingConfig,
-    PasswordHasher, Stores as _,
+    account_mail::MailSettings, accounts::Accounts, breached::BreachedPasswords, clock::Clock,
+    mail::Templates, HashingConfig, PasswordHasher, PasswordPolicy, Stores as _,
 };
 use auth_http::HttpConfig;
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -87,6 +87,8 @@ pub async fn run_with_clock(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // First: a filter that cannot be loaded is the one line start-up ends with.
+    let policy = password_policy(&config).await?;
     if config.secret_key_generated {
         tracing::warn!(
             "!!! SECRET_KEY IS NOT SET: signing session cookies with a random key made up for \
@@ -111,7 +113,6 @@ pub async fn run_with_clock(
     let hasher = password_hasher(hashing)
         .await?
         .with_queue_limit(config.hash_queue_limit);
-    let policy = config.password_policy;
     // Served (and so stopped) as long as the API is.
     let _metrics = match config.metrics_addr {
         Some(addr) => {
@@ -141,7 +142,7 @@ pub async fn run_with_clock(
 /// Serving the API: the one code path every backend shares once its stores are open.
 struct Serve<'a, S> {
     hasher: PasswordHasher,
-    policy: auth_domain::PasswordPolicy,
+    policy: PasswordPolicy,
     http: HttpConfig,
     config: &'a Config,
     clock: Clock,
@@ -255,6 +256,32 @@ fn mail_worker<B: auth_http::Stores>(
     )
     .with_seal(mail.seal.clone())
     .spawn())
+}
+
+/// The password policy configured, with the breached-password filter of
+/// `BREACHED_PASSWORDS` loaded when the key is set: a filter that cannot be loaded stops
+/// start-up, rather than letting every breached password through.
+pub(crate) async fn password_policy(config: &Config) -> anyhow::Result<PasswordPolicy> {
+    let policy = config.password_policy.clone();
+    let Some(path) = config.breached_passwords.clone() else {
+        return Ok(policy);
+    };
+    let what = format!(
+        "cannot load the breached-password filter {} (BREACHED_PASSWORDS)",
+        path.display()
+    );
+    // Gigabytes for the whole corpus: read off the runtime's threads.
+    let filter = tokio::task::spawn_blocking(move || BreachedPasswords::open(&path))
+        .await
+        .context(what.clone())?
+        .context(what)?;
+    tracing::info!(
+        count = filter.count(),
+        source = filter.source(),
+        bytes = filter.size_bytes(),
+        "breached-password filter loaded"
+    );
+    Ok(policy.with_breached(filter))
 }
 
 /// The password hasher of `hashing`. Building it computes one hash (its dummy): kept off

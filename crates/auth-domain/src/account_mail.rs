@@ -135,6 +135,9 @@ pub enum ResetPasswordError {
     /// The new password breaks the policy.
     #[error("invalid input")]
     Invalid(ValidationErrors),
+    /// The new password is a breached one (`new_password`).
+    #[error("breached password")]
+    Breached(ValidationErrors),
     /// Storage or hashing failed.
     #[error("the password could not be reset")]
     Unexpected(#[source] BoxError),
@@ -315,6 +318,7 @@ impl<B: Stores> Accounts<B> {
             .await
             .map_err(|e| match e {
                 ChangePasswordError::Invalid(errors) => ResetPasswordError::Invalid(errors),
+                ChangePasswordError::Breached(errors) => ResetPasswordError::Breached(errors),
                 other => ResetPasswordError::Unexpected(other.into()),
             })?;
         let now = self.clock().now();

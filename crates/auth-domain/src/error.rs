@@ -84,6 +84,10 @@ pub enum RegisterError {
     /// One or more fields are invalid.
     #[error("invalid registration")]
     Invalid(ValidationErrors),
+    /// Every field is valid but the password is a breached one (`password`): see
+    /// [`crate::BREACHED`].
+    #[error("breached password")]
+    Breached(ValidationErrors),
     /// The email address belongs to another user.
     #[error("email address already taken")]
     EmailTaken,
@@ -120,6 +124,10 @@ pub enum ChangePasswordError {
     /// policy (`new_password`).
     #[error("invalid password change")]
     Invalid(ValidationErrors),
+    /// The current password is right and the new one passes every rule but one: it is a
+    /// breached password (on the field named, see [`crate::BREACHED`]).
+    #[error("breached password")]
+    Breached(ValidationErrors),
     /// The user is gone (deleted since the session was loaded).
     #[error("no such user")]
     UnknownUser,

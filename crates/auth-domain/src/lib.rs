@@ -30,6 +30,7 @@ pub mod account_mail;
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod breached;
 pub mod clock;
 pub mod digest;
 mod email;
@@ -65,7 +66,7 @@ pub use hashing::{
     Verification, DEFAULT_QUEUE_PER_SLOT,
 };
 pub use password::{
-    Password, PasswordPolicy, PasswordPolicyError, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+    Password, PasswordPolicy, PasswordPolicyError, BREACHED, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
 pub use redact::redact_url;
 pub use repository::{OwnedSessions, UserRepository, UserSessions};

@@ -3,6 +3,7 @@ use std::{collections::HashSet, fmt, sync::LazyLock};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
+    breached::BreachedPasswords,
     settings::{DefaultValue, Setting},
     validation::FieldError,
     Email, Username,
@@ -61,27 +62,44 @@ impl From<&str> for Password {
 #[error("the minimum password length must be between {MIN_PASSWORD_CHARS} and {MAX_PASSWORD_CHARS} characters, not {0}")]
 pub struct PasswordPolicyError(pub usize);
 
+/// The refusal of a password found in the breached-password filter: a refusal of its
+/// own (422 `password_breached` over HTTP), see [`PasswordPolicy::check`].
+pub const BREACHED: FieldError = FieldError::new(
+    "breached",
+    "This password appeared in a data breach; choose another.",
+);
+
 /// What a new password must satisfy (NIST SP 800-63B): a length in code points, not in
-/// the list of common passwords, not the user's own email or username. No composition
-/// rules: they make passwords harder to remember without making them harder to guess.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// the list of common passwords, not the user's own email or username, and, when a filter
+/// is loaded, not among the breached passwords. No composition rules: they make
+/// passwords harder to remember without making them harder to guess.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordPolicy {
     min_chars: usize,
+    breached: Option<BreachedPasswords>,
 }
 
 impl PasswordPolicy {
     /// The settings of the password policy.
-    pub const SETTINGS: &'static [Setting] = &[Setting::new(
-        "PASSWORD_MIN_LENGTH",
-        DefaultValue::Number(MIN_PASSWORD_CHARS as u64),
-        "the shortest password accepted, in characters, 8 to 128",
-    )];
+    pub const SETTINGS: &'static [Setting] = &[
+        Setting::new(
+            "PASSWORD_MIN_LENGTH",
+            DefaultValue::Number(MIN_PASSWORD_CHARS as u64),
+            "the shortest password accepted, in characters, 8 to 128",
+        ),
+        Setting::new(
+            "BREACHED_PASSWORDS",
+            DefaultValue::Unset,
+            "the breached-password filter `app passwords import` built; unset: no such check",
+        ),
+    ];
 }
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
         Self {
             min_chars: MIN_PASSWORD_CHARS,
+            breached: None,
         }
     }
 }
@@ -90,9 +108,21 @@ impl PasswordPolicy {
     /// A policy with a stricter minimum length.
     pub fn with_min_chars(min_chars: usize) -> Result<Self, PasswordPolicyError> {
         if (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&min_chars) {
-            Ok(Self { min_chars })
+            Ok(Self {
+                min_chars,
+                breached: None,
+            })
         } else {
             Err(PasswordPolicyError(min_chars))
+        }
+    }
+
+    /// The same policy, refusing the passwords of `breached` too.
+    #[must_use]
+    pub fn with_breached(self, breached: BreachedPasswords) -> Self {
+        Self {
+            breached: Some(breached),
+            ..self
         }
     }
 
@@ -101,9 +131,15 @@ impl PasswordPolicy {
         self.min_chars
     }
 
+    /// The breached-password filter, when one is loaded.
+    pub fn breached(&self) -> Option<&BreachedPasswords> {
+        self.breached.as_ref()
+    }
+
     /// Judges a new password for the user with this email and username. Either may be
     /// unknown (it did not parse): the password is still judged on everything else, so
-    /// that a registration hears about every invalid field at once.
+    /// that a registration hears about every invalid field at once. The breached-password
+    /// filter is asked last, so [`BREACHED`] means the password passed every other rule.
     pub fn check(
         &self,
         password: &Password,
@@ -133,6 +169,13 @@ impl PasswordPolicy {
                 "Password must not be your email or username.",
             ));
         }
+        if self
+            .breached
+            .as_ref()
+            .is_some_and(|breached| breached.contains(password))
+        {
+            return Err(BREACHED);
+        }
         Ok(())
     }
 }
@@ -147,7 +190,7 @@ mod tests {
         (email, username)
     }
 
-    fn check(policy: PasswordPolicy, raw: &str) -> Result<(), &'static str> {
+    fn check(policy: &PasswordPolicy, raw: &str) -> Result<(), &'static str> {
         let (email, username) = identity();
         policy
             .check(&Password::new(raw), Some(&email), Some(&username))
@@ -157,7 +200,7 @@ mod tests {
     #[test]
     fn a_long_uncommon_password_is_accepted() {
         assert_eq!(
-            check(PasswordPolicy::default(), "velvet-otter-harbour"),
+            check(&PasswordPolicy::default(), "velvet-otter-harbour"),
             Ok(())
         );
     }
@@ -166,13 +209,16 @@ mod tests {
     fn length_is_counted_in_code_points_not_bytes() {
         // Seven characters, but 21 bytes in UTF-8.
         assert_eq!(
-            check(PasswordPolicy::default(), "ありがとう日本"),
+            check(&PasswordPolicy::default(), "ありがとう日本"),
             Err("too_short")
         );
-        assert_eq!(check(PasswordPolicy::default(), "ありがとう日本語"), Ok(()));
-        assert_eq!(check(PasswordPolicy::default(), &"é".repeat(128)), Ok(()));
         assert_eq!(
-            check(PasswordPolicy::default(), &"é".repeat(129)),
+            check(&PasswordPolicy::default(), "ありがとう日本語"),
+            Ok(())
+        );
+        assert_eq!(check(&PasswordPolicy::default(), &"é".repeat(128)), Ok(()));
+        assert_eq!(
+            check(&PasswordPolicy::default(), &"é".repeat(129)),
             Err("too_long")
         );
     }
@@ -195,10 +241,13 @@ mod tests {
 
     #[test]
     fn common_passwords_are_refused_whatever_their_case() {
-        assert_eq!(check(PasswordPolicy::default(), "password"), Err("common"));
-        assert_eq!(check(PasswordPolicy::default(), "PassWord1"), Err("common"));
+        assert_eq!(check(&PasswordPolicy::default(), "password"), Err("common"));
         assert_eq!(
-            check(PasswordPolicy::default(), "qwertyuiop"),
+            check(&PasswordPolicy::default(), "PassWord1"),
+            Err("common")
+        );
+        assert_eq!(
+            check(&PasswordPolicy::default(), "qwertyuiop"),
             Err("common")
         );
     }
@@ -211,7 +260,7 @@ mod tests {
     #[test]
     fn a_password_equal_to_the_email_or_username_is_refused() {
         assert_eq!(
-            check(PasswordPolicy::default(), "ADA@example.com"),
+            check(&PasswordPolicy::default(), "ADA@example.com"),
             Err("same_as_identity")
         );
         let (email, _) = identity();
@@ -227,15 +276,29 @@ mod tests {
     #[test]
     fn the_minimum_is_configurable_but_never_below_eight() {
         let strict = PasswordPolicy::with_min_chars(15).expect("valid minimum");
-        assert_eq!(check(strict, "velvet-otter"), Err("too_short"));
+        assert_eq!(check(&strict, "velvet-otter"), Err("too_short"));
         assert!(PasswordPolicy::with_min_chars(6).is_err());
         assert!(PasswordPolicy::with_min_chars(129).is_err());
     }
 
     #[test]
+    fn a_breached_password_is_refused_after_every_other_rule() {
+        let listed = ["velvet-otter-harbour", "password", "ada@example.com"].map(Password::new);
+        let policy =
+            PasswordPolicy::default().with_breached(BreachedPasswords::of_passwords(&listed));
+        assert_eq!(check(&policy, "velvet-otter-harbour"), Err("breached"));
+        // The common list is the floor, and says so first.
+        assert_eq!(check(&policy, "password"), Err("common"));
+        assert_eq!(check(&policy, "ada@example.com"), Err("same_as_identity"));
+        // Exactly as typed: HaveIBeenPwned hashes passwords, not their lower case.
+        assert_eq!(check(&policy, "Velvet-Otter-Harbour"), Ok(()));
+        assert_eq!(check(&policy, "marble-finch-lantern"), Ok(()));
+    }
+
+    #[test]
     fn whitespace_is_kept_not_trimmed() {
-        assert_eq!(check(PasswordPolicy::default(), "  a b c  "), Ok(()));
-        assert_eq!(check(PasswordPolicy::default(), " abcdef "), Ok(()));
+        assert_eq!(check(&PasswordPolicy::default(), "  a b c  "), Ok(()));
+        assert_eq!(check(&PasswordPolicy::default(), " abcdef "), Ok(()));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::{
     clock::Clock, validation::collect, AuthenticateError, BoxError, ChangePasswordError,
     DeleteAccountError, Email, FieldError, InsertUserError, NewUser, Password, PasswordHash,
     PasswordHasher, PasswordPolicy, RegisterError, RepositoryError, User, UserId, UserRepository,
-    Username, ValidationErrors, Verification,
+    Username, ValidationErrors, Verification, BREACHED,
 };
 
 /// What a wrong password in a change or a deletion is told; it names no rule, only that
@@ -15,6 +15,18 @@ pub(crate) fn changed_meanwhile() -> ChangePasswordError {
     let mut errors = ValidationErrors::default();
     errors.add("current_password", WRONG_PASSWORD);
     ChangePasswordError::Invalid(errors)
+}
+
+/// The refusal of a new password on `field`: [`ChangePasswordError::Breached`] for a
+/// breached one, [`ChangePasswordError::Invalid`] for any other rule.
+fn refused_new_password(field: &'static str, why: FieldError) -> ChangePasswordError {
+    let mut errors = ValidationErrors::default();
+    errors.add(field, why);
+    if why == BREACHED {
+        ChangePasswordError::Breached(errors)
+    } else {
+        ChangePasswordError::Invalid(errors)
+    }
 }
 
 pub(crate) const WRONG_PASSWORD: FieldError =
@@ -45,7 +57,7 @@ impl<R: Clone> Clone for AuthService<R> {
         Self {
             repo: self.repo.clone(),
             hasher: Arc::clone(&self.hasher),
-            policy: self.policy,
+            policy: self.policy.clone(),
             clock: self.clock.clone(),
         }
     }
@@ -68,6 +80,11 @@ impl<R: UserRepository> AuthService<R> {
             policy,
             clock: Clock::system(),
         }
+    }
+
+    /// What a new password must satisfy.
+    pub fn policy(&self) -> &PasswordPolicy {
+        &self.policy
     }
 
     /// The same service, stamping new users with `clock`'s time.
@@ -120,9 +137,7 @@ impl<R: UserRepository> AuthService<R> {
             .policy
             .check(new, Some(&user.email), Some(&user.username))
         {
-            let mut errors = ValidationErrors::default();
-            errors.add(field, why);
-            return Err(ChangePasswordError::Invalid(errors));
+            return Err(refused_new_password(field, why));
         }
         self.hasher
             .hash(new)
@@ -141,14 +156,16 @@ impl<R: UserRepository> AuthService<R> {
             (None, Some(email)) => Some(Username::from_email(email)),
             (None, None) => None,
         };
-        collect(
-            &mut errors,
-            "password",
-            self.policy
-                .check(&registration.password, email.as_ref(), username.as_ref()),
-        );
+        let password = self
+            .policy
+            .check(&registration.password, email.as_ref(), username.as_ref());
+        let breached = password == Err(BREACHED);
+        collect(&mut errors, "password", password);
         match (email, username) {
             (Some(email), Some(username)) if errors.is_empty() => Ok((email, username)),
+            // The breach is all that is wrong: its own answer. With other refusals, it is
+            // told among them, so that every invalid field is reported at once.
+            (Some(_), Some(_)) if breached => Err(RegisterError::Breached(errors)),
             _ => Err(RegisterError::Invalid(errors)),
         }
     }
@@ -219,13 +236,18 @@ impl<R: UserRepository> AuthService<R> {
         let unexpected = |e: BoxError| ChangePasswordError::Unexpected(e);
         let stored = self.stored_for_change(user).await?;
         let mut errors = ValidationErrors::default();
-        if !self.verifies(&stored, current).await.map_err(unexpected)? {
+        let verified = self.verifies(&stored, current).await.map_err(unexpected)?;
+        if !verified {
             errors.add("current_password", WRONG_PASSWORD);
         }
         if let Err(why) = self
             .policy
             .check(new, Some(&stored.email), Some(&stored.username))
         {
+            // A breach is told as such only to whoever proved the current password.
+            if verified {
+                return Err(refused_new_password("new_password", why));
+            }
             errors.add("new_password", why);
         }
         if !errors.is_empty() {
@@ -279,9 +301,7 @@ impl<R: UserRepository> AuthService<R> {
             .policy
             .check(new, Some(&stored.email), Some(&stored.username))
         {
-            let mut errors = ValidationErrors::default();
-            errors.add("password", why);
-            return Err(ChangePasswordError::Invalid(errors));
+            return Err(refused_new_password("password", why));
         }
         // Changed or deleted since it was read: the operator's reset must not silently
         // overwrite a change made meanwhile.

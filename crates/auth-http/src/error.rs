@@ -37,6 +37,10 @@ pub(crate) enum ApiError {
     /// The body parsed but the domain refused some fields.
     #[error("invalid fields")]
     Validation(ValidationErrors),
+    /// The new password is a breached one, and nothing else was refused: a 422 of its
+    /// own, naming the field.
+    #[error("breached password")]
+    Breached(ValidationErrors),
     /// The email address belongs to another user.
     #[error("email address taken")]
     EmailTaken,
@@ -129,7 +133,7 @@ impl ApiError {
             }
             Self::EmailTaken | Self::UsernameTaken => StatusCode::CONFLICT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::NotAnObject | Self::Unprocessable(_) | Self::DuplicateKey => {
+            Self::NotAnObject | Self::Unprocessable(_) | Self::DuplicateKey | Self::Breached(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -153,6 +157,7 @@ impl ApiError {
             Self::AlreadyVerified => "already_verified",
             Self::VerificationOff => "verification_off",
             Self::Validation(_) => "validation_failed",
+            Self::Breached(_) => "password_breached",
             Self::EmailTaken => "email_taken",
             Self::UsernameTaken => "username_taken",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -185,6 +190,9 @@ impl ApiError {
             Self::AlreadyVerified => "Your email address is verified already.",
             Self::VerificationOff => "Email verification is off on this service.",
             Self::Validation(errors) => errors.first_message().unwrap_or("Invalid input."),
+            Self::Breached(errors) => errors
+                .first_message()
+                .unwrap_or(auth_domain::BREACHED.message),
             Self::EmailTaken => "Email address already occupied!",
             Self::UsernameTaken => "Username already occupied!",
             Self::UnsupportedMediaType => {
@@ -225,6 +233,7 @@ impl From<RegisterError> for ApiError {
     fn from(error: RegisterError) -> Self {
         match error {
             RegisterError::Invalid(errors) => Self::Validation(errors),
+            RegisterError::Breached(errors) => Self::Breached(errors),
             RegisterError::EmailTaken => Self::EmailTaken,
             RegisterError::UsernameTaken => Self::UsernameTaken,
             RegisterError::Throttled(throttled) => Self::throttled(throttled),
@@ -258,7 +267,9 @@ impl IntoResponse for ApiError {
             message: self.message(),
             code: self.code(),
             errors: match &self {
-                Self::Validation(errors) | Self::Unprocessable(errors) => Some(errors),
+                Self::Validation(errors) | Self::Unprocessable(errors) | Self::Breached(errors) => {
+                    Some(errors)
+                }
                 _ => None,
             },
         };
@@ -352,7 +363,7 @@ pub(crate) struct ErrorBody<'a> {
     #[schema(value_type = String, example = "access_denied")]
     code: &'static str,
     /// The refused fields, each with its reasons: only when fields were refused (400
-    /// `validation_failed`, 422 `unprocessable_fields`).
+    /// `validation_failed`, 422 `unprocessable_fields` or `password_breached`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<std::collections::BTreeMap<String, Vec<String>>>)]
     errors: Option<&'a ValidationErrors>,

@@ -31,7 +31,8 @@ pub const BODY_LIMIT_BYTES: usize = 16 * 1024;
 pub fn router<B: Stores>(accounts: Accounts<B>, config: HttpConfig) -> Router {
     let sessions = auth_domain::Stores::sessions(accounts.stores()).clone();
     // Outside the session layer: a probe never loads or creates a session.
-    let (probes, probes_documentation) = probes::routes(sessions.clone()).split_for_parts();
+    let (probes, probes_documentation) =
+        probes::routes(sessions.clone(), accounts.service().policy().breached()).split_for_parts();
     let signer = |purpose| Signer::new(purpose, &config.session_key, &config.fallback_keys);
     let lifetimes = Lifetimes {
         idle: config.session_lifetime,

@@ -258,7 +258,7 @@ mod tests {
                 }),
             )
             .merge(
-                probes::routes(MemorySessionStore::new())
+                probes::routes(MemorySessionStore::new(), None)
                     .split_for_parts()
                     .0,
             );

@@ -5,33 +5,12 @@
 #[allow(dead_code, reason = "this binary uses a part of the shared support")]
 mod support;
 
-use std::time::Duration;
-
 use auth_domain::{account_mail::EmailVerification, mail::MailKind, Stores as _};
 use http::StatusCode;
 use serde_json::json;
-use support::{Options, TestApp, PASSWORD};
+use support::{token, Options, TestApp, PASSWORD};
 
 const NEW_PASSWORD: &str = "quiet-lantern-meadow";
-
-/// The token of the newest mail of `kind` to `to`, waiting for it to be written (a
-/// forgotten password is handled after the answer).
-async fn token(app: &TestApp, to: &str, kind: MailKind) -> String {
-    for _ in 0..200 {
-        let entries = app.stores.outbox().entries();
-        if let Some(entry) = entries
-            .iter()
-            .rev()
-            .find(|e| e.mail.to.as_str() == to && e.mail.kind == kind)
-        {
-            let body = app.seal.open(&entry.mail.body).expect("opens");
-            let start = body.find("#token=").expect("a link") + "#token=".len();
-            return body[start..start + 43].to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no {kind} mail to {to}");
-}
 
 #[tokio::test]
 async fn forgot_answers_a_known_and_an_unknown_address_byte_for_byte_alike() {
@@ -258,7 +237,7 @@ async fn token_kind_present(app: &TestApp, to: &str, kind: MailKind) {
         {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     panic!("no {kind} mail to {to}");
 }

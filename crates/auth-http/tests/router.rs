@@ -2,6 +2,7 @@
 //! stores: the HTTP contract, sessions and every rejection of the JSON extractor, in
 //! process and without a database.
 
+#[allow(dead_code, reason = "this binary uses a part of the shared support")]
 mod support;
 
 use std::collections::BTreeSet;

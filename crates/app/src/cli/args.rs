@@ -1,5 +1,7 @@
 //! The command line, as clap parses it: bad usage exits with 2 before anything runs.
 
+use std::path::PathBuf;
+
 use auth_domain::{mail::MailStatus, session::SessionHandle};
 use clap::{Args, Parser, Subcommand};
 use uuid::Uuid;
@@ -39,6 +41,23 @@ pub enum Command {
     /// List the outbox's mail, or retry failed mail.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Build the breached-password filter (needs no database).
+    #[command(subcommand)]
+    Passwords(PasswordsCommand),
+}
+
+/// `app passwords ...`
+#[derive(Debug, Subcommand)]
+pub enum PasswordsCommand {
+    /// Build the filter BREACHED_PASSWORDS names from a HaveIBeenPwned file of `SHA1:COUNT`
+    /// lines (its downloader's SHA-1 format), with a progress bar on stderr. Holds 8 bytes
+    /// per hash while it builds, plus about 2.3 per hash for the filter.
+    Import {
+        /// The HaveIBeenPwned file (`SHA1HEX:COUNT` lines).
+        hibp_file: PathBuf,
+        /// The filter file to write (replaced once it is whole).
+        filter_file: PathBuf,
+    },
 }
 
 /// `app users ...`
@@ -215,6 +234,23 @@ mod tests {
             let error = parse(&bad).expect_err("bad usage");
             assert_eq!(error.exit_code(), 2, "{bad:?}: {error}");
         }
+    }
+
+    #[test]
+    fn passwords_import_takes_the_two_files() {
+        let Some(Command::Passwords(PasswordsCommand::Import {
+            hibp_file,
+            filter_file,
+        })) = parse(&["passwords", "import", "pwned.txt", "filter.bin"])
+            .expect("valid")
+            .command
+        else {
+            panic!("passwords import");
+        };
+        assert_eq!(hibp_file, PathBuf::from("pwned.txt"));
+        assert_eq!(filter_file, PathBuf::from("filter.bin"));
+        let error = parse(&["passwords", "import", "pwned.txt"]).expect_err("bad usage");
+        assert_eq!(error.exit_code(), 2);
     }
 
     #[test]

@@ -59,7 +59,9 @@ impl<B: Stores> Admin<B> {
                 };
                 match self.accounts.register(registration, &self.context).await {
                     Ok(user) => Ok(Output::User(user)),
-                    Err(RegisterError::Invalid(errors)) => bail!("refused: {}", summary(&errors)),
+                    Err(RegisterError::Invalid(errors) | RegisterError::Breached(errors)) => {
+                        bail!("refused: {}", summary(&errors))
+                    }
                     Err(e @ (RegisterError::EmailTaken | RegisterError::UsernameTaken)) => {
                         bail!("refused: {e}")
                     }
@@ -75,7 +77,10 @@ impl<B: Stores> Admin<B> {
                     .await
                 {
                     Ok(ended) => ended,
-                    Err(ChangePasswordError::Invalid(errors)) => {
+                    Err(
+                        ChangePasswordError::Invalid(errors)
+                        | ChangePasswordError::Breached(errors),
+                    ) => {
                         bail!("refused: {}", summary(&errors))
                     }
                     Err(ChangePasswordError::UnknownUser) => bail!("no such user: {}", user.id),

@@ -1,6 +1,7 @@
 //! The `app` command line: `app` or `app serve` serves the API; `app install`, `app users`,
 //! `app sessions`, `app events` and `app mail` administer the configured backend, with the
-//! server's own configuration and code.
+//! server's own configuration and code; `app passwords import` builds the breached-password
+//! filter, with no configuration and no database.
 //!
 //! Exit codes: 0 on success; 1 when a command fails (an unknown user or session handle, a
 //! refused password, an unreachable database), with one line on stderr; 2 for bad usage or
@@ -8,6 +9,7 @@
 //! exactly one JSON document.
 
 mod args;
+mod breached;
 mod commands;
 mod password;
 mod render;
@@ -20,7 +22,8 @@ use auth_domain::{accounts::Accounts, clock::Clock};
 use serde_json::json;
 
 pub use self::args::{
-    Cli, Command, EventsArgs, MailCommand, RevokeArgs, SessionsCommand, UsersCommand,
+    Cli, Command, EventsArgs, MailCommand, PasswordsCommand, RevokeArgs, SessionsCommand,
+    UsersCommand,
 };
 use self::{
     commands::Admin,
@@ -34,6 +37,10 @@ use crate::{
 
 /// Runs what `cli` asks for and says how it went, as the process's exit code.
 pub fn main(cli: Cli) -> ExitCode {
+    // Before the configuration: BREACHED_PASSWORDS may already name the file this writes.
+    if let Some(Command::Passwords(command)) = &cli.command {
+        return finish(breached::run(command).and_then(|output| print(&output, cli.json)));
+    }
     let config = match Config::load() {
         Ok(config) => config,
         Err(e) => {
@@ -61,14 +68,22 @@ pub fn main(cli: Cli) -> ExitCode {
         None | Some(Command::Serve) => runtime.block_on(crate::serve_until_signalled(config)),
         Some(command) => runtime
             .block_on(administer(&config, command))
-            .and_then(|output| {
-                let mut stdout = std::io::stdout().lock();
-                stdout
-                    .write_all(render(&output, cli.json).as_bytes())
-                    .and_then(|()| stdout.flush())
-                    .context("writing the output")
-            }),
+            .and_then(|output| print(&output, cli.json)),
     };
+    finish(outcome)
+}
+
+/// Writes a command's `output` on stdout.
+fn print(output: &Output, json: bool) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(render(output, json).as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("writing the output")
+}
+
+/// The exit code of `outcome`, its failure told on one line.
+fn finish(outcome: anyhow::Result<()>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -91,9 +106,20 @@ async fn administer(config: &Config, command: Command) -> anyhow::Result<Output>
             json: json!({ "installed": true, "storage": config.storage.to_string() }),
         });
     }
+    // Only the commands that set a password need the filter, which may be gigabytes.
+    let sets_password = matches!(
+        command,
+        Command::Users(UsersCommand::Create { .. } | UsersCommand::SetPassword { .. })
+    );
+    let policy = if sets_password {
+        crate::password_policy(config).await?
+    } else {
+        config.password_policy.clone()
+    };
     let administer = Administer {
         command,
         hasher: crate::password_hasher(config.hashing).await?,
+        policy,
         config,
     };
     // Every operation bounded as when serving: against a database that stopped answering,
@@ -105,6 +131,7 @@ async fn administer(config: &Config, command: Command) -> anyhow::Result<Output>
 struct Administer<'a> {
     command: Command,
     hasher: auth_domain::PasswordHasher,
+    policy: auth_domain::PasswordPolicy,
     config: &'a Config,
 }
 
@@ -115,7 +142,7 @@ impl OnStores for Administer<'_> {
         let accounts = Accounts::new(
             stores,
             self.hasher,
-            self.config.password_policy,
+            self.policy,
             self.config.throttle,
             auth_http::digest_keys(&self.config.http),
             Clock::system(),
@@ -128,7 +155,7 @@ impl OnStores for Administer<'_> {
             Command::Sessions(command) => admin.sessions(command).await,
             Command::Events(args) => admin.events(args).await,
             Command::Mail(command) => admin.mail(command).await,
-            Command::Serve | Command::Install => {
+            Command::Serve | Command::Install | Command::Passwords(_) => {
                 anyhow::bail!("not an admin command on open stores")
             }
         }

@@ -1,6 +1,6 @@
 //! auth-domain's section: the password policy, the hasher and throttling.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use auth_domain::{
     throttle::ThrottleLimits, HashingConfig, PasswordPolicy, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
@@ -21,6 +21,18 @@ pub(super) fn password_policy(s: &Settings<'_>) -> Result<PasswordPolicy, Config
     const KEY: &str = "PASSWORD_MIN_LENGTH";
     PasswordPolicy::with_min_chars(s.number_in(KEY, MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS)?)
         .map_err(|e| s.error(KEY, e))
+}
+
+/// `BREACHED_PASSWORDS`: the filter file's path; unset or empty for no such check. The
+/// file is read at start-up (see `crate::password_policy`), not here: `app passwords
+/// import` must run while the key already names the file it is about to write.
+pub(super) fn breached_passwords(s: &Settings<'_>) -> Result<Option<PathBuf>, ConfigError> {
+    const KEY: &str = "BREACHED_PASSWORDS";
+    if !s.is_set(KEY) {
+        return Ok(None);
+    }
+    let path = s.string(KEY)?;
+    Ok((!path.is_empty()).then(|| PathBuf::from(path)))
 }
 
 /// The limits argon2 itself enforces, checked here to name the key at fault.

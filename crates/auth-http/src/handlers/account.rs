@@ -66,7 +66,8 @@ impl FromJsonObject for AccountDeletionRequest {
             headers(("Set-Cookie" = String, description = "The session cookie, re-issued"))),
         (status = 400, description = "Malformed JSON (`malformed_json`), a wrong current \
             password, or a new password the policy refuses (`validation_failed`, with \
-            `errors`)", body = ErrorBody),
+            `errors`); a breached new password is 422 `password_breached`, with `errors`",
+            body = ErrorBody),
         Gated,
         BodyRejections,
         Throttled,
@@ -96,6 +97,7 @@ pub(crate) async fn change_password<B: Stores>(
     {
         Ok(updated) => updated,
         Err(ChangePasswordError::Invalid(errors)) => return Err(ApiError::Validation(errors)),
+        Err(ChangePasswordError::Breached(errors)) => return Err(ApiError::Breached(errors)),
         Err(ChangePasswordError::Throttled(throttled)) => {
             return Err(ApiError::throttled(throttled))
         }

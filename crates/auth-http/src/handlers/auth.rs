@@ -103,7 +103,9 @@ impl FromJsonObject for LoginRequest {
         (status = 400, description = "Malformed JSON (`malformed_json`), or a field the \
             domain refuses: an invalid email address or username, a password too short, too \
             long, too common or equal to the email address or username \
-            (`validation_failed`, with `errors`)", body = ErrorBody),
+            (`validation_failed`, with `errors`); a password otherwise valid but found in the \
+            breached-password filter (`BREACHED_PASSWORDS`) is 422 `password_breached`, with \
+            `errors`", body = ErrorBody),
         (status = 409, description = "The email address (`email_taken`) or the username \
             (`username_taken`) belongs to another user", body = ErrorBody),
         BodyRejections,

@@ -142,7 +142,8 @@ pub(crate) async fn forgot_password<B: Stores>(
             user ended", body = MessageBody),
         (status = 400, description = "Malformed JSON (`malformed_json`), a token that is \
             malformed, unknown, expired or used (`invalid_token`), or a new password the \
-            policy refuses (`validation_failed`, with `errors`)", body = ErrorBody),
+            policy refuses (`validation_failed`, with `errors`); a breached new password is \
+            422 `password_breached`, with `errors`", body = ErrorBody),
         BodyRejections,
         CrossOrigin,
         Unavailable,
@@ -163,6 +164,7 @@ pub(crate) async fn reset_password<B: Stores>(
         )),
         Err(ResetPasswordError::InvalidToken) => Err(ApiError::InvalidToken),
         Err(ResetPasswordError::Invalid(errors)) => Err(ApiError::Validation(errors)),
+        Err(ResetPasswordError::Breached(errors)) => Err(ApiError::Breached(errors)),
         Err(ResetPasswordError::Unexpected(source)) => Err(ApiError::internal(source)),
     }
 }

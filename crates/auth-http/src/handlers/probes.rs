@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use auth_domain::readiness::Readiness;
+use auth_domain::{breached::BreachedPasswords, readiness::Readiness};
 use axum::{
     extract::State,
     response::{IntoResponse, Response},
@@ -33,12 +33,29 @@ const READY_WITHIN: Duration = Duration::from_secs(1);
 const RETRY_AFTER_SECONDS: u32 = 5;
 
 /// The probes' routes and their documentation, over the store whose database decides
-/// readiness.
-pub(crate) fn routes<P: Readiness>(store: P) -> OpenApiRouter {
+/// readiness, telling the breached-password filter loaded, if any.
+pub(crate) fn routes<P: Readiness>(
+    store: P,
+    breached: Option<&BreachedPasswords>,
+) -> OpenApiRouter {
+    let state = Probed {
+        store,
+        breached: breached.map(|filter| FilterStatus {
+            loaded: true,
+            count: filter.count(),
+        }),
+    };
     OpenApiRouter::new()
         .routes(documented!(healthz))
         .routes(documented!(readyz::<P>))
-        .with_state(store)
+        .with_state(state)
+}
+
+/// What readiness asks and tells.
+#[derive(Clone)]
+pub(crate) struct Probed<P> {
+    store: P,
+    breached: Option<FilterStatus>,
 }
 
 /// A probe's answer.
@@ -47,6 +64,18 @@ pub(crate) struct ProbeStatus {
     /// `ok`, or `unavailable` (readiness only).
     #[schema(value_type = String)]
     status: &'static str,
+    /// The breached-password filter (readiness only, when `BREACHED_PASSWORDS` is set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breached_passwords: Option<FilterStatus>,
+}
+
+/// The breached-password filter, as loaded at start-up (start-up fails without it).
+#[derive(Clone, Copy, Serialize, utoipa::ToSchema)]
+pub(crate) struct FilterStatus {
+    /// Always `true`: a filter that is configured is loaded, or the service did not start.
+    loaded: bool,
+    /// How many distinct hashes it holds.
+    count: u64,
 }
 
 /// `GET /healthz`: 200 `{"status":"ok"}`.
@@ -57,11 +86,12 @@ pub(crate) struct ProbeStatus {
     responses((status = 200, description = "The process serves", body = ProbeStatus)),
 )]
 pub(crate) async fn healthz() -> Response {
-    answer(StatusCode::OK, "ok")
+    answer(StatusCode::OK, "ok", None)
 }
 
 /// `GET /readyz`: 200 `{"status":"ok"}` when the database answers a trivial query within
-/// a second; otherwise 503 `{"status":"unavailable"}` with `Retry-After`.
+/// a second, with `"breached_passwords": {"loaded": true, "count": N}` when a filter is
+/// configured; otherwise 503 `{"status":"unavailable"}` with `Retry-After`.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -73,9 +103,9 @@ pub(crate) async fn healthz() -> Response {
             headers(("Retry-After" = u32, description = "Seconds until the next try"))),
     ),
 )]
-pub(crate) async fn readyz<P: Readiness>(State(store): State<P>) -> Response {
-    match tokio::time::timeout(READY_WITHIN, store.ping()).await {
-        Ok(Ok(())) => answer(StatusCode::OK, "ok"),
+pub(crate) async fn readyz<P: Readiness>(State(probed): State<Probed<P>>) -> Response {
+    match tokio::time::timeout(READY_WITHIN, probed.store.ping()).await {
+        Ok(Ok(())) => answer(StatusCode::OK, "ok", probed.breached),
         // Debug, not warn: a probe asks every few seconds, and the database's failure is
         // logged by whatever else fails on it.
         Ok(Err(error)) => {
@@ -90,16 +120,25 @@ pub(crate) async fn readyz<P: Readiness>(State(store): State<P>) -> Response {
 }
 
 fn unavailable() -> Response {
-    let mut response = answer(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let mut response = answer(StatusCode::SERVICE_UNAVAILABLE, "unavailable", None);
     response
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
     response
 }
 
-/// `{"status": status}`, never cached: a cached probe answer would hide a change.
-fn answer(code: StatusCode, status: &'static str) -> Response {
-    let mut response = (code, Json(ProbeStatus { status })).into_response();
+/// `{"status": status}`, with the filter's when given, never cached: a cached probe
+/// answer would hide a change.
+fn answer(
+    code: StatusCode,
+    status: &'static str,
+    breached_passwords: Option<FilterStatus>,
+) -> Response {
+    let body = ProbeStatus {
+        status,
+        breached_passwords,
+    };
+    let mut response = (code, Json(body)).into_response();
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -6,6 +6,7 @@ use auth_domain::{
     account_mail::{EmailVerification, MailSettings},
     accounts::Accounts,
     clock::Clock,
+    mail::MailKind,
     seal::Seal,
     throttle::ThrottleLimits,
     HashingConfig, PasswordHasher, PasswordPolicy, Stores as _,
@@ -38,6 +39,25 @@ pub(crate) fn cheap_hashing() -> HashingConfig {
         parallelism: 1,
         max_concurrent: 2,
     }
+}
+
+/// The token of the newest mail of `kind` to `to`, waiting for it to be written (a
+/// forgotten password is handled after the answer).
+pub(crate) async fn token(app: &TestApp, to: &str, kind: MailKind) -> String {
+    for _ in 0..200 {
+        let entries = app.stores.outbox().entries();
+        if let Some(entry) = entries
+            .iter()
+            .rev()
+            .find(|e| e.mail.to.as_str() == to && e.mail.kind == kind)
+        {
+            let body = app.seal.open(&entry.mail.body).expect("opens");
+            let start = body.find("#token=").expect("a link") + "#token=".len();
+            return body[start..start + 43].to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no {kind} mail to {to}");
 }
 
 /// What a test may change about the app.
@@ -95,6 +115,20 @@ impl TestApp {
     /// The app with `options` over these stores (shared with whoever else holds a clone),
     /// built as the application builds it.
     pub(crate) fn over(stores: MemoryStores, options: Options) -> Self {
+        Self::over_with_policy(stores, options, PasswordPolicy::default())
+    }
+
+    /// The app with `options` and the password `policy` over fresh, empty stores.
+    pub(crate) fn with_policy(options: Options, policy: PasswordPolicy) -> Self {
+        Self::over_with_policy(MemoryStores::default(), options, policy)
+    }
+
+    /// [`Self::over`], with the password `policy`.
+    pub(crate) fn over_with_policy(
+        stores: MemoryStores,
+        options: Options,
+        policy: PasswordPolicy,
+    ) -> Self {
         let hasher = PasswordHasher::new(&options.hashing).expect("valid hashing parameters");
         let config = HttpConfig {
             session_key: SessionKey::from_bytes(&options.key).expect("a 64-byte key"),
@@ -115,7 +149,7 @@ impl TestApp {
         let accounts = Accounts::new(
             stores.clone(),
             hasher,
-            PasswordPolicy::default(),
+            policy,
             ThrottleLimits::default(),
             keys,
             Clock::system(),
