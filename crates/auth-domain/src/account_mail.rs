@@ -214,10 +214,6 @@ pub(crate) struct Forgot {
     context: Context,
 }
 
-fn unexpected(error: impl Into<BoxError>) -> BoxError {
-    error.into()
-}
-
 impl<B: Stores> Accounts<B> {
     /// Answers a forgotten password. The answer is the same whatever the address: the
     /// request is queued and handled after it (limits, look-up, token, mail), so neither
@@ -621,7 +617,7 @@ impl<B: Stores> Accounts<B> {
                 .tokens()
                 .find(&digest)
                 .await
-                .map_err(|e| TokenError::Unexpected(unexpected(e)))?
+                .map_err(|e| TokenError::Unexpected(e.into()))?
             else {
                 continue;
             };
@@ -632,7 +628,7 @@ impl<B: Stores> Accounts<B> {
                 .service()
                 .get_user(stored.user_id)
                 .await
-                .map_err(|e| TokenError::Unexpected(unexpected(e)))?
+                .map_err(|e| TokenError::Unexpected(e.into()))?
                 .ok_or(TokenError::Invalid)?;
             let bound = stored.purpose == Purpose::EmailChange || user.email == stored.email;
             return if bound {

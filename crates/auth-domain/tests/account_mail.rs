@@ -7,7 +7,7 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 use auth_domain::{
     account_mail::{
         ChangeEmailError, EmailVerification, MailSettings, ResendError, ResetPasswordError,
-        VerifyEmailError,
+        VerifyEmailError, EMAIL_CHANGES_PER_WINDOW,
     },
     accounts::{Accounts, Context},
     audit::{AuditLog, EventKind, EventPage},
@@ -15,7 +15,7 @@ use auth_domain::{
     digest::DigestKeys,
     mail::{MailKind, OutboxEntry},
     session::Device,
-    throttle::{ThrottleLimits, RESET_REQUESTS_PER_ACCOUNT},
+    throttle::{ThrottleLimits, RESET_REQUESTS_PER_ACCOUNT, RESET_REQUESTS_PER_ADDRESS},
     tokens::TokenKey,
     Email, HashingConfig, Password, PasswordHasher, PasswordPolicy, Registration, Stores, User,
     UserRepository,
@@ -504,4 +504,95 @@ async fn a_link_mailed_before_a_key_rotation_works_while_the_old_key_is_a_fallba
         .reset_password(&token, &Password::new(NEW_PASSWORD), &client())
         .await
         .expect("found under the fallback key");
+}
+
+#[tokio::test]
+async fn one_client_gets_at_most_its_limit_of_reset_mails_across_addresses() {
+    let w = world(EmailVerification::Off);
+    let limit = usize::try_from(RESET_REQUESTS_PER_ADDRESS).expect("small");
+    let addresses: Vec<String> = (0..limit + 5)
+        .map(|i| format!("user{i}@example.com"))
+        .collect();
+    // By an operator: a client's registrations are limited too.
+    for address in &addresses {
+        w.accounts
+            .register(
+                Registration {
+                    email: address.clone(),
+                    password: Password::new(PASSWORD),
+                    username: None,
+                },
+                &Context::admin(),
+            )
+            .await
+            .expect("registered");
+    }
+    for address in &addresses {
+        w.accounts
+            .forgot_password(address, &client())
+            .expect("accepted");
+    }
+    // Handled one after the other: the last one's turn has come once its answer is known.
+    let last = addresses.last().expect("some");
+    w.reset_mails(last, 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        w.stores.outbox().len(),
+        limit,
+        "one client, {limit} mails an hour"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn email_changes_are_limited_per_user_even_in_a_burst() {
+    let w = world(EmailVerification::Off);
+    let ada = w.register("ada@example.com").await;
+    let burst: Vec<_> = (0..15)
+        .map(|i| {
+            let accounts = w.accounts.clone();
+            tokio::spawn(async move {
+                accounts
+                    .request_email_change(
+                        ada.id,
+                        &format!("ada{i}@new.example"),
+                        &Password::new(PASSWORD),
+                        &client(),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut started = 0;
+    for request in burst {
+        match request.await.expect("ran") {
+            Ok(()) => started += 1,
+            Err(ChangeEmailError::Throttled(_)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        started <= EMAIL_CHANGES_PER_WINDOW,
+        "{started} in one window"
+    );
+    // One at a time, the rest of the window's budget, and not one more.
+    let mut next = 100;
+    loop {
+        next += 1;
+        match w
+            .accounts
+            .request_email_change(
+                ada.id,
+                &format!("ada{next}@new.example"),
+                &Password::new(PASSWORD),
+                &client(),
+            )
+            .await
+        {
+            Ok(()) => started += 1,
+            Err(ChangeEmailError::Throttled(_)) => break,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+        assert!(next < 200, "never throttled");
+    }
+    assert_eq!(started, EMAIL_CHANGES_PER_WINDOW);
 }

@@ -21,12 +21,9 @@ use uuid::Uuid;
 
 use crate::{
     error::repository_error,
-    timestamp,
+    purge, timestamp,
     tx::{run, Failure, Tx},
 };
-
-/// The largest batch one purge deletes: the ids go into one `$in`.
-const MAX_PURGE_BATCH_SIZE: u64 = 10_000;
 
 /// Field names, shared with the index declarations.
 pub(crate) mod fields {
@@ -352,34 +349,10 @@ impl Outbox for MongoOutbox {
             { fields::STATUS: MailStatus::Sent.as_str(), fields::SENT_AT_US: { "$lt": before_us } },
             { fields::STATUS: MailStatus::Failed.as_str(), fields::NEXT_ATTEMPT_AT_US: { "$lt": before_us } },
         ] };
-        let driver = |e: mongodb::error::Error| repository_error("purge mail", &e);
+        // The condition is checked again as the batch is deleted: a failed mail retried
+        // meanwhile is pending, and stays.
         let documents = self.outbox.clone_with_type::<Document>();
-        let mut cursor = documents
-            .find(settled.clone())
-            .projection(doc! { fields::ID: 1 })
-            .limit(i64::try_from(batch.clamp(1, MAX_PURGE_BATCH_SIZE)).unwrap_or(i64::MAX))
-            .await
-            .map_err(driver)?;
-        let mut ids: Vec<Bson> = Vec::new();
-        while cursor.advance().await.map_err(driver)? {
-            if let Some(id) = cursor
-                .deserialize_current()
-                .map_err(driver)?
-                .get(fields::ID)
-            {
-                ids.push(id.clone());
-            }
-        }
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        // The condition again: a failed mail retried meanwhile is pending, and stays.
-        let mut filter = settled;
-        filter.insert(fields::ID, doc! { "$in": ids });
-        Ok(documents
-            .delete_many(filter)
-            .await
-            .map_err(driver)?
-            .deleted_count)
+        let (_, deleted) = purge::delete_batch(&documents, "purge mail", &settled, batch).await?;
+        Ok(deleted)
     }
 }

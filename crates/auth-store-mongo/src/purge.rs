@@ -39,33 +39,50 @@ pub(crate) async fn purge_before(
         fields::AT_US: { "$lt": before_us },
     };
     let batch = batch.clamp(1, MAX_PURGE_BATCH_SIZE);
-    let driver = |error: mongodb::error::Error| repository_error(operation, &error);
     let mut deleted = 0;
     loop {
-        let mut cursor = collection
-            .find(filter.clone())
-            .projection(doc! { "_id": 1 })
-            .limit(i64::try_from(batch).unwrap_or(i64::MAX))
-            .await
-            .map_err(driver)?;
-        let mut ids: Vec<Bson> = Vec::new();
-        while cursor.advance().await.map_err(driver)? {
-            if let Some(id) = cursor.deserialize_current().map_err(driver)?.get("_id") {
-                ids.push(id.clone());
-            }
-        }
-        let selected = ids.len() as u64;
-        if selected == 0 {
-            break;
-        }
-        deleted += collection
-            .delete_many(doc! { "_id": { "$in": ids } })
-            .await
-            .map_err(driver)?
-            .deleted_count;
+        let (selected, gone) = delete_batch(collection, operation, &filter, batch).await?;
+        deleted += gone;
         if selected < batch {
             break;
         }
     }
     Ok(deleted)
+}
+
+/// Deletes at most `batch` (1 to [`MAX_PURGE_BATCH_SIZE`]) documents of `collection` that
+/// `filter` picks: their ids first, then one delete of those ids that checks `filter`
+/// again (so a document changed in between, a failed mail retried, stays). Returns how
+/// many were selected and how many deleted.
+pub(crate) async fn delete_batch(
+    collection: &Collection<Document>,
+    operation: &'static str,
+    filter: &Document,
+    batch: u64,
+) -> Result<(u64, u64), RepositoryError> {
+    let driver = |error: mongodb::error::Error| repository_error(operation, &error);
+    let mut cursor = collection
+        .find(filter.clone())
+        .projection(doc! { "_id": 1 })
+        .limit(i64::try_from(batch.clamp(1, MAX_PURGE_BATCH_SIZE)).unwrap_or(i64::MAX))
+        .await
+        .map_err(driver)?;
+    let mut ids: Vec<Bson> = Vec::new();
+    while cursor.advance().await.map_err(driver)? {
+        if let Some(id) = cursor.deserialize_current().map_err(driver)?.get("_id") {
+            ids.push(id.clone());
+        }
+    }
+    let selected = ids.len() as u64;
+    if selected == 0 {
+        return Ok((0, 0));
+    }
+    let mut picked = filter.clone();
+    picked.insert("_id", doc! { "$in": ids });
+    let deleted = collection
+        .delete_many(picked)
+        .await
+        .map_err(driver)?
+        .deleted_count;
+    Ok((selected, deleted))
 }

@@ -7,19 +7,16 @@ use auth_domain::{
     tokens::{OneTimeToken, Purpose, TokenDigest, TokenStore},
     Email, RepositoryError, UserId,
 };
-use bson::{doc, Bson};
+use bson::doc;
 use mongodb::{options::FindOneOptions, Collection, Database};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::{
     error::repository_error,
-    timestamp,
+    purge, timestamp,
     tx::{run, Failure, Tx},
 };
-
-/// The largest batch one purge deletes: the ids go into one `$in`.
-const MAX_PURGE_BATCH_SIZE: u64 = 10_000;
 
 /// Field names, shared with the index declarations.
 pub(crate) mod fields {
@@ -197,33 +194,8 @@ impl TokenStore for MongoTokenStore {
         let now_us = timestamp::micros(now)
             .ok_or_else(|| RepositoryError::new("purge tokens: the cut-off is out of range"))?;
         let expired = doc! { fields::EXPIRES_AT_US: { "$lte": now_us } };
-        let driver = |e: mongodb::error::Error| repository_error("purge tokens", &e);
         let documents = self.tokens.clone_with_type::<bson::Document>();
-        let mut cursor = documents
-            .find(expired.clone())
-            .projection(doc! { fields::DIGEST: 1 })
-            .limit(i64::try_from(batch.clamp(1, MAX_PURGE_BATCH_SIZE)).unwrap_or(i64::MAX))
-            .await
-            .map_err(driver)?;
-        let mut ids: Vec<Bson> = Vec::new();
-        while cursor.advance().await.map_err(driver)? {
-            if let Some(id) = cursor
-                .deserialize_current()
-                .map_err(driver)?
-                .get(fields::DIGEST)
-            {
-                ids.push(id.clone());
-            }
-        }
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let mut filter = expired;
-        filter.insert(fields::DIGEST, doc! { "$in": ids });
-        Ok(documents
-            .delete_many(filter)
-            .await
-            .map_err(driver)?
-            .deleted_count)
+        let (_, deleted) = purge::delete_batch(&documents, "purge tokens", &expired, batch).await?;
+        Ok(deleted)
     }
 }
