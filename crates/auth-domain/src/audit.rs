@@ -44,11 +44,35 @@ pub enum EventKind {
     EmailChangeRequested,
     /// The user's new address was confirmed and is now theirs.
     EmailChanged,
+    /// A correct password asked for the second step; the session waits for it.
+    MfaChallenged,
+    /// The second step of a login succeeded: the session is whole.
+    MfaSucceeded,
+    /// A second factor was refused: a wrong, replayed or spent code, or a passkey that did not verify.
+    MfaFailed,
+    /// The user enrolled TOTP (a first code confirmed it).
+    TotpEnabled,
+    /// The user removed TOTP.
+    TotpRemoved,
+    /// A new set of recovery codes replaced the old one.
+    RecoveryCodesGenerated,
+    /// A recovery code was spent.
+    RecoveryCodeUsed,
+    /// The user registered a passkey.
+    PasskeyAdded,
+    /// The user deleted a passkey.
+    PasskeyRemoved,
+    /// The user renamed a passkey.
+    PasskeyRenamed,
+    /// The user proved themselves again for a sensitive action (step-up).
+    Reauthenticated,
+    /// An operator removed every second factor of the user.
+    FactorsReset,
 }
 
 impl EventKind {
     /// Every kind, for stores that check what they read back.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 28] = [
         Self::Registered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -65,6 +89,18 @@ impl EventKind {
         Self::EmailVerified,
         Self::EmailChangeRequested,
         Self::EmailChanged,
+        Self::MfaChallenged,
+        Self::MfaSucceeded,
+        Self::MfaFailed,
+        Self::TotpEnabled,
+        Self::TotpRemoved,
+        Self::RecoveryCodesGenerated,
+        Self::RecoveryCodeUsed,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
+        Self::PasskeyRenamed,
+        Self::Reauthenticated,
+        Self::FactorsReset,
     ];
 
     /// The stored and shown name (`login_succeeded`, ...).
@@ -86,6 +122,18 @@ impl EventKind {
             Self::EmailVerified => "email_verified",
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
+            Self::MfaChallenged => "mfa_challenged",
+            Self::MfaSucceeded => "mfa_succeeded",
+            Self::MfaFailed => "mfa_failed",
+            Self::TotpEnabled => "totp_enabled",
+            Self::TotpRemoved => "totp_removed",
+            Self::RecoveryCodesGenerated => "recovery_codes_generated",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::PasskeyRenamed => "passkey_renamed",
+            Self::Reauthenticated => "reauthenticated",
+            Self::FactorsReset => "factors_reset",
         }
     }
 

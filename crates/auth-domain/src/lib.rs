@@ -35,6 +35,7 @@ pub mod clock;
 pub mod digest;
 mod email;
 mod error;
+pub mod factors;
 mod hashing;
 pub mod mail;
 mod password;

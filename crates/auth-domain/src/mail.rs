@@ -28,17 +28,24 @@ pub enum MailKind {
     EmailChangeNotice,
     /// To the owner of an address someone tried to take.
     EmailInUse,
+    /// "A second factor was added to (or removed from) your account", or new recovery
+    /// codes were made: a change to how the account is protected.
+    SecurityNotice,
+    /// "A recovery code was used to sign in."
+    RecoveryCodeUsed,
 }
 
 impl MailKind {
     /// Every kind, for stores that check what they read back.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::PasswordReset,
         Self::PasswordChanged,
         Self::EmailVerification,
         Self::EmailChange,
         Self::EmailChangeNotice,
         Self::EmailInUse,
+        Self::SecurityNotice,
+        Self::RecoveryCodeUsed,
     ];
 
     /// The stored name.
@@ -50,6 +57,8 @@ impl MailKind {
             Self::EmailChange => "email_change",
             Self::EmailChangeNotice => "email_change_notice",
             Self::EmailInUse => "email_in_use",
+            Self::SecurityNotice => "security_notice",
+            Self::RecoveryCodeUsed => "recovery_code_used",
         }
     }
 

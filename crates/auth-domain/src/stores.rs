@@ -9,6 +9,7 @@ use std::future::Future;
 use crate::{
     admin::Administration,
     audit::AuditLog,
+    factors::{ChallengeStore, FactorStore},
     mail::Outbox,
     readiness::Readiness,
     throttle::FailureCounter,
@@ -34,6 +35,10 @@ pub trait Stores: Clone + Send + Sync + 'static {
     type Tokens: TokenStore;
     /// Mail waiting to be sent.
     type Outbox: Outbox;
+    /// Second factors: TOTP, recovery codes, passkeys.
+    type Factors: FactorStore;
+    /// WebAuthn ceremonies waiting for their answer.
+    type Challenges: ChallengeStore;
 
     /// The users.
     fn users(&self) -> &Self::Users;
@@ -49,6 +54,10 @@ pub trait Stores: Clone + Send + Sync + 'static {
     fn tokens(&self) -> &Self::Tokens;
     /// The outbox.
     fn outbox(&self) -> &Self::Outbox;
+    /// The second factors.
+    fn factors(&self) -> &Self::Factors;
+    /// The WebAuthn ceremonies.
+    fn challenges(&self) -> &Self::Challenges;
 
     /// Applies `work`'s changes together: all or none in one transaction where the store
     /// has them, in order up to the first refusal where it has not (see

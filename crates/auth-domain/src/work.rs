@@ -11,16 +11,20 @@
 //!
 //! Some changes are guards ([`Change::ConsumeToken`], [`Change::SetEmail`],
 //! [`Change::MarkEmailVerified`], [`Change::SetPassword`], [`Change::ReplacePassword`],
-//! [`Change::DeleteUser`], [`Change::EndSession`], [`Change::InsertUser`]): when
+//! [`Change::DeleteUser`], [`Change::EndSession`], [`Change::InsertUser`],
+//! [`Change::ConfirmTotp`], [`Change::RemoveTotp`], [`Change::ConsumeRecoveryCode`],
+//! [`Change::InsertPasskey`], [`Change::DeletePasskey`]): when
 //! they find nothing to change, or a unique index refuses them, the whole work is refused
 //! with the [`Refusal`] and nothing of it stays.
 
 use std::fmt;
 
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::{
     audit::AuthEvent,
+    factors::{CodeDigest, StoredPasskey},
     mail::Mail,
     session::SessionHandle,
     tokens::{OneTimeToken, Purpose, TokenDigest},
@@ -115,6 +119,56 @@ pub enum Change {
     Enqueue(Mail),
     /// Records an audit event.
     Record(AuthEvent),
+    /// Confirms `user`'s TOTP enrolment `id`, recording `step` (the setup code's) as the
+    /// last one accepted. Refused with [`Refusal::Stale`] when that enrolment is no longer
+    /// the user's unconfirmed one (replaced by a newer one, confirmed already, removed).
+    ConfirmTotp {
+        /// Whose.
+        user: UserId,
+        /// Which enrolment.
+        id: Uuid,
+        /// The time step of the code that confirmed it.
+        step: i64,
+    },
+    /// Deletes `user`'s TOTP credential, confirmed or not. Refused with
+    /// [`Refusal::Stale`] when they have no confirmed one.
+    RemoveTotp {
+        /// Whose.
+        user: UserId,
+    },
+    /// Replaces every recovery code of `user` with these.
+    ReplaceRecoveryCodes {
+        /// Whose.
+        user: UserId,
+        /// The new codes' digests.
+        digests: Vec<CodeDigest>,
+        /// When they were made, at the stored precision.
+        at: OffsetDateTime,
+    },
+    /// Deletes `user`'s recovery code `digest`. Refused with [`Refusal::TokenSpent`] when
+    /// they have no such code (never theirs, or spent by a concurrent submission).
+    ConsumeRecoveryCode {
+        /// Whose.
+        user: UserId,
+        /// The code's digest.
+        digest: CodeDigest,
+    },
+    /// Stores a passkey. Refused with [`Refusal::CredentialTaken`] when its credential id
+    /// is registered already.
+    InsertPasskey(StoredPasskey),
+    /// Deletes `user`'s passkey `id`. Refused with [`Refusal::Stale`] when it is not
+    /// theirs, or gone.
+    DeletePasskey {
+        /// Whose.
+        user: UserId,
+        /// Which.
+        id: Uuid,
+    },
+    /// Deletes every second factor of `user`: TOTP, recovery codes, passkeys.
+    RemoveFactors {
+        /// Whose.
+        user: UserId,
+    },
 }
 
 impl Change {
@@ -134,6 +188,13 @@ impl Change {
             Self::InsertToken(_) => "insert token",
             Self::Enqueue(_) => "enqueue mail",
             Self::Record(_) => "record event",
+            Self::ConfirmTotp { .. } => "confirm totp",
+            Self::RemoveTotp { .. } => "remove totp",
+            Self::ReplaceRecoveryCodes { .. } => "replace recovery codes",
+            Self::ConsumeRecoveryCode { .. } => "consume recovery code",
+            Self::InsertPasskey(_) => "insert passkey",
+            Self::DeletePasskey { .. } => "delete passkey",
+            Self::RemoveFactors { .. } => "remove factors",
         }
     }
 }
@@ -176,7 +237,7 @@ impl Work {
 /// Why a guard refused a [`Work`]: nothing of it was applied (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    /// The token is unknown, expired or already spent.
+    /// The token (or recovery code) is unknown, expired or already spent.
     #[error("the token is unknown, expired or spent")]
     TokenSpent,
     /// The user is gone, or their address is no longer the one the work was made for.
@@ -188,6 +249,9 @@ pub enum Refusal {
     /// Another account has the username.
     #[error("the username is taken")]
     UsernameTaken,
+    /// The passkey's credential id is registered already.
+    #[error("the passkey is registered already")]
+    CredentialTaken,
 }
 
 /// Why a [`Work`] was not applied.
