@@ -49,6 +49,7 @@ pub mod mailbox;
 pub mod memory;
 pub mod memory_admin;
 pub mod memory_audit;
+pub mod memory_factors;
 pub mod memory_mail;
 pub mod memory_stores;
 pub mod outbox;

@@ -15,6 +15,7 @@ use crate::{
     memory::{lock, MemorySessionStore, MemoryUserRepository},
     memory_admin::MemoryAdministration,
     memory_audit::{MemoryAuditLog, MemoryFailureCounter},
+    memory_factors::{MemoryChallenges, MemoryFactors},
     memory_mail::{MemoryOutbox, MemoryTokens},
 };
 
@@ -29,6 +30,8 @@ pub struct MemoryStores {
     admin: MemoryAdministration,
     tokens: MemoryTokens,
     outbox: MemoryOutbox,
+    factors: MemoryFactors,
+    challenges: MemoryChallenges,
     /// Held through a whole commit: its guards are checked, then its changes applied,
     /// with no other commit in between, as a transaction would.
     commits: Arc<tokio::sync::Mutex<()>>,
@@ -48,6 +51,8 @@ impl MemoryStores {
             audit,
             tokens: MemoryTokens::new(),
             outbox: MemoryOutbox::new(),
+            factors: MemoryFactors::new(),
+            challenges: MemoryChallenges::new(),
             commits: Arc::default(),
         }
     }
@@ -101,12 +106,28 @@ impl MemoryStores {
                 .get(user)
                 .is_none_or(|u| u.email != *email)
                 .then_some(Refusal::Stale),
+            Change::ConfirmTotp { user, id, .. } => self.factors.confirm_refusal(*user, *id),
+            Change::RemoveTotp { user } => {
+                (!self.factors.has_confirmed_totp(*user)).then_some(Refusal::Stale)
+            }
+            Change::ConsumeRecoveryCode { user, digest } => {
+                (!self.factors.has_code(*user, digest)).then_some(Refusal::TokenSpent)
+            }
+            Change::InsertPasskey(passkey) => self
+                .factors
+                .credential_taken(&passkey.credential_id)
+                .then_some(Refusal::CredentialTaken),
+            Change::DeletePasskey { user, id } => {
+                (!self.factors.owns_passkey(*user, *id)).then_some(Refusal::Stale)
+            }
             Change::EndSessions { .. }
             | Change::EndSession { .. }
             | Change::VoidTokens { .. }
             | Change::InsertToken(_)
             | Change::Enqueue(_)
-            | Change::Record(_) => None,
+            | Change::Record(_)
+            | Change::ReplaceRecoveryCodes { .. }
+            | Change::RemoveFactors { .. } => None,
         }
     }
 
@@ -154,6 +175,7 @@ impl MemoryStores {
             }
             Change::DeleteUser { user } => {
                 self.users.delete(user).await?;
+                self.factors.remove_all(user);
             }
             Change::EndSession { user, handle } => {
                 self.sessions.delete_user_session(user, &handle).await?;
@@ -176,6 +198,17 @@ impl MemoryStores {
             }
             Change::Enqueue(mail) => self.outbox.enqueue(mail),
             Change::Record(event) => self.audit.record(&event).await?,
+            Change::ConfirmTotp { user, step, .. } => self.factors.confirm(user, step),
+            Change::RemoveTotp { user } => self.factors.remove_totp(user),
+            Change::ReplaceRecoveryCodes { user, digests, .. } => {
+                self.factors.replace_codes(user, digests);
+            }
+            Change::ConsumeRecoveryCode { user, digest } => {
+                self.factors.consume_code(user, &digest);
+            }
+            Change::InsertPasskey(passkey) => self.factors.insert_passkey(passkey),
+            Change::DeletePasskey { id, .. } => self.factors.delete_passkey(id),
+            Change::RemoveFactors { user } => self.factors.remove_all(user),
         }
         Ok(())
     }
@@ -195,6 +228,8 @@ impl Stores for MemoryStores {
     type Admin = MemoryAdministration;
     type Tokens = MemoryTokens;
     type Outbox = MemoryOutbox;
+    type Factors = MemoryFactors;
+    type Challenges = MemoryChallenges;
 
     fn users(&self) -> &MemoryUserRepository {
         &self.users
@@ -222,6 +257,14 @@ impl Stores for MemoryStores {
 
     fn outbox(&self) -> &MemoryOutbox {
         &self.outbox
+    }
+
+    fn factors(&self) -> &MemoryFactors {
+        &self.factors
+    }
+
+    fn challenges(&self) -> &MemoryChallenges {
+        &self.challenges
     }
 
     /// Every guard is checked before anything is written, under a lock no other commit
