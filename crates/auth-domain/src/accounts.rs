@@ -25,6 +25,8 @@ use crate::{
     audit::{Actor, AuditLog, AuthEvent, EventKind},
     clock::Clock,
     digest::DigestKeys,
+    factors::FactorStore,
+    mfa::{Method, MfaSettings},
     session::{Credential, Device, SessionHandle},
     stores::Stores,
     throttle::{Reservation, Throttle, ThrottleLimits, Throttled},
@@ -88,6 +90,16 @@ pub struct Credentials {
     pub device_tokens: Vec<String>,
 }
 
+/// A login whose password was right.
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    /// Who.
+    pub user: User,
+    /// The second factors the session waits for, one of which completes it; empty when
+    /// the session is whole.
+    pub second_factors: Vec<Method>,
+}
+
 /// Why a login failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError<E> {
@@ -122,6 +134,8 @@ struct Shared<B: Stores> {
     mail: MailSettings,
     /// The queue of forgotten-password requests, and its worker, started with the first.
     forgot: OnceLock<mpsc::Sender<Forgot>>,
+    /// What the second factor's use cases need.
+    mfa: MfaSettings,
 }
 
 impl<B: Stores> Clone for Accounts<B> {
@@ -166,12 +180,31 @@ impl<B: Stores> Accounts<B> {
             lost_events: AtomicU64::new(0),
             mail,
             forgot: OnceLock::new(),
+            mfa: MfaSettings::default(),
         }))
+    }
+
+    /// These use cases with the second factor configured by `mfa`.
+    ///
+    /// # Panics
+    ///
+    /// Once cloned: settings are given before the use cases are shared.
+    #[must_use]
+    pub fn with_mfa(mut self, mfa: MfaSettings) -> Self {
+        Arc::get_mut(&mut self.0)
+            .expect("the second factor is configured before the use cases are shared")
+            .mfa = mfa;
+        self
     }
 
     /// The mail settings.
     pub fn mail_settings(&self) -> &MailSettings {
         &self.0.mail
+    }
+
+    /// The second factor's settings.
+    pub fn mfa_settings(&self) -> &MfaSettings {
+        &self.0.mfa
     }
 
     /// The throttle.
@@ -296,17 +329,19 @@ impl<B: Stores> Accounts<B> {
 
     /// Logs a user in: refuses a client past the failure limits without checking anything
     /// (no hash is computed), checks the credentials, counts a failure or clears the
-    /// client's count, and on success runs `start_session` with the user, then records the
-    /// login. A refused login is recorded too.
+    /// client's count, and on success runs `start_session` with the user and the second
+    /// factors still owed (none: a whole session; some: a half-authenticated one that can
+    /// only complete them), then records the login, or its first step. A refused login is
+    /// recorded too.
     #[tracing::instrument(skip_all)]
     pub async fn log_in<F, Fut, E>(
         &self,
         credentials: &Credentials,
         context: &Context,
         start_session: F,
-    ) -> Result<User, LoginError<E>>
+    ) -> Result<LoggedIn, LoginError<E>>
     where
-        F: FnOnce(User) -> Fut,
+        F: FnOnce(User, Vec<Method>) -> Fut,
         Fut: Future<Output = Result<(), E>>,
     {
         let proven = self
@@ -349,13 +384,27 @@ impl<B: Stores> Accounts<B> {
         if let Err(error) = self.0.throttle.login_succeeded(&attempt, reservation).await {
             tracing::warn!(%error, "could not reset the failed logins of a client");
         }
-        start_session(user.clone())
+        let owed = match self.0.stores.factors().summary(user.id).await {
+            Ok(factors) if factors.has_second_factor() => Method::available(&factors),
+            Ok(_) => Vec::new(),
+            Err(error) => return Err(LoginError::Unexpected(error.into())),
+        };
+        start_session(user.clone(), owed.clone())
             .await
             .map_err(LoginError::Session)?;
-        tracing::info!(user.id = %user.id, "user logged in");
-        self.record(EventKind::LoginSucceeded, Some(user.id), context)
-            .await;
-        Ok(user)
+        if owed.is_empty() {
+            tracing::info!(user.id = %user.id, "user logged in");
+            self.record(EventKind::LoginSucceeded, Some(user.id), context)
+                .await;
+        } else {
+            tracing::info!(user.id = %user.id, "user logged in; a second factor is owed");
+            self.record(EventKind::MfaChallenged, Some(user.id), context)
+                .await;
+        }
+        Ok(LoggedIn {
+            user,
+            second_factors: owed,
+        })
     }
 
     /// Logs `user` out: `end_session` ends their session, then the logout is recorded.
@@ -694,6 +743,11 @@ impl<B: Stores> Accounts<B> {
         if let Err(error) = self.0.throttle.withdraw(reservation).await {
             tracing::warn!(%error, "could not withdraw a counted attempt; it counts as a failure");
         }
+    }
+
+    /// Stores an event of `kind` about `user`, as [`Self::record`].
+    pub(crate) async fn record_event(&self, kind: EventKind, user: Option<UserId>, context: &Context) {
+        self.record(kind, user, context).await;
     }
 
     /// Stores an event of `kind` about `user`. A failure is logged at error level and

@@ -38,6 +38,7 @@ mod error;
 pub mod factors;
 mod hashing;
 pub mod mail;
+pub mod mfa;
 mod password;
 pub mod readiness;
 mod redact;

@@ -293,6 +293,47 @@ impl Templates {
         Self::mail(MailKind::PasswordReset, to, "Reset your password", body, at)
     }
 
+    /// The notice of a change to how the account is protected: `what` happened ("TOTP
+    /// was turned on", "a passkey was added", ...).
+    pub fn security_notice(&self, to: &Email, what: &str, at: OffsetDateTime) -> Mail {
+        let body = format!(
+            "A change was made to how your account is protected: {what}.\n\
+             \n\
+             If this was not you, reset your password at once and review your second\n\
+             factors:\n\
+             \n\
+             {}/forgot-password\n",
+            self.public_url
+        );
+        Self::mail(
+            MailKind::SecurityNotice,
+            to,
+            "Your account's security settings changed",
+            body,
+            at,
+        )
+    }
+
+    /// The notice that a recovery code was spent; `left` remain.
+    pub fn recovery_code_used(&self, to: &Email, left: u64, at: OffsetDateTime) -> Mail {
+        let body = format!(
+            "A recovery code of your account was used to sign in. {left} unused codes remain.\n\
+             \n\
+             If this was not you, someone has your password and a recovery code: reset your\n\
+             password at once and make new recovery codes:\n\
+             \n\
+             {}/forgot-password\n",
+            self.public_url
+        );
+        Self::mail(
+            MailKind::RecoveryCodeUsed,
+            to,
+            "A recovery code was used",
+            body,
+            at,
+        )
+    }
+
     /// The notice that the password changed.
     pub fn password_changed(&self, to: &Email, at: OffsetDateTime) -> Mail {
         let body = format!(

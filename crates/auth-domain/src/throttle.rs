@@ -168,6 +168,10 @@ pub struct ThrottleLimits {
     pub ipv6_prefix: u8,
 }
 
+/// Wrong second-factor codes per account per failure window, after which every code is
+/// refused with a 429 until the oldest leaves the window.
+pub const SECOND_FACTOR_FAILURES: u64 = 5;
+
 /// The window of the password reset request limits.
 pub const RESET_REQUEST_WINDOW: time::Duration = time::Duration::HOUR;
 /// Reset mails per address typed per [`RESET_REQUEST_WINDOW`]: a person who lost the
@@ -472,6 +476,30 @@ impl<F: FailureCounter> Throttle<F> {
             .reserve(&entries, RESET_REQUEST_WINDOW, now)
             .await?
             .map(drop))
+    }
+
+    /// Reserves a check of a second factor (a TOTP or recovery code) of `user`: refused
+    /// once [`SECOND_FACTOR_FAILURES`] wrong ones were counted within the failure window,
+    /// whoever typed them, so that a password alone buys six guesses a quarter hour, not a
+    /// million. Settled as a login is: a wrong code stays counted
+    /// ([`Self::login_failed`]), a right one is withdrawn.
+    ///
+    /// # Errors
+    ///
+    /// The attempt could not be recorded or counted: it must not go ahead.
+    pub async fn reserve_second_factor(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Result<Reservation, Throttled>, RepositoryError> {
+        let key = ThrottleKey::new(&self.keys, "second-factor", &[&user.to_string()]);
+        let window = if self.limits.failure_window.is_positive() {
+            self.limits.failure_window
+        } else {
+            ThrottleLimits::DEFAULT.failure_window
+        };
+        self.reserve(&[Entry::enforced(key, SECOND_FACTOR_FAILURES)], window, now)
+            .await
     }
 
     /// Whether `user` may do one more thing of `scope` (ask for another mail) within

@@ -155,6 +155,23 @@ impl TokenKey {
     }
 }
 
+impl TokenKey {
+    /// The hex digests of `user`'s recovery code `code` under each key, current first: a
+    /// code is a token of its own kind, bound to its user.
+    pub(crate) fn code_digests(&self, user: UserId, code: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|key| {
+                let mut mac = key.clone();
+                mac.update(b"recovery_code\0");
+                mac.update(user.as_uuid().as_bytes());
+                mac.update(code.as_bytes());
+                hex::encode(mac.finalize().into_bytes())
+            })
+            .collect()
+    }
+}
+
 fn digest_under(key: &Hmac<Sha256>, purpose: Purpose, secret: &TokenSecret) -> TokenDigest {
     let mut mac = key.clone();
     mac.update(purpose.as_str().as_bytes());

@@ -83,7 +83,22 @@ pub struct Login {
     pub persistent: bool,
     /// The device the login came from.
     pub device: Device,
+    /// Whether the password was right but a second factor is still owed: such a session
+    /// may only complete the second step or log out, and lives [`PENDING_LIFETIME`].
+    /// Absent from the stored text of a whole login, which reads as `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub awaiting_second_factor: bool,
+    /// When the user last proved themselves again for a sensitive action (step-up), in
+    /// unix milliseconds; the login itself counts as a proof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reauthenticated_at_ms: Option<i64>,
 }
+
+/// How long a half-authenticated session waits for its second factor.
+pub const PENDING_LIFETIME: time::Duration = time::Duration::minutes(5);
+
+/// How long a proof (the login, a step-up) lets sensitive actions through.
+pub const FRESH_PROOF: time::Duration = time::Duration::minutes(5);
 
 /// How long sessions live: idle, and in all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +119,30 @@ impl Login {
             logged_in_at_ms: unix_millis(now),
             persistent: true,
             device: Device::default(),
+            awaiting_second_factor: false,
+            reauthenticated_at_ms: None,
+        }
+    }
+
+    /// When the user last proved who they are: the login, or a later step-up.
+    pub fn last_proof_at(&self) -> OffsetDateTime {
+        let latest = self
+            .reauthenticated_at_ms
+            .map_or(self.logged_in_at_ms, |at| at.max(self.logged_in_at_ms));
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(latest) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// Whether a proof within [`FRESH_PROOF`] of `now` lets a sensitive action through.
+    pub fn has_fresh_proof(&self, now: OffsetDateTime) -> bool {
+        !self.awaiting_second_factor && now - self.last_proof_at() <= FRESH_PROOF
+    }
+
+    /// This login, proven again at `now`.
+    pub fn reauthenticated(&self, now: OffsetDateTime) -> Self {
+        Self {
+            reauthenticated_at_ms: Some(unix_millis(now)),
+            ..self.clone()
         }
     }
 
@@ -125,8 +164,13 @@ impl Login {
     /// The expiry of a write of this login at `now`: the idle lifetime from `now`, capped
     /// at the absolute deadline. What the session and its cookie are given when written.
     pub fn expiry_from(&self, now: OffsetDateTime, lifetimes: Lifetimes) -> OffsetDateTime {
+        let absolute = if self.awaiting_second_factor {
+            lifetimes.absolute.min(PENDING_LIFETIME)
+        } else {
+            lifetimes.absolute
+        };
         now.saturating_add(lifetimes.idle)
-            .min(self.logged_in_at().saturating_add(lifetimes.absolute))
+            .min(self.logged_in_at().saturating_add(absolute))
     }
 
     /// This login renewed at `now`, when a write is worth it: past half the idle lifetime
