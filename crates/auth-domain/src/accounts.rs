@@ -746,7 +746,12 @@ impl<B: Stores> Accounts<B> {
     }
 
     /// Stores an event of `kind` about `user`, as [`Self::record`].
-    pub(crate) async fn record_event(&self, kind: EventKind, user: Option<UserId>, context: &Context) {
+    pub(crate) async fn record_event(
+        &self,
+        kind: EventKind,
+        user: Option<UserId>,
+        context: &Context,
+    ) {
         self.record(kind, user, context).await;
     }
 

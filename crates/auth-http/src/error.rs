@@ -22,6 +22,32 @@ pub(crate) enum ApiError {
     /// Unknown user or wrong password (one answer for both).
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The session's password was right but its second factor is still owed: only
+    /// `POST /v1/auth/mfa/verify` (and logging out) are open to it.
+    #[error("second factor required")]
+    MfaRequired,
+    /// A sensitive action without a proof from the last five minutes: step up first.
+    #[error("reauthentication required")]
+    ReauthenticationRequired,
+    /// A wrong, replayed or spent second-factor code (one answer for all).
+    #[error("invalid code")]
+    InvalidCode,
+    /// A passkey's answer that did not verify: a stale or unknown challenge, a signature
+    /// that fails, no user verification, a deleted passkey.
+    #[error("invalid passkey")]
+    InvalidPasskey,
+    /// TOTP is on already.
+    #[error("TOTP already enabled")]
+    TotpAlreadyEnabled,
+    /// No TOTP enrolment waits for a code.
+    #[error("no TOTP enrolment")]
+    TotpNotEnrolling,
+    /// The factor is not on.
+    #[error("factor not enabled")]
+    FactorNotEnabled,
+    /// `PUBLIC_URL` cannot be a WebAuthn relying party (an IP address).
+    #[error("passkeys unavailable")]
+    PasskeysUnavailable,
     /// `EMAIL_VERIFICATION=required` and the user's address is not verified yet.
     #[error("email unverified")]
     EmailUnverified,
@@ -124,7 +150,16 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::AccessDenied | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::AccessDenied
+            | Self::InvalidCredentials
+            | Self::MfaRequired
+            | Self::InvalidCode
+            | Self::InvalidPasskey => StatusCode::UNAUTHORIZED,
+            Self::ReauthenticationRequired => StatusCode::FORBIDDEN,
+            Self::TotpAlreadyEnabled | Self::TotpNotEnrolling | Self::FactorNotEnabled => {
+                StatusCode::CONFLICT
+            }
+            Self::PasskeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::EmailUnverified => StatusCode::FORBIDDEN,
             Self::InvalidToken => StatusCode::BAD_REQUEST,
             Self::AlreadyVerified | Self::VerificationOff => StatusCode::CONFLICT,
@@ -153,6 +188,14 @@ impl ApiError {
             Self::AccessDenied => "access_denied",
             Self::InvalidCredentials => "invalid_credentials",
             Self::EmailUnverified => "email_unverified",
+            Self::MfaRequired => "mfa_required",
+            Self::ReauthenticationRequired => "reauthentication_required",
+            Self::InvalidCode => "invalid_code",
+            Self::InvalidPasskey => "invalid_passkey",
+            Self::TotpAlreadyEnabled => "totp_already_enabled",
+            Self::TotpNotEnrolling => "totp_not_enrolling",
+            Self::FactorNotEnabled => "factor_not_enabled",
+            Self::PasskeysUnavailable => "passkeys_unavailable",
             Self::InvalidToken => "invalid_token",
             Self::AlreadyVerified => "already_verified",
             Self::VerificationOff => "verification_off",
@@ -182,6 +225,25 @@ impl ApiError {
             Self::NotFound => "Not found",
             Self::AccessDenied => "Access denied!",
             Self::InvalidCredentials => "Invalid credentials!",
+            Self::MfaRequired => {
+                "Complete the second step of the login first (POST /v1/auth/mfa/verify), \
+                 or log out."
+            }
+            Self::ReauthenticationRequired => {
+                "Confirm it is you first (POST /v1/auth/reauthenticate): this needs a proof \
+                 from the last 5 minutes."
+            }
+            Self::InvalidCode => "The code is wrong, used already, or expired.",
+            Self::InvalidPasskey => "The passkey could not be verified.",
+            Self::TotpAlreadyEnabled => "An authenticator app is set up already: remove it first.",
+            Self::TotpNotEnrolling => {
+                "No authenticator app setup is in progress: start one (POST /v1/auth/mfa/totp)."
+            }
+            Self::FactorNotEnabled => "That second factor is not set up.",
+            Self::PasskeysUnavailable => {
+                "Passkeys are unavailable: PUBLIC_URL must name the service by a domain \
+                 name, not an IP address."
+            }
             Self::EmailUnverified => {
                 "Verify your email address first: follow the link mailed to it, or ask for \
                  a new one (POST /v1/auth/email/verify/resend)."

@@ -18,6 +18,7 @@ use crate::{
 
 const REQUIRED: FieldError = FieldError::new("required", "This field is required.");
 const NOT_A_STRING: FieldError = FieldError::new("not_a_string", "This field must be a string.");
+const NOT_AN_OBJECT: FieldError = FieldError::new("not_an_object", "This field must be an object.");
 const NOT_A_BOOLEAN: FieldError =
     FieldError::new("not_a_boolean", "This field must be true or false.");
 
@@ -54,6 +55,16 @@ impl JsonObject {
             Some(Value::String(value)) => Some(Some(value)),
             Some(Value::Null) | None => Some(None),
             Some(_) => self.refuse(name, NOT_A_STRING),
+        }
+    }
+
+    /// An object field that must be present (a WebAuthn credential), kept as JSON for
+    /// the library that reads it.
+    pub(crate) fn required_object(&mut self, name: &'static str) -> Option<Value> {
+        match self.fields.remove(name) {
+            Some(value @ Value::Object(_)) => Some(value),
+            Some(_) => self.refuse(name, NOT_AN_OBJECT),
+            None => self.refuse(name, REQUIRED),
         }
     }
 

@@ -80,6 +80,37 @@ impl LoginSession {
         device: Device,
         users: &AuthService<R>,
     ) -> Result<(), ApiError> {
+        self.start(user, persistent, device, false, users).await
+    }
+
+    /// Starts a half-authenticated session for `user`, whose password was right and whose
+    /// second factor is owed: as [`Self::log_in`], but the session can only complete the
+    /// second step or log out, and ends within `auth_domain::session::PENDING_LIFETIME`.
+    pub(crate) async fn await_second_factor<R: UserRepository>(
+        &self,
+        user: &User,
+        persistent: bool,
+        device: Device,
+        users: &AuthService<R>,
+    ) -> Result<(), ApiError> {
+        self.start(user, persistent, device, true, users).await
+    }
+
+    /// Proves the session again at the clock's now (a step-up): sensitive actions pass
+    /// for the next `auth_domain::session::FRESH_PROOF`.
+    pub(crate) async fn reauthenticated(&self, login: &Login) -> Result<(), ApiError> {
+        let now = self.clock.now();
+        self.write_login(&login.reauthenticated(now), now).await
+    }
+
+    async fn start<R: UserRepository>(
+        &self,
+        user: &User,
+        persistent: bool,
+        device: Device,
+        awaiting_second_factor: bool,
+        users: &AuthService<R>,
+    ) -> Result<(), ApiError> {
         self.session
             .cycle_id()
             .await
@@ -89,6 +120,7 @@ impl LoginSession {
         let login = Login {
             persistent,
             device,
+            awaiting_second_factor,
             ..Login::new(user, now)
         };
         let mut data = Data::new();
@@ -196,7 +228,65 @@ impl<S: Send + Sync> FromRequestParts<S> for AnyCurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        CurrentUser::logged_in(parts, state)
+            .await
+            .and_then(CurrentUser::whole)
+            .map(Self)
+    }
+}
+
+/// The user of a session whether or not its second factor is still owed: for logging
+/// out, which a half-authenticated session may do.
+pub(crate) struct SessionUser(pub(crate) CurrentUser);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         CurrentUser::logged_in(parts, state).await.map(Self)
+    }
+}
+
+/// The user of a half-authenticated session, whose second factor is owed: for the
+/// second step's routes. A whole session, or none, gets 401 `access_denied`: there is no
+/// second step to take.
+pub(crate) struct PendingUser(pub(crate) CurrentUser);
+
+impl<S: Send + Sync> FromRequestParts<S> for PendingUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let user = CurrentUser::logged_in(parts, state).await?;
+        if !user.login.awaiting_second_factor {
+            return Err(ApiError::AccessDenied);
+        }
+        // The stored session expires then too; this holds even where a store's expiry
+        // runs on another clock.
+        let waited = user.session.clock.now() - user.login.logged_in_at();
+        if waited > auth_domain::session::PENDING_LIFETIME {
+            user.session.log_out().await?;
+            return Err(ApiError::AccessDenied);
+        }
+        Ok(Self(user))
+    }
+}
+
+/// The logged-in user of a sensitive route (changing the password or the address,
+/// deleting the account, a second factor's enrolment or removal): they must have proven
+/// themselves within `auth_domain::session::FRESH_PROOF`, by the login or a step-up;
+/// otherwise 403 `reauthentication_required`.
+pub(crate) struct FreshUser(pub(crate) CurrentUser);
+
+impl<B: Stores> FromRequestParts<AppState<B>> for FreshUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState<B>) -> Result<Self, ApiError> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if user.login.has_fresh_proof(user.session.clock.now()) {
+            Ok(Self(user))
+        } else {
+            Err(ApiError::ReauthenticationRequired)
+        }
     }
 }
 
@@ -206,7 +296,7 @@ impl<B: Stores> FromRequestParts<AppState<B>> for CurrentUser {
     /// Only after the session proved who it is: so `email_unverified` tells nothing to
     /// anyone who does not hold the password.
     async fn from_request_parts(parts: &mut Parts, state: &AppState<B>) -> Result<Self, ApiError> {
-        let user = Self::logged_in(parts, state).await?;
+        let user = Self::logged_in(parts, state).await?.whole()?;
         if !user.owner.email_verified
             && state.accounts.mail_settings().verification == EmailVerification::Required
         {
@@ -217,6 +307,16 @@ impl<B: Stores> FromRequestParts<AppState<B>> for CurrentUser {
 }
 
 impl CurrentUser {
+    /// This user, if their session is whole: a half-authenticated one gets 401
+    /// `mfa_required` on every route but the second step's and logging out.
+    fn whole(self) -> Result<Self, ApiError> {
+        if self.login.awaiting_second_factor {
+            Err(ApiError::MfaRequired)
+        } else {
+            Ok(self)
+        }
+    }
+
     async fn logged_in<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let session = LoginSession::from_request_parts(parts, state).await?;
         // No verified cookie, or its session is gone: nobody is logged in.

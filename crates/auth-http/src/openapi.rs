@@ -57,6 +57,10 @@ pub(crate) const SESSION_SCHEME: &str = "session_cookie";
         (name = "account recovery", description = "A forgotten password, reset through a \
             mailed link"),
         (name = "email", description = "Verifying the account's address, and changing it"),
+        (name = "second factor", description = "TOTP, recovery codes, the second step of a \
+            login, and the step-up that sensitive actions ask for"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): as a second factor, or to \
+            sign in with no password"),
     ),
 )]
 pub(crate) struct ApiDoc;
@@ -216,7 +220,8 @@ impl IntoResponses for Unauthenticated {
             401,
             error_response(
                 "No valid session: not logged in, logged out, expired or revoked \
-                 (`access_denied`, \"Access denied!\")",
+                 (`access_denied`, \"Access denied!\"); or a half-authenticated session \
+                 whose second factor is owed (`mfa_required`)",
             ),
         )])
     }
@@ -237,6 +242,27 @@ impl IntoResponses for Gated {
                  `required` (`email_unverified`); or, for a state-changing request, sent by \
                  a browser from another site that `ALLOWED_ORIGINS` does not name \
                  (`cross_origin`)",
+            ),
+        )]));
+        listed
+    }
+}
+
+/// A sensitive route of a logged-in user: [`Gated`], and 403 without a proof from the
+/// last 5 minutes.
+pub(crate) struct Sensitive;
+
+impl IntoResponses for Sensitive {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        let mut listed = Unauthenticated::responses();
+        listed.extend(responses([(
+            403,
+            error_response(
+                "No proof from the last 5 minutes, by the login or \
+                 `POST /v1/auth/reauthenticate` (`reauthentication_required`); the account's \
+                 address is not verified and `EMAIL_VERIFICATION` is `required` \
+                 (`email_unverified`); or sent by a browser from another site that \
+                 `ALLOWED_ORIGINS` does not name (`cross_origin`)",
             ),
         )]));
         listed

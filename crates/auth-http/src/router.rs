@@ -13,7 +13,7 @@ use crate::{
     client::TrustedProxies,
     cross_origin::{self, AllowedOrigins},
     documented::documented,
-    handlers::{self, account, auth, events, mail, my_sessions, probes, profile},
+    handlers::{self, account, auth, events, mail, mfa, my_sessions, probes, profile},
     headers, openapi, safety_net,
     session_layer::SessionLayer,
     signing::{Purpose, Signer},
@@ -67,6 +67,13 @@ pub fn router<B: Stores>(accounts: Accounts<B>, config: HttpConfig) -> Router {
         .routes(documented!(mail::verify_email::<B>))
         .routes(documented!(mail::resend_verification::<B>))
         .routes(documented!(mail::change_email::<B>))
+        .routes(documented!(mfa::verify::<B>))
+        .routes(documented!(mfa::factors::<B>))
+        .routes(documented!(mfa::begin_totp::<B>))
+        .routes(documented!(mfa::confirm_totp::<B>))
+        .routes(documented!(mfa::remove_totp::<B>))
+        .routes(documented!(mfa::regenerate_recovery_codes::<B>))
+        .routes(documented!(mfa::reauthenticate::<B>))
         .split_for_parts();
     let documentation = documentation.merge_from(probes_documentation);
     let authenticated = authenticated

@@ -195,7 +195,11 @@ impl<B: Stores> Accounts<B> {
     /// # Errors
     ///
     /// [`MfaError::AlreadyEnabled`] when the user has TOTP on.
-    pub async fn begin_totp(&self, user: UserId, account: &Email) -> Result<TotpEnrolment, MfaError> {
+    pub async fn begin_totp(
+        &self,
+        user: UserId,
+        account: &Email,
+    ) -> Result<TotpEnrolment, MfaError> {
         let secret = TotpSecret::generate();
         let settings = self.mfa_settings();
         let credential = TotpCredential {
@@ -254,11 +258,13 @@ impl<B: Stores> Accounts<B> {
         });
         let codes = first.then(|| self.new_recovery_codes(user, now, &mut work));
         work.push(self.event(EventKind::TotpEnabled, user, context));
-        work.push(Change::Enqueue(self.mail_settings().templates.security_notice(
-            account,
-            "an authenticator app (TOTP) was turned on",
-            now,
-        )));
+        work.push(Change::Enqueue(
+            self.mail_settings().templates.security_notice(
+                account,
+                "an authenticator app (TOTP) was turned on",
+                now,
+            ),
+        ));
         match self.commit(work).await {
             Ok(()) => Ok(codes),
             Err(CommitError::Refused(_)) => Err(MfaError::NotEnrolling),
@@ -288,11 +294,13 @@ impl<B: Stores> Accounts<B> {
             });
         }
         work.push(self.event(EventKind::TotpRemoved, user, context));
-        work.push(Change::Enqueue(self.mail_settings().templates.security_notice(
-            account,
-            "the authenticator app (TOTP) was turned off",
-            now,
-        )));
+        work.push(Change::Enqueue(
+            self.mail_settings().templates.security_notice(
+                account,
+                "the authenticator app (TOTP) was turned off",
+                now,
+            ),
+        ));
         match self.commit(work).await {
             Ok(()) => Ok(()),
             Err(CommitError::Refused(_)) => Err(MfaError::NotEnabled),
@@ -319,11 +327,13 @@ impl<B: Stores> Accounts<B> {
         let mut work = Work::new();
         let codes = self.new_recovery_codes(user, now, &mut work);
         work.push(self.event(EventKind::RecoveryCodesGenerated, user, context));
-        work.push(Change::Enqueue(self.mail_settings().templates.security_notice(
-            account,
-            "new recovery codes were made, and the old ones no longer work",
-            now,
-        )));
+        work.push(Change::Enqueue(
+            self.mail_settings().templates.security_notice(
+                account,
+                "new recovery codes were made, and the old ones no longer work",
+                now,
+            ),
+        ));
         self.commit(work)
             .await
             .map_err(|e| MfaError::Unexpected(e.into()))?;
@@ -347,7 +357,10 @@ impl<B: Stores> Accounts<B> {
     ) -> Result<Method, MfaError> {
         let reservation = self.reserve_code(user).await?;
         let proven = match proof {
-            Proof::Totp(code) => self.check_totp(user, code).await.map(|ok| ok.then_some(Method::Totp)),
+            Proof::Totp(code) => self
+                .check_totp(user, code)
+                .await
+                .map(|ok| ok.then_some(Method::Totp)),
             Proof::RecoveryCode(code) => self
                 .spend_recovery_code(user, account, code, context)
                 .await
@@ -385,9 +398,10 @@ impl<B: Stores> Accounts<B> {
         password: &crate::Password,
         context: &Context,
     ) -> Result<(), MfaError> {
-        let reservation = self.guard_password(account, context).await.map_err(|e| {
-            e.map_or_else(MfaError::Unexpected, MfaError::Throttled)
-        })?;
+        let reservation = self
+            .guard_password(account, context)
+            .await
+            .map_err(|e| e.map_or_else(MfaError::Unexpected, MfaError::Throttled))?;
         let proven = match self.service().get_user(user).await {
             Ok(Some(stored)) => self.service().verifies(&stored, password).await,
             Ok(None) => Ok(false),
@@ -428,6 +442,20 @@ impl<B: Stores> Accounts<B> {
         Ok(())
     }
 
+    /// Records the second step of `user`'s login as done with `method`: the session is
+    /// whole.
+    pub async fn second_step_completed(&self, user: UserId, method: Method, context: &Context) {
+        tracing::info!(user.id = %user, %method, "second step completed");
+        self.record_event(EventKind::MfaSucceeded, Some(user), context)
+            .await;
+    }
+
+    /// Records a step-up of `user` with a passkey.
+    pub async fn reauthenticated_with_passkey(&self, user: UserId, context: &Context) {
+        self.record_event(EventKind::Reauthenticated, Some(user), context)
+            .await;
+    }
+
     /// The operator's removal of every second factor of `user` (a lost phone and lost
     /// codes): audited as the admin's, and the user is told.
     ///
@@ -445,11 +473,13 @@ impl<B: Stores> Accounts<B> {
         let work = Work::new()
             .then(Change::RemoveFactors { user })
             .then(self.event(EventKind::FactorsReset, user, context))
-            .then(Change::Enqueue(self.mail_settings().templates.security_notice(
-                account,
-                "an administrator removed every second factor (TOTP, passkeys, recovery codes)",
-                now,
-            )));
+            .then(Change::Enqueue(
+                self.mail_settings().templates.security_notice(
+                    account,
+                    "an administrator removed every second factor (TOTP, passkeys, recovery codes)",
+                    now,
+                ),
+            ));
         self.commit(work)
             .await
             .map_err(|e| MfaError::Unexpected(e.into()))?;

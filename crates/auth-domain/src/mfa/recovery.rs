@@ -111,12 +111,16 @@ mod tests {
             Some(code.clone())
         );
         assert_eq!(RecoveryCode::parse(&grouped[1..]), None);
-        assert_eq!(RecoveryCode::parse(&grouped.replace('a', "0")).is_some(), !grouped.contains('a'));
+        assert_eq!(
+            RecoveryCode::parse(&grouped.replace('a', "0")).is_some(),
+            !grouped.contains('a')
+        );
         assert_eq!(RecoveryCode::parse(""), None);
         assert!(!format!("{code:?}").contains(&grouped));
         let set = RecoveryCode::generate_set();
         assert_eq!(set.len(), 10);
-        let distinct: std::collections::HashSet<_> = set.iter().map(RecoveryCode::grouped).collect();
+        let distinct: std::collections::HashSet<_> =
+            set.iter().map(RecoveryCode::grouped).collect();
         assert_eq!(distinct.len(), 10);
     }
 
@@ -127,7 +131,10 @@ mod tests {
         let (ada, bob) = (UserId::generate(), UserId::generate());
         assert_eq!(code.digest(&key, ada), code.digest(&key, ada));
         assert_ne!(code.digest(&key, ada), code.digest(&key, bob));
-        assert_ne!(code.digest(&key, ada), code.digest(&TokenKey::new(&[2; 32]), ada));
+        assert_ne!(
+            code.digest(&key, ada),
+            code.digest(&TokenKey::new(&[2; 32]), ada)
+        );
         assert_eq!(code.digest(&key, ada).as_str().len(), 64);
         let rotated = TokenKey::with_fallbacks(&[2; 32], &[[1; 32]]);
         assert_eq!(code.digests(&rotated, ada)[1], code.digest(&key, ada));

@@ -60,11 +60,7 @@ impl TotpSecret {
     /// The `otpauth://` URI an app scans (as a QR code) to enrol: `issuer` names the
     /// service, `account` the user.
     pub fn otpauth_uri(&self, issuer: &str, account: &str) -> String {
-        let label = format!(
-            "{}:{}",
-            urlencoding(issuer),
-            urlencoding(account)
-        );
+        let label = format!("{}:{}", urlencoding(issuer), urlencoding(account));
         format!(
             "otpauth://totp/{label}?secret={}&issuer={}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECONDS}",
             self.to_base32(),
@@ -135,7 +131,10 @@ mod tests {
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_015).unwrap();
         let step = step_of(now);
         let previous = secret.code_at(now - time::Duration::seconds(30));
-        assert_eq!(secret.matching_step(&secret.code_at(now), now, 1), Some(step));
+        assert_eq!(
+            secret.matching_step(&secret.code_at(now), now, 1),
+            Some(step)
+        );
         assert_eq!(secret.matching_step(&previous, now, 1), Some(step - 1));
         assert_eq!(secret.matching_step(&previous, now, 0), None);
         let two_old = secret.code_at(now - time::Duration::seconds(60));

@@ -8,8 +8,8 @@ use crate::{
     client::Caller,
     error::{ApiError, ErrorBody},
     extract::{FromJsonObject, JsonBody, JsonObject},
-    login::CurrentUser,
-    openapi::{BodyRejections, Gated, Throttled, Unavailable},
+    login::FreshUser,
+    openapi::{BodyRejections, Sensitive, Throttled, Unavailable},
     state::{AppState, Stores},
 };
 
@@ -68,7 +68,7 @@ impl FromJsonObject for AccountDeletionRequest {
             password, or a new password the policy refuses (`validation_failed`, with \
             `errors`); a breached new password is 422 `password_breached`, with `errors`",
             body = ErrorBody),
-        Gated,
+        Sensitive,
         BodyRejections,
         Throttled,
         Unavailable,
@@ -77,7 +77,7 @@ impl FromJsonObject for AccountDeletionRequest {
 pub(crate) async fn change_password<B: Stores>(
     State(state): State<AppState<B>>,
     Caller(context): Caller,
-    user: CurrentUser,
+    FreshUser(user): FreshUser,
     JsonBody(change): JsonBody<PasswordChangeRequest>,
 ) -> Result<Json<MessageBody>, ApiError> {
     // The other sessions end before this one's id changes, while its handle is the one
@@ -131,7 +131,7 @@ pub(crate) async fn change_password<B: Stores>(
             is expired"),
         (status = 400, description = "Malformed JSON (`malformed_json`) or a wrong password \
             (`validation_failed`, with `errors`)", body = ErrorBody),
-        Gated,
+        Sensitive,
         BodyRejections,
         Throttled,
         Unavailable,
@@ -140,7 +140,7 @@ pub(crate) async fn change_password<B: Stores>(
 pub(crate) async fn delete_account<B: Stores>(
     State(state): State<AppState<B>>,
     Caller(context): Caller,
-    user: CurrentUser,
+    FreshUser(user): FreshUser,
     JsonBody(deletion): JsonBody<AccountDeletionRequest>,
 ) -> Result<StatusCode, ApiError> {
     match state

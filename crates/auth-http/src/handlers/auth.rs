@@ -17,7 +17,7 @@ use crate::{
     device_cookie,
     error::{ApiError, ErrorBody},
     extract::{FromJsonObject, JsonBody, JsonObject},
-    login::{AnyCurrentUser, LoginSession},
+    login::{LoginSession, SessionUser},
     openapi::{BodyRejections, CrossOrigin, Throttled, Unauthenticated, Unavailable},
     plain_http::{self, PlainHttp},
     state::{AppState, Stores},
@@ -129,6 +129,35 @@ pub(crate) async fn register<B: Stores>(
     Ok((StatusCode::CREATED, Json(UserBody::from(&user))))
 }
 
+/// What a login with a second factor owed answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SecondStepBody {
+    /// Always `true`.
+    mfa_required: bool,
+    /// The factors that complete the login, any one of them.
+    #[schema(value_type = Vec<String>, example = json!(["webauthn", "totp", "recovery_code"]))]
+    methods: Vec<&'static str>,
+}
+
+impl SecondStepBody {
+    pub(crate) fn new(methods: &[auth_domain::mfa::Method]) -> Self {
+        Self {
+            mfa_required: true,
+            methods: methods.iter().map(|method| method.as_str()).collect(),
+        }
+    }
+}
+
+/// What a login answers: the user, or the second step owed.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only a schema: the handler answers either body itself.
+pub(crate) enum LoginBody {
+    /// The login is whole.
+    User(UserBody),
+    /// A second factor is owed.
+    SecondStep(SecondStepBody),
+}
+
 /// `POST /v1/auth/login`: checks the credentials and logs the user in on a fresh session,
 /// recording the device it comes from for the user's list of sessions. Past the failure
 /// limits it answers 429 without checking anything (no hash is computed).
@@ -138,9 +167,13 @@ pub(crate) async fn register<B: Stores>(
     tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "The user, now logged in on a fresh session", body = UserBody,
+        (status = 200, description = "The user, now logged in on a fresh session; or, for a \
+            user with a second factor, `{\"mfa_required\": true, \"methods\": [...]}` and a \
+            half-authenticated session that lives 5 minutes and can only complete the \
+            second step (`POST /v1/auth/mfa/verify`) or log out", body = LoginBody,
             headers(("Set-Cookie" = String, description = "The session cookie (`session`), \
-                and a device cookie that spares this browser the per-account limit"))),
+                and, once the login is whole, a device cookie that spares this browser the \
+                per-account limit"))),
         (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
         (status = 401, description = "Unknown user or wrong password, one answer for both \
             (`invalid_credentials`, \"Invalid credentials!\")", body = ErrorBody),
@@ -166,11 +199,17 @@ pub(crate) async fn login<B: Stores>(
     };
     let device = context.device.clone();
     let accounts = &state.accounts;
-    let user = accounts
-        .log_in(&credentials, &context, |user| async move {
-            session
-                .log_in(&user, remember, device, accounts.service())
-                .await
+    let logged_in = accounts
+        .log_in(&credentials, &context, |user, owed| async move {
+            if owed.is_empty() {
+                session
+                    .log_in(&user, remember, device, accounts.service())
+                    .await
+            } else {
+                session
+                    .await_second_factor(&user, remember, device, accounts.service())
+                    .await
+            }
         })
         .await
         .map_err(|error| match error {
@@ -179,9 +218,14 @@ pub(crate) async fn login<B: Stores>(
             LoginError::Session(error) => error,
             LoginError::Unexpected(source) => ApiError::internal(source),
         })?;
+    let user = logged_in.user;
     trace::note_user(user.id);
     if state.secure_cookie && plain_http {
         plain_http::secure_cookie_over_plain_http();
+    }
+    if !logged_in.second_factors.is_empty() {
+        // No device cookie yet: it is earned by the whole login.
+        return Ok(Json(SecondStepBody::new(&logged_in.second_factors)).into_response());
     }
     let device_cookie = device_cookie::issue(&accounts.device_token(&user), state.secure_cookie);
     Ok((
@@ -208,7 +252,7 @@ pub(crate) async fn login<B: Stores>(
 pub(crate) async fn logout<B: Stores>(
     State(state): State<AppState<B>>,
     Caller(context): Caller,
-    AnyCurrentUser(user): AnyCurrentUser,
+    SessionUser(user): SessionUser,
 ) -> Result<Json<MessageBody>, ApiError> {
     state
         .accounts

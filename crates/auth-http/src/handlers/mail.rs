@@ -13,8 +13,8 @@ use crate::{
     client::Caller,
     error::{ApiError, ErrorBody},
     extract::{FromJsonObject, JsonBody, JsonObject},
-    login::{AnyCurrentUser, CurrentUser},
-    openapi::{BodyRejections, CrossOrigin, Gated, Throttled, Unauthenticated, Unavailable},
+    login::{AnyCurrentUser, FreshUser},
+    openapi::{BodyRejections, CrossOrigin, Sensitive, Throttled, Unauthenticated, Unavailable},
     state::{AppState, Stores},
 };
 
@@ -263,7 +263,7 @@ pub(crate) async fn resend_verification<B: Stores>(
         (status = 400, description = "Malformed JSON (`malformed_json`), a wrong password, \
             or a new address that is not one or is the current one (`validation_failed`, \
             with `errors`)", body = ErrorBody),
-        Gated,
+        Sensitive,
         BodyRejections,
         Throttled,
         Unavailable,
@@ -272,7 +272,7 @@ pub(crate) async fn resend_verification<B: Stores>(
 pub(crate) async fn change_email<B: Stores>(
     State(state): State<AppState<B>>,
     Caller(context): Caller,
-    user: CurrentUser,
+    FreshUser(user): FreshUser,
     JsonBody(request): JsonBody<ChangeEmailRequest>,
 ) -> Result<(StatusCode, Json<MessageBody>), ApiError> {
     match state

@@ -99,6 +99,9 @@ pub(crate) struct TestApp {
     /// What the outbox's bodies are sealed with.
     #[allow(dead_code, reason = "only the binaries that read mail use it")]
     pub seal: Seal,
+    /// The service's clock, which a test moves forward.
+    #[allow(dead_code, reason = "only the binaries that move time use it")]
+    pub clock: Clock,
 }
 
 impl TestApp {
@@ -146,13 +149,14 @@ impl TestApp {
         };
         let keys = auth_http::digest_keys(&config);
         let seal = auth_http::mail_seal(&config);
+        let clock = Clock::adjustable();
         let accounts = Accounts::new(
             stores.clone(),
             hasher,
             policy,
             ThrottleLimits::default(),
             keys,
-            Clock::system(),
+            clock.clone(),
             MailSettings {
                 verification: options.verification,
                 seal: seal.clone(),
@@ -165,6 +169,7 @@ impl TestApp {
             sessions: stores.sessions().clone(),
             stores,
             seal,
+            clock,
         }
     }
 
@@ -223,6 +228,29 @@ impl TestApp {
         cookie: Option<&Cookie>,
     ) -> Reply {
         let mut request = Request::post(path).header(CONTENT_TYPE, "application/json");
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, cookie.header());
+        }
+        self.send(
+            request
+                .body(Body::from(body.to_string()))
+                .expect("a valid request"),
+        )
+        .await
+    }
+
+    /// A request of `method` with a JSON body, presenting `cookie` if any.
+    pub(crate) async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        cookie: Option<&Cookie>,
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(CONTENT_TYPE, "application/json");
         if let Some(cookie) = cookie {
             request = request.header(COOKIE, cookie.header());
         }
