@@ -15,6 +15,10 @@ use async_trait::async_trait;
 use auth_domain::{
     admin::{Administration, UserSession},
     audit::{AuditLog, AuthEvent, EventPage},
+    factors::{
+        Ceremony, ChallengeStore, CredentialId, FactorStore, FactorSummary, PendingChallenge,
+        StoredPasskey, TotpCredential,
+    },
     mail::{Leased, MailStatus, Outbox, OutboxEntry},
     readiness::Readiness,
     session::{OwnedSession, SessionHandle, SessionInfo},
@@ -439,6 +443,109 @@ impl<O: Outbox> Outbox for Bounded<O> {
     }
 }
 
+impl<F: FactorStore> FactorStore for Bounded<F> {
+    async fn summary(&self, user: UserId) -> Result<FactorSummary, RepositoryError> {
+        self.run("read factors", self.inner.summary(user), repository)
+            .await
+    }
+
+    async fn totp(&self, user: UserId) -> Result<Option<TotpCredential>, RepositoryError> {
+        self.run("read totp", self.inner.totp(user), repository)
+            .await
+    }
+
+    async fn begin_totp(&self, credential: TotpCredential) -> Result<bool, RepositoryError> {
+        self.run("begin totp", self.inner.begin_totp(credential), repository)
+            .await
+    }
+
+    async fn accept_totp_step(
+        &self,
+        user: UserId,
+        id: uuid::Uuid,
+        step: i64,
+    ) -> Result<bool, RepositoryError> {
+        self.run(
+            "accept totp step",
+            self.inner.accept_totp_step(user, id, step),
+            repository,
+        )
+        .await
+    }
+
+    async fn passkeys(&self, user: UserId) -> Result<Vec<StoredPasskey>, RepositoryError> {
+        self.run("list passkeys", self.inner.passkeys(user), repository)
+            .await
+    }
+
+    async fn passkey_by_credential(
+        &self,
+        credential_id: &CredentialId,
+    ) -> Result<Option<StoredPasskey>, RepositoryError> {
+        self.run(
+            "find passkey",
+            self.inner.passkey_by_credential(credential_id),
+            repository,
+        )
+        .await
+    }
+
+    async fn passkey_used(
+        &self,
+        user: UserId,
+        id: uuid::Uuid,
+        key: String,
+        at: OffsetDateTime,
+    ) -> Result<bool, RepositoryError> {
+        self.run(
+            "record passkey use",
+            self.inner.passkey_used(user, id, key, at),
+            repository,
+        )
+        .await
+    }
+
+    async fn rename_passkey(
+        &self,
+        user: UserId,
+        id: uuid::Uuid,
+        name: String,
+    ) -> Result<bool, RepositoryError> {
+        self.run(
+            "rename passkey",
+            self.inner.rename_passkey(user, id, name),
+            repository,
+        )
+        .await
+    }
+}
+
+impl<C: ChallengeStore> ChallengeStore for Bounded<C> {
+    async fn put(&self, challenge: PendingChallenge) -> Result<(), RepositoryError> {
+        self.run("store challenge", self.inner.put(challenge), repository)
+            .await
+    }
+
+    async fn take(
+        &self,
+        digest: &str,
+        ceremony: Ceremony,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingChallenge>, RepositoryError> {
+        self.run(
+            "take challenge",
+            self.inner.take(digest, ceremony, now),
+            repository,
+        )
+        .await
+    }
+
+    /// Unbounded: a background purge, not a request.
+    async fn purge_expired(&self, now: OffsetDateTime, batch: u64) -> Result<u64, RepositoryError> {
+        self.inner.purge_expired(now, batch).await
+    }
+}
+
 /// A backend's stores, each [`Bounded`]: what every code path of the application runs on.
 #[derive(Clone)]
 pub(crate) struct BoundedStores<B: Stores> {
@@ -450,6 +557,8 @@ pub(crate) struct BoundedStores<B: Stores> {
     admin: Bounded<B::Admin>,
     tokens: Bounded<B::Tokens>,
     outbox: Bounded<B::Outbox>,
+    factors: Bounded<B::Factors>,
+    challenges: Bounded<B::Challenges>,
     timeout: Duration,
 }
 
@@ -464,6 +573,8 @@ impl<B: Stores> BoundedStores<B> {
             admin: Bounded::new(stores.admin().clone(), timeout),
             tokens: Bounded::new(stores.tokens().clone(), timeout),
             outbox: Bounded::new(stores.outbox().clone(), timeout),
+            factors: Bounded::new(stores.factors().clone(), timeout),
+            challenges: Bounded::new(stores.challenges().clone(), timeout),
             timeout,
             inner: stores,
         }
@@ -483,6 +594,8 @@ impl<B: Stores> Stores for BoundedStores<B> {
     type Admin = Bounded<B::Admin>;
     type Tokens = Bounded<B::Tokens>;
     type Outbox = Bounded<B::Outbox>;
+    type Factors = Bounded<B::Factors>;
+    type Challenges = Bounded<B::Challenges>;
 
     fn users(&self) -> &Self::Users {
         &self.users
@@ -510,6 +623,14 @@ impl<B: Stores> Stores for BoundedStores<B> {
 
     fn outbox(&self) -> &Self::Outbox {
         &self.outbox
+    }
+
+    fn factors(&self) -> &Self::Factors {
+        &self.factors
+    }
+
+    fn challenges(&self) -> &Self::Challenges {
+        &self.challenges
     }
 
     /// A commit cut short is rolled back on SQL (the transaction dies with its

@@ -192,6 +192,8 @@ pub struct Config {
     pub password_reset_lifetime: time::Duration,
     /// Whether addresses are verified (`EMAIL_VERIFICATION`).
     pub email_verification: EmailVerification,
+    /// Steps a TOTP code may be off (`TOTP_SKEW`).
+    pub totp_skew: u8,
 }
 
 impl Config {
@@ -282,6 +284,7 @@ impl Config {
             public_url: mail::public_url(&s)?,
             password_reset_lifetime: mail::password_reset_lifetime(&s)?,
             email_verification: mail::email_verification(&s)?,
+            totp_skew: s.number_in("TOTP_SKEW", 0..=2)?,
         })
     }
 

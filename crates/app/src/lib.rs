@@ -184,7 +184,8 @@ impl<S: Future<Output = ()> + Send + 'static> OnStores for Serve<'_, S> {
         let mail = mail_settings(config);
         // Stopped below once serving ends; aborted if serving fails first.
         let worker = mail_worker(config, &stores, &clock, &mail)?;
-        let accounts = Accounts::new(stores, hasher, policy, config.throttle, keys, clock, mail);
+        let accounts = Accounts::new(stores, hasher, policy, config.throttle, keys, clock, mail)
+            .with_mfa(mfa_settings(config));
         let router = auth_http::router(accounts, http);
         let limits = transport::Limits {
             header_read_timeout: config.header_read_timeout,
@@ -227,6 +228,21 @@ pub(crate) fn mail_settings(config: &Config) -> MailSettings {
         verification: config.email_verification,
         enqueued: std::sync::Arc::default(),
         seal: auth_http::mail_seal(&config.http),
+    }
+}
+
+/// What the second factor's use cases are configured with: TOTP secrets sealed under a key
+/// derived from `SECRET_KEY`, `TOTP_SKEW`, and `PUBLIC_URL`'s host as the issuer an
+/// authenticator app shows.
+pub(crate) fn mfa_settings(config: &Config) -> auth_domain::mfa::MfaSettings {
+    let issuer = url::Url::parse(&config.public_url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "auth-service".to_owned());
+    auth_domain::mfa::MfaSettings {
+        seal: auth_http::totp_seal(&config.http),
+        skew: config.totp_skew,
+        ..auth_domain::mfa::MfaSettings::new(&issuer)
     }
 }
 

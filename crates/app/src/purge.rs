@@ -1,13 +1,14 @@
 //! Forgetting what is no longer needed: expired sessions, failed logins past their window,
-//! audit events past their retention, expired one-time tokens and settled mail, deleted in
+//! audit events past their retention, expired one-time tokens and WebAuthn challenges and
+//! settled mail, deleted in
 //! batches by one background task on every backend. (MongoDB's TTL index would delete expired sessions too, within a minute
 //! or so; the purge decides by the service's clock, as every other expiry does.)
 
 use std::time::Duration;
 
 use auth_domain::{
-    admin::Administration, audit::AuditLog, clock::Clock, mail::Outbox, throttle::FailureCounter,
-    tokens::TokenStore, Stores,
+    admin::Administration, audit::AuditLog, clock::Clock, factors::ChallengeStore, mail::Outbox,
+    throttle::FailureCounter, tokens::TokenStore, Stores,
 };
 use auth_store_sql::SESSIONS_PURGED_METRIC;
 
@@ -79,6 +80,13 @@ pub(crate) async fn old_entries_periodically<B: Stores>(
             Ok(deleted) => tracing::debug!(deleted, "purged expired one-time tokens"),
             Err(error) => {
                 tracing::error!(%error, "purging one-time tokens failed; retrying at the next tick");
+            }
+        }
+        match stores.challenges().purge_expired(now, BATCH).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::debug!(deleted, "purged expired WebAuthn challenges"),
+            Err(error) => {
+                tracing::error!(%error, "purging WebAuthn challenges failed; retrying at the next tick");
             }
         }
         match stores

@@ -58,6 +58,6 @@ mod trace;
 pub use config::{HttpConfig, KeyTooShort, SessionKey, MIN_SECRET_BYTES};
 pub use log_limiter::LogLimiter;
 pub use router::{router, BODY_LIMIT_BYTES};
-pub use signing::{digest_keys, mail_seal, token_key};
+pub use signing::{digest_keys, mail_seal, token_key, totp_seal};
 pub use state::Stores;
 pub use timeouts::RequestTimeouts;

@@ -38,6 +38,8 @@ pub(crate) enum Purpose {
     MailTokens,
     /// The encryption of mail bodies waiting in the outbox.
     MailSeal,
+    /// The encryption of users' TOTP secrets.
+    TotpSeal,
 }
 
 impl Purpose {
@@ -49,6 +51,7 @@ impl Purpose {
             Self::ThrottleKeys => b"auth-service/v1/throttle-keys",
             Self::MailTokens => b"auth-service/v1/mail-tokens",
             Self::MailSeal => b"auth-service/v1/mail-seal",
+            Self::TotpSeal => b"auth-service/v1/totp-seal",
         }
     }
 }
@@ -179,6 +182,18 @@ pub fn mail_seal(config: &HttpConfig) -> Seal {
         .map(|secret| derive(Purpose::MailSeal, secret))
         .collect();
     Seal::new(&derive(Purpose::MailSeal, &config.session_key), &fallbacks)
+}
+
+/// The keys users' TOTP secrets are stored under: `SECRET_KEY`'s seals, each of
+/// `SECRET_KEY_FALLBACKS`' also opens, so a rotation keeps every enrolment working while
+/// the old key stays a fallback.
+pub fn totp_seal(config: &HttpConfig) -> Seal {
+    let fallbacks: Vec<[u8; KEY_BYTES]> = config
+        .fallback_keys
+        .iter()
+        .map(|secret| derive(Purpose::TotpSeal, secret))
+        .collect();
+    Seal::new(&derive(Purpose::TotpSeal, &config.session_key), &fallbacks)
 }
 
 /// The HMAC of `name=value` on the keyed state `mac`.

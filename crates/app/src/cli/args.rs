@@ -94,6 +94,13 @@ pub enum UsersCommand {
         /// The user's id, email address or username.
         user: String,
     },
+    /// Remove every second factor of a user (TOTP, passkeys, recovery codes), for one who
+    /// lost them all: their next login asks for the password alone. Audited as the
+    /// admin's, and the user is mailed a notice.
+    ResetMfa {
+        /// The user's id, email address or username.
+        user: String,
+    },
 }
 
 /// `app sessions ...`

@@ -112,6 +112,31 @@ impl<B: Stores> Admin<B> {
                     json: json!({ "deleted": user.id, "sessions_ended": ended }),
                 })
             }
+            UsersCommand::ResetMfa { user } => {
+                let user = self.user(&user).await?;
+                let removed = self
+                    .accounts
+                    .reset_factors(user.id, &user.email, &self.context)
+                    .await
+                    .context("removing the second factors")?;
+                Ok(Output::Done {
+                    message: format!(
+                        "second factors of {} removed: TOTP {}, {} passkey(s), {} recovery code(s)",
+                        user.username.as_str(),
+                        if removed.totp { "on" } else { "off" },
+                        removed.passkeys,
+                        removed.recovery_codes,
+                    ),
+                    json: json!({
+                        "user": user.id,
+                        "removed": {
+                            "totp": removed.totp,
+                            "passkeys": removed.passkeys,
+                            "recovery_codes": removed.recovery_codes,
+                        },
+                    }),
+                })
+            }
         }
     }
 

@@ -148,7 +148,8 @@ impl OnStores for Administer<'_> {
             Clock::system(),
             // No worker here: what a command queues goes out through a serving instance's.
             crate::mail_settings(self.config),
-        );
+        )
+        .with_mfa(crate::mfa_settings(self.config));
         let admin = Admin::new(accounts);
         match self.command {
             Command::Users(command) => admin.users(command, &mut password::read_new_password).await,

@@ -139,8 +139,8 @@ const MAIL: &[Setting] = &[
     ),
     Setting::new(
         "PUBLIC_URL",
-        DefaultValue::Text("http://127.0.0.1:5000"),
-        "the service's public base URL, absolute http(s): every mailed link starts with it, never with a request's Host",
+        DefaultValue::Text("http://localhost:5000"),
+        "the service's public base URL, absolute http(s): every mailed link starts with it, never with a request's Host; its host is the passkeys' relying party (an IP address turns passkeys off)",
     ),
     Setting::new(
         "PASSWORD_RESET_LIFETIME",
@@ -153,6 +153,13 @@ const MAIL: &[Setting] = &[
         "`off` (no link at registration), `optional` (a link; unverified accounts work) or `required` (an unverified account can only verify, resend or log out)",
     ),
 ];
+
+/// The second factor.
+const SECOND_FACTOR: &[Setting] = &[Setting::new(
+    "TOTP_SKEW",
+    DefaultValue::Number(auth_domain::mfa::totp::DEFAULT_SKEW as u64),
+    "30-second steps a TOTP code may be off either side of the server's clock, 0 to 2",
+)];
 
 /// The connections of clients: slow ones, too many, and shutting down.
 const TRANSPORT: &[Setting] = &[
@@ -197,6 +204,7 @@ const SECTIONS: &[&[Setting]] = &[
     MongoConfig::SETTINGS,
     SERVER,
     MAIL,
+    SECOND_FACTOR,
     PasswordPolicy::SETTINGS,
     HashingConfig::SETTINGS,
     ThrottleLimits::SETTINGS,
