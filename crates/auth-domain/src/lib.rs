@@ -38,6 +38,7 @@ mod error;
 pub mod factors;
 mod hashing;
 pub mod mail;
+pub mod passkeys;
 mod password;
 pub mod readiness;
 mod redact;
