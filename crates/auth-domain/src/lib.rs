@@ -39,6 +39,7 @@ pub mod factors;
 mod hashing;
 pub mod mail;
 pub mod mfa;
+pub mod passkeys;
 mod password;
 pub mod readiness;
 mod redact;

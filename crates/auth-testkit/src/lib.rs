@@ -21,6 +21,8 @@
 //!   reader of the session cookie a response sets.
 //! - [`mailbox`]: the mail the test SMTP server received (`cargo xtask test` starts it), and
 //!   [`SmtpRelay`], a relay in front of it that a test turns down and up to make an outage.
+//! - [`authenticator`]: a software passkey authenticator that answers the server's WebAuthn
+//!   options JSON with the credential JSON a browser posts.
 //! - [`backend_tests!`]: the one way a test is expanded per backend. It puts the backend
 //!   in the test's path (`postgres::logout_ends_the_session`), so that a runner can tell
 //!   a backend's tests apart and skip them, by name, when the backend is not available:
@@ -41,6 +43,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod authenticator;
 pub mod commit;
 pub mod db;
 pub mod failures;
