@@ -1,8 +1,9 @@
 //! The SQL schema of the authentication service, as sea-orm migrations: the `users` and
 //! `sessions` tables, then `login_failures` and `auth_events`, and their indexes, then the
 //! users' `credential`, the audit events' actor and count, the counted attempts' ids, and
-//! (for mail) the users' `email_verified`, `one_time_tokens` and `outbox`, for SQLite,
-//! PostgreSQL and MySQL/MariaDB.
+//! (for mail) the users' `email_verified`, `one_time_tokens` and `outbox`, then (for
+//! second factors) `totp_credentials`, `recovery_codes`, `passkeys` and
+//! `webauthn_challenges`, for SQLite, PostgreSQL and MySQL/MariaDB.
 //!
 //! The app and `cargo xtask install` both run [`Migrator`] (through
 //! `auth_store_sql::install`), so there is one definition of the schema. Migrations
@@ -26,6 +27,7 @@ mod m20261207_000002_add_auth_events_actor;
 mod m20261207_000003_add_login_failures_attempt;
 mod m20261207_000004_add_auth_events_count;
 mod m20261207_000005_add_tokens_outbox_and_email_verified;
+mod m20261207_000006_add_second_factors;
 
 pub mod names;
 
@@ -44,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000003_add_login_failures_attempt::Migration),
             Box::new(m20261207_000004_add_auth_events_count::Migration),
             Box::new(m20261207_000005_add_tokens_outbox_and_email_verified::Migration),
+            Box::new(m20261207_000006_add_second_factors::Migration),
         ]
     }
 }

@@ -41,3 +41,17 @@ pub const OUTBOX_STATUS_CREATED_AT: &str = "idx_outbox_status_created_at";
 
 /// The index on `outbox.sent_at`, for the purge of sent mail.
 pub const OUTBOX_SENT_AT: &str = "idx_outbox_sent_at";
+
+/// The unique index on `passkeys.credential_id`: a credential id names one passkey, of
+/// one user. The adapters tell a taken credential id by this name.
+pub const PASSKEYS_CREDENTIAL_ID_UNIQUE: &str = "idx_passkeys_credential_id_unique";
+
+/// The index on `passkeys (user_id, created_at)`: a user's passkeys, oldest first.
+pub const PASSKEYS_USER_ID_CREATED_AT: &str = "idx_passkeys_user_id_created_at";
+
+/// The index on `webauthn_challenges.expires_at`, for the purge.
+pub const WEBAUTHN_CHALLENGES_EXPIRES_AT: &str = "idx_webauthn_challenges_expires_at";
+
+/// The index on `webauthn_challenges.user_id`, which its foreign key's cascade reads when
+/// a user is deleted.
+pub const WEBAUTHN_CHALLENGES_USER_ID: &str = "idx_webauthn_challenges_user_id";

@@ -14,6 +14,7 @@ use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
 use crate::{
     audit,
     error::{is_unique_violation, repository_error},
+    factors::{self, InsertPasskeyError},
     outbox, sessions, tokens,
     users::{self, taken, Taken},
     SqlUserRepository,
@@ -196,5 +197,40 @@ async fn apply(db: &DatabaseTransaction, clock: &Clock, change: Change) -> Resul
         Change::InsertToken(token) => tokens::insert(db, &token).await.map_err(failed),
         Change::Enqueue(mail) => outbox::enqueue(db, &mail).await.map_err(failed),
         Change::Record(event) => audit::insert_event(db, &event).await.map_err(failed),
+        Change::ConfirmTotp { user, id, step } => guard(
+            factors::confirm_totp(db, user, id, step)
+                .await
+                .map_err(failed)?,
+            Refusal::Stale,
+        ),
+        Change::RemoveTotp { user } => guard(
+            factors::remove_totp(db, user).await.map_err(failed)?,
+            Refusal::Stale,
+        ),
+        Change::ReplaceRecoveryCodes { user, digests, at } => {
+            factors::replace_codes(db, user, &digests, at)
+                .await
+                .map_err(failed)
+        }
+        Change::ConsumeRecoveryCode { user, digest } => guard(
+            factors::consume_code(db, user, &digest)
+                .await
+                .map_err(failed)?,
+            Refusal::TokenSpent,
+        ),
+        Change::InsertPasskey(passkey) => match factors::insert_passkey(db, &passkey).await {
+            Ok(()) => Ok(()),
+            Err(InsertPasskeyError::CredentialTaken) => {
+                Err(Stop::Refused(Refusal::CredentialTaken))
+            }
+            Err(InsertPasskeyError::Failed(err)) => Err(failed(err)),
+        },
+        Change::DeletePasskey { user, id } => guard(
+            factors::delete_passkey(db, user, id)
+                .await
+                .map_err(failed)?,
+            Refusal::Stale,
+        ),
+        Change::RemoveFactors { user } => factors::remove_all(db, user).await.map_err(failed),
     }
 }

@@ -117,7 +117,6 @@ pub(crate) fn database_error(err: &DbErr) -> Option<&dyn sqlx::error::DatabaseEr
     }
 }
 
-/// Whether `err` is a violated unique index or primary key.
 /// Whether `err` is the engine giving up a transaction so that a concurrent one can go on
 /// (a deadlock, or a serialization failure): trying the whole transaction again is the
 /// engine's own advice. SQLSTATE 40001 (MySQL and MariaDB report deadlocks so too) and
@@ -128,8 +127,54 @@ pub(crate) fn is_transaction_conflict(err: &DbErr) -> bool {
         .is_some_and(|code| code == "40001" || code == "40P01")
 }
 
+/// Whether `err` is a violated unique index or primary key.
 pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
     database_error(err).is_some_and(|db| db.is_unique_violation())
+}
+
+/// What a violated unique index is named by (see [`violated`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Violated<'a> {
+    /// The index's name (PostgreSQL, MySQL/MariaDB).
+    Index(&'a str),
+    /// Its columns, as `table.column` joined by `", "` (SQLite).
+    Columns(&'a str),
+}
+
+/// Reads the violated index from what each engine reports:
+/// - PostgreSQL names the constraint (`constraint`, or the message as a fallback):
+///   `duplicate key value violates unique constraint "idx_users_email_unique"`;
+/// - SQLite names the columns: `UNIQUE constraint failed: users.email`;
+/// - MySQL/MariaDB name the key last, after the offending value:
+///   `Duplicate entry '…' for key 'idx_users_email_unique'` (MySQL 8 prefixes the table).
+pub(crate) fn violated<'a>(constraint: Option<&'a str>, message: &'a str) -> Option<Violated<'a>> {
+    if let Some(name) = constraint {
+        return Some(Violated::Index(name));
+    }
+    if let Some(columns) = message.strip_prefix("UNIQUE constraint failed: ") {
+        return Some(Violated::Columns(columns));
+    }
+    // The last occurrence: the value quoted before it is the user's input.
+    if let Some((_, key)) = message.rsplit_once(" for key ") {
+        let key = key.trim().trim_matches(|c| c == '\'' || c == '`');
+        return Some(Violated::Index(key.rsplit('.').next().unwrap_or(key)));
+    }
+    if let Some((_, rest)) = message.rsplit_once("unique constraint \"") {
+        return Some(Violated::Index(rest.split('"').next().unwrap_or(rest)));
+    }
+    None
+}
+
+/// Whether `err` is a violation of the unique index `index`, on the single column
+/// `column` (`table.column`, by which SQLite names it).
+pub(crate) fn violates(err: &DbErr, index: &str, column: &str) -> bool {
+    database_error(err)
+        .filter(|db| db.is_unique_violation())
+        .and_then(|db| match violated(db.constraint(), db.message())? {
+            Violated::Index(name) => Some(name == index),
+            Violated::Columns(columns) => Some(columns.trim() == column),
+        })
+        .unwrap_or(false)
 }
 
 /// A description of `err` that quotes no value.

@@ -21,6 +21,12 @@
 //! - [`SqlTokenStore`] (`auth_domain::tokens::TokenStore`) keeps one-time tokens as keyed
 //!   digests in `one_time_tokens`; [`SqlOutbox`] (`auth_domain::mail::Outbox`) keeps the
 //!   mail to send in `outbox`, leased to one worker at a time by compare-and-set.
+//! - [`SqlFactorStore`] (`auth_domain::factors::FactorStore`) keeps second factors in
+//!   `totp_credentials`, `recovery_codes` and `passkeys`, deleted with their user by a
+//!   foreign key; a TOTP step is accepted by one conditional `UPDATE`, so at most once
+//!   across instances. [`SqlChallengeStore`] (`auth_domain::factors::ChallengeStore`)
+//!   keeps WebAuthn ceremonies in `webauthn_challenges`, each taken by the one `DELETE`
+//!   that removes it.
 //! - [`SqlStores`] bundles them on one pool; its `commit` applies a unit of work
 //!   (`auth_domain::work::Work`) in one transaction: all of it or none.
 //!
@@ -43,6 +49,7 @@
 
 mod admin;
 mod audit;
+mod challenges;
 mod commit;
 mod connect;
 // sea-orm's derives make public items that must stay `pub` (E0446 otherwise); the module
@@ -50,6 +57,7 @@ mod connect;
 #[allow(unreachable_pub)]
 mod entity;
 mod error;
+mod factors;
 mod outbox;
 mod purge;
 mod sessions;
@@ -62,8 +70,10 @@ mod users;
 
 pub use admin::SqlAdministration;
 pub use audit::SqlAuditLog;
+pub use challenges::SqlChallengeStore;
 pub use connect::{connect, connect_with, default_max_connections, install, DEFAULT_URL, SETTINGS};
 pub use error::is_unavailable;
+pub use factors::SqlFactorStore;
 pub use outbox::SqlOutbox;
 pub use sessions::{
     SqlSessionStore, MAX_PURGE_BATCH_SIZE, PURGE_BATCH_SIZE, SESSIONS_PURGED_METRIC,

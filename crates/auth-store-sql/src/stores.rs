@@ -10,8 +10,8 @@ use auth_domain::{
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    SqlAdministration, SqlAuditLog, SqlFailureCounter, SqlOutbox, SqlSessionStore, SqlTokenStore,
-    SqlUserRepository,
+    SqlAdministration, SqlAuditLog, SqlChallengeStore, SqlFactorStore, SqlFailureCounter,
+    SqlOutbox, SqlSessionStore, SqlTokenStore, SqlUserRepository,
 };
 
 /// Every store of the SQL backend, on one pool (see [`crate::connect`]), telling expired
@@ -26,6 +26,8 @@ pub struct SqlStores {
     admin: SqlAdministration,
     tokens: SqlTokenStore,
     outbox: SqlOutbox,
+    factors: SqlFactorStore,
+    challenges: SqlChallengeStore,
 }
 
 impl SqlStores {
@@ -39,6 +41,8 @@ impl SqlStores {
             admin: SqlAdministration::new(db.clone()).with_clock(clock),
             tokens: SqlTokenStore::new(db.clone()),
             outbox: SqlOutbox::new(db.clone()),
+            factors: SqlFactorStore::new(db.clone()),
+            challenges: SqlChallengeStore::new(db.clone()),
             db,
         }
     }
@@ -57,6 +61,8 @@ impl Stores for SqlStores {
     type Admin = SqlAdministration;
     type Tokens = SqlTokenStore;
     type Outbox = SqlOutbox;
+    type Factors = SqlFactorStore;
+    type Challenges = SqlChallengeStore;
 
     fn users(&self) -> &SqlUserRepository {
         &self.users
@@ -84,6 +90,14 @@ impl Stores for SqlStores {
 
     fn outbox(&self) -> &SqlOutbox {
         &self.outbox
+    }
+
+    fn factors(&self) -> &SqlFactorStore {
+        &self.factors
+    }
+
+    fn challenges(&self) -> &SqlChallengeStore {
+        &self.challenges
     }
 
     /// One transaction: every change or none (see `commit`'s module).

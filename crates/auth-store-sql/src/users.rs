@@ -13,7 +13,7 @@ use sea_orm::{
 
 use crate::{
     entity::users,
-    error::{database_error, repository_error},
+    error::{database_error, repository_error, violated, Violated},
     timestamp,
 };
 
@@ -259,32 +259,16 @@ pub(crate) fn taken(err: &DbErr) -> Option<Taken> {
     taken_by(db.constraint(), db.message())
 }
 
-/// Reads the violated index from what each engine reports:
-/// - PostgreSQL names the constraint (`constraint`, or the message as a fallback):
-///   `duplicate key value violates unique constraint "idx_users_email_unique"`;
-/// - SQLite names the columns: `UNIQUE constraint failed: users.email`;
-/// - MySQL/MariaDB name the key last, after the offending value:
-///   `Duplicate entry '…' for key 'idx_users_email_unique'` (MySQL 8 prefixes the table).
+/// The field whose unique index a violation names (see [`crate::error::violated`]).
 fn taken_by(constraint: Option<&str>, message: &str) -> Option<Taken> {
-    if let Some(name) = constraint {
-        return index(name);
-    }
-    if let Some(columns) = message.strip_prefix("UNIQUE constraint failed: ") {
-        return columns.split(", ").find_map(|column| match column.trim() {
+    match violated(constraint, message)? {
+        Violated::Index(name) => index(name),
+        Violated::Columns(columns) => columns.split(", ").find_map(|column| match column.trim() {
             "users.email" => Some(Taken::Email),
             "users.username" => Some(Taken::Username),
             _ => None,
-        });
+        }),
     }
-    // The last occurrence: the value quoted before it is the user's input.
-    if let Some((_, key)) = message.rsplit_once(" for key ") {
-        let key = key.trim().trim_matches(|c| c == '\'' || c == '`');
-        return index(key.rsplit('.').next().unwrap_or(key));
-    }
-    if let Some((_, rest)) = message.rsplit_once("unique constraint \"") {
-        return index(rest.split('"').next().unwrap_or(rest));
-    }
-    None
 }
 
 fn index(name: &str) -> Option<Taken> {

@@ -71,6 +71,15 @@ mod mail {
     }
 }
 
+mod factors {
+    auth_testkit::factor_stores_suite!(
+        backends: [sqlite, postgres, mysql],
+        setup: crate::support::stores,
+        two_instances: crate::support::two_instances,
+        transactional: true,
+    );
+}
+
 mod upgrade {
     auth_testkit::backend_tests! {
         backends: [sqlite, postgres, mysql],
@@ -115,6 +124,7 @@ mod mysql_only {
                 mysql_text_columns_compare_bytes_and_timestamps_keep_microseconds,
                 mysql_throttle_and_audit_columns_compare_bytes_and_keep_microseconds,
                 mysql_mail_columns_compare_bytes_and_keep_microseconds,
+                mysql_factor_columns_compare_bytes_and_keep_microseconds,
             ],
         },
     }

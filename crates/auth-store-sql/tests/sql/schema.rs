@@ -136,13 +136,16 @@ async fn insert_as_the_first_release_did(db: &DatabaseConnection, user: &User) {
         .expect("the first schema takes a user");
 }
 
-/// Each later migration has a real `down` of its own, undone newest first: the seventh
-/// drops the tokens, the outbox and `users.email_verified`, the sixth the events' `count`,
+/// Each later migration has a real `down` of its own, undone newest first: the eighth
+/// drops the second factors' four tables, the seventh the tokens, the outbox and `users.email_verified`, the sixth the events' `count`,
 /// the fifth the failures' `attempt`, the fourth the events' `actor` and `request_id`, the
 /// third `users.credential` and nothing else, the second its tables and leaves the first
 /// migration's alone; `up` then builds them again.
 pub(crate) async fn the_later_migrations_go_down_and_up_one_at_a_time(db: DatabaseConnection) {
     let manager = SchemaManager::new(&db);
+    assert!(has_factors(&manager).await);
+    Migrator::down(&db, Some(1)).await.expect("down runs");
+    assert!(!has_factors(&manager).await);
     assert!(has_mail(&manager).await);
     Migrator::down(&db, Some(1)).await.expect("down runs");
     assert!(!has_mail(&manager).await);
@@ -175,6 +178,26 @@ pub(crate) async fn the_later_migrations_go_down_and_up_one_at_a_time(db: Databa
     assert!(has_attempt(&manager).await);
     assert!(has_count(&manager).await);
     assert!(has_mail(&manager).await);
+    assert!(has_factors(&manager).await);
+}
+
+/// Whether the second factors' migration is in: its four tables, which come and go
+/// together.
+async fn has_factors(manager: &SchemaManager<'_>) -> bool {
+    let mut present = Vec::new();
+    for table in [
+        "totp_credentials",
+        "recovery_codes",
+        "passkeys",
+        "webauthn_challenges",
+    ] {
+        present.push(has_table(manager, table).await);
+    }
+    assert!(
+        present.iter().all(|p| *p == present[0]),
+        "all or none: {present:?}"
+    );
+    present[0]
 }
 
 /// Whether the mail migration is in: its two tables and `users.email_verified`, which come
@@ -449,6 +472,78 @@ pub(crate) async fn mysql_mail_columns_compare_bytes_and_keep_microseconds(db: D
     let expected: Vec<(String, String, String)> = expected
         .iter()
         .map(|(col, collation, kind)| ((*col).into(), (*collation).into(), (*kind).into()))
+        .collect();
+    assert_eq!(columns, expected);
+}
+
+/// The second factors' tables follow the others' rules on MySQL: digests, names and
+/// credential ids ASCII compared by bytes (a credential id of 1364 characters fits a
+/// unique index so), names and secrets utf8mb4 compared by bytes, library JSON past
+/// 64 KiB, instants with microseconds, ids binary UUIDs.
+pub(crate) async fn mysql_factor_columns_compare_bytes_and_keep_microseconds(
+    db: DatabaseConnection,
+) {
+    let rows = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT LOWER(CONCAT(table_name, '.', column_name)) AS col, \
+                    COALESCE(collation_name, '') AS collation, column_type AS type \
+             FROM information_schema.columns \
+             WHERE table_schema = DATABASE() \
+               AND table_name IN ('totp_credentials', 'recovery_codes', 'passkeys', \
+                                  'webauthn_challenges') \
+             ORDER BY col",
+        ))
+        .await
+        .expect("the catalogue answers");
+    let columns: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.try_get("", "col").expect("col"),
+                row.try_get("", "collation").expect("collation"),
+                row.try_get("", "type").expect("type"),
+            )
+        })
+        .collect();
+    let expected = [
+        ("passkeys.created_at", "", "datetime(6)"),
+        ("passkeys.credential_id", "ascii_bin", "varchar(1364)"),
+        ("passkeys.id", "", "binary(16)"),
+        ("passkeys.key", "utf8mb4_bin", "mediumtext"),
+        ("passkeys.last_used_at", "", "datetime(6)"),
+        ("passkeys.name", "utf8mb4_bin", "varchar(64)"),
+        ("passkeys.user_id", "", "binary(16)"),
+        ("recovery_codes.created_at", "", "datetime(6)"),
+        ("recovery_codes.digest", "ascii_bin", "varchar(64)"),
+        ("recovery_codes.user_id", "", "binary(16)"),
+        ("totp_credentials.confirmed", "", "tinyint(1)"),
+        ("totp_credentials.created_at", "", "datetime(6)"),
+        ("totp_credentials.id", "", "binary(16)"),
+        ("totp_credentials.last_step", "", "bigint(20)"),
+        ("totp_credentials.sealed_secret", "utf8mb4_bin", "text"),
+        ("totp_credentials.user_id", "", "binary(16)"),
+        ("webauthn_challenges.ceremony", "ascii_bin", "varchar(32)"),
+        ("webauthn_challenges.digest", "ascii_bin", "varchar(64)"),
+        ("webauthn_challenges.expires_at", "", "datetime(6)"),
+        ("webauthn_challenges.state", "utf8mb4_bin", "mediumtext"),
+        ("webauthn_challenges.user_id", "", "binary(16)"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(col, collation, kind)| ((*col).into(), (*collation).into(), (*kind).into()))
+        .collect();
+    // MariaDB shows a display width (`bigint(20)`), MySQL 8 none.
+    let columns: Vec<(String, String, String)> = columns
+        .into_iter()
+        .map(|(col, collation, kind)| {
+            let kind = if kind == "bigint" {
+                "bigint(20)".to_owned()
+            } else {
+                kind
+            };
+            (col, collation, kind)
+        })
         .collect();
     assert_eq!(columns, expected);
 }
