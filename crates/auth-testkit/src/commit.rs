@@ -21,7 +21,10 @@ use crate::{
     users::{new_user, new_user_with_default_username},
 };
 
-async fn refused(stores: &impl Stores, changes: impl IntoIterator<Item = Change>) -> Refusal {
+pub(crate) async fn refused(
+    stores: &impl Stores,
+    changes: impl IntoIterator<Item = Change>,
+) -> Refusal {
     let work = changes.into_iter().fold(Work::new(), Work::then);
     match stores.commit(work).await {
         Err(CommitError::Refused(refusal)) => refusal,

@@ -16,6 +16,9 @@
 //!   outbox and unit of work (`auth_domain::Stores`), run on the whole bundle, since
 //!   tokens and mail are only ever written through `commit`; [`memory_mail`] has
 //!   in-memory ones.
+//! - [`factors`]: the suite of every backend's second factors and WebAuthn ceremonies
+//!   (`auth_domain::factors`), run on the whole bundle with its `commit`;
+//!   [`memory_factors`] has in-memory ones.
 //! - [`process`]: the app binary as a child process ([`AppCommand`]: a cleared
 //!   environment, a free port, killed when dropped), and [`SetSessionCookie`], the one
 //!   reader of the session cookie a response sets.
@@ -43,6 +46,7 @@ pub mod admin;
 pub mod audit;
 pub mod commit;
 pub mod db;
+pub mod factors;
 pub mod failures;
 pub mod logs;
 pub mod mailbox;
@@ -287,6 +291,74 @@ macro_rules! mail_stores_suite {
                     guards_refuse_what_is_gone_or_taken,
                 ],
             },
+        }
+    };
+}
+
+/// The behaviours every backend's second factors and WebAuthn ceremonies must have, as
+/// `backend_tests!` expands them:
+/// `factor_stores_suite!(backends: [..], setup: path, two_instances: path)`, where
+/// `setup(backend)` makes `(impl Stores, impl Teardown)` on a fresh database and
+/// `two_instances(backend)` makes `((S, S), impl Teardown)`: two instances' stores, each
+/// on its own connections, on one fresh database. Add `transactional: true` for a backend
+/// whose `commit` is all or nothing (SQL, memory): its tests then include that too.
+#[macro_export]
+macro_rules! factor_stores_suite {
+    (
+        backends: $backends:tt,
+        setup: $setup:path,
+        two_instances: $two:path,
+        transactional: true $(,)?
+    ) => {
+        $crate::factor_stores_suite!(backends: $backends, setup: $setup, two_instances: $two);
+
+        mod transactional {
+            $crate::backend_tests! {
+                backends: $backends,
+                setup: $setup,
+                tests: { $crate::factors => [
+                    a_refused_factor_work_leaves_nothing_of_its_earlier_changes,
+                ] },
+            }
+        }
+    };
+    (backends: $backends:tt, setup: $setup:path, two_instances: $two:path $(,)?) => {
+        $crate::backend_tests! {
+            backends: $backends,
+            setup: $setup,
+            tests: { $crate::factors => [
+                an_unconfirmed_totp_enrolment_reads_back_and_is_replaced_by_the_next,
+                an_enrolment_is_refused_while_a_confirmed_credential_exists,
+                confirming_is_refused_unless_it_names_the_pending_enrolment,
+                a_totp_step_is_accepted_only_when_newer_than_the_last,
+                removing_totp_is_refused_without_a_confirmed_credential,
+                a_new_set_of_recovery_codes_voids_the_old_one,
+                a_recovery_code_is_spent_once_and_only_by_its_owner,
+                passkeys_read_back_oldest_first_and_by_credential_id,
+                credential_ids_are_compared_exactly,
+                renaming_and_using_a_passkey_change_only_the_owners,
+                deleting_a_passkey_is_refused_unless_it_is_theirs,
+                a_taken_credential_id_refuses_the_work_that_registers_it,
+                the_summary_counts_each_users_own_factors,
+                removing_factors_removes_totp_codes_and_passkeys_of_that_user_only,
+                deleting_a_user_removes_their_factors,
+                a_challenge_is_taken_once_for_its_own_ceremony,
+                an_expired_challenge_is_not_given,
+                a_purge_deletes_expired_challenges_up_to_the_batch_and_keeps_live_ones,
+            ] },
+        }
+
+        mod instances {
+            $crate::backend_tests! {
+                backends: $backends,
+                setup: $two,
+                tests: { $crate::factors => [
+                    concurrent_acceptances_of_one_step_from_two_instances_accept_it_once,
+                    concurrent_uses_of_one_recovery_code_from_two_instances_spend_it_once,
+                    concurrent_registrations_of_one_credential_from_two_instances_store_one,
+                    concurrent_takes_of_one_challenge_from_two_instances_give_it_once,
+                ] },
+            }
         }
     };
 }

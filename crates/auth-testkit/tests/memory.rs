@@ -94,3 +94,27 @@ mod mail_suite {
         }
     }
 }
+
+/// Two instances of the memory backend: two handles on the same stores, as two pools
+/// are on one database.
+async fn two_instances(
+    _: auth_testkit::Backend,
+) -> (
+    (
+        auth_testkit::memory_stores::MemoryStores,
+        auth_testkit::memory_stores::MemoryStores,
+    ),
+    (),
+) {
+    let stores = auth_testkit::memory_stores::MemoryStores::default();
+    ((stores.clone(), stores), ())
+}
+
+mod factors_suite {
+    auth_testkit::factor_stores_suite!(
+        backends: [memory],
+        setup: crate::stores,
+        two_instances: crate::two_instances,
+        transactional: true,
+    );
+}
