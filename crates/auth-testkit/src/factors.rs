@@ -1003,8 +1003,11 @@ pub async fn a_refused_factor_work_leaves_nothing_of_its_earlier_changes(stores:
     let ada = user(&stores, "ada@example.com").await;
     let grace = user(&stores, "grace@example.com").await;
     let t = now();
+    let alan = user(&stores, "alan@example.com").await;
     let graces = every_factor(&stores, grace.id, t).await;
     let grace_before = summary(&stores, grace.id).await;
+    let alans = passkey(alan.id, &credential_id(32), "alan's", t);
+    commit(&stores, [Change::InsertPasskey(alans.clone())]).await;
     let old = codes(10);
     commit(
         &stores,
@@ -1047,7 +1050,8 @@ pub async fn a_refused_factor_work_leaves_nothing_of_its_earlier_changes(stores:
             Change::Enqueue(mail("ada@example.com", t)),
         ]
     };
-    let taken = Change::InsertPasskey(passkey(ada.id, &graces[0].credential_id, "taken", t));
+    // Alan's, which nothing in the work touches (grace's are gone by then on SQL).
+    let taken = Change::InsertPasskey(passkey(ada.id, &alans.credential_id, "taken", t));
     let spent = Change::ConsumeRecoveryCode {
         user: ada.id,
         digest: CodeDigest::from_stored(hex64()),
