@@ -183,3 +183,32 @@ pub(crate) async fn deleting_a_user_removes_their_ceremonies_and_no_one_elses(
         assert_eq!(taken.as_ref(), Some(pending));
     }
 }
+
+/// Enrolments begun at once from two instances for a user with no credential all
+/// succeed, and one of them is what stays. On MongoDB the upsert that loses the race to
+/// insert the user's document can collide with it (a duplicate `_id`), and is then tried
+/// again as a replacement; SecantusDB applies such upserts one after the other, so there
+/// this checks the outcome, not that path.
+pub(crate) async fn concurrent_enrolments_from_two_instances_each_begin_and_one_stays(
+    (one, two): (MongoStores, MongoStores),
+) {
+    const RACERS: usize = 16;
+    let ada = user(&one, "ada@example.com").await;
+    let at = now();
+    let enrolments: Vec<_> = (0..RACERS).map(|_| factors::totp(ada.id, at)).collect();
+    let begins = enrolments.iter().enumerate().map(|(i, enrolment)| {
+        let stores = if i % 2 == 0 { one.clone() } else { two.clone() };
+        let enrolment = enrolment.clone();
+        tokio::spawn(async move { stores.factors().begin_totp(enrolment).await })
+    });
+    for begun in futures::future::join_all(begins).await {
+        assert!(begun.expect("no begin panicked").expect("begin works"));
+    }
+    let stored = one
+        .factors()
+        .totp(ada.id)
+        .await
+        .expect("lookup works")
+        .expect("an enrolment stays");
+    assert!(enrolments.contains(&stored), "{stored:?}");
+}

@@ -104,6 +104,18 @@ mod second_factors {
             },
         }
     }
+
+    mod racing {
+        auth_testkit::backend_tests! {
+            backends: [mongodb],
+            setup: crate::common::two_instances,
+            tests: {
+                crate::factors => [
+                    concurrent_enrolments_from_two_instances_each_begin_and_one_stays,
+                ],
+            },
+        }
+    }
 }
 
 mod indexed {
