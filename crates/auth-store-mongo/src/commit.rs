@@ -28,6 +28,7 @@ use mongodb::{
 
 use crate::{
     error::{duplicate_key_message, repository_error},
+    factors::InsertPasskeyError,
     tx::{Failure, Tx},
     users::insert_error,
     MongoStores,
@@ -125,10 +126,15 @@ pub(crate) async fn commit(
 /// committed user when it checks its session, as without a transaction
 /// ([`crate::users`]). A failed sweep is logged: that login's own check still ends it at
 /// its next request.
+///
+/// A deleted user's second factors and ceremonies are swept again too, for the same
+/// reason: an enrolment or a ceremony of one of their sessions that raced the transaction
+/// inserted a document its deletes could not see (a delete that matches nothing meets no
+/// write conflict), which would outlive the account.
 async fn sweep_after(stores: &MongoStores, work: &Work) {
     for change in work.changes() {
         let swept = match change {
-            Change::DeleteUser { user } => stores.users.delete_sessions_in(&mut None, *user).await,
+            Change::DeleteUser { user } => sweep_deleted_user(stores, *user).await,
             Change::SetPassword { user, hash } => {
                 stores
                     .users
@@ -149,9 +155,30 @@ async fn sweep_after(stores: &MongoStores, work: &Work) {
             _ => Ok(()),
         };
         if let Err(error) = swept {
-            tracing::warn!(error = %crate::error::DriverError::new("sweep sessions", &error), change = change.name(), "could not sweep the sessions of a committed change");
+            tracing::warn!(error = %crate::error::DriverError::new("sweep", &error), change = change.name(), "could not sweep after a committed change");
         }
     }
+}
+
+/// Deletes whatever of `user` a racing write may have left after their deletion.
+async fn sweep_deleted_user(
+    stores: &MongoStores,
+    user: auth_domain::UserId,
+) -> Result<(), mongodb::error::Error> {
+    stores.users.delete_sessions_in(&mut None, user).await?;
+    delete_belongings(stores, &mut None, user).await
+}
+
+/// Deletes `user`'s second factors and WebAuthn ceremonies: after the user (its guard),
+/// so that a failure between them on a standalone server never leaves an account that a
+/// password alone signs into where it had a second factor.
+async fn delete_belongings(
+    stores: &MongoStores,
+    tx: &mut Tx<'_>,
+    user: auth_domain::UserId,
+) -> Result<(), mongodb::error::Error> {
+    stores.factors.remove_all_in(tx, user).await?;
+    stores.challenges.delete_for_user_in(tx, user).await
 }
 
 /// Commits the session's transaction, sending the commit again while its outcome is
@@ -227,10 +254,13 @@ async fn apply(stores: &MongoStores, tx: &mut Tx<'_>, change: Change) -> Result<
                 .map_err(driver)?,
             Refusal::Stale,
         ),
-        Change::DeleteUser { user } => guard(
-            stores.users.delete_in(tx, user).await.map_err(driver)?,
-            Refusal::Stale,
-        ),
+        Change::DeleteUser { user } => {
+            guard(
+                stores.users.delete_in(tx, user).await.map_err(driver)?,
+                Refusal::Stale,
+            )?;
+            delete_belongings(stores, tx, user).await.map_err(driver)
+        }
         Change::EndSession { user, handle } => guard(
             stores
                 .sessions
@@ -270,5 +300,54 @@ async fn apply(stores: &MongoStores, tx: &mut Tx<'_>, change: Change) -> Result<
         Change::InsertToken(token) => stores.tokens.insert_in(tx, &token).await.map_err(failed),
         Change::Enqueue(mail) => stores.outbox.enqueue_in(tx, &mail).await.map_err(failed),
         Change::Record(event) => stores.events.insert_in(tx, &event).await.map_err(failed),
+        Change::ConfirmTotp { user, id, step } => guard(
+            stores
+                .factors
+                .confirm_totp_in(tx, user, id, step)
+                .await
+                .map_err(driver)?,
+            Refusal::Stale,
+        ),
+        Change::RemoveTotp { user } => guard(
+            stores
+                .factors
+                .remove_totp_in(tx, user)
+                .await
+                .map_err(driver)?,
+            Refusal::Stale,
+        ),
+        Change::ReplaceRecoveryCodes { user, digests, at } => stores
+            .factors
+            .replace_codes_in(tx, user, &digests, at)
+            .await
+            .map_err(failed),
+        Change::ConsumeRecoveryCode { user, digest } => guard(
+            stores
+                .factors
+                .consume_code_in(tx, user, &digest)
+                .await
+                .map_err(driver)?,
+            Refusal::TokenSpent,
+        ),
+        Change::InsertPasskey(passkey) => {
+            match stores.factors.insert_passkey_in(tx, &passkey).await {
+                Ok(()) => Ok(()),
+                Err(InsertPasskeyError::CredentialTaken) => {
+                    Err(Stop::Refused(Refusal::CredentialTaken))
+                }
+                Err(InsertPasskeyError::Failed(failure)) => Err(failed(failure)),
+            }
+        }
+        Change::DeletePasskey { user, id } => guard(
+            stores
+                .factors
+                .delete_passkey_in(tx, user, id)
+                .await
+                .map_err(driver)?,
+            Refusal::Stale,
+        ),
+        Change::RemoveFactors { user } => {
+            stores.factors.remove_all_in(tx, user).await.map_err(driver)
+        }
     }
 }

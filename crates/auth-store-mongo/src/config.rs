@@ -14,9 +14,9 @@ use mongodb::{
 };
 
 use crate::{
-    ensure_indexes, ensure_mail_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError,
-    MongoAdministration, MongoAuditLog, MongoFailureCounter, MongoOutbox, MongoSessionStore,
-    MongoTokenStore, MongoUserRepository,
+    ensure_factor_indexes, ensure_indexes, ensure_mail_indexes, ensure_throttle_and_audit_indexes,
+    EnsureIndexesError, MongoAdministration, MongoAuditLog, MongoChallengeStore, MongoFactorStore,
+    MongoFailureCounter, MongoOutbox, MongoSessionStore, MongoTokenStore, MongoUserRepository,
 };
 
 /// The deployment used unless configured otherwise: a server on this machine.
@@ -43,6 +43,18 @@ pub const DEFAULT_TOKENS_COLLECTION: &str = "one_time_tokens";
 
 /// Collection of mail waiting to be sent (not configurable either).
 pub const DEFAULT_OUTBOX_COLLECTION: &str = "outbox";
+
+/// Collection of TOTP credentials, one per user (not configurable either).
+pub const DEFAULT_TOTP_COLLECTION: &str = "totp_credentials";
+
+/// Collection of recovery code digests, one document per code (not configurable either).
+pub const DEFAULT_RECOVERY_CODES_COLLECTION: &str = "recovery_codes";
+
+/// Collection of passkeys (not configurable either).
+pub const DEFAULT_PASSKEYS_COLLECTION: &str = "passkeys";
+
+/// Collection of WebAuthn ceremonies waiting for their answer (not configurable either).
+pub const DEFAULT_CHALLENGES_COLLECTION: &str = "webauthn_challenges";
 
 /// The name the service gives itself in the server's logs and `currentOp`.
 pub const APP_NAME: &str = "auth-service";
@@ -230,6 +242,11 @@ pub struct MongoStores {
     pub tokens: MongoTokenStore,
     /// The outbox collection ([`DEFAULT_OUTBOX_COLLECTION`]).
     pub outbox: MongoOutbox,
+    /// The second factors: the [`DEFAULT_TOTP_COLLECTION`],
+    /// [`DEFAULT_RECOVERY_CODES_COLLECTION`] and [`DEFAULT_PASSKEYS_COLLECTION`].
+    pub factors: MongoFactorStore,
+    /// The WebAuthn ceremonies collection ([`DEFAULT_CHALLENGES_COLLECTION`]).
+    pub challenges: MongoChallengeStore,
     /// Whether `commit` applies a unit of work in a transaction (see
     /// [`MongoStores::uses_transactions`]).
     transactions: bool,
@@ -240,7 +257,8 @@ impl MongoStores {
     ///
     /// # Errors
     ///
-    /// See [`connect`], [`ensure_indexes`] and [`ensure_throttle_and_audit_indexes`].
+    /// See [`connect`], [`ensure_indexes`], [`ensure_throttle_and_audit_indexes`],
+    /// [`ensure_mail_indexes`] and [`ensure_factor_indexes`].
     pub async fn open(config: &MongoConfig) -> Result<Self, OpenError> {
         let database = connect_with(
             &config.url,
@@ -268,6 +286,13 @@ impl MongoStores {
             DEFAULT_OUTBOX_COLLECTION,
         )
         .await?;
+        ensure_factor_indexes(
+            &database,
+            DEFAULT_RECOVERY_CODES_COLLECTION,
+            DEFAULT_PASSKEYS_COLLECTION,
+            DEFAULT_CHALLENGES_COLLECTION,
+        )
+        .await?;
         let sessions = MongoSessionStore::new(&database, &config.sessions_collection);
         let transactions = runs_transactions(&database)
             .await
@@ -291,6 +316,13 @@ impl MongoStores {
             events: MongoAuditLog::new(&database, &config.events_collection),
             tokens: MongoTokenStore::new(&database, DEFAULT_TOKENS_COLLECTION),
             outbox: MongoOutbox::new(&database, DEFAULT_OUTBOX_COLLECTION),
+            factors: MongoFactorStore::new(
+                &database,
+                DEFAULT_TOTP_COLLECTION,
+                DEFAULT_RECOVERY_CODES_COLLECTION,
+                DEFAULT_PASSKEYS_COLLECTION,
+            ),
+            challenges: MongoChallengeStore::new(&database, DEFAULT_CHALLENGES_COLLECTION),
         })
     }
 }
@@ -339,6 +371,8 @@ impl Stores for MongoStores {
     type Admin = MongoAdministration;
     type Tokens = MongoTokenStore;
     type Outbox = MongoOutbox;
+    type Factors = MongoFactorStore;
+    type Challenges = MongoChallengeStore;
 
     fn users(&self) -> &MongoUserRepository {
         &self.users
@@ -366,6 +400,14 @@ impl Stores for MongoStores {
 
     fn outbox(&self) -> &MongoOutbox {
         &self.outbox
+    }
+
+    fn factors(&self) -> &MongoFactorStore {
+        &self.factors
+    }
+
+    fn challenges(&self) -> &MongoChallengeStore {
+        &self.challenges
     }
 
     /// In one transaction where the deployment runs them, else in order up to the first

@@ -6,8 +6,15 @@ use bson::doc;
 use mongodb::{options::IndexOptions, Database, IndexModel};
 
 use crate::{
-    audit::fields as event, outbox::fields as mail, sessions::fields as session,
-    throttle::fields as failure, tokens::fields as token, users::fields as user, FAILURE_RETENTION,
+    audit::fields as event,
+    challenges::fields as challenge,
+    factors::fields::{code, passkey},
+    outbox::fields as mail,
+    sessions::fields as session,
+    throttle::fields as failure,
+    tokens::fields as token,
+    users::fields as user,
+    FAILURE_RETENTION,
 };
 
 /// Unique index of the users' `email`; its name tells a duplicate email from a duplicate
@@ -195,6 +202,86 @@ pub async fn ensure_mail_indexes(
     create(db, outbox, mail_indexes).await
 }
 
+/// Unique index of the recovery codes' `(user_id, digest)`: a user's code is one
+/// document, found (and spent) by this index.
+pub const RECOVERY_CODE_INDEX: &str = "user_id_digest_unique";
+
+/// Unique index of the passkeys' `credential_id`: an authenticator's credential belongs
+/// to one account; its name tells a taken credential from any other duplicate.
+pub const PASSKEY_CREDENTIAL_INDEX: &str = "credential_id_unique";
+
+/// Index of the passkeys' `(user_id, created_at_us)`: a user's passkeys, oldest first.
+pub const PASSKEY_USER_INDEX: &str = "user_id_created_at";
+
+/// TTL index of the WebAuthn challenges' `expires_at`: MongoDB deletes a ceremony once
+/// that date passes. Tidying only: a take checks the expiry itself, as the TTL monitor
+/// runs about once a minute.
+pub const CHALLENGE_EXPIRY_INDEX: &str = "expires_at_ttl";
+
+/// Index of the WebAuthn challenges' `user_id`: a deleted user's ceremonies go with them.
+pub const CHALLENGE_USER_INDEX: &str = "user_id";
+
+/// Creates the indexes of the recovery codes, passkeys and WebAuthn challenges collections
+/// (and the collections with them); the TOTP credentials need none but their `_id`, the
+/// user's id. Idempotent, like [`ensure_indexes`].
+///
+/// # Errors
+///
+/// The server is unreachable, or refuses an index: existing documents violate a unique
+/// index, or one of the same name or keys exists with other options.
+pub async fn ensure_factor_indexes(
+    db: &Database,
+    codes: &str,
+    passkeys: &str,
+    challenges: &str,
+) -> Result<(), EnsureIndexesError> {
+    let named = |name: &str| IndexOptions::builder().name(name.to_owned()).build();
+    let unique = |name: &str| {
+        IndexOptions::builder()
+            .name(name.to_owned())
+            .unique(true)
+            .build()
+    };
+    let code_indexes = vec![IndexModel::builder()
+        .keys(doc! { code::USER_ID: 1, code::DIGEST: 1 })
+        .options(unique(RECOVERY_CODE_INDEX))
+        .build()];
+    let passkey_indexes = vec![
+        IndexModel::builder()
+            .keys(doc! { passkey::CREDENTIAL_ID: 1 })
+            .options(unique(PASSKEY_CREDENTIAL_INDEX))
+            .build(),
+        IndexModel::builder()
+            .keys(doc! { passkey::USER_ID: 1, passkey::CREATED_AT_US: 1 })
+            .options(named(PASSKEY_USER_INDEX))
+            .build(),
+    ];
+    let challenge_indexes = vec![
+        IndexModel::builder()
+            .keys(doc! { challenge::EXPIRES_AT: 1 })
+            .options(
+                IndexOptions::builder()
+                    .name(CHALLENGE_EXPIRY_INDEX.to_owned())
+                    // Zero: each document expires at its own `expires_at`.
+                    .expire_after(Duration::ZERO)
+                    .build(),
+            )
+            .build(),
+        IndexModel::builder()
+            .keys(doc! { challenge::USER_ID: 1 })
+            .options(named(CHALLENGE_USER_INDEX))
+            .build(),
+    ];
+    for (collection, indexes) in [
+        (codes, code_indexes),
+        (passkeys, passkey_indexes),
+        (challenges, challenge_indexes),
+    ] {
+        create(db, collection, indexes).await?;
+    }
+    Ok(())
+}
+
 /// Creates `indexes` on `collection`, naming the collection if the server refuses.
 async fn create(
     db: &Database,
@@ -212,8 +299,8 @@ async fn create(
     Ok(())
 }
 
-/// Why [`ensure_indexes`], [`ensure_throttle_and_audit_indexes`] or
-/// [`ensure_mail_indexes`] failed, naming the collection.
+/// Why [`ensure_indexes`], [`ensure_throttle_and_audit_indexes`],
+/// [`ensure_mail_indexes`] or [`ensure_factor_indexes`] failed, naming the collection.
 #[derive(Debug, thiserror::Error)]
 #[error("could not create the indexes of the MongoDB collection `{collection}`")]
 pub struct EnsureIndexesError {

@@ -5,9 +5,11 @@
 //! (`auth_domain::audit::AuditLog`), a [`MongoAdministration`] for the admin CLI
 //! (`auth_domain::admin::Administration`), a [`MongoTokenStore`] for one-time tokens
 //! (`auth_domain::tokens::TokenStore`), a [`MongoOutbox`] for mail waiting to be sent
-//! (`auth_domain::mail::Outbox`), and [`ensure_indexes`] with
-//! [`ensure_throttle_and_audit_indexes`] and [`ensure_mail_indexes`], the only place the
-//! collections' indexes are
+//! (`auth_domain::mail::Outbox`), a [`MongoFactorStore`] for second factors
+//! (`auth_domain::factors::FactorStore`), a [`MongoChallengeStore`] for WebAuthn
+//! ceremonies (`auth_domain::factors::ChallengeStore`), and [`ensure_indexes`] with
+//! [`ensure_throttle_and_audit_indexes`], [`ensure_mail_indexes`] and
+//! [`ensure_factor_indexes`], the only place the collections' indexes are
 //! declared (the app calls them at start-up through [`MongoStores::open`], and so does
 //! `cargo xtask install`). With the cargo feature `bulk` (tests and benchmarks),
 //! [`MongoSessionStore::create_many`] stores many sessions at once in the store's own
@@ -59,6 +61,17 @@
 //! - audit events: `{_id, at, at_us, kind, user_id, ip, user_agent}`; `_id` and
 //!   `user_id` are UUIDs in string form, like the users' `_id`; `at` is a date for the
 //!   purge's index (and, for failures, the TTL).
+//! - TOTP credentials: `{_id, enrolment_id, sealed_secret, confirmed, last_step,
+//!   created_at_us}`; `_id` is the user's id (a user has at most one), `sealed_secret` the
+//!   secret sealed, never the secret; `last_step` is null until a code is accepted.
+//! - recovery codes: `{_id, user_id, digest, created_at_us}`, one per unspent code;
+//!   `digest` is the code's keyed digest, never the code; `_id` is the server's.
+//! - passkeys: `{_id, user_id, credential_id, name, key, created_at_us,
+//!   last_used_at_us}`; `_id` is our UUID in string form, `credential_id` (unique) the
+//!   authenticator's, `key` the WebAuthn library's JSON.
+//! - WebAuthn challenges: `{_id, ceremony, user_id, state, expires_at, expires_at_us}`;
+//!   `_id` is the challenge's digest; `expires_at` is a date for the TTL index, the take
+//!   decides by `expires_at_us`.
 //!
 //! A BSON date holds milliseconds, the domain's instants microseconds
 //! ([`auth_domain::timestamp`]): an instant that must read back exactly is kept as an
@@ -69,9 +82,11 @@
 
 mod admin;
 mod audit;
+mod challenges;
 mod commit;
 mod config;
 mod error;
+mod factors;
 mod indexes;
 mod outbox;
 mod purge;
@@ -84,18 +99,23 @@ mod users;
 
 pub use admin::MongoAdministration;
 pub use audit::MongoAuditLog;
+pub use challenges::MongoChallengeStore;
+pub use factors::MongoFactorStore;
 
 pub use config::{
     connect, durable_write_concern, MongoConfig, MongoStores, OpenError, APP_NAME,
-    DEFAULT_DATABASE, DEFAULT_EVENTS_COLLECTION, DEFAULT_FAILURES_COLLECTION,
-    DEFAULT_OUTBOX_COLLECTION, DEFAULT_SESSIONS_COLLECTION, DEFAULT_TOKENS_COLLECTION, DEFAULT_URL,
-    DEFAULT_USERS_COLLECTION,
+    DEFAULT_CHALLENGES_COLLECTION, DEFAULT_DATABASE, DEFAULT_EVENTS_COLLECTION,
+    DEFAULT_FAILURES_COLLECTION, DEFAULT_OUTBOX_COLLECTION, DEFAULT_PASSKEYS_COLLECTION,
+    DEFAULT_RECOVERY_CODES_COLLECTION, DEFAULT_SESSIONS_COLLECTION, DEFAULT_TOKENS_COLLECTION,
+    DEFAULT_TOTP_COLLECTION, DEFAULT_URL, DEFAULT_USERS_COLLECTION,
 };
 pub use indexes::{
-    ensure_indexes, ensure_mail_indexes, ensure_throttle_and_audit_indexes, EnsureIndexesError,
-    EMAIL_INDEX, EVENT_TIME_INDEX, EVENT_USER_INDEX, FAILURE_EXPIRY_INDEX, FAILURE_KEY_INDEX,
-    MAIL_DUE_INDEX, MAIL_LIST_INDEX, MAIL_SENT_INDEX, SESSION_EXPIRY_INDEX, SESSION_USER_INDEX,
-    TOKEN_EXPIRY_INDEX, TOKEN_USER_INDEX, USERNAME_INDEX,
+    ensure_factor_indexes, ensure_indexes, ensure_mail_indexes, ensure_throttle_and_audit_indexes,
+    EnsureIndexesError, CHALLENGE_EXPIRY_INDEX, CHALLENGE_USER_INDEX, EMAIL_INDEX,
+    EVENT_TIME_INDEX, EVENT_USER_INDEX, FAILURE_EXPIRY_INDEX, FAILURE_KEY_INDEX, MAIL_DUE_INDEX,
+    MAIL_LIST_INDEX, MAIL_SENT_INDEX, PASSKEY_CREDENTIAL_INDEX, PASSKEY_USER_INDEX,
+    RECOVERY_CODE_INDEX, SESSION_EXPIRY_INDEX, SESSION_USER_INDEX, TOKEN_EXPIRY_INDEX,
+    TOKEN_USER_INDEX, USERNAME_INDEX,
 };
 pub use outbox::MongoOutbox;
 pub use sessions::MongoSessionStore;

@@ -111,3 +111,24 @@ pub(crate) async fn two_instances(backend: Backend) -> ((MongoStores, MongoStore
         .expect("the test server answers a second client");
     ((one, two), test_database)
 }
+
+/// Two instances' stores on one fresh database, each applying units of work change by
+/// change as on a standalone server.
+pub(crate) async fn two_instances_change_by_change(
+    backend: Backend,
+) -> ((MongoStores, MongoStores), TestDatabase) {
+    let ((one, two), test_database) = two_instances(backend).await;
+    (
+        (one.without_transactions(), two.without_transactions()),
+        test_database,
+    )
+}
+
+/// Every store on a fresh database, with the database itself, to look at the documents.
+pub(crate) async fn stores_and_database(
+    backend: Backend,
+) -> ((MongoStores, Database), TestDatabase) {
+    let (stores, test_database) = stores(backend).await;
+    let db = stores.client.database(test_database.mongo_db_name());
+    ((stores, db), test_database)
+}

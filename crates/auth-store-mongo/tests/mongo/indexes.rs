@@ -1,11 +1,13 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use auth_store_mongo::{
-    ensure_indexes, ensure_mail_indexes, ensure_throttle_and_audit_indexes,
-    DEFAULT_OUTBOX_COLLECTION, DEFAULT_TOKENS_COLLECTION, EMAIL_INDEX, EVENT_TIME_INDEX,
-    EVENT_USER_INDEX, FAILURE_EXPIRY_INDEX, FAILURE_KEY_INDEX, FAILURE_RETENTION, MAIL_DUE_INDEX,
-    MAIL_LIST_INDEX, MAIL_SENT_INDEX, SESSION_EXPIRY_INDEX, SESSION_USER_INDEX, TOKEN_EXPIRY_INDEX,
-    TOKEN_USER_INDEX, USERNAME_INDEX,
+    ensure_factor_indexes, ensure_indexes, ensure_mail_indexes, ensure_throttle_and_audit_indexes,
+    CHALLENGE_EXPIRY_INDEX, CHALLENGE_USER_INDEX, DEFAULT_CHALLENGES_COLLECTION,
+    DEFAULT_OUTBOX_COLLECTION, DEFAULT_PASSKEYS_COLLECTION, DEFAULT_RECOVERY_CODES_COLLECTION,
+    DEFAULT_TOKENS_COLLECTION, EMAIL_INDEX, EVENT_TIME_INDEX, EVENT_USER_INDEX,
+    FAILURE_EXPIRY_INDEX, FAILURE_KEY_INDEX, FAILURE_RETENTION, MAIL_DUE_INDEX, MAIL_LIST_INDEX,
+    MAIL_SENT_INDEX, PASSKEY_CREDENTIAL_INDEX, PASSKEY_USER_INDEX, RECOVERY_CODE_INDEX,
+    SESSION_EXPIRY_INDEX, SESSION_USER_INDEX, TOKEN_EXPIRY_INDEX, TOKEN_USER_INDEX, USERNAME_INDEX,
 };
 use bson::{doc, Document};
 use futures::TryStreamExt;
@@ -130,6 +132,60 @@ pub(crate) async fn mail_indexes_can_run_again_and_declare_what_the_adapters_rel
         doc! { "status": 1, "created_at_us": -1 }
     );
     assert_eq!(outbox[MAIL_SENT_INDEX].keys, doc! { "sent_at_us": 1 });
+}
+
+pub(crate) async fn factor_indexes_can_run_again_and_declare_what_the_adapters_rely_on(
+    db: Database,
+) {
+    for _ in 0..2 {
+        ensure_factor_indexes(
+            &db,
+            DEFAULT_RECOVERY_CODES_COLLECTION,
+            DEFAULT_PASSKEYS_COLLECTION,
+            DEFAULT_CHALLENGES_COLLECTION,
+        )
+        .await
+        .expect("the indexes are made, and a second run changes nothing");
+    }
+
+    let codes = indexes_of(&db, DEFAULT_RECOVERY_CODES_COLLECTION).await;
+    assert_eq!(codes.len(), 2, "{codes:?}");
+    assert_eq!(
+        codes[RECOVERY_CODE_INDEX].keys,
+        doc! { "user_id": 1, "digest": 1 }
+    );
+    assert_eq!(options(&codes[RECOVERY_CODE_INDEX]).unique, Some(true));
+
+    let passkeys = indexes_of(&db, DEFAULT_PASSKEYS_COLLECTION).await;
+    assert_eq!(passkeys.len(), 3, "{passkeys:?}");
+    assert_eq!(
+        passkeys[PASSKEY_CREDENTIAL_INDEX].keys,
+        doc! { "credential_id": 1 }
+    );
+    assert_eq!(
+        options(&passkeys[PASSKEY_CREDENTIAL_INDEX]).unique,
+        Some(true)
+    );
+    assert_eq!(
+        passkeys[PASSKEY_USER_INDEX].keys,
+        doc! { "user_id": 1, "created_at_us": 1 }
+    );
+
+    let challenges = indexes_of(&db, DEFAULT_CHALLENGES_COLLECTION).await;
+    assert_eq!(
+        challenges.len(),
+        3,
+        "the digest is the unique _id: {challenges:?}"
+    );
+    assert_eq!(
+        challenges[CHALLENGE_EXPIRY_INDEX].keys,
+        doc! { "expires_at": 1 }
+    );
+    assert_eq!(
+        options(&challenges[CHALLENGE_EXPIRY_INDEX]).expire_after,
+        Some(Duration::ZERO)
+    );
+    assert_eq!(challenges[CHALLENGE_USER_INDEX].keys, doc! { "user_id": 1 });
 }
 
 pub(crate) async fn an_index_of_the_same_name_with_other_options_is_reported_with_its_collection(

@@ -3,6 +3,7 @@
 
 mod common;
 mod connection;
+mod factors;
 mod indexes;
 mod revocation;
 mod sessions;
@@ -73,6 +74,50 @@ mod mail {
     }
 }
 
+mod second_factors {
+    auth_testkit::factor_stores_suite!(
+        backends: [mongodb],
+        setup: crate::common::transactional_stores,
+        two_instances: crate::common::two_instances,
+        transactional: true,
+    );
+
+    /// As on a standalone server: no transactions.
+    mod change_by_change {
+        auth_testkit::factor_stores_suite!(
+            backends: [mongodb],
+            setup: crate::common::stores_change_by_change,
+            two_instances: crate::common::two_instances_change_by_change,
+        );
+    }
+
+    mod documents {
+        auth_testkit::backend_tests! {
+            backends: [mongodb],
+            setup: crate::common::stores_and_database,
+            tests: {
+                crate::factors => [
+                    totp_passkeys_and_codes_are_stored_with_string_ids_and_exact_microseconds,
+                    a_challenge_is_stored_with_a_date_for_its_ttl_and_exact_microseconds,
+                    deleting_a_user_removes_their_ceremonies_and_no_one_elses,
+                ],
+            },
+        }
+    }
+
+    mod racing {
+        auth_testkit::backend_tests! {
+            backends: [mongodb],
+            setup: crate::common::two_instances,
+            tests: {
+                crate::factors => [
+                    concurrent_enrolments_from_two_instances_each_begin_and_one_stays,
+                ],
+            },
+        }
+    }
+}
+
 mod indexed {
     auth_testkit::backend_tests! {
         backends: [mongodb],
@@ -96,6 +141,7 @@ mod indexed {
                 ensure_indexes_can_run_again_and_declares_what_the_adapters_rely_on,
                 throttle_and_audit_indexes_can_run_again_and_declare_what_the_adapters_rely_on,
                 mail_indexes_can_run_again_and_declare_what_the_adapters_rely_on,
+                factor_indexes_can_run_again_and_declare_what_the_adapters_rely_on,
             ],
             crate::throttle_audit => [
                 a_failure_is_stored_with_a_date_for_its_ttl_and_exact_microseconds,
