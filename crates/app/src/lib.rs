@@ -184,6 +184,7 @@ impl<S: Future<Output = ()> + Send + 'static> OnStores for Serve<'_, S> {
         let mail = mail_settings(config);
         // Stopped below once serving ends; aborted if serving fails first.
         let worker = mail_worker(config, &stores, &clock, &mail)?;
+        warn_without_passkeys(config);
         let accounts = Accounts::new(stores, hasher, policy, config.throttle, keys, clock, mail)
             .with_mfa(mfa_settings(config));
         let router = auth_http::router(accounts, http);
@@ -235,14 +236,34 @@ pub(crate) fn mail_settings(config: &Config) -> MailSettings {
 /// derived from `SECRET_KEY`, `TOTP_SKEW`, and `PUBLIC_URL`'s host as the issuer an
 /// authenticator app shows.
 pub(crate) fn mfa_settings(config: &Config) -> auth_domain::mfa::MfaSettings {
-    let issuer = url::Url::parse(&config.public_url)
-        .ok()
+    let url = url::Url::parse(&config.public_url).ok();
+    let issuer = url
+        .as_ref()
         .and_then(|url| url.host_str().map(str::to_owned))
         .unwrap_or_else(|| "auth-service".to_owned());
+    let relying_party = url
+        .as_ref()
+        .map(auth_domain::passkeys::RelyingParty::from_public_url);
     auth_domain::mfa::MfaSettings {
         seal: auth_http::totp_seal(&config.http),
         skew: config.totp_skew,
+        relying_party: relying_party.and_then(Result::ok),
         ..auth_domain::mfa::MfaSettings::new(&issuer)
+    }
+}
+
+/// Says once, at start-up, that passkeys are off and why (`PUBLIC_URL` on an IP address):
+/// everything else works, and the passkey routes answer 503 `passkeys_unavailable`.
+fn warn_without_passkeys(config: &Config) {
+    let Ok(url) = url::Url::parse(&config.public_url) else {
+        return;
+    };
+    if let Err(unavailable) = auth_domain::passkeys::RelyingParty::from_public_url(&url) {
+        tracing::warn!(
+            public_url = %config.public_url,
+            "passkeys are off: {}",
+            unavailable.reason()
+        );
     }
 }
 

@@ -13,7 +13,7 @@ use crate::{
     client::TrustedProxies,
     cross_origin::{self, AllowedOrigins},
     documented::documented,
-    handlers::{self, account, auth, events, mail, mfa, my_sessions, probes, profile},
+    handlers::{self, account, auth, events, mail, mfa, my_sessions, passkeys, probes, profile},
     headers, openapi, safety_net,
     session_layer::SessionLayer,
     signing::{Purpose, Signer},
@@ -74,6 +74,14 @@ pub fn router<B: Stores>(accounts: Accounts<B>, config: HttpConfig) -> Router {
         .routes(documented!(mfa::remove_totp::<B>))
         .routes(documented!(mfa::regenerate_recovery_codes::<B>))
         .routes(documented!(mfa::reauthenticate::<B>))
+        .routes(documented!(passkeys::proof_options::<B>))
+        .routes(documented!(passkeys::registration_options::<B>))
+        .routes(documented!(passkeys::register::<B>))
+        .routes(documented!(passkeys::list::<B>))
+        .routes(documented!(passkeys::rename::<B>))
+        .routes(documented!(passkeys::delete::<B>))
+        .routes(documented!(passkeys::sign_in_options::<B>))
+        .routes(documented!(passkeys::sign_in::<B>))
         .split_for_parts();
     let documentation = documentation.merge_from(probes_documentation);
     let authenticated = authenticated

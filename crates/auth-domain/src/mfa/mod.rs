@@ -7,6 +7,7 @@
 //! ([`crate::factors::FactorStore::accept_totp_step`]), a recovery code spent once
 //! ([`Change::ConsumeRecoveryCode`]).
 
+pub mod passkey_flows;
 pub mod recovery;
 pub mod totp;
 
@@ -85,6 +86,9 @@ pub struct MfaSettings {
     pub skew: u8,
     /// The issuer an authenticator app shows beside the account.
     pub issuer: String,
+    /// This service as a WebAuthn relying party; `None` turns passkeys off (a
+    /// `PUBLIC_URL` on an IP address).
+    pub relying_party: Option<crate::passkeys::RelyingParty>,
 }
 
 impl MfaSettings {
@@ -98,6 +102,7 @@ impl MfaSettings {
             seal: Seal::new(&key, &[]),
             skew: DEFAULT_SKEW,
             issuer: issuer.to_owned(),
+            relying_party: None,
         }
     }
 }
@@ -113,6 +118,10 @@ impl fmt::Debug for MfaSettings {
         f.debug_struct("MfaSettings")
             .field("skew", &self.skew)
             .field("issuer", &self.issuer)
+            .field(
+                "relying_party",
+                &self.relying_party.as_ref().map(|rp| rp.id()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -172,6 +181,18 @@ pub enum MfaError {
     /// A step-up's password is wrong.
     #[error("wrong password")]
     WrongPassword,
+    /// `PUBLIC_URL` names no relying party passkeys accept.
+    #[error("passkeys are unavailable")]
+    PasskeysUnavailable,
+    /// A passkey's answer that does not verify, or answers no live ceremony of this user.
+    #[error("invalid passkey")]
+    InvalidPasskey,
+    /// No such passkey of this user.
+    #[error("no such passkey")]
+    NotFound,
+    /// A passkey's name the rules refuse.
+    #[error("invalid name")]
+    InvalidName(crate::ValidationErrors),
     /// Storage failed.
     #[error("second factor failed")]
     Unexpected(#[source] BoxError),

@@ -105,6 +105,10 @@ pub(crate) fn refused(error: MfaError) -> ApiError {
         MfaError::NotEnrolling => ApiError::TotpNotEnrolling,
         MfaError::NotEnabled => ApiError::FactorNotEnabled,
         MfaError::WrongPassword => ApiError::InvalidCredentials,
+        MfaError::PasskeysUnavailable => ApiError::PasskeysUnavailable,
+        MfaError::InvalidPasskey => ApiError::InvalidPasskey,
+        MfaError::NotFound => ApiError::NotFound,
+        MfaError::InvalidName(errors) => ApiError::Validation(errors),
         MfaError::Unexpected(source) => ApiError::internal(source),
     }
 }

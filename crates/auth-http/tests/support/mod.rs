@@ -7,6 +7,8 @@ use auth_domain::{
     accounts::Accounts,
     clock::Clock,
     mail::MailKind,
+    mfa::MfaSettings,
+    passkeys::RelyingParty,
     seal::Seal,
     throttle::ThrottleLimits,
     HashingConfig, PasswordHasher, PasswordPolicy, Stores as _,
@@ -24,6 +26,9 @@ use http::{
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
+
+/// The service's public URL: the passkeys' relying party and origin.
+pub(crate) const PUBLIC_URL: &str = "http://localhost:5000";
 
 /// A password the policy accepts.
 pub(crate) const PASSWORD: &str = "velvet-otter-harbour";
@@ -72,6 +77,8 @@ pub(crate) struct Options {
     pub hashing: HashingConfig,
     /// `EMAIL_VERIFICATION`.
     pub verification: EmailVerification,
+    /// `PUBLIC_URL`.
+    pub public_url: &'static str,
 }
 
 impl Default for Options {
@@ -84,6 +91,7 @@ impl Default for Options {
             secure_cookie: false,
             hashing: cheap_hashing(),
             verification: EmailVerification::Optional,
+            public_url: PUBLIC_URL,
         }
     }
 }
@@ -160,9 +168,17 @@ impl TestApp {
             MailSettings {
                 verification: options.verification,
                 seal: seal.clone(),
-                ..MailSettings::new("http://127.0.0.1:5000", auth_http::token_key(&config))
+                ..MailSettings::new(options.public_url, auth_http::token_key(&config))
             },
-        );
+        )
+        .with_mfa(MfaSettings {
+            seal: auth_http::totp_seal(&config),
+            relying_party: RelyingParty::from_public_url(
+                &url::Url::parse(options.public_url).expect("an absolute URL"),
+            )
+            .ok(),
+            ..MfaSettings::new("localhost")
+        });
         Self {
             router: auth_http::router(accounts, config),
             users: stores.users().clone(),
@@ -190,8 +206,13 @@ impl TestApp {
             .expect("the body reads")
             .to_bytes();
         let text = String::from_utf8(bytes.to_vec()).expect("a UTF-8 body");
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("{status}: the body is not JSON: {text:?}"));
+        // A 204 has no body; every other answer is JSON.
+        let body = if status == StatusCode::NO_CONTENT && text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{status}: the body is not JSON: {text:?}"))
+        };
         Reply {
             status,
             headers,
