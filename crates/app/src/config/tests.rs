@@ -984,7 +984,7 @@ fn by_default_mail_goes_to_mail_dir_from_localhost_with_links_to_the_default_add
     assert!(config.mail.smtp_url.is_none());
     assert_eq!(config.mail.dir, std::path::Path::new("mail/"));
     assert_eq!(config.mail.from.to_string(), "no-reply@localhost");
-    assert_eq!(config.public_url, "http://127.0.0.1:5000");
+    assert_eq!(config.public_url, "http://localhost:5000");
     assert_eq!(
         config.password_reset_lifetime,
         auth_domain::account_mail::DEFAULT_RESET_LIFETIME

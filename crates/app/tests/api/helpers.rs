@@ -169,6 +169,11 @@ impl TestApp {
         self.clock.advance(by);
     }
 
+    /// The service's now: what an authenticator app's code is computed for.
+    pub(crate) fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
     /// The URL the service connects to: `DATABASE_URL`, or `MONGODB_URL` for MongoDB.
     pub(crate) fn database_url(&self) -> &str {
         self.database.url()

@@ -97,7 +97,7 @@ pub(crate) async fn forgot_answers_a_known_and_an_unknown_address_alike_and_mail
     assert!(mail.subject.contains("Reset"), "{mail:?}");
     assert!(
         mail.body
-            .contains("http://127.0.0.1:5000/reset-password#token="),
+            .contains("http://localhost:5000/reset-password#token="),
         "the link is built from PUBLIC_URL: {}",
         mail.body
     );
@@ -144,6 +144,53 @@ pub(crate) async fn a_reset_token_works_once_and_ends_every_session(backend: Bac
     );
     let notice = token_free_mail(&ada, "password was changed").await;
     assert!(notice.token().is_none(), "a notice carries no token");
+    app.stop().await;
+}
+
+/// ASVS 6.4.3: a reset sets the password, and nothing else; the second factor stays.
+pub(crate) async fn a_reset_leaves_the_second_factor_in_place(backend: Backend) {
+    let app = spawn(backend, &[("EMAIL_VERIFICATION", "off")]).await;
+    let ada = address("ada");
+    app.register_and_login(&ada).await;
+    let enrolment = json_body(app.post_json("/v1/auth/mfa/totp", &json!({})).await).await;
+    let secret = auth_domain::mfa::totp::TotpSecret::from_base32(
+        enrolment["secret"].as_str().expect("a secret"),
+    )
+    .expect("a secret");
+    let confirmed = app
+        .post_json(
+            "/v1/auth/mfa/totp/confirm",
+            &json!({"code": secret.code_at(app.now())}),
+        )
+        .await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    forgot(&app, &ada).await;
+    let token = token(&ada, "Reset").await;
+    assert_eq!(
+        reset(&app.browser(None), &token, NEW_PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let browser = app.browser(None);
+    let login = json_body(browser.login(&ada, NEW_PASSWORD).await).await;
+    assert_eq!(login["mfa_required"], true, "{login}");
+    assert_code(
+        browser.get("/profile").await,
+        StatusCode::UNAUTHORIZED,
+        "mfa_required",
+    )
+    .await;
+    app.advance(Duration::from_secs(30));
+    let whole = browser
+        .post_json(
+            "/v1/auth/mfa/verify",
+            &json!({"method": "totp", "code": secret.code_at(app.now())}),
+        )
+        .await;
+    assert_eq!(whole.status(), StatusCode::OK);
+    // The enrolment was mailed about too.
+    token_free_mail(&ada, "security settings").await;
     app.stop().await;
 }
 

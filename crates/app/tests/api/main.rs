@@ -16,6 +16,7 @@ mod probes;
 mod proxies;
 mod remember;
 mod revocation_races;
+mod second_factor;
 mod sessions;
 mod telemetry;
 mod throttling;
@@ -123,6 +124,14 @@ auth_testkit::backend_tests! {
         crate::probes => [
             the_probes_answer_ok_without_touching_a_session,
         ],
+        crate::second_factor => [
+            totp_enrol_confirm_login_and_no_code_twice,
+            a_recovery_code_works_once_and_a_new_set_voids_the_old,
+            a_passkey_signs_in_with_no_username_and_every_bad_answer_is_refused,
+            sensitive_actions_need_a_proof_from_the_last_five_minutes,
+            two_instances_accept_each_totp_step_once,
+            passkey_routes_answer_503_on_an_ip_public_url,
+        ],
         crate::telemetry => [
             metrics_are_served_apart_and_a_login_moves_the_login_counter,
             a_request_id_is_kept_when_well_formed_and_made_up_otherwise,
@@ -169,6 +178,7 @@ mod smtp {
                 an_email_change_mails_both_addresses_and_waits_for_the_link,
                 a_mail_written_while_smtp_is_down_arrives_once_it_is_up,
                 two_instances_send_every_mail_exactly_once,
+                a_reset_leaves_the_second_factor_in_place,
             ],
         }
     }
