@@ -462,3 +462,58 @@ async fn mail_is_listed_without_its_content_and_failed_mail_is_retried() {
         .expect("nothing to retry");
     assert_eq!(none["retried"], 0);
 }
+
+#[tokio::test]
+async fn reset_mfa_removes_every_factor_and_is_audited_as_the_admins() {
+    let stores = stores();
+    let ada = id(&create(&stores, "ada@example.com").await);
+    let user: UserId = ada.parse().expect("an id");
+    let accounts = stores.accounts();
+    let email = auth_domain::Email::parse("ada@example.com").expect("an address");
+    let context = auth_domain::accounts::Context::user(Default::default(), None);
+    let enrolment = accounts.begin_totp(user, &email).await.expect("enrolled");
+    let secret =
+        auth_domain::mfa::totp::TotpSecret::from_base32(&enrolment.secret).expect("a secret");
+    let codes = accounts
+        .confirm_totp(
+            user,
+            &email,
+            &secret.code_at(Clock::system().now()),
+            &context,
+        )
+        .await
+        .expect("confirmed")
+        .expect("the first factor's codes");
+    assert_eq!(codes.len(), 10);
+
+    let done = users(&stores, UsersCommand::ResetMfa { user: ada.clone() }, "")
+        .await
+        .expect("reset");
+    assert_eq!(done["user"], ada.as_str());
+    assert_eq!(
+        done["removed"],
+        serde_json::json!({"totp": true, "passkeys": 0, "recovery_codes": 10})
+    );
+    let left = accounts.factors(user).await.expect("read");
+    assert!(!left.has_second_factor());
+    assert_eq!(left.recovery_codes, 0);
+    let events = accounts
+        .stores()
+        .audit()
+        .recent_for_user(user, &EventPage::newest(10))
+        .await
+        .expect("events");
+    let reset = events
+        .iter()
+        .find(|event| event.kind == EventKind::FactorsReset)
+        .expect("the reset is recorded");
+    assert_eq!(reset.actor, Actor::Admin);
+    // Nothing left to remove: done again, removing nothing.
+    let again = users(&stores, UsersCommand::ResetMfa { user: ada }, "")
+        .await
+        .expect("reset again");
+    assert_eq!(
+        again["removed"],
+        serde_json::json!({"totp": false, "passkeys": 0, "recovery_codes": 0})
+    );
+}

@@ -149,7 +149,8 @@ impl SecondStepBody {
 }
 
 /// What a login answers: the user, or the second step owed.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
 #[allow(dead_code)] // Only a schema: the handler answers either body itself.
 pub(crate) enum LoginBody {
     /// The login is whole.

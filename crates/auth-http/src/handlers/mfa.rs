@@ -32,17 +32,60 @@ const UNKNOWN_METHOD: FieldError = FieldError::new(
 
 /// A second factor's proof as submitted: `{"method": "totp" | "recovery_code", "code"}`
 /// or `{"method": "webauthn", "credential": {...}}`.
-#[derive(utoipa::ToSchema)]
 pub(crate) struct SecondFactorRequest {
-    /// `totp`, `recovery_code` or `webauthn`.
-    #[schema(value_type = String, example = "totp")]
     method: String,
-    /// The code, for `totp` and `recovery_code`.
-    #[schema(value_type = Option<String>, example = "123456")]
     code: Option<String>,
-    /// The passkey's answer (a `PublicKeyCredential` in its JSON form), for `webauthn`.
-    #[schema(value_type = Option<Object>)]
     credential: Option<Value>,
+}
+
+/// A code: `{"method": "totp" | "recovery_code", "code"}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct CodeProof {
+    /// `totp` or `recovery_code`.
+    #[schema(pattern = "^(totp|recovery_code)$", example = "totp")]
+    method: String,
+    /// Six digits from the authenticator app, or a recovery code (case, spaces and
+    /// dashes do not matter).
+    #[schema(example = "123456")]
+    code: String,
+}
+
+/// A passkey's answer: `{"method": "webauthn", "credential": {...}}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct PasskeyProof {
+    /// `webauthn`.
+    #[schema(pattern = "^webauthn$", example = "webauthn")]
+    method: String,
+    /// The browser's `PublicKeyCredential` as JSON, answering
+    /// `POST /v1/auth/mfa/webauthn/options`.
+    #[schema(value_type = Object)]
+    credential: Value,
+}
+
+/// A second factor's proof.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Only a schema: the body is read field by field.
+pub(crate) enum SecondFactorProof {
+    Code(CodeProof),
+    Passkey(PasskeyProof),
+}
+
+/// The password, as a step-up's proof.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct PasswordProof {
+    /// The account's password.
+    password: String,
+}
+
+/// What `POST /v1/auth/reauthenticate` takes: the password, or a second factor's proof.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Only a schema: the body is read field by field.
+pub(crate) enum ReauthenticationProof {
+    Password(PasswordProof),
+    Code(CodeProof),
+    Passkey(PasskeyProof),
 }
 
 /// A submitted proof, parsed.
@@ -120,7 +163,7 @@ pub(crate) fn refused(error: MfaError) -> ApiError {
     path = "/v1/auth/mfa/verify",
     tag = "second factor",
     security(("session_cookie" = [])),
-    request_body = SecondFactorRequest,
+    request_body = SecondFactorProof,
     responses(
         (status = 200, description = "The user, now logged in on a whole session", body = UserBody,
             headers(("Set-Cookie" = String, description = "The session cookie under a new \
@@ -389,17 +432,10 @@ pub(crate) async fn regenerate_recovery_codes<B: Stores>(
 
 /// What `POST /v1/auth/reauthenticate` takes: `{"password"}`, or a second factor's
 /// proof as `POST /v1/auth/mfa/verify` takes it.
-#[derive(utoipa::ToSchema)]
 pub(crate) struct ReauthenticationRequest {
-    /// The password.
-    #[schema(value_type = Option<String>)]
     password: Option<Password>,
-    /// `totp` or `webauthn` (with `code` or `credential`), when no password is given.
-    #[schema(value_type = Option<String>)]
     method: Option<String>,
-    #[schema(value_type = Option<String>)]
     code: Option<String>,
-    #[schema(value_type = Option<Object>)]
     credential: Option<Value>,
 }
 
@@ -431,7 +467,7 @@ impl FromJsonObject for ReauthenticationRequest {
     path = "/v1/auth/reauthenticate",
     tag = "second factor",
     security(("session_cookie" = [])),
-    request_body = ReauthenticationRequest,
+    request_body = ReauthenticationProof,
     responses(
         (status = 200, description = "Proven: sensitive actions pass for 5 minutes",
             body = MessageBody),
