@@ -507,6 +507,9 @@ impl<B: Stores> Accounts<B> {
             .await
             .map_err(|e| DeleteAccountError::Unexpected(e.into()));
         let proven = match stored {
+            // Without a password, the route's step-up (a passkey within five minutes) is
+            // the proof.
+            Ok(Some(stored)) if stored.password_hash.is_no_password() => Ok(true),
             Ok(Some(stored)) => self
                 .0
                 .service

@@ -68,11 +68,13 @@ pub enum EventKind {
     Reauthenticated,
     /// An operator removed every second factor of the user.
     FactorsReset,
+    /// The user removed their password: they sign in with passkeys only.
+    PasswordRemoved,
 }
 
 impl EventKind {
     /// Every kind, for stores that check what they read back.
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 29] = [
         Self::Registered,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -101,6 +103,7 @@ impl EventKind {
         Self::PasskeyRenamed,
         Self::Reauthenticated,
         Self::FactorsReset,
+        Self::PasswordRemoved,
     ];
 
     /// The stored and shown name (`login_succeeded`, ...).
@@ -134,6 +137,7 @@ impl EventKind {
             Self::PasskeyRenamed => "passkey_renamed",
             Self::Reauthenticated => "reauthenticated",
             Self::FactorsReset => "factors_reset",
+            Self::PasswordRemoved => "password_removed",
         }
     }
 

@@ -35,7 +35,23 @@ impl PasswordHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The mark of an account without a password (signed in with passkeys only): no
+    /// password verifies against it, and each one is new, so that removing the password
+    /// changes the credential its sessions are bound to, as any password change does.
+    pub fn no_password() -> Self {
+        Self(format!("{NO_PASSWORD}{}", uuid::Uuid::now_v7().simple()))
+    }
+
+    /// Whether this marks an account without a password.
+    pub fn is_no_password(&self) -> bool {
+        self.0.starts_with(NO_PASSWORD)
+    }
 }
+
+/// What [`PasswordHash::no_password`] starts with: never a PHC string (those start with
+/// `$`).
+const NO_PASSWORD: &str = "!no-password$";
 
 impl fmt::Debug for PasswordHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -252,6 +268,8 @@ impl PasswordHasher {
     ) -> Result<Verification, BoxError> {
         let current = self.argon2.clone();
         let password = password.clone();
+        // An account without a password costs what an unknown user does, and never matches.
+        let hash = hash.filter(|hash| !hash.is_no_password());
         let user_exists = hash.is_some();
         let hash = hash.cloned().unwrap_or_else(|| (*self.dummy).clone());
         self.run_blocking(move |area| {

@@ -45,6 +45,9 @@ pub(crate) enum ApiError {
     /// The factor is not on.
     #[error("factor not enabled")]
     FactorNotEnabled,
+    /// Removing the password needs a passkey to sign in with.
+    #[error("passkey required")]
+    PasskeyRequired,
     /// `PUBLIC_URL` cannot be a WebAuthn relying party (an IP address).
     #[error("passkeys unavailable")]
     PasskeysUnavailable,
@@ -156,9 +159,10 @@ impl ApiError {
             | Self::InvalidCode
             | Self::InvalidPasskey => StatusCode::UNAUTHORIZED,
             Self::ReauthenticationRequired => StatusCode::FORBIDDEN,
-            Self::TotpAlreadyEnabled | Self::TotpNotEnrolling | Self::FactorNotEnabled => {
-                StatusCode::CONFLICT
-            }
+            Self::TotpAlreadyEnabled
+            | Self::TotpNotEnrolling
+            | Self::FactorNotEnabled
+            | Self::PasskeyRequired => StatusCode::CONFLICT,
             Self::PasskeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::EmailUnverified => StatusCode::FORBIDDEN,
             Self::InvalidToken => StatusCode::BAD_REQUEST,
@@ -195,6 +199,7 @@ impl ApiError {
             Self::TotpAlreadyEnabled => "totp_already_enabled",
             Self::TotpNotEnrolling => "totp_not_enrolling",
             Self::FactorNotEnabled => "factor_not_enabled",
+            Self::PasskeyRequired => "passkey_required",
             Self::PasskeysUnavailable => "passkeys_unavailable",
             Self::InvalidToken => "invalid_token",
             Self::AlreadyVerified => "already_verified",
@@ -240,6 +245,9 @@ impl ApiError {
                 "No authenticator app setup is in progress: start one (POST /v1/auth/mfa/totp)."
             }
             Self::FactorNotEnabled => "That second factor is not set up.",
+            Self::PasskeyRequired => {
+                "Register a passkey first: without a password, it is how you sign in."
+            }
             Self::PasskeysUnavailable => {
                 "Passkeys are unavailable: PUBLIC_URL must name the service by a domain \
                  name, not an IP address."

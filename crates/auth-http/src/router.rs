@@ -82,6 +82,7 @@ pub fn router<B: Stores>(accounts: Accounts<B>, config: HttpConfig) -> Router {
         .routes(documented!(passkeys::delete::<B>))
         .routes(documented!(passkeys::sign_in_options::<B>))
         .routes(documented!(passkeys::sign_in::<B>))
+        .routes(documented!(passkeys::remove_password::<B>))
         .split_for_parts();
     let documentation = documentation.merge_from(probes_documentation);
     let authenticated = authenticated

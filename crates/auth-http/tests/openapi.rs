@@ -129,7 +129,7 @@ async fn the_session_cookie_is_the_security_scheme_of_every_authenticated_operat
             assert!(security.is_null(), "{method} {path}");
         }
     }
-    assert_eq!(secured, 23, "the operations for logged-in users");
+    assert_eq!(secured, 24, "the operations for logged-in users");
 }
 
 #[tokio::test]

@@ -290,3 +290,54 @@ async fn an_ip_address_as_public_url_turns_passkeys_off_and_nothing_else() {
         .await;
     assert_eq!(totp.status, StatusCode::OK, "{}", totp.text);
 }
+
+#[tokio::test]
+async fn an_account_with_a_passkey_can_drop_its_password_and_sign_in_without_one() {
+    let app = TestApp::new();
+    app.register_user("bob@example.com").await;
+    let bob = app.log_in("bob@example.com").await;
+    app.request(Method::DELETE, "/v1/auth/password", Some(&bob))
+        .await
+        .assert_error(StatusCode::CONFLICT, "passkey_required");
+
+    let mut authenticator = SoftAuthenticator::new();
+    let (session, _) = with_passkey(&app, "ada@example.com", &mut authenticator).await;
+    let removed = app
+        .request(Method::DELETE, "/v1/auth/password", Some(&session))
+        .await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.text);
+    let session = removed
+        .session_cookie()
+        .expect("the session goes on under a new id");
+    assert_eq!(
+        app.get("/profile", Some(&session)).await.status,
+        StatusCode::OK
+    );
+    app.login("ada@example.com", PASSWORD, None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    app.login("ada@example.com", "", None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+
+    let options = sign_in_options(&app).await;
+    let credential = authenticator.sign_in(&options, &origin());
+    let signed_in = sign_in(&app, &credential).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.text);
+    let fresh = signed_in.session_cookie().unwrap();
+    // No password to type: the passkey just used is the proof.
+    let deleted = app
+        .json(
+            Method::DELETE,
+            "/v1/auth/account",
+            &json!({"password": ""}),
+            Some(&fresh),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    let options = sign_in_options(&app).await;
+    let credential = authenticator.sign_in(&options, &origin());
+    sign_in(&app, &credential)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_passkey");
+}

@@ -429,3 +429,35 @@ pub(crate) async fn passkey_routes_answer_503_on_an_ip_public_url(backend: Backe
     assert_eq!(app.get("/profile").await.status(), StatusCode::OK);
     app.stop().await;
 }
+
+pub(crate) async fn an_account_can_drop_its_password_and_sign_in_with_a_passkey_alone(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    app.register_and_login("ada@example.com").await;
+    assert_code(
+        app.delete("/v1/auth/password").await,
+        StatusCode::CONFLICT,
+        "passkey_required",
+    )
+    .await;
+    let mut authenticator = SoftAuthenticator::new();
+    register_passkey(&app, &mut authenticator).await;
+    ok(app.delete("/v1/auth/password").await).await;
+    assert_eq!(
+        app.get("/profile").await.status(),
+        StatusCode::OK,
+        "this session goes on"
+    );
+    assert_code(
+        app.browser(None).login("ada@example.com", PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    let browser = app.browser(None);
+    let (_, signed_in) = sign_in_with(&app, &browser, &mut authenticator).await;
+    assert_eq!(ok(signed_in).await["email"], "ada@example.com");
+    assert_eq!(browser.get("/profile").await.status(), StatusCode::OK);
+    app.stop().await;
+}

@@ -190,6 +190,9 @@ pub enum MfaError {
     /// No such passkey of this user.
     #[error("no such passkey")]
     NotFound,
+    /// Removing the password needs a passkey to sign in with.
+    #[error("a passkey is required")]
+    PasskeyRequired,
     /// A passkey's name the rules refuse.
     #[error("invalid name")]
     InvalidName(crate::ValidationErrors),

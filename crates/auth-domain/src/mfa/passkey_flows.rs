@@ -246,6 +246,71 @@ impl<B: Stores> Accounts<B> {
         }
     }
 
+    /// Removes `user`'s password: they sign in with a passkey alone from now on, and a
+    /// recovery code or an emailed reset (which sets a password again) is the way back.
+    /// Only for an account with a passkey. Every session but `keep` ends (the password is
+    /// the credential they are bound to); the caller logs the kept one in again.
+    ///
+    /// # Errors
+    ///
+    /// [`MfaError::PasskeyRequired`] without a passkey.
+    pub async fn remove_password(
+        &self,
+        user: UserId,
+        account: &Email,
+        keep: Option<&crate::session::SessionHandle>,
+        context: &Context,
+    ) -> Result<User, MfaError> {
+        if self.factors(user).await?.passkeys == 0 {
+            return Err(MfaError::PasskeyRequired);
+        }
+        let stored = self
+            .service()
+            .get_user(user)
+            .await?
+            .ok_or(MfaError::NotFound)?;
+        let now = self.clock().now();
+        let none = crate::PasswordHash::no_password();
+        let mut work = Work::new().then(Change::ReplacePassword {
+            user,
+            current: stored.password_hash.clone(),
+            new: none.clone(),
+        });
+        if keep.is_none() {
+            work.push(Change::EndSessions { user });
+        }
+        work.push(self.event(EventKind::PasswordRemoved, user, context));
+        work.push(Change::Enqueue(
+            self.mail_settings().templates.security_notice(
+                account,
+                "the password was removed: the account signs in with its passkeys",
+                now,
+            ),
+        ));
+        match self.commit(work).await {
+            Ok(()) => {}
+            Err(CommitError::Refused(_)) => return Err(MfaError::NotFound),
+            Err(CommitError::Storage(e)) => return Err(e.into()),
+        }
+        if let Some(keep) = keep {
+            // The new credential already ends them at their next request; this frees
+            // their rows now.
+            if let Err(error) = crate::UserSessions::delete_other_user_sessions(
+                self.stores().sessions(),
+                user,
+                keep,
+            )
+            .await
+            {
+                tracing::warn!(user.id = %user, %error, "could not delete the other sessions after removing a password");
+            }
+        }
+        Ok(User {
+            password_hash: none,
+            ..stored
+        })
+    }
+
     /// The request options of a sign-in with no username (`{"publicKey": {...}}`, an
     /// empty `allowCredentials`).
     ///

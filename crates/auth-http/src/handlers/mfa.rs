@@ -151,6 +151,7 @@ pub(crate) fn refused(error: MfaError) -> ApiError {
         MfaError::PasskeysUnavailable => ApiError::PasskeysUnavailable,
         MfaError::InvalidPasskey => ApiError::InvalidPasskey,
         MfaError::NotFound => ApiError::NotFound,
+        MfaError::PasskeyRequired => ApiError::PasskeyRequired,
         MfaError::InvalidName(errors) => ApiError::Validation(errors),
         MfaError::Unexpected(source) => ApiError::internal(source),
     }

@@ -15,7 +15,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{mfa::refused, user_body::UserBody};
+use super::{mfa::refused, user_body::UserBody, MessageBody};
 use crate::{
     client::Caller,
     device_cookie,
@@ -307,6 +307,48 @@ pub(crate) async fn delete<B: Stores>(
         .await
         .map_err(refused)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/auth/password`: removes the password of an account with a passkey: it
+/// signs in with its passkeys alone from now on; an emailed reset sets a password again.
+/// Every other session ends; this one goes on under a new id.
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/password",
+    tag = "passkeys",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Removed: every other session of the user ended, this \
+            one goes on under a new cookie", body = MessageBody,
+            headers(("Set-Cookie" = String, description = "The session cookie, re-issued"))),
+        (status = 409, description = "The account has no passkey to sign in with \
+            (`passkey_required`)", body = ErrorBody),
+        Sensitive,
+        Unavailable,
+    ),
+)]
+pub(crate) async fn remove_password<B: Stores>(
+    State(state): State<AppState<B>>,
+    Caller(context): Caller,
+    FreshUser(user): FreshUser,
+) -> Result<Json<MessageBody>, ApiError> {
+    let keep = user.session.handle();
+    let updated = state
+        .accounts
+        .remove_password(user.owner.id, &user.owner.email(), keep.as_ref(), &context)
+        .await
+        .map_err(refused)?;
+    user.session
+        .log_in(
+            &updated,
+            user.login.persistent,
+            user.login.device.clone(),
+            state.accounts.service(),
+        )
+        .await?;
+    Ok(MessageBody::new(
+        "Password removed: sign in with a passkey from now on.",
+    ))
 }
 
 /// `POST /v1/auth/passkeys/login/options`: the request options of a sign-in with no
