@@ -105,6 +105,14 @@ async fn a_registered_passkey_signs_in_with_no_username_once_per_ceremony() {
     sign_in(&app, &credential)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_passkey");
+    // A ceremony lives five minutes.
+    let options = sign_in_options(&app).await;
+    assert_eq!(options["publicKey"]["timeout"], 300_000);
+    let late = authenticator.sign_in(&options, &origin());
+    app.clock.advance(std::time::Duration::from_secs(5 * 60 + 1));
+    sign_in(&app, &late)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_passkey");
     let listed = app.get("/v1/auth/passkeys", Some(&cookie)).await;
     assert!(
         listed.body["passkeys"][0]["last_used_at"].is_string(),
