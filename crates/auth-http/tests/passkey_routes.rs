@@ -109,7 +109,8 @@ async fn a_registered_passkey_signs_in_with_no_username_once_per_ceremony() {
     let options = sign_in_options(&app).await;
     assert_eq!(options["publicKey"]["timeout"], 300_000);
     let late = authenticator.sign_in(&options, &origin());
-    app.clock.advance(std::time::Duration::from_secs(5 * 60 + 1));
+    app.clock
+        .advance(std::time::Duration::from_secs(5 * 60 + 1));
     sign_in(&app, &late)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "invalid_passkey");

@@ -7,13 +7,11 @@ use auth_domain::{
 };
 use sea_orm::{
     sea_query::Query, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QuerySelect,
+    QueryFilter,
 };
 use time::OffsetDateTime;
 
-use crate::{
-    entity::webauthn_challenges, error::repository_error, timestamp, MAX_PURGE_BATCH_SIZE,
-};
+use crate::{entity::webauthn_challenges, error::repository_error, timestamp};
 
 /// WebAuthn ceremonies in the `webauthn_challenges` table.
 #[derive(Debug, Clone)]
@@ -92,32 +90,17 @@ impl ChallengeStore for SqlChallengeStore {
         into_challenge(row).map(Some)
     }
 
-    /// One batch: the digests first, then the delete, as `crate::purge` does (MySQL
-    /// cannot delete through a `LIMIT`ed subquery of the same table).
+    /// One batch, as `crate::purge::expired_batch` deletes it.
     async fn purge_expired(&self, now: OffsetDateTime, batch: u64) -> Result<u64, RepositoryError> {
-        let purge = async {
-            let cutoff = timestamp::value(self.db.get_database_backend(), now);
-            let digests: Vec<String> = webauthn_challenges::Entity::find()
-                .select_only()
-                .column(webauthn_challenges::Column::Digest)
-                .filter(webauthn_challenges::Column::ExpiresAt.lte(cutoff.clone()))
-                .limit(batch.clamp(1, MAX_PURGE_BATCH_SIZE))
-                .into_tuple()
-                .all(&self.db)
-                .await?;
-            if digests.is_empty() {
-                return Ok(0);
-            }
-            let deleted = webauthn_challenges::Entity::delete_many()
-                .filter(webauthn_challenges::Column::Digest.is_in(digests))
-                .filter(webauthn_challenges::Column::ExpiresAt.lte(cutoff))
-                .exec(&self.db)
-                .await?;
-            Ok::<_, DbErr>(deleted.rows_affected)
-        };
-        purge
-            .await
-            .map_err(|err| repository_error("purge challenges", &err))
+        crate::purge::expired_batch::<webauthn_challenges::Entity>(
+            &self.db,
+            webauthn_challenges::Column::Digest,
+            webauthn_challenges::Column::ExpiresAt,
+            now,
+            batch,
+        )
+        .await
+        .map_err(|err| repository_error("purge challenges", &err))
     }
 }
 

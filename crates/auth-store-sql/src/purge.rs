@@ -52,3 +52,34 @@ where
     }
     Ok(deleted)
 }
+
+/// Deletes one batch (at least 1, at most [`MAX_PURGE_BATCH_SIZE`]) of the rows of `E`
+/// that expired by `now` (`expires_at <= now`), keyed by the text column `id`; returns how
+/// many. The keys first, then the delete, as [`purge_before`]; the delete looks at
+/// `expires_at` again, since such a row may be replaced meanwhile.
+pub(crate) async fn expired_batch<E: EntityTrait>(
+    db: &DatabaseConnection,
+    id: E::Column,
+    expires_at: E::Column,
+    now: OffsetDateTime,
+    batch: u64,
+) -> Result<u64, DbErr> {
+    let cutoff = timestamp::value(db.get_database_backend(), now);
+    let keys: Vec<String> = E::find()
+        .select_only()
+        .column(id)
+        .filter(expires_at.lte(cutoff.clone()))
+        .limit(batch.clamp(1, MAX_PURGE_BATCH_SIZE))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    Ok(E::delete_many()
+        .filter(id.is_in(keys))
+        .filter(expires_at.lte(cutoff))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

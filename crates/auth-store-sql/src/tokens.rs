@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use crate::{entity::one_time_tokens, error::repository_error, timestamp, MAX_PURGE_BATCH_SIZE};
+use crate::{entity::one_time_tokens, error::repository_error, timestamp};
 
 /// One-time tokens in the `one_time_tokens` table, by digest.
 #[derive(Debug, Clone)]
@@ -55,32 +55,17 @@ impl TokenStore for SqlTokenStore {
             .map_err(|err| repository_error("find latest token", &err))
     }
 
-    /// One batch: the digests first, then the delete, as `crate::purge` does (MySQL
-    /// cannot delete through a `LIMIT`ed subquery of the same table).
+    /// One batch, as `crate::purge::expired_batch` deletes it.
     async fn purge_expired(&self, now: OffsetDateTime, batch: u64) -> Result<u64, RepositoryError> {
-        let purge = async {
-            let cutoff = timestamp::value(self.db.get_database_backend(), now);
-            let digests: Vec<String> = one_time_tokens::Entity::find()
-                .select_only()
-                .column(one_time_tokens::Column::Digest)
-                .filter(one_time_tokens::Column::ExpiresAt.lte(cutoff.clone()))
-                .limit(batch.clamp(1, MAX_PURGE_BATCH_SIZE))
-                .into_tuple()
-                .all(&self.db)
-                .await?;
-            if digests.is_empty() {
-                return Ok(0);
-            }
-            let deleted = one_time_tokens::Entity::delete_many()
-                .filter(one_time_tokens::Column::Digest.is_in(digests))
-                .filter(one_time_tokens::Column::ExpiresAt.lte(cutoff))
-                .exec(&self.db)
-                .await?;
-            Ok::<_, DbErr>(deleted.rows_affected)
-        };
-        purge
-            .await
-            .map_err(|err| repository_error("purge tokens", &err))
+        crate::purge::expired_batch::<one_time_tokens::Entity>(
+            &self.db,
+            one_time_tokens::Column::Digest,
+            one_time_tokens::Column::ExpiresAt,
+            now,
+            batch,
+        )
+        .await
+        .map_err(|err| repository_error("purge tokens", &err))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use auth_domain::{
     accounts::{Credentials, LoginError},
-    Password, Registration,
+    Password, Registration, User,
 };
 use axum::{
     extract::State,
@@ -228,12 +228,19 @@ pub(crate) async fn login<B: Stores>(
         // No device cookie yet: it is earned by the whole login.
         return Ok(Json(SecondStepBody::new(&logged_in.second_factors)).into_response());
     }
-    let device_cookie = device_cookie::issue(&accounts.device_token(&user), state.secure_cookie);
-    Ok((
+    Ok(whole_login(&state, &user))
+}
+
+/// The answer of a whole login (a password alone, the second step, a passkey): the user,
+/// and the device cookie that spares this browser the per-account limit from now on.
+pub(crate) fn whole_login<B: Stores>(state: &AppState<B>, user: &User) -> Response {
+    let token = state.accounts.device_token(user);
+    let device_cookie = device_cookie::issue(&token, state.secure_cookie);
+    (
         AppendHeaders(device_cookie.map(|cookie| (SET_COOKIE, cookie))),
-        Json(UserBody::from(&user)),
+        Json(UserBody::from(user)),
     )
-        .into_response())
+        .into_response()
 }
 
 /// `POST /v1/auth/logout`: deletes the stored session; the cookie is then expired.

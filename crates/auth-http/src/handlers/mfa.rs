@@ -5,19 +5,13 @@ use auth_domain::{
     mfa::{recovery::RecoveryCode, Method, MfaError, Proof},
     FieldError, Password, ValidationErrors,
 };
-use axum::{
-    extract::State,
-    http::header::SET_COOKIE,
-    response::{AppendHeaders, IntoResponse, Response},
-    Json,
-};
+use axum::{extract::State, response::Response, Json};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::{user_body::UserBody, MessageBody};
 use crate::{
     client::Caller,
-    device_cookie,
     error::{ApiError, ErrorBody},
     extract::{FromJsonObject, JsonBody, JsonObject},
     login::{CurrentUser, FreshUser, PendingUser},
@@ -215,12 +209,7 @@ pub(crate) async fn verify<B: Stores>(
     accounts
         .second_step_completed(stored.id, method, &context)
         .await;
-    let device_cookie = device_cookie::issue(&accounts.device_token(&stored), state.secure_cookie);
-    Ok((
-        AppendHeaders(device_cookie.map(|cookie| (SET_COOKIE, cookie))),
-        Json(UserBody::from(&stored)),
-    )
-        .into_response())
+    Ok(super::auth::whole_login(&state, &stored))
 }
 
 /// Which second factors the user has.

@@ -6,8 +6,8 @@
 use auth_domain::{accounts::Context, factors::StoredPasskey, mfa::recovery::RecoveryCode, UserId};
 use axum::{
     extract::{rejection::PathRejection, Path, State},
-    http::{header::SET_COOKIE, StatusCode},
-    response::{AppendHeaders, IntoResponse, Response},
+    http::StatusCode,
+    response::Response,
     Json,
 };
 use serde::Serialize;
@@ -18,7 +18,6 @@ use uuid::Uuid;
 use super::{mfa::refused, user_body::UserBody, MessageBody};
 use crate::{
     client::Caller,
-    device_cookie,
     error::{ApiError, ErrorBody},
     extract::{FromJsonObject, JsonBody, JsonObject},
     login::{CurrentUser, FreshUser, LoginSession, SessionUser},
@@ -416,12 +415,7 @@ pub(crate) async fn sign_in<B: Stores>(
     if state.secure_cookie && plain_http {
         plain_http::secure_cookie_over_plain_http();
     }
-    let device_cookie = device_cookie::issue(&accounts.device_token(&user), state.secure_cookie);
-    Ok((
-        AppendHeaders(device_cookie.map(|cookie| (SET_COOKIE, cookie))),
-        Json(UserBody::from(&user)),
-    )
-        .into_response())
+    Ok(super::auth::whole_login(&state, &user))
 }
 
 /// `POST /v1/auth/mfa/webauthn/options`: the request options of a passkey proof by the
