@@ -461,3 +461,78 @@ pub(crate) async fn an_account_can_drop_its_password_and_sign_in_with_a_passkey_
     assert_eq!(browser.get("/profile").await.status(), StatusCode::OK);
     app.stop().await;
 }
+
+/// A recovery code and a passkey's answer are each good once, and wrong codes stay
+/// within the limit, when bursts of them hit two instances at once.
+pub(crate) async fn recovery_codes_answers_and_wrong_codes_hold_across_two_instances(
+    backend: Backend,
+) {
+    let first = TestApp::spawn(backend).await;
+    let second = first.spawn_beside(Options::default()).await;
+    let (_, codes) = enrol_totp(&first, &first, "ada@example.com").await;
+    let on = |i: usize| if i % 2 == 0 { &first } else { &second };
+
+    // One recovery code, four half-authenticated browsers on two instances.
+    let mut browsers = Vec::new();
+    for i in 0..4 {
+        let browser = on(i).browser(None);
+        half_login(&browser, "ada@example.com").await;
+        browsers.push(browser);
+    }
+    let answers = futures::future::join_all(
+        browsers
+            .iter()
+            .map(|browser| verify(browser, "recovery_code", &codes[0])),
+    )
+    .await;
+    let accepted = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::OK)
+        .count();
+    assert_eq!(accepted, 1, "one recovery code, one login");
+
+    // One passkey assertion, posted to both instances at once.
+    let mut authenticator = SoftAuthenticator::new();
+    register_passkey(&first, &mut authenticator).await;
+    let options = ok(second
+        .post_json("/v1/auth/passkeys/login/options", &json!({}))
+        .await)
+    .await;
+    let body = json!({"credential": authenticator.sign_in(&options, &origin())});
+    let signers: Vec<Browser> = (0..4).map(|i| on(i).browser(None)).collect();
+    let answers = futures::future::join_all(
+        signers
+            .iter()
+            .map(|browser| browser.post_json("/v1/auth/passkeys/login", &body)),
+    )
+    .await;
+    let accepted = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::OK)
+        .count();
+    assert_eq!(accepted, 1, "one ceremony, one sign-in");
+
+    // Twelve wrong codes at once on two instances: at most five are checked.
+    let bob = "bob@example.com";
+    let bob_app = first.browser(None);
+    let (bob_secret, _) = enrol_totp(&first, &bob_app, bob).await;
+    let guessers: Vec<Browser> = (0..12).map(|i| on(i).browser(None)).collect();
+    for browser in &guessers {
+        half_login(browser, bob).await;
+    }
+    let bad = wrong(&first, &bob_secret);
+    let answers =
+        futures::future::join_all(guessers.iter().map(|browser| verify(browser, "totp", bad)))
+            .await;
+    let checked = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(checked <= 5, "{checked} wrong codes were checked");
+    assert!(answers.iter().all(|r| matches!(
+        r.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
+    )));
+    second.stop().await;
+    first.stop().await;
+}
