@@ -1,9 +1,13 @@
 //! The load generator: a fixed number of clients, each with one kept-alive HTTP/1.1
 //! connection (hyper's low-level client, so the generator costs little CPU), sending one
-//! request after another for a fixed time, with latencies in an HDR histogram.
+//! request after another for a fixed time, with latencies in an HDR histogram. A client
+//! may also repeat a [`Flow`] instead: several requests that make one operation (a login
+//! in two steps), timed as a whole.
 
 use std::{
+    future::Future,
     net::SocketAddr,
+    pin::Pin,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -125,6 +129,22 @@ impl Measured {
         self.first_error.get_or_insert(error);
     }
 
+    /// Adds what one client measured.
+    fn absorb(&mut self, part: Self) -> Result<()> {
+        self.ok += part.ok;
+        self.errors += part.errors;
+        self.first_error = self.first_error.take().or(part.first_error);
+        self.latency_us
+            .add(&part.latency_us)
+            .context("cannot merge latency histograms")
+    }
+
+    fn record(&mut self, started: Instant) {
+        self.ok += 1;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.latency_us.saturating_record(micros.max(1));
+    }
+
     /// Successful responses per second.
     pub(crate) fn rps(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
@@ -206,14 +226,7 @@ pub(crate) async fn drive_until(
     }
     let mut total = Measured::empty(concurrency);
     while let Some(joined) = clients.join_next().await {
-        let part = joined.context("a load client panicked")?;
-        total.ok += part.ok;
-        total.errors += part.errors;
-        total.first_error = total.first_error.or(part.first_error);
-        total
-            .latency_us
-            .add(&part.latency_us)
-            .context("cannot merge latency histograms")?;
+        total.absorb(joined.context("a load client panicked")?)?;
     }
     total.elapsed = started.elapsed();
     Ok(total)
@@ -255,11 +268,7 @@ async fn one_client(
                 }
             };
             match answer {
-                Ok(Ok(status)) if template.answered(status) => {
-                    part.ok += 1;
-                    let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    part.latency_us.saturating_record(micros.max(1));
-                }
+                Ok(Ok(status)) if template.answered(status) => part.record(sent),
                 Ok(Ok(status)) => part.error(format!("HTTP {status}")),
                 Ok(Err(error)) => {
                     part.error(format!("transport: {error}"));
@@ -273,6 +282,124 @@ async fn one_client(
         }
     }
     part
+}
+
+/// Why one run of a [`Flow`] did not complete.
+#[derive(Debug)]
+pub(crate) enum FlowError {
+    /// An answer that is not the flow's, or nothing to do: counted, the connection kept.
+    Refused(String),
+    /// The connection is gone: counted, and the client opens another.
+    Broken(String),
+}
+
+/// An operation of several requests that a client repeats, each run timed from its first
+/// request to its last answer. It owns what its client needs between requests (an
+/// authenticator, a pool of users), and is handed back when the run ends.
+pub(crate) trait Flow: Send + 'static {
+    /// Runs the operation once on `client`.
+    fn run(&mut self, client: &mut Client) -> impl Future<Output = Result<(), FlowError>> + Send;
+}
+
+/// Repeats each of `flows` on its own connection for `duration`, one client per flow;
+/// returns what was measured and the flows.
+pub(crate) async fn drive_flows<F: Flow>(
+    addr: SocketAddr,
+    flows: Vec<F>,
+    duration: Duration,
+) -> Result<(Measured, Vec<F>)> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut total = Measured::empty(flows.len());
+    let mut clients = JoinSet::new();
+    for flow in flows {
+        clients.spawn(one_flow_client(addr, deadline, flow));
+    }
+    let mut flows = Vec::with_capacity(total.concurrency);
+    while let Some(joined) = clients.join_next().await {
+        let (part, flow) = joined.context("a load client panicked")?;
+        total.absorb(part)?;
+        flows.push(flow);
+    }
+    total.elapsed = started.elapsed();
+    Ok((total, flows))
+}
+
+async fn one_flow_client<F: Flow>(
+    addr: SocketAddr,
+    deadline: Instant,
+    mut flow: F,
+) -> (Measured, F) {
+    let mut part = Measured::empty(1);
+    'connect: while Instant::now() < deadline {
+        let mut client = match Client::open(addr).await {
+            Ok(client) => client,
+            Err(error) => {
+                part.error(format!("connecting: {error:#}"));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        while Instant::now() < deadline {
+            let started = Instant::now();
+            match flow.run(&mut client).await {
+                Ok(()) => part.record(started),
+                Err(FlowError::Refused(error)) => part.error(error),
+                Err(FlowError::Broken(error)) => {
+                    part.error(error);
+                    continue 'connect;
+                }
+            }
+        }
+    }
+    (part, flow)
+}
+
+/// One kept-alive connection that answers whole responses, for a [`Flow`] that reads what
+/// the server answers (a cookie, options to sign). Like the plain clients, it drives its
+/// connection in the task that sends, with no task of its own.
+pub(crate) struct Client {
+    sender: SendRequest<Full<Bytes>>,
+    connection: Pin<Box<Connection>>,
+}
+
+impl Client {
+    async fn open(addr: SocketAddr) -> Result<Self> {
+        let (sender, connection) = open(addr).await?;
+        Ok(Self {
+            sender,
+            connection: Box::pin(connection),
+        })
+    }
+
+    /// Sends `template`'s request and reads the whole answer, whatever its status.
+    pub(crate) async fn send(&mut self, template: &Template) -> Result<Response<Bytes>, FlowError> {
+        let Self { sender, connection } = self;
+        let exchange = async {
+            sender.ready().await?;
+            let response = sender.send_request(template.build()).await?;
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Ok::<_, hyper::Error>(Response::from_parts(parts, body))
+        };
+        tokio::select! {
+            biased;
+            answer = tokio::time::timeout(REQUEST_TIMEOUT, exchange) => match answer {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(error)) => Err(FlowError::Broken(format!("transport: {error}"))),
+                Err(_) => Err(FlowError::Broken(format!(
+                    "{} {}: no answer within {}s",
+                    template.method,
+                    template.uri,
+                    REQUEST_TIMEOUT.as_secs()
+                ))),
+            },
+            ended = connection.as_mut() => Err(FlowError::Broken(match ended {
+                Ok(()) => "the server closed the connection".to_owned(),
+                Err(error) => format!("transport: {error}"),
+            })),
+        }
+    }
 }
 
 /// Sends each template its count of times, in order, one after the other on one kept-alive

@@ -1,7 +1,8 @@
 //! The benchmark: the release app on a fresh database that holds the sessions of many
 //! other users (preloaded straight into the database), driven over loopback by a load
 //! generator in this process. Scenarios: the HTTP floor (`GET /`), an authenticated
-//! `GET /profile`, logins, and `GET /profile` while other clients log in; on the SQL
+//! `GET /profile`, logins, `GET /profile` while other clients log in, logins that finish
+//! with a TOTP code and passkey sign-ins (#21), refused and forgotten logins; on the SQL
 //! backends, when asked, `GET /profile` while the app purges many expired sessions; then
 //! the `baseline` server (one and two bare primary-key reads per request) on the same
 //! database, which `GET /profile` is compared with. It reports and checks targets; it never
@@ -15,6 +16,7 @@
 
 mod instructions;
 mod load;
+mod mfa;
 mod preload;
 mod report;
 mod server;
@@ -40,9 +42,10 @@ use hyper::{
     Method, StatusCode,
 };
 
-use load::{drive, drive_until, send_once, CpuTime, Measured, Template};
+use load::{drive, drive_flows, drive_until, send_once, CpuTime, Flow, Measured, Template};
+use mfa::{PasskeySignIn, TotpLogin, TotpPool};
 use preload::{Expiry, Preloaded, Preloader};
-use report::{Baselines, ForgotTiming, Purge, PurgeRun, Report, FORGOT_ROUNDS};
+use report::{Baselines, ForgotTiming, Purge, PurgeRun, Report, SecondFactor, FORGOT_ROUNDS};
 use server::{Launch, Paths, SecretKey, Server};
 
 const USAGE: &str = "\
@@ -51,7 +54,8 @@ usage: bench [--backend sqlite|postgres|mysql|mongodb] [--duration SECS] [--conc
        bench --instructions [--backend sqlite|postgres|mysql|mongodb] [--requests N]
 
 Load-tests the release app over loopback on a throwaway database (defaults: sqlite, 10 s
-per scenario, 32 clients for GET / and GET /profile; logins always use 8), then the baseline
+per scenario, 32 clients for GET / and GET /profile; logins always use 8, as do TOTP logins
+and passkey sign-ins, whose users are prepared through the API first), then the baseline
 server (one and two bare primary-key reads) on the same database. The results are printed
 and written as JSON to <target-dir>/bench/.
 
@@ -76,7 +80,8 @@ servers come from DATABASE_URL_POSTGRES and DATABASE_URL_MYSQL (default: local s
 MONGODB_URL (required for mongodb). `cargo xtask bench` does all of this: it builds, provides
 the server, and runs this binary with the same flags.";
 
-/// Clients logging in for scenario (c) and during the login storm (d).
+/// Clients logging in for scenario (c), during the login storm (d), with a TOTP code and
+/// with a passkey.
 const LOGIN_CLIENTS: usize = 8;
 /// Clients reading their profile during the login storm: a light load, so that the p99
 /// shows what the hashing does to other requests rather than queueing among readers.
@@ -318,6 +323,14 @@ async fn measure_on(paths: &Paths, database: &TestDatabase, options: Options) ->
     )
     .await?;
     let (storm_profile, storm_login) = login_storm(addr, pid, &profile, &login, duration).await?;
+    if let Ok(bytes) = server.peak_rss_bytes() {
+        println!(
+            "bench: the app's peak RSS before the second factor's scenarios: {:.1} MiB",
+            bytes as f64 / (1024.0 * 1024.0)
+        );
+    }
+    // Before the throttled scenario, which leaves this client throttled.
+    let second_factor = second_factor(addr, pid, login_measured.rps(), duration).await?;
     let throttled = throttled_logins(addr, pid, duration).await?;
     let forgot = forgot_passwords(addr).await?;
 
@@ -363,6 +376,7 @@ async fn measure_on(paths: &Paths, database: &TestDatabase, options: Options) ->
         login: login_measured,
         storm_profile,
         storm_login,
+        second_factor,
         throttled,
         forgot,
         purge,
@@ -534,6 +548,76 @@ async fn scenario(
         .zip(CpuTime::now(server_pid))
         .map(|(before, after)| after.since(before));
     Ok(measured)
+}
+
+/// As [`scenario`], for clients that each repeat a [`Flow`]; the flows are handed back.
+async fn flow_scenario<F: Flow>(
+    addr: SocketAddr,
+    server_pid: u32,
+    name: &str,
+    flows: Vec<F>,
+    duration: Duration,
+) -> Result<(Measured, Vec<F>)> {
+    println!(
+        "bench: {name}: {} clients, {}s warm-up, {}s measured",
+        flows.len(),
+        WARM_UP.as_secs(),
+        duration.as_secs()
+    );
+    let (_, flows) = drive_flows(addr, flows, WARM_UP).await?;
+    let before = CpuTime::now(server_pid);
+    let (mut measured, flows) = drive_flows(addr, flows, duration).await?;
+    measured.cpu = before
+        .zip(CpuTime::now(server_pid))
+        .map(|(before, after)| after.since(before));
+    Ok((measured, flows))
+}
+
+/// (h) and (i), #21: logins of users with TOTP on, each a password login then a code,
+/// and passwordless passkey sign-ins, each sign-in options then a signed assertion; each
+/// timed from the first request to the second answer. The TOTP users are sized from
+/// `login_rps`, the password logins per second of scenario (c).
+async fn second_factor(
+    addr: SocketAddr,
+    server_pid: u32,
+    login_rps: f64,
+    duration: Duration,
+) -> Result<SecondFactor> {
+    let seconds = (WARM_UP + duration).as_secs_f64();
+    let users = TotpPool::users_needed(login_rps, seconds, LOGIN_CLIENTS);
+    println!("bench: preparing {users} users with TOTP on (register, log in, enrol, confirm)");
+    let (pool, totp_prepared) = TotpPool::prepare(addr, users, LOGIN_CLIENTS).await?;
+    println!(
+        "bench: prepared {users} TOTP users in {:.1}s",
+        totp_prepared.took.as_secs_f64()
+    );
+    let totp = (0..LOGIN_CLIENTS)
+        .map(|_| TotpLogin::new(addr, pool.clone()))
+        .collect();
+    let (totp_login, _) = flow_scenario(
+        addr,
+        server_pid,
+        "TOTP logins (POST /v1/auth/login, then /v1/auth/mfa/verify)",
+        totp,
+        duration,
+    )
+    .await?;
+    println!("bench: preparing {LOGIN_CLIENTS} users with a passkey, each on its own software authenticator");
+    let (passkeys, passkey_prepared) = PasskeySignIn::prepare_all(addr, LOGIN_CLIENTS).await?;
+    let (passkey_sign_in, _) = flow_scenario(
+        addr,
+        server_pid,
+        "passkey sign-ins (POST /v1/auth/passkeys/login/options, then /login)",
+        passkeys,
+        duration,
+    )
+    .await?;
+    Ok(SecondFactor {
+        totp_prepared,
+        totp_login,
+        passkey_prepared,
+        passkey_sign_in,
+    })
 }
 
 /// (d): readers of `/profile` measured while other clients log in as fast as they can.

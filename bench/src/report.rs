@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-use crate::{load::Measured, preload::Preloaded};
+use crate::{load::Measured, mfa::Prepared, preload::Preloaded};
 
 /// On SQLite, profile throughput must reach this share of the `GET /` floor (#7).
 const PROFILE_SHARE_TARGET: f64 = 0.30;
@@ -46,6 +46,8 @@ pub(crate) struct Report {
     pub(crate) storm_profile: Measured,
     /// (d) the logins running meanwhile.
     pub(crate) storm_login: Measured,
+    /// (h) TOTP logins and (i) passkey sign-ins.
+    pub(crate) second_factor: SecondFactor,
     /// (f) logins refused by the throttle (429, no hash).
     pub(crate) throttled: Measured,
     /// (g) forgotten-password requests for a known and an unknown address, alternated.
@@ -82,6 +84,19 @@ pub(crate) struct PurgeRun {
     pub(crate) after: Measured,
     /// The restarted app's peak resident set size.
     pub(crate) peak_rss_bytes: Option<u64>,
+}
+
+/// The second factor's scenarios (#21): each row is one whole login of two requests.
+#[derive(Debug)]
+pub(crate) struct SecondFactor {
+    /// The users with TOTP on that the TOTP clients shared.
+    pub(crate) totp_prepared: Prepared,
+    /// (h) `POST /v1/auth/login`, then `POST /v1/auth/mfa/verify` with a TOTP code.
+    pub(crate) totp_login: Measured,
+    /// The users with a passkey, one per client.
+    pub(crate) passkey_prepared: Prepared,
+    /// (i) `POST /v1/auth/passkeys/login/options`, then `POST /v1/auth/passkeys/login`.
+    pub(crate) passkey_sign_in: Measured,
 }
 
 /// The baseline server's figures.
@@ -158,6 +173,14 @@ impl Report {
             (
                 "GET /profile during login storm".to_owned(),
                 &self.storm_profile,
+            ),
+            (
+                "TOTP login: password + code (per login)".to_owned(),
+                &self.second_factor.totp_login,
+            ),
+            (
+                "passkey sign-in: options + assertion".to_owned(),
+                &self.second_factor.passkey_sign_in,
             ),
             (
                 "POST /v1/auth/login, throttled (429)".to_owned(),
@@ -287,6 +310,15 @@ impl Report {
             pass: None,
         });
         targets.push(Target {
+            name: "TOTP logins/s vs password logins/s".to_owned(),
+            wanted: "information".to_owned(),
+            got: format!(
+                "{:.1}%",
+                rps_ratio(&self.second_factor.totp_login, &self.login) * 100.0
+            ),
+            pass: None,
+        });
+        targets.push(Target {
             name: "profile req/s vs two bare reads".to_owned(),
             wanted: "information".to_owned(),
             got: format!(
@@ -368,6 +400,13 @@ impl Report {
                 println!("  {name}: {} errors, the first: {error}", measured.errors);
             }
         }
+        let second_factor = &self.second_factor;
+        println!(
+            "  (second factor: a row is one whole login of two requests, timed from the first to the second answer; {} users with TOTP on prepared in {:.1}s and taken in turn, each code sent once; {} users with a passkey, one per client and authenticator)",
+            second_factor.totp_prepared.users,
+            second_factor.totp_prepared.took.as_secs_f64(),
+            second_factor.passkey_prepared.users
+        );
         println!(
             "preload: {} live sessions of {} users written in {:.2}s ({:.0} rows/s)",
             self.sessions.sessions,
@@ -522,6 +561,14 @@ impl Report {
             "one_read_rps_over_root_rps": round3(rps_ratio(one, &self.root)),
             "two_reads_rps_over_root_rps": round3(rps_ratio(two, &self.root)),
             "peak_rss_bytes": self.peak_rss_bytes,
+            "second_factor": {
+                "totp_users": self.second_factor.totp_prepared.users,
+                "totp_users_prepare_secs": round3(self.second_factor.totp_prepared.took.as_secs_f64()),
+                "totp_logins_per_sec": round3(self.second_factor.totp_login.rps()),
+                "passkey_users": self.second_factor.passkey_prepared.users,
+                "passkey_users_prepare_secs": round3(self.second_factor.passkey_prepared.took.as_secs_f64()),
+                "passkey_sign_ins_per_sec": round3(self.second_factor.passkey_sign_in.rps()),
+            },
             "forgot_password": {
                 "requests_each": FORGOT_ROUNDS,
                 "known_p50_ms": ForgotTiming::ms(&self.forgot.known_us, 0.5),

@@ -117,6 +117,11 @@ impl SecretKey {
     }
 }
 
+/// The app's `PUBLIC_URL`, the relying party of its passkeys: a host name, as WebAuthn
+/// takes no IP address, so not the address the app listens on. The bench's authenticator
+/// signs for this origin, whatever port the app is on.
+pub(crate) const PUBLIC_URL: &str = "http://localhost:5000";
+
 /// The per-client limit the bench's app runs with: above the logins it sends at once.
 pub(crate) const LOGIN_FAILURES_PER_CLIENT: usize = 32;
 
@@ -144,6 +149,7 @@ impl Server {
             .env("DEBUG", "false")
             .env("SESSION_COOKIE_SECURE", "false")
             .env("LOG", "warn")
+            .env("PUBLIC_URL", PUBLIC_URL)
             // Every bench client is one address logging in to one account, up to 16 at
             // once (the login storm): attempts in flight count against the per-client
             // limit (#19), so it is raised above that, and the throttled scenario fails
@@ -152,6 +158,9 @@ impl Server {
                 "LOGIN_FAILURES_PER_CLIENT",
                 LOGIN_FAILURES_PER_CLIENT.to_string(),
             )
+            // The users of the second factor's scenarios (#21), hundreds, are registered from
+            // this one address: the registrations' limit per address is off.
+            .env("REGISTRATIONS_PER_ADDRESS", "0")
             .database(database);
         let backend = database.backend();
         let log = match purge_every {
