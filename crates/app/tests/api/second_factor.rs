@@ -377,8 +377,8 @@ pub(crate) async fn two_instances_accept_each_totp_step_once(backend: Backend) {
     // Four half-authenticated browsers, two on each instance, race one code (four: the
     // losers count as wrong codes, and five would start the 429s).
     let mut browsers = Vec::new();
-    for i in 0..4 {
-        let browser = if i % 2 == 0 {
+    for i in 0_u32..4 {
+        let browser = if i.is_multiple_of(2) {
             first.browser(None)
         } else {
             second.browser(None)
@@ -470,7 +470,7 @@ pub(crate) async fn recovery_codes_answers_and_wrong_codes_hold_across_two_insta
     let first = TestApp::spawn(backend).await;
     let second = first.spawn_beside(Options::default()).await;
     let (_, codes) = enrol_totp(&first, &first, "ada@example.com").await;
-    let on = |i: usize| if i % 2 == 0 { &first } else { &second };
+    let on = |i: usize| if i.is_multiple_of(2) { &first } else { &second };
 
     // One recovery code, four half-authenticated browsers on two instances.
     let mut browsers = Vec::new();
