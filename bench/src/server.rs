@@ -161,6 +161,7 @@ impl Server {
             // The users of the second factor's scenarios (#21), hundreds, are registered from
             // this one address: the registrations' limit per address is off.
             .env("REGISTRATIONS_PER_ADDRESS", "0")
+            .env("PASSKEY_SIGN_INS_PER_ADDRESS", "0")
             .database(database);
         let backend = database.backend();
         let log = match purge_every {

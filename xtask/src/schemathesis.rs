@@ -276,6 +276,7 @@ fn start_app(app: &Path, dir: &Path, port: u16) -> Result<ChildGuard> {
         .env("LOGIN_FAILURES_PER_ACCOUNT", "0")
         .env("LOGIN_FAILURES_PER_ADDRESS", "0")
         .env("REGISTRATIONS_PER_ADDRESS", "0")
+        .env("PASSKEY_SIGN_INS_PER_ADDRESS", "0")
         .env("LOG", "warn");
     ChildGuard::spawn("the app", &mut command, &dir.join("app.log"))
 }

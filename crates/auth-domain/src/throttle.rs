@@ -161,6 +161,10 @@ pub struct ThrottleLimits {
     /// Registrations from one address per [`REGISTRATION_WINDOW`]
     /// (`REGISTRATIONS_PER_ADDRESS`).
     pub registrations_per_address: u64,
+    /// Passkey sign-ins (their options, each a stored ceremony) one address may start per
+    /// [`SIGN_IN_CEREMONY_WINDOW`] (`PASSKEY_SIGN_INS_PER_ADDRESS`): anyone may ask, so
+    /// this is what bounds the ceremonies a flood can make the database keep.
+    pub passkey_sign_ins_per_address: u64,
     /// How many leading bits of an IPv6 address name one client for the limits per client,
     /// per address and on registrations (`IPV6_THROTTLE_PREFIX`): whoever holds a /64 (any
     /// server, most home lines) holds 2^64 addresses, but one budget. IPv4 addresses count
@@ -179,6 +183,9 @@ pub const RESET_REQUEST_WINDOW: time::Duration = time::Duration::HOUR;
 pub const RESET_REQUESTS_PER_ACCOUNT: u64 = 3;
 /// Reset requests per client per [`RESET_REQUEST_WINDOW`], across addresses.
 pub const RESET_REQUESTS_PER_ADDRESS: u64 = 20;
+
+/// The window of [`ThrottleLimits::passkey_sign_ins_per_address`].
+pub const SIGN_IN_CEREMONY_WINDOW: time::Duration = time::Duration::minutes(15);
 
 /// The window of [`ThrottleLimits::registrations_per_address`].
 pub const REGISTRATION_WINDOW: time::Duration = time::Duration::HOUR;
@@ -202,6 +209,7 @@ impl ThrottleLimits {
         failures_per_address: 100,
         failure_window: time::Duration::minutes(15),
         registrations_per_address: 20,
+        passkey_sign_ins_per_address: 300,
         ipv6_prefix: 64,
     };
 
@@ -210,6 +218,7 @@ impl ThrottleLimits {
         self.failure_window
             .max(REGISTRATION_WINDOW)
             .max(RESET_REQUEST_WINDOW)
+            .max(SIGN_IN_CEREMONY_WINDOW)
             .max(crate::account_mail::PER_USER_MAIL_WINDOW)
     }
 
@@ -240,6 +249,11 @@ impl ThrottleLimits {
             "REGISTRATIONS_PER_ADDRESS",
             DefaultValue::Number(Self::DEFAULT.registrations_per_address),
             "registrations from one address per hour; 0 disables",
+        ),
+        Setting::new(
+            "PASSKEY_SIGN_INS_PER_ADDRESS",
+            DefaultValue::Number(Self::DEFAULT.passkey_sign_ins_per_address),
+            "passkey sign-ins one address may start per 15 minutes (each keeps a challenge for 5 minutes); 0 disables",
         ),
         Setting::new(
             "IPV6_THROTTLE_PREFIX",
@@ -445,6 +459,25 @@ impl<F: FailureCounter> Throttle<F> {
             .await?;
         // A registration counts whatever becomes of it.
         Ok(verdict.map(drop))
+    }
+
+    /// Whether `ip` may start one more passkey sign-in (a stored ceremony); if so, it is
+    /// counted, whatever becomes of it.
+    ///
+    /// # Errors
+    ///
+    /// The count could not be read or written.
+    pub async fn admit_sign_in_ceremony(
+        &self,
+        ip: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Result<Result<(), Throttled>, RepositoryError> {
+        let limit = self.limits.passkey_sign_ins_per_address;
+        let key = ThrottleKey::new(&self.keys, "passkey-sign-in-address", &[&self.address(ip)]);
+        Ok(self
+            .reserve(&[Entry::enforced(key, limit)], SIGN_IN_CEREMONY_WINDOW, now)
+            .await?
+            .map(drop))
     }
 
     /// Whether a password reset may be mailed for the address `email` at the request of

@@ -16,6 +16,7 @@ const LIMITS: ThrottleLimits = ThrottleLimits {
     failures_per_address: 100,
     failure_window: Duration::minutes(15),
     registrations_per_address: 3,
+    passkey_sign_ins_per_address: 3,
     ipv6_prefix: 64,
 };
 

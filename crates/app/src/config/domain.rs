@@ -67,7 +67,8 @@ pub(super) fn hash_queue_limit(
         .saturating_mul(auth_domain::DEFAULT_QUEUE_PER_SLOT))
 }
 
-/// `LOGIN_*` and `REGISTRATIONS_PER_ADDRESS`; a limit of 0 disables it, so no upper bound.
+/// `LOGIN_*`, `REGISTRATIONS_PER_ADDRESS` and `PASSKEY_SIGN_INS_PER_ADDRESS`; a limit of 0
+/// disables it, so no upper bound.
 pub(super) fn throttle(s: &Settings<'_>) -> Result<ThrottleLimits, ConfigError> {
     const WINDOW: &str = "LOGIN_FAILURE_WINDOW";
     let window: u64 = s.number(WINDOW)?;
@@ -86,6 +87,7 @@ pub(super) fn throttle(s: &Settings<'_>) -> Result<ThrottleLimits, ConfigError> 
         failure_window: time::Duration::try_from(Duration::from_secs(window))
             .map_err(|e| s.error(WINDOW, e))?,
         registrations_per_address: s.number("REGISTRATIONS_PER_ADDRESS")?,
+        passkey_sign_ins_per_address: s.number("PASSKEY_SIGN_INS_PER_ADDRESS")?,
         ipv6_prefix: s.number_in("IPV6_THROTTLE_PREFIX", 1..=128)?,
     })
 }

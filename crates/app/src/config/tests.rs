@@ -787,6 +787,7 @@ fn throttling_limits_are_read_from_every_source() {
                 failures_per_address: 1000,
                 failure_window: time::Duration::minutes(10),
                 registrations_per_address: 3,
+                passkey_sign_ins_per_address: 300,
                 ipv6_prefix: 64,
             }
         );

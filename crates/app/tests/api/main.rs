@@ -133,6 +133,7 @@ auth_testkit::backend_tests! {
             passkey_routes_answer_503_on_an_ip_public_url,
             an_account_can_drop_its_password_and_sign_in_with_a_passkey_alone,
             recovery_codes_answers_and_wrong_codes_hold_across_two_instances,
+            passkey_sign_ins_per_address_are_limited_across_two_instances,
         ],
         crate::telemetry => [
             metrics_are_served_apart_and_a_login_moves_the_login_counter,

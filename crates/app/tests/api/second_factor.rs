@@ -536,3 +536,54 @@ pub(crate) async fn recovery_codes_answers_and_wrong_codes_hold_across_two_insta
     second.stop().await;
     first.stop().await;
 }
+
+/// Anyone may start a passkey sign-in, and each start keeps a challenge: one address gets
+/// `PASSKEY_SIGN_INS_PER_ADDRESS` of them per window, however they are spread over
+/// instances and however many ask at once.
+pub(crate) async fn passkey_sign_ins_per_address_are_limited_across_two_instances(
+    backend: Backend,
+) {
+    let options = Options::with(&[("PASSKEY_SIGN_INS_PER_ADDRESS", "3")]);
+    let first = TestApp::spawn_with(backend, options.clone()).await;
+    let second = first.spawn_beside(options).await;
+    let starts = (0..20_u32).map(|i| {
+        let instance = if i.is_multiple_of(2) { &first } else { &second };
+        async move {
+            instance
+                .browser(None)
+                .post_json("/v1/auth/passkeys/login/options", &json!({}))
+                .await
+        }
+    });
+    let answers = futures::future::join_all(starts).await;
+    let started = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::OK)
+        .count();
+    assert!(started <= 3, "{started} sign-ins started");
+    assert!(answers
+        .iter()
+        .all(|r| matches!(r.status(), StatusCode::OK | StatusCode::TOO_MANY_REQUESTS)));
+    // Starts refused in the burst do not count (they may even have refused each other):
+    // one after the other, the rest of the three go through, and then no more.
+    let mut total = started;
+    loop {
+        let response = first
+            .post_json("/v1/auth/passkeys/login/options", &json!({}))
+            .await;
+        if response.status() != StatusCode::OK {
+            assert_throttled(response).await;
+            break;
+        }
+        total += 1;
+        assert!(total <= 3, "{total} sign-ins started");
+    }
+    assert_eq!(total, 3);
+    first.advance(Duration::from_secs(15 * 60 + 1));
+    ok(second
+        .post_json("/v1/auth/passkeys/login/options", &json!({}))
+        .await)
+    .await;
+    second.stop().await;
+    first.stop().await;
+}

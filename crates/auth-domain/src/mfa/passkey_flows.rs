@@ -312,13 +312,20 @@ impl<B: Stores> Accounts<B> {
     }
 
     /// The request options of a sign-in with no username (`{"publicKey": {...}}`, an
-    /// empty `allowCredentials`).
+    /// empty `allowCredentials`), for a client within its address's limit of ceremonies.
     ///
     /// # Errors
     ///
-    /// [`MfaError::PasskeysUnavailable`] without a relying party.
-    pub async fn passkey_sign_in_options(&self) -> Result<Value, MfaError> {
-        let (options, state) = self.relying_party()?.start_sign_in().map_err(refused)?;
+    /// [`MfaError::PasskeysUnavailable`] without a relying party, [`MfaError::Throttled`]
+    /// past the limit.
+    pub async fn passkey_sign_in_options(&self, context: &Context) -> Result<Value, MfaError> {
+        let relying_party = self.relying_party()?;
+        self.throttle()
+            .admit_sign_in_ceremony(context.device.ip, self.clock().now())
+            .await
+            .map_err(|e| MfaError::Unexpected(Box::new(crate::Unavailable(e.into()))))?
+            .map_err(MfaError::Throttled)?;
+        let (options, state) = relying_party.start_sign_in().map_err(refused)?;
         self.wait_for_answer(state).await?;
         Ok(options)
     }

@@ -21,7 +21,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     extract::{FromJsonObject, JsonBody, JsonObject},
     login::{CurrentUser, FreshUser, LoginSession, SessionUser},
-    openapi::{BodyRejections, CrossOrigin, Gated, Sensitive, Unavailable},
+    openapi::{BodyRejections, CrossOrigin, Gated, Sensitive, Throttled, Unavailable},
     plain_http::{self, PlainHttp},
     state::{AppState, Stores},
     trace,
@@ -362,14 +362,16 @@ pub(crate) async fn remove_password<B: Stores>(
         (status = 503, description = "Passkeys are unavailable (`passkeys_unavailable`) or \
             the database does not answer (`unavailable`)", body = ErrorBody),
         CrossOrigin,
+        Throttled,
     ),
 )]
 pub(crate) async fn sign_in_options<B: Stores>(
     State(state): State<AppState<B>>,
+    Caller(context): Caller,
 ) -> Result<Json<Value>, ApiError> {
     let options = state
         .accounts
-        .passkey_sign_in_options()
+        .passkey_sign_in_options(&context)
         .await
         .map_err(refused)?;
     Ok(Json(options))
