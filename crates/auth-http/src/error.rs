@@ -48,6 +48,9 @@ pub(crate) enum ApiError {
     /// Removing the password needs a passkey to sign in with.
     #[error("passkey required")]
     PasskeyRequired,
+    /// The authenticator's passkey is registered already.
+    #[error("passkey registered")]
+    PasskeyRegistered,
     /// `PUBLIC_URL` cannot be a WebAuthn relying party (an IP address).
     #[error("passkeys unavailable")]
     PasskeysUnavailable,
@@ -162,7 +165,8 @@ impl ApiError {
             Self::TotpAlreadyEnabled
             | Self::TotpNotEnrolling
             | Self::FactorNotEnabled
-            | Self::PasskeyRequired => StatusCode::CONFLICT,
+            | Self::PasskeyRequired
+            | Self::PasskeyRegistered => StatusCode::CONFLICT,
             Self::PasskeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::EmailUnverified => StatusCode::FORBIDDEN,
             Self::InvalidToken => StatusCode::BAD_REQUEST,
@@ -200,6 +204,7 @@ impl ApiError {
             Self::TotpNotEnrolling => "totp_not_enrolling",
             Self::FactorNotEnabled => "factor_not_enabled",
             Self::PasskeyRequired => "passkey_required",
+            Self::PasskeyRegistered => "passkey_already_registered",
             Self::PasskeysUnavailable => "passkeys_unavailable",
             Self::InvalidToken => "invalid_token",
             Self::AlreadyVerified => "already_verified",
@@ -245,6 +250,7 @@ impl ApiError {
                 "No authenticator app setup is in progress: start one (POST /v1/auth/mfa/totp)."
             }
             Self::FactorNotEnabled => "That second factor is not set up.",
+            Self::PasskeyRegistered => "This passkey is registered already.",
             Self::PasskeyRequired => {
                 "Register a passkey first: without a password, it is how you sign in."
             }
@@ -492,6 +498,36 @@ mod tests {
             (ApiError::NotAnObject, 422, "", "not_an_object"),
             (ApiError::PayloadTooLarge, 413, "", "payload_too_large"),
             (ApiError::UnreadableBody, 400, "", "unreadable_body"),
+            (ApiError::MfaRequired, 401, "", "mfa_required"),
+            (
+                ApiError::ReauthenticationRequired,
+                403,
+                "",
+                "reauthentication_required",
+            ),
+            (ApiError::InvalidCode, 401, "", "invalid_code"),
+            (ApiError::InvalidPasskey, 401, "", "invalid_passkey"),
+            (
+                ApiError::TotpAlreadyEnabled,
+                409,
+                "",
+                "totp_already_enabled",
+            ),
+            (ApiError::TotpNotEnrolling, 409, "", "totp_not_enrolling"),
+            (ApiError::FactorNotEnabled, 409, "", "factor_not_enabled"),
+            (ApiError::PasskeyRequired, 409, "", "passkey_required"),
+            (
+                ApiError::PasskeyRegistered,
+                409,
+                "",
+                "passkey_already_registered",
+            ),
+            (
+                ApiError::PasskeysUnavailable,
+                503,
+                "",
+                "passkeys_unavailable",
+            ),
         ];
         for (error, status, message, code) in cases {
             let (actual_status, body) = parts(error).await;

@@ -190,6 +190,9 @@ pub enum MfaError {
     /// No such passkey of this user.
     #[error("no such passkey")]
     NotFound,
+    /// The passkey is registered already (its authenticator ignored `excludeCredentials`).
+    #[error("the passkey is registered already")]
+    PasskeyRegistered,
     /// Removing the password needs a passkey to sign in with.
     #[error("a passkey is required")]
     PasskeyRequired,

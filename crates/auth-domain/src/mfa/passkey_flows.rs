@@ -127,7 +127,8 @@ impl<B: Stores> Accounts<B> {
     /// # Errors
     ///
     /// [`MfaError::InvalidPasskey`] for an answer that does not verify (or to another
-    /// user's ceremony, or a spent one), [`MfaError::InvalidName`].
+    /// user's ceremony, or a spent one), [`MfaError::PasskeyRegistered`] for an
+    /// authenticator registered already, [`MfaError::InvalidName`].
     pub async fn register_passkey(
         &self,
         user: UserId,
@@ -168,7 +169,7 @@ impl<B: Stores> Accounts<B> {
         ));
         match self.commit(work).await {
             Ok(()) => Ok((passkey, codes)),
-            Err(CommitError::Refused(_)) => Err(MfaError::InvalidPasskey),
+            Err(CommitError::Refused(_)) => Err(MfaError::PasskeyRegistered),
             Err(CommitError::Storage(e)) => Err(e.into()),
         }
     }
@@ -462,6 +463,7 @@ fn refused(error: PasskeyError) -> MfaError {
         PasskeyError::Corrupt(_) | PasskeyError::Unexpected(_) => {
             MfaError::Unexpected(Box::new(error))
         }
+        PasskeyError::AlreadyRegistered => MfaError::PasskeyRegistered,
         PasskeyError::Rejected(ref source) => {
             tracing::info!(error = %source, "a passkey was rejected");
             MfaError::InvalidPasskey

@@ -146,6 +146,7 @@ pub(crate) fn refused(error: MfaError) -> ApiError {
         MfaError::InvalidPasskey => ApiError::InvalidPasskey,
         MfaError::NotFound => ApiError::NotFound,
         MfaError::PasskeyRequired => ApiError::PasskeyRequired,
+        MfaError::PasskeyRegistered => ApiError::PasskeyRegistered,
         MfaError::InvalidName(errors) => ApiError::Validation(errors),
         MfaError::Unexpected(source) => ApiError::internal(source),
     }

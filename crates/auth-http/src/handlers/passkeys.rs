@@ -177,8 +177,10 @@ pub(crate) async fn registration_options<B: Stores>(
         (status = 400, description = "Malformed JSON (`malformed_json`), or a blank or too \
             long name (`validation_failed`)", body = ErrorBody),
         (status = 401, description = "No session (`access_denied`), or an answer that does \
-            not verify: a spent or expired ceremony, another origin, no user verification, \
-            an authenticator registered already (`invalid_passkey`)", body = ErrorBody),
+            not verify: a spent or expired ceremony, another origin, no user verification \
+            (`invalid_passkey`)", body = ErrorBody),
+        (status = 409, description = "The passkey is registered already \
+            (`passkey_already_registered`)", body = ErrorBody),
         (status = 503, description = "Passkeys are unavailable (`passkeys_unavailable`) or \
             the database does not answer (`unavailable`)", body = ErrorBody),
         Sensitive,
