@@ -115,6 +115,9 @@ pub(crate) async fn commit(
             attempt,
             "a unit of work met a concurrent one; trying it again"
         );
+        // A short, growing pause lets the transaction that won finish first (as on SQL):
+        // tried again at once, a burst of works on one document only meets itself again.
+        tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64)).await;
     }
 }
 

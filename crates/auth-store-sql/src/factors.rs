@@ -18,13 +18,13 @@ use migration::names::PASSKEYS_CREDENTIAL_ID_UNIQUE;
 use sea_orm::{
     sea_query::{Expr, Query},
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    entity::{passkeys, recovery_codes, totp_credentials},
+    entity::{passkeys, recovery_codes, totp_credentials, users},
     error::{is_transaction_conflict, is_unique_violation, repository_error, violates},
     timestamp,
 };
@@ -265,6 +265,20 @@ pub(crate) async fn replace_codes(
     digests: &[CodeDigest],
     at: OffsetDateTime,
 ) -> Result<(), DbErr> {
+    // The user's row locked first: two replacements at once then run one after the
+    // other, and the second deletes the first's codes. Without it, PostgreSQL's delete
+    // does not see the rows the other transaction inserts, and both sets stay. SQLite has
+    // one writer at a time already, and a read before the first write would only turn
+    // its wait for the writer into a "database is locked".
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        users::Entity::find_by_id(user.as_uuid())
+            .select_only()
+            .column(users::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<Uuid>()
+            .one(db)
+            .await?;
+    }
     recovery_codes::Entity::delete_many()
         .filter(recovery_codes::Column::UserId.eq(user.as_uuid()))
         .exec(db)

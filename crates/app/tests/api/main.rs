@@ -134,6 +134,7 @@ auth_testkit::backend_tests! {
             an_account_can_drop_its_password_and_sign_in_with_a_passkey_alone,
             recovery_codes_answers_and_wrong_codes_hold_across_two_instances,
             passkey_sign_ins_per_address_are_limited_across_two_instances,
+            concurrent_regenerations_leave_one_set_of_recovery_codes,
         ],
         crate::telemetry => [
             metrics_are_served_apart_and_a_login_moves_the_login_counter,

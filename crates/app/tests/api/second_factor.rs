@@ -587,3 +587,45 @@ pub(crate) async fn passkey_sign_ins_per_address_are_limited_across_two_instance
     second.stop().await;
     first.stop().await;
 }
+
+/// New recovery codes asked for at once from two sessions on two instances: one set stays,
+/// never the union of both.
+pub(crate) async fn concurrent_regenerations_leave_one_set_of_recovery_codes(backend: Backend) {
+    let first = TestApp::spawn(backend).await;
+    let second = first.spawn_beside(Options::default()).await;
+    enrol_totp(&first, &first, "ada@example.com").await;
+    // Fresh logins (the login is the step-up's proof), but whole: the second step first.
+    let mut sessions = Vec::new();
+    for i in 0..6_u32 {
+        let browser = if i.is_multiple_of(2) { &first } else { &second }.browser(None);
+        half_login(&browser, "ada@example.com").await;
+        sessions.push(browser);
+    }
+    let codes = ok(first
+        .post_json("/v1/auth/mfa/recovery-codes", &json!({}))
+        .await)
+    .await;
+    let codes: Vec<String> = codes["recovery_codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|code| code.as_str().expect("text").to_owned())
+        .collect();
+    for (browser, code) in sessions.iter().zip(&codes) {
+        ok(verify(browser, "recovery_code", code).await).await;
+    }
+    let empty = json!({});
+    let answers = futures::future::join_all(
+        sessions
+            .iter()
+            .map(|browser| browser.post_json("/v1/auth/mfa/recovery-codes", &empty)),
+    )
+    .await;
+    for answer in answers {
+        ok(answer).await;
+    }
+    let factors = ok(first.get("/v1/auth/mfa").await).await;
+    assert_eq!(factors["recovery_codes"], 10, "one set of ten: {factors}");
+    second.stop().await;
+    first.stop().await;
+}
