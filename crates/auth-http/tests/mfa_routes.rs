@@ -7,10 +7,10 @@ mod support;
 
 use std::time::Duration;
 
-use auth_domain::mfa::totp::TotpSecret;
+use auth_domain::{factors::FactorStore as _, mail::MailKind, mfa::totp::TotpSecret, Stores as _};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{Cookie, TestApp, PASSWORD};
+use support::{Cookie, Options, TestApp, PASSWORD};
 
 const STEP: Duration = Duration::from_secs(30);
 
@@ -386,4 +386,115 @@ async fn enrolment_errors_are_clear() {
     )
     .await
     .assert_error(StatusCode::UNAUTHORIZED, "access_denied");
+}
+
+#[tokio::test]
+async fn the_secret_is_stored_sealed_and_opens_under_a_fallback_key_only() {
+    let app = TestApp::new();
+    let (secret, _, session) = with_totp(&app, "ada@example.com").await;
+    let id = app.get("/profile", Some(&session)).await.body["id"]
+        .as_str()
+        .expect("an id")
+        .parse()
+        .expect("a uuid");
+    let stored = app
+        .stores
+        .factors()
+        .totp(auth_domain::UserId::from_uuid(id))
+        .await
+        .expect("read")
+        .expect("enrolled");
+    assert!(stored.confirmed);
+    assert!(!stored.sealed_secret.contains(&secret.to_base32()));
+
+    // SECRET_KEY rotated, the old one kept as a fallback: the secret still opens.
+    let old = Options::default().key;
+    let rotated = TestApp::over(
+        app.stores.clone(),
+        Options {
+            key: [0x77; 64],
+            fallback_key: Some(old),
+            ..Options::default()
+        },
+    );
+    rotated.clock.advance(STEP);
+    let half = half_login(&rotated, "ada@example.com").await;
+    let code = secret.code_at(rotated.clock.now());
+    assert_eq!(
+        verify(&rotated, &half, "totp", &code).await.status,
+        StatusCode::OK
+    );
+
+    // The old key dropped: no code passes any more (an operator resets the factors).
+    let dropped = TestApp::over(
+        app.stores.clone(),
+        Options {
+            key: [0x77; 64],
+            ..Options::default()
+        },
+    );
+    dropped.clock.advance(STEP * 2);
+    let half = half_login(&dropped, "ada@example.com").await;
+    let code = secret.code_at(dropped.clock.now());
+    verify(&dropped, &half, "totp", &code)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_code");
+}
+
+#[tokio::test]
+async fn every_change_to_the_factors_is_mailed_and_every_step_recorded() {
+    let app = TestApp::new();
+    let (_, codes, session) = with_totp(&app, "ada@example.com").await;
+    let mails = |kind| {
+        app.stores
+            .outbox()
+            .entries()
+            .iter()
+            .filter(|entry| entry.mail.to.as_str() == "ada@example.com" && entry.mail.kind == kind)
+            .count()
+    };
+    assert_eq!(mails(MailKind::SecurityNotice), 1, "TOTP turned on");
+    let fresh = app
+        .post_json("/v1/auth/mfa/recovery-codes", &json!({}), Some(&session))
+        .await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    assert_eq!(mails(MailKind::SecurityNotice), 2, "new recovery codes");
+    let new_code = fresh.body["recovery_codes"][0].as_str().unwrap().to_owned();
+
+    let half = half_login(&app, "ada@example.com").await;
+    verify(&app, &half, "recovery_code", &codes[0])
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_code");
+    let whole = verify(&app, &half, "recovery_code", &new_code).await;
+    assert_eq!(whole.status, StatusCode::OK);
+    assert_eq!(mails(MailKind::RecoveryCodeUsed), 1);
+    let removed = app
+        .json(
+            Method::DELETE,
+            "/v1/auth/mfa/totp",
+            &json!({}),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::OK);
+    assert_eq!(mails(MailKind::SecurityNotice), 3, "TOTP turned off");
+
+    let events = app.get("/v1/auth/events", Some(&session)).await;
+    let kinds: Vec<&str> = events.body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| event["kind"].as_str().expect("a kind"))
+        .collect();
+    for kind in [
+        "totp_enabled",
+        "recovery_codes_generated",
+        "mfa_challenged",
+        "mfa_failed",
+        "recovery_code_used",
+        "mfa_succeeded",
+        "totp_removed",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
 }
