@@ -465,17 +465,7 @@ impl<B: Stores> Accounts<B> {
             Err(CommitError::Storage(e)) => return Err(ChangePasswordError::Unexpected(e.into())),
         }
         if let Some(keep) = keep {
-            // The new hash already ends the other sessions at their next request;
-            // deleting them frees their rows now.
-            if let Err(error) = self
-                .0
-                .stores
-                .sessions()
-                .delete_other_user_sessions(user, keep)
-                .await
-            {
-                tracing::warn!(user.id = %user, %error, "could not delete the other sessions after a password change; they end at their next request");
-            }
+            self.free_other_sessions(user, keep).await;
         }
         tracing::info!(user.id = %user, "user changed their password");
         Ok(User {
@@ -494,43 +484,26 @@ impl<B: Stores> Accounts<B> {
         password: &Password,
         context: &Context,
     ) -> Result<(), DeleteAccountError> {
-        let reservation = self.guard_password(account, context).await.map_err(|e| {
-            e.map_or_else(
-                DeleteAccountError::Unexpected,
-                DeleteAccountError::Throttled,
-            )
-        })?;
-        let stored = self
-            .0
-            .service
-            .get_user(user)
+        let checked = self
+            .check_own_password(user, account, password, context)
             .await
-            .map_err(|e| DeleteAccountError::Unexpected(e.into()));
-        let proven = match stored {
+            .map_err(|e| {
+                e.map_or_else(
+                    DeleteAccountError::Unexpected,
+                    DeleteAccountError::Throttled,
+                )
+            })?;
+        match checked {
             // Without a password, the route's step-up (a passkey within five minutes) is
             // the proof.
-            Ok(Some(stored)) if stored.password_hash.is_no_password() => Ok(true),
-            Ok(Some(stored)) => self
-                .0
-                .service
-                .verifies(&stored, password)
-                .await
-                .map_err(DeleteAccountError::Unexpected),
-            Ok(None) => Err(DeleteAccountError::UnknownUser),
-            Err(e) => Err(e),
-        };
-        self.settle_password(reservation, matches!(proven, Ok(false)))
-            .await;
-        match proven {
-            Ok(true) => {}
-            Ok(false) => {
+            PasswordCheck::Right | PasswordCheck::NoPassword => {}
+            PasswordCheck::Wrong => {
                 let mut errors = crate::ValidationErrors::default();
                 errors.add("password", crate::service::WRONG_PASSWORD);
                 return Err(DeleteAccountError::Invalid(errors));
             }
             // Gone already: what the caller wanted.
-            Err(DeleteAccountError::UnknownUser) => return Ok(()),
-            Err(e) => return Err(e),
+            PasswordCheck::Gone => return Ok(()),
         }
         let work = Work::new()
             .then(Change::DeleteUser { user })
@@ -699,9 +672,60 @@ impl<B: Stores> Accounts<B> {
         Ok(owner)
     }
 
+    /// Deletes every session of `user` but `keep` after their credential changed: the new
+    /// credential already ends them at their next request; this frees their rows now, and
+    /// a failure is only logged.
+    pub(crate) async fn free_other_sessions(&self, user: UserId, keep: &SessionHandle) {
+        if let Err(error) = self
+            .0
+            .stores
+            .sessions()
+            .delete_other_user_sessions(user, keep)
+            .await
+        {
+            tracing::warn!(user.id = %user, %error, "could not delete the other sessions after a change of credential; they end at their next request");
+        }
+    }
+
     /// The one place a user's sessions all end.
     async fn end_sessions(&self, user: UserId) -> Result<u64, RepositoryError> {
         self.0.stores.sessions().delete_user_sessions(user).await
+    }
+
+    /// Checks `password` as `user`'s own, guarded and counted as a login's would be (a
+    /// stolen cookie must not give unlimited guesses): only a wrong one stays counted. An
+    /// account without a password is not checked at all; the caller decides what that
+    /// proves.
+    pub(crate) async fn check_own_password(
+        &self,
+        user: UserId,
+        account: &Email,
+        password: &Password,
+        context: &Context,
+    ) -> Result<PasswordCheck, GuardError> {
+        let reservation = self.guard_password(account, context).await?;
+        let checked = match self.0.service.get_user(user).await {
+            Ok(Some(stored)) if stored.password_hash.is_no_password() => {
+                Ok(PasswordCheck::NoPassword)
+            }
+            Ok(Some(stored)) => self
+                .0
+                .service
+                .verifies(&stored, password)
+                .await
+                .map(|right| {
+                    if right {
+                        PasswordCheck::Right
+                    } else {
+                        PasswordCheck::Wrong
+                    }
+                }),
+            Ok(None) => Ok(PasswordCheck::Gone),
+            Err(e) => Err(e.into()),
+        };
+        self.settle_password(reservation, matches!(checked, Ok(PasswordCheck::Wrong)))
+            .await;
+        checked.map_err(GuardError::Storage)
     }
 
     /// Reserves a password check on `account` from this client, refused once it is
@@ -792,8 +816,21 @@ impl<B: Stores> Accounts<B> {
 /// An attempt the throttle could not record or count: whatever the storage said, it is
 /// refused as unavailable (503, retry later), never waved through unthrottled and never
 /// answered as a bug of ours.
-fn uncounted(error: RepositoryError) -> BoxError {
+pub(crate) fn uncounted(error: RepositoryError) -> BoxError {
     Box::new(crate::Unavailable(error.into()))
+}
+
+/// What [`Accounts::check_own_password`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PasswordCheck {
+    /// The password is the user's.
+    Right,
+    /// It is not.
+    Wrong,
+    /// The account has no password (passkeys only): nothing was checked.
+    NoPassword,
+    /// The user is gone.
+    Gone,
 }
 
 /// Why [`Accounts::guard_password`] refused.

@@ -21,7 +21,7 @@ use self::{
     totp::{TotpSecret, DEFAULT_SKEW},
 };
 use crate::{
-    accounts::{Accounts, Context},
+    accounts::{Accounts, Context, PasswordCheck},
     audit::EventKind,
     factors::{FactorStore, FactorSummary, TotpCredential},
     seal::Seal,
@@ -425,29 +425,18 @@ impl<B: Stores> Accounts<B> {
         password: &crate::Password,
         context: &Context,
     ) -> Result<(), MfaError> {
-        let reservation = self
-            .guard_password(account, context)
+        let checked = self
+            .check_own_password(user, account, password, context)
             .await
             .map_err(|e| e.map_or_else(MfaError::Unexpected, MfaError::Throttled))?;
-        let proven = match self.service().get_user(user).await {
-            Ok(Some(stored)) => self.service().verifies(&stored, password).await,
-            Ok(None) => Ok(false),
-            Err(e) => Err(e.into()),
-        };
-        self.settle_password(reservation, matches!(proven, Ok(false)))
-            .await;
-        match proven {
-            Ok(true) => {
-                self.record_event(EventKind::Reauthenticated, Some(user), context)
-                    .await;
-                Ok(())
-            }
-            Ok(false) => {
-                self.record_event(EventKind::LoginFailed, Some(user), context)
-                    .await;
-                Err(MfaError::WrongPassword)
-            }
-            Err(e) => Err(MfaError::Unexpected(e)),
+        if checked == PasswordCheck::Right {
+            self.record_event(EventKind::Reauthenticated, Some(user), context)
+                .await;
+            Ok(())
+        } else {
+            self.record_event(EventKind::LoginFailed, Some(user), context)
+                .await;
+            Err(MfaError::WrongPassword)
         }
     }
 
@@ -604,7 +593,7 @@ impl<B: Stores> Accounts<B> {
         self.throttle()
             .reserve_second_factor(user, self.clock().now())
             .await
-            .map_err(|e| MfaError::Unexpected(Box::new(crate::Unavailable(e.into()))))?
+            .map_err(|e| MfaError::Unexpected(crate::accounts::uncounted(e)))?
             .map_err(MfaError::Throttled)
     }
 

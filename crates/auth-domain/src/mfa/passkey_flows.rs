@@ -18,7 +18,7 @@ use crate::{
     passkeys::{self, CeremonyState, PasskeyError, RelyingParty, CEREMONY_TIMEOUT},
     stores::Stores,
     timestamp,
-    work::{Change, CommitError, Refusal, Work},
+    work::{Change, CommitError, Work},
     Email, FieldError, User, UserId, ValidationErrors,
 };
 
@@ -241,7 +241,6 @@ impl<B: Stores> Accounts<B> {
         ));
         match self.commit(work).await {
             Ok(()) => Ok(()),
-            Err(CommitError::Refused(Refusal::Stale)) => Err(MfaError::NotFound),
             Err(CommitError::Refused(_)) => Err(MfaError::NotFound),
             Err(CommitError::Storage(e)) => Err(e.into()),
         }
@@ -294,17 +293,7 @@ impl<B: Stores> Accounts<B> {
             Err(CommitError::Storage(e)) => return Err(e.into()),
         }
         if let Some(keep) = keep {
-            // The new credential already ends them at their next request; this frees
-            // their rows now.
-            if let Err(error) = crate::UserSessions::delete_other_user_sessions(
-                self.stores().sessions(),
-                user,
-                keep,
-            )
-            .await
-            {
-                tracing::warn!(user.id = %user, %error, "could not delete the other sessions after removing a password");
-            }
+            self.free_other_sessions(user, keep).await;
         }
         Ok(User {
             password_hash: none,
@@ -324,7 +313,7 @@ impl<B: Stores> Accounts<B> {
         self.throttle()
             .admit_sign_in_ceremony(context.device.ip, self.clock().now())
             .await
-            .map_err(|e| MfaError::Unexpected(Box::new(crate::Unavailable(e.into()))))?
+            .map_err(|e| MfaError::Unexpected(crate::accounts::uncounted(e)))?
             .map_err(MfaError::Throttled)?;
         let (options, state) = relying_party.start_sign_in().map_err(refused)?;
         self.wait_for_answer(state).await?;

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rand::RngCore;
 use time::OffsetDateTime;
 use totp_rs::{Algorithm, Secret, Totp};
@@ -43,28 +44,27 @@ impl TotpSecret {
         (bytes.len() == SECRET_BYTES).then_some(Self(bytes))
     }
 
-    fn totp(&self, skew: u8, account: &str, issuer: &str) -> Totp {
-        // Our own secret, digits and step are within every bound `build` checks; an
-        // account name it finds unfit for a URI (a colon) only matters to the URI.
+    fn totp(&self, skew: u8) -> Totp {
+        // Our own secret, digits and step are within every bound `build` checks.
         totp_rs::Builder::new()
             .with_algorithm(Algorithm::SHA1)
             .with_digits(DIGITS)
             .with_skew(u16::from(skew))
             .with_step_duration(STEP_SECONDS)
             .with_secret(self.0.clone())
-            .with_account_name(account)
-            .with_issuer(Some(issuer))
             .build_noncompliant()
     }
 
     /// The `otpauth://` URI an app scans (as a QR code) to enrol: `issuer` names the
-    /// service, `account` the user.
+    /// service, `account` the user. Algorithm, digits and period are spelt out even where
+    /// they are the defaults (totp-rs' own `to_url` leaves them out), for apps that do not
+    /// assume them.
     pub fn otpauth_uri(&self, issuer: &str, account: &str) -> String {
-        let label = format!("{}:{}", urlencoding(issuer), urlencoding(account));
+        let issuer = utf8_percent_encode(issuer, UNRESERVED);
+        let account = utf8_percent_encode(account, UNRESERVED);
         format!(
-            "otpauth://totp/{label}?secret={}&issuer={}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECONDS}",
+            "otpauth://totp/{issuer}:{account}?secret={}&issuer={issuer}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECONDS}",
             self.to_base32(),
-            urlencoding(issuer),
         )
     }
 
@@ -73,14 +73,14 @@ impl TotpSecret {
     pub fn matching_step(&self, code: &str, at: OffsetDateTime, skew: u8) -> Option<i64> {
         let seconds = u64::try_from(at.unix_timestamp()).ok()?;
         let code = code.trim();
-        let step = self.totp(skew, "", "").check(code, seconds)?;
+        let step = self.totp(skew).check(code, seconds)?;
         i64::try_from(step).ok()
     }
 
     /// The code of the step `at` falls in: what an authenticator app shows then.
     pub fn code_at(&self, at: OffsetDateTime) -> String {
         let seconds = u64::try_from(at.unix_timestamp()).unwrap_or(0);
-        self.totp(0, "", "").generate(seconds).to_string()
+        self.totp(0).generate(seconds).to_string()
     }
 }
 
@@ -95,20 +95,13 @@ pub fn step_of(at: OffsetDateTime) -> i64 {
     at.unix_timestamp().div_euclid(STEP_SECONDS as i64)
 }
 
-/// Percent-encodes what goes in an `otpauth://` label or parameter: everything but the
-/// unreserved characters of RFC 3986.
-fn urlencoding(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(char::from(byte));
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
+/// What stays as it is in an `otpauth://` label or parameter: RFC 3986's unreserved
+/// characters; everything else is percent-encoded.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 #[cfg(test)]
 mod tests {

@@ -25,12 +25,9 @@ const UNKNOWN_METHOD: FieldError = FieldError::new(
 );
 
 /// A second factor's proof as submitted: `{"method": "totp" | "recovery_code", "code"}`
-/// or `{"method": "webauthn", "credential": {...}}`.
-pub(crate) struct SecondFactorRequest {
-    method: String,
-    code: Option<String>,
-    credential: Option<Value>,
-}
+/// or `{"method": "webauthn", "credential": {...}}`; `None` for a method we do not know,
+/// which [`proof`](Self::proof) refuses.
+pub(crate) struct SecondFactorRequest(Option<SubmittedProof>);
 
 /// A code: `{"method": "totp" | "recovery_code", "code"}`.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -91,45 +88,30 @@ pub(crate) enum SubmittedProof {
 impl FromJsonObject for SecondFactorRequest {
     fn from_object(object: &mut JsonObject) -> Option<Self> {
         let method = object.required_string("method")?;
-        match method.as_str() {
-            "totp" | "recovery_code" => {
-                let code = object.required_string("code")?;
-                Some(Self {
-                    method,
-                    code: Some(code),
-                    credential: None,
-                })
-            }
-            "webauthn" => {
-                let credential = object.required_object("credential")?;
-                Some(Self {
-                    method,
-                    code: None,
-                    credential: Some(credential),
-                })
-            }
-            _ => Some(Self {
-                method,
-                code: None,
-                credential: None,
-            }),
-        }
+        let proof = match method.as_str() {
+            "totp" => Some(SubmittedProof::Code(Proof::Totp(
+                object.required_string("code")?,
+            ))),
+            "recovery_code" => Some(SubmittedProof::Code(Proof::RecoveryCode(
+                object.required_string("code")?,
+            ))),
+            "webauthn" => Some(SubmittedProof::Passkey(
+                object.required_object("credential")?,
+            )),
+            _ => None,
+        };
+        Some(Self(proof))
     }
 }
 
 impl SecondFactorRequest {
     /// The proof, or 400 `validation_failed` naming the method.
     fn proof(self) -> Result<SubmittedProof, ApiError> {
-        match (self.method.as_str(), self.code, self.credential) {
-            ("totp", Some(code), _) => Ok(SubmittedProof::Code(Proof::Totp(code))),
-            ("recovery_code", Some(code), _) => Ok(SubmittedProof::Code(Proof::RecoveryCode(code))),
-            ("webauthn", _, Some(credential)) => Ok(SubmittedProof::Passkey(credential)),
-            _ => {
-                let mut errors = ValidationErrors::default();
-                errors.add("method", UNKNOWN_METHOD);
-                Err(ApiError::Validation(errors))
-            }
-        }
+        self.0.ok_or_else(|| {
+            let mut errors = ValidationErrors::default();
+            errors.add("method", UNKNOWN_METHOD);
+            ApiError::Validation(errors)
+        })
     }
 }
 
@@ -423,31 +405,17 @@ pub(crate) async fn regenerate_recovery_codes<B: Stores>(
 
 /// What `POST /v1/auth/reauthenticate` takes: `{"password"}`, or a second factor's
 /// proof as `POST /v1/auth/mfa/verify` takes it.
-pub(crate) struct ReauthenticationRequest {
-    password: Option<Password>,
-    method: Option<String>,
-    code: Option<String>,
-    credential: Option<Value>,
+pub(crate) enum ReauthenticationRequest {
+    Password(Password),
+    Factor(SecondFactorRequest),
 }
 
 impl FromJsonObject for ReauthenticationRequest {
     fn from_object(object: &mut JsonObject) -> Option<Self> {
-        let password = object.optional_string("password")?;
-        if let Some(password) = password {
-            return Some(Self {
-                password: Some(Password::new(password)),
-                method: None,
-                code: None,
-                credential: None,
-            });
+        match object.optional_string("password")? {
+            Some(password) => Some(Self::Password(Password::new(password))),
+            None => SecondFactorRequest::from_object(object).map(Self::Factor),
         }
-        let factor = SecondFactorRequest::from_object(object)?;
-        Some(Self {
-            password: None,
-            method: Some(factor.method),
-            code: factor.code,
-            credential: factor.credential,
-        })
     }
 }
 
@@ -482,18 +450,12 @@ pub(crate) async fn reauthenticate<B: Stores>(
 ) -> Result<Json<MessageBody>, ApiError> {
     let accounts = &state.accounts;
     let account = user.owner.email();
-    if let Some(password) = &request.password {
-        accounts
-            .reauthenticate_with_password(user.owner.id, &account, password, &context)
+    match request {
+        ReauthenticationRequest::Password(password) => accounts
+            .reauthenticate_with_password(user.owner.id, &account, &password, &context)
             .await
-            .map_err(refused)?;
-    } else {
-        let factor = SecondFactorRequest {
-            method: request.method.unwrap_or_default(),
-            code: request.code,
-            credential: request.credential,
-        };
-        match factor.proof()? {
+            .map_err(refused)?,
+        ReauthenticationRequest::Factor(factor) => match factor.proof()? {
             SubmittedProof::Code(proof) => accounts
                 .reauthenticate_with_code(user.owner.id, &account, &proof, &context)
                 .await
@@ -504,7 +466,7 @@ pub(crate) async fn reauthenticate<B: Stores>(
                     .reauthenticated_with_passkey(user.owner.id, &context)
                     .await;
             }
-        }
+        },
     }
     user.session.reauthenticated(&user.login).await?;
     Ok(MessageBody::new(
